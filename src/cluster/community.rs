@@ -1,0 +1,482 @@
+//! Louvain and Leiden community detection, maximising modularity with a
+//! resolution parameter γ.
+//!
+//! * **Louvain** (Blondel, Guillaume, Lambiotte & Lefebvre 2008, "Fast unfolding
+//!   of communities in large networks"): sweep the nodes in a seeded random
+//!   order, moving each to the neighbouring community with the largest modularity
+//!   gain until a sweep moves nothing; aggregate every community into one node
+//!   and repeat until nothing moves.
+//! * **Leiden** (Traag, Waltman & van Eck 2019, "From Louvain to Leiden:
+//!   guaranteeing well-connected communities"): a queue-based fast local move,
+//!   then a *refinement* inside each community that only merges well-connected
+//!   nodes into well-connected sub-communities (randomised with θ), and
+//!   aggregation of the refined partition with each aggregate node starting in
+//!   its community. This guarantees γ-connected communities. The whole algorithm
+//!   is iterated from its own result until modularity stops improving.
+//!
+//! Either way, strata splits any community that is not connected into its
+//! components (Louvain can produce such communities; Leiden should not), then
+//! merges communities smaller than `min_size` into the neighbouring community
+//! they are most strongly connected to, so **every reported community is
+//! connected**.
+//!
+//! Cost: each sweep is O(m) for m edges; the number of levels is small
+//! (logarithmic in practice), so one run is about O(m log n). Everything is
+//! sequential and driven by one seeded RNG: results do not depend on threads.
+
+use std::collections::VecDeque;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
+
+use super::graph::{modularity, split_disconnected, Csr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    Louvain,
+    Leiden,
+}
+
+/// Relabel densely in order of first appearance.
+pub fn renumber(m: &[usize]) -> (Vec<usize>, usize) {
+    let k = m.iter().max().map_or(0, |x| x + 1);
+    let mut map = vec![usize::MAX; k.max(1)];
+    let mut next = 0;
+    let out = m
+        .iter()
+        .map(|&c| {
+            if map[c] == usize::MAX {
+                map[c] = next;
+                next += 1;
+            }
+            map[c]
+        })
+        .collect();
+    (out, next)
+}
+
+/// Collapse each community of `memb` (dense, `k` labels) into one node.
+pub fn aggregate(g: &Csr, memb: &[usize], k: usize) -> Csr {
+    let mut loops = vec![0.0; k];
+    let mut edges = Vec::new();
+    for i in 0..g.n() {
+        let c = memb[i];
+        loops[c] += g.loops[i];
+        for (j, w) in g.neighbors(i) {
+            let d = memb[j];
+            if c == d {
+                loops[c] += w;
+            } else if c < d {
+                edges.push((c as u32, d as u32, w));
+            }
+        }
+    }
+    let mut out = Csr::from_edges(k, &edges);
+    out.loops = loops;
+    out
+}
+
+/// Scratch space for gathering a node's weight to each neighbouring community.
+struct Neighbourhood {
+    weight: Vec<f64>,
+    seen: Vec<bool>,
+    touched: Vec<usize>,
+}
+
+impl Neighbourhood {
+    fn new(n: usize) -> Self {
+        Neighbourhood {
+            weight: vec![0.0; n],
+            seen: vec![false; n],
+            touched: Vec::new(),
+        }
+    }
+    fn gather(&mut self, g: &Csr, v: usize, label: impl Fn(usize) -> usize) {
+        for (u, w) in g.neighbors(v) {
+            let c = label(u);
+            if !self.seen[c] {
+                self.seen[c] = true;
+                self.touched.push(c);
+            }
+            self.weight[c] += w;
+        }
+    }
+    fn clear(&mut self) {
+        for &c in &self.touched {
+            self.weight[c] = 0.0;
+            self.seen[c] = false;
+        }
+        self.touched.clear();
+    }
+}
+
+/// Louvain's local moving phase: sweeps until no node moves. Returns whether any node moved.
+fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256PlusPlus) -> bool {
+    let n = g.n();
+    let k = g.strengths();
+    let m2 = g.total_weight();
+    let mut tot = vec![0.0; n];
+    for i in 0..n {
+        tot[memb[i]] += k[i];
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    let mut nb = Neighbourhood::new(n);
+    let mut any = false;
+    for _ in 0..1000 {
+        let mut moved = 0usize;
+        for &v in &order {
+            let a = memb[v];
+            nb.gather(g, v, |u| memb[u]);
+            tot[a] -= k[v];
+            let mut best = a;
+            let mut best_gain = nb.weight[a] - gamma * tot[a] * k[v] / m2;
+            for &c in &nb.touched {
+                let gain = nb.weight[c] - gamma * tot[c] * k[v] / m2;
+                if gain > best_gain + 1e-12 {
+                    best = c;
+                    best_gain = gain;
+                }
+            }
+            tot[best] += k[v];
+            memb[v] = best;
+            if best != a {
+                moved += 1;
+            }
+            nb.clear();
+        }
+        if moved == 0 {
+            break;
+        }
+        any = true;
+    }
+    any
+}
+
+/// Louvain. Returns dense labels (not yet split or merged).
+pub fn louvain(g: &Csr, gamma: f64, seed: u64) -> Vec<usize> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut graph = g.clone();
+    let mut node: Vec<usize> = (0..g.n()).collect();
+    loop {
+        let mut memb: Vec<usize> = (0..graph.n()).collect();
+        if !sweep_moves(&graph, &mut memb, gamma, &mut rng) {
+            break;
+        }
+        let (memb, k) = renumber(&memb);
+        for c in node.iter_mut() {
+            *c = memb[*c];
+        }
+        if k == graph.n() {
+            break;
+        }
+        graph = aggregate(&graph, &memb, k);
+    }
+    renumber(&node).0
+}
+
+/// Leiden's fast local move (queue based). `memb` labels are < n.
+fn move_nodes_fast(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256PlusPlus) {
+    let n = g.n();
+    let k = g.strengths();
+    let m2 = g.total_weight();
+    let mut tot = vec![0.0; n];
+    let mut size = vec![0usize; n];
+    for i in 0..n {
+        tot[memb[i]] += k[i];
+        size[memb[i]] += 1;
+    }
+    let mut empty: Vec<usize> = (0..n).filter(|&c| size[c] == 0).collect();
+    empty.reverse();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    let mut queue: VecDeque<usize> = order.into_iter().collect();
+    let mut queued = vec![true; n];
+    let mut nb = Neighbourhood::new(n);
+    while let Some(v) = queue.pop_front() {
+        queued[v] = false;
+        let a = memb[v];
+        nb.gather(g, v, |u| memb[u]);
+        tot[a] -= k[v];
+        size[a] -= 1;
+        let mut best = a;
+        let mut best_gain = nb.weight[a] - gamma * tot[a] * k[v] / m2;
+        for &c in &nb.touched {
+            let gain = nb.weight[c] - gamma * tot[c] * k[v] / m2;
+            if gain > best_gain + 1e-12 {
+                best = c;
+                best_gain = gain;
+            }
+        }
+        // An empty community has gain 0.
+        if best_gain < -1e-12 && size[a] > 0 {
+            if let Some(&e) = empty.last() {
+                best = e;
+            }
+        }
+        if best != a && size[best] == 0 {
+            empty.pop();
+        }
+        tot[best] += k[v];
+        size[best] += 1;
+        memb[v] = best;
+        if size[a] == 0 && a != best {
+            empty.push(a);
+        }
+        if best != a {
+            for (u, _) in g.neighbors(v) {
+                if !queued[u] && memb[u] != best {
+                    queued[u] = true;
+                    queue.push_back(u);
+                }
+            }
+        }
+        nb.clear();
+    }
+}
+
+/// Leiden's refinement: merge well-connected singletons inside each community.
+fn refine(
+    g: &Csr,
+    part: &[usize],
+    gamma: f64,
+    theta: f64,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Vec<usize> {
+    let n = g.n();
+    let k = g.strengths();
+    let m2 = g.total_weight();
+    let kc = part.iter().max().map_or(0, |x| x + 1);
+    let mut comm_tot = vec![0.0; kc];
+    for i in 0..n {
+        comm_tot[part[i]] += k[i];
+    }
+    let mut refined: Vec<usize> = (0..n).collect();
+    let mut r_tot = k.clone();
+    let mut r_size = vec![1usize; n];
+    // ext[r]: weight from refined community r to the rest of its community.
+    let mut ext: Vec<f64> = (0..n)
+        .map(|v| {
+            g.neighbors(v)
+                .filter(|(u, _)| part[*u] == part[v])
+                .map(|(_, w)| w)
+                .sum()
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(rng);
+    let mut nb = Neighbourhood::new(n);
+    let mut cands: Vec<(usize, f64)> = Vec::new();
+    for v in order {
+        let c = part[v];
+        if r_size[refined[v]] > 1 {
+            continue;
+        }
+        // v must be well connected to its community.
+        if ext[v] < gamma * k[v] * (comm_tot[c] - k[v]) / m2 {
+            continue;
+        }
+        nb.gather(g, v, |u| refined[u]);
+        cands.clear();
+        let own = refined[v];
+        for &r in &nb.touched {
+            if r == own {
+                continue;
+            }
+            // r is in v's community?
+            let member = g
+                .neighbors(v)
+                .find(|(u, _)| refined[*u] == r)
+                .map(|(u, _)| u);
+            if member.is_none_or(|u| part[u] != c) {
+                continue;
+            }
+            if ext[r] < gamma * r_tot[r] * (comm_tot[c] - r_tot[r]) / m2 {
+                continue;
+            }
+            let gain = (nb.weight[r] - gamma * k[v] * r_tot[r] / m2) / m2;
+            if gain >= 0.0 {
+                cands.push((r, gain));
+            }
+        }
+        if !cands.is_empty() {
+            // Staying alone has gain 0; choose with probability ∝ exp(gain/θ).
+            let max = cands.iter().map(|c| c.1).fold(0.0, f64::max);
+            let stay = ((0.0 - max) / theta).exp();
+            let weights: Vec<f64> = cands.iter().map(|c| ((c.1 - max) / theta).exp()).collect();
+            let total: f64 = stay + weights.iter().sum::<f64>();
+            let mut x = rng.gen::<f64>() * total;
+            let mut choice = None;
+            if x >= stay {
+                x -= stay;
+                for (i, w) in weights.iter().enumerate() {
+                    if x < *w || i == weights.len() - 1 {
+                        choice = Some(cands[i].0);
+                        break;
+                    }
+                    x -= w;
+                }
+            }
+            if let Some(r) = choice {
+                let w_vr = nb.weight[r];
+                ext[r] = ext[r] + ext[v] - 2.0 * w_vr;
+                r_tot[r] += k[v];
+                r_size[r] += 1;
+                r_tot[own] = 0.0;
+                r_size[own] = 0;
+                refined[v] = r;
+            }
+        }
+        nb.clear();
+    }
+    refined
+}
+
+/// One pass of Leiden from an initial partition of `g`'s nodes.
+fn leiden_pass(
+    g: &Csr,
+    init: &[usize],
+    gamma: f64,
+    theta: f64,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Vec<usize> {
+    let mut graph = g.clone();
+    let mut node: Vec<usize> = (0..g.n()).collect();
+    let mut memb: Vec<usize> = renumber(init).0;
+    loop {
+        move_nodes_fast(&graph, &mut memb, gamma, rng);
+        let (part, k) = renumber(&memb);
+        if k == graph.n() {
+            memb = part;
+            break;
+        }
+        let refined = refine(&graph, &part, gamma, theta, rng);
+        let (refined, kr) = renumber(&refined);
+        if kr == graph.n() {
+            // No merge possible in refinement: aggregate by the partition itself.
+            for c in node.iter_mut() {
+                *c = part[*c];
+            }
+            graph = aggregate(&graph, &part, k);
+            memb = (0..k).collect();
+            continue;
+        }
+        let mut next = vec![0usize; kr];
+        for v in 0..graph.n() {
+            next[refined[v]] = part[v];
+        }
+        for c in node.iter_mut() {
+            *c = refined[*c];
+        }
+        graph = aggregate(&graph, &refined, kr);
+        memb = next;
+    }
+    renumber(&node.iter().map(|&a| memb[a]).collect::<Vec<_>>()).0
+}
+
+/// Leiden, iterated from its own result until modularity stops improving (at most `max_iterations`).
+pub fn leiden(g: &Csr, gamma: f64, seed: u64, max_iterations: usize) -> Vec<usize> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let theta = 0.01;
+    let mut best: Vec<usize> = (0..g.n()).collect();
+    let mut best_q = modularity(g, &best, gamma);
+    for _ in 0..max_iterations.max(1) {
+        let next = leiden_pass(g, &best, gamma, theta, &mut rng);
+        let q = modularity(g, &next, gamma);
+        if q <= best_q + 1e-12 {
+            break;
+        }
+        best = next;
+        best_q = q;
+    }
+    best
+}
+
+/// Merge communities smaller than `min_size` into their most-connected
+/// neighbour (ties: the larger, then the lower label), smallest first. A small
+/// community with no edges to another community (an isolated component) is
+/// left as it is. Returns the new dense labels and how many were merged away.
+///
+/// Cost: O(n + Σ edges of the small communities · α(n)).
+pub fn merge_small(g: &Csr, memb: &[usize], min_size: usize) -> (Vec<usize>, usize) {
+    let (memb, k) = renumber(memb);
+    if min_size <= 1 || k <= 1 {
+        return (memb, 0);
+    }
+    let mut parent: Vec<usize> = (0..k).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for (v, &c) in memb.iter().enumerate() {
+        members[c].push(v);
+    }
+    let mut queue: std::collections::BTreeSet<(usize, usize)> = (0..k)
+        .filter(|&c| members[c].len() < min_size)
+        .map(|c| (members[c].len(), c))
+        .collect();
+    let mut merged = 0;
+    let mut link: std::collections::BTreeMap<usize, f64> = std::collections::BTreeMap::new();
+    while let Some((size, small)) = queue.pop_first() {
+        link.clear();
+        for &v in &members[small] {
+            for (u, w) in g.neighbors(v) {
+                let c = find(&mut parent, memb[u]);
+                if c != small {
+                    *link.entry(c).or_default() += w;
+                }
+            }
+        }
+        let target = link
+            .iter()
+            .max_by(|a, b| {
+                a.1.total_cmp(b.1)
+                    .then(members[*a.0].len().cmp(&members[*b.0].len()))
+                    .then(b.0.cmp(a.0))
+            })
+            .map(|(c, _)| *c);
+        let Some(target) = target else { continue };
+        let tsize = members[target].len();
+        if tsize < min_size {
+            queue.remove(&(tsize, target));
+        }
+        let moved = std::mem::take(&mut members[small]);
+        members[target].extend(moved);
+        parent[small] = target;
+        merged += 1;
+        let new_size = members[target].len();
+        if new_size < min_size {
+            queue.insert((new_size, target));
+        }
+        debug_assert!(size > 0);
+    }
+    let out: Vec<usize> = memb.iter().map(|&c| find(&mut parent, c)).collect();
+    (renumber(&out).0, merged)
+}
+
+/// Community detection with the guarantees strata reports: connected communities,
+/// none smaller than `min_size` (unless isolated). Returns labels and merges done.
+pub fn detect(
+    g: &Csr,
+    algorithm: Algorithm,
+    gamma: f64,
+    seed: u64,
+    min_size: usize,
+) -> (Vec<usize>, usize) {
+    let raw = match algorithm {
+        Algorithm::Louvain => louvain(g, gamma, seed),
+        Algorithm::Leiden => leiden(g, gamma, seed, 10),
+    };
+    let connected = split_disconnected(g, &raw);
+    merge_small(g, &connected, min_size)
+}
+
+#[cfg(test)]
+mod tests;

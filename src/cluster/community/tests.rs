@@ -1,0 +1,143 @@
+//! Reference values on the classic graphs in tests/data (see its README for sources).
+
+use super::*;
+use crate::cluster::graph::all_connected;
+use crate::partition;
+
+/// Load `<name>_edges.tsv` and the ground-truth column of `<name>_nodes.tsv`.
+fn load(name: &str, truth_col: &str) -> (Csr, Vec<usize>) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let nodes = std::fs::read_to_string(dir.join(format!("{name}_nodes.tsv"))).unwrap();
+    let mut lines = nodes.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = header.iter().position(|h| *h == truth_col).unwrap();
+    let mut ids = std::collections::HashMap::new();
+    let mut truth = Vec::new();
+    for l in lines {
+        let f: Vec<&str> = l.split('\t').collect();
+        ids.insert(f[0].to_string(), ids.len() as u32);
+        truth.push(f[col].to_string());
+    }
+    let edges_text = std::fs::read_to_string(dir.join(format!("{name}_edges.tsv"))).unwrap();
+    let edges: Vec<(u32, u32, f64)> = edges_text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (ids[f[0]], ids[f[1]], 1.0)
+        })
+        .collect();
+    (
+        Csr::from_edges(ids.len(), &edges),
+        partition::dense(&truth).0,
+    )
+}
+
+const KARATE_OPT: f64 = 0.4197896120973046;
+
+#[test]
+fn karate_leiden_reaches_the_optimum() {
+    let (g, _) = load("karate", "faction_value");
+    assert_eq!((g.n(), g.edges()), (34, 78));
+    let best = (0..5)
+        .map(|s| modularity(&g, &leiden(&g, 1.0, s, 10), 1.0))
+        .fold(0.0, f64::max);
+    assert!(
+        (best - KARATE_OPT).abs() < 1e-7,
+        "best Leiden modularity {best}"
+    );
+}
+
+#[test]
+fn karate_louvain_best_reaches_optimum_and_median_is_high() {
+    let (g, _) = load("karate", "faction_value");
+    let mut qs: Vec<f64> = (0..21)
+        .map(|s| modularity(&g, &louvain(&g, 1.0, s), 1.0))
+        .collect();
+    qs.sort_by(f64::total_cmp);
+    assert!((qs[20] - KARATE_OPT).abs() < 1e-7, "best {}", qs[20]);
+    assert!(qs[10] >= 0.418, "median {}", qs[10]);
+}
+
+#[test]
+fn karate_other_resolutions() {
+    let (g, _) = load("karate", "faction_value");
+    for (gamma, expected) in [(0.5, 0.6217948717948718), (2.0, 0.16452991452991447)] {
+        let best = (0..5)
+            .map(|s| modularity(&g, &leiden(&g, gamma, s, 10), gamma))
+            .fold(f64::MIN, f64::max);
+        assert!((best - expected).abs() < 1e-7, "γ = {gamma}: {best}");
+    }
+}
+
+#[test]
+fn football_communities_match_conferences() {
+    let (g, truth) = load("football", "conference_value");
+    let labels = leiden(&g, 1.0, 1, 10);
+    let nmi = partition::agreement(&truth, &labels).nmi;
+    assert!(nmi >= 0.85, "NMI {nmi}");
+    let q = modularity(&g, &labels, 1.0);
+    assert!(q >= 0.60, "modularity {q}");
+}
+
+#[test]
+fn dolphins_louvain_is_near_igraph() {
+    let (g, _) = load("dolphins", "split_value");
+    let mut qs: Vec<f64> = (0..11)
+        .map(|s| modularity(&g, &louvain(&g, 1.0, s), 1.0))
+        .collect();
+    qs.sort_by(f64::total_cmp);
+    // igraph's median over shuffled runs is 0.5196.
+    assert!(qs[5] >= 0.51, "median {}", qs[5]);
+}
+
+#[test]
+fn every_detected_community_is_connected_and_big_enough() {
+    for name in ["karate", "football", "dolphins"] {
+        let col = match name {
+            "karate" => "faction_value",
+            "football" => "conference_value",
+            _ => "split_value",
+        };
+        let (g, _) = load(name, col);
+        for alg in [Algorithm::Louvain, Algorithm::Leiden] {
+            for seed in 0..5 {
+                let (labels, _) = detect(&g, alg, 1.0, seed, 3);
+                assert!(all_connected(&g, &labels), "{name} {alg:?} {seed}");
+                let k = labels.iter().max().unwrap() + 1;
+                for c in 0..k {
+                    assert!(labels.iter().filter(|&&l| l == c).count() >= 3);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn small_communities_merge_into_their_strongest_neighbour() {
+    // A 4-clique {0..3} with a pendant 4 attached to 0, and a triangle {5,6,7} linked to 3.
+    let e = [
+        (0, 1, 1.0),
+        (0, 2, 1.0),
+        (0, 3, 1.0),
+        (1, 2, 1.0),
+        (1, 3, 1.0),
+        (2, 3, 1.0),
+        (0, 4, 1.0),
+        (5, 6, 1.0),
+        (6, 7, 1.0),
+        (5, 7, 1.0),
+        (3, 5, 0.5),
+    ];
+    let g = Csr::from_edges(8, &e);
+    let (m, merged) = merge_small(&g, &[0, 0, 0, 0, 1, 2, 2, 2], 2);
+    assert_eq!(merged, 1);
+    assert_eq!(m, vec![0, 0, 0, 0, 0, 1, 1, 1]);
+}
+
+#[test]
+fn same_seed_same_labels_and_relabelling_invariance() {
+    let (g, _) = load("football", "conference_value");
+    assert_eq!(leiden(&g, 1.0, 3, 10), leiden(&g, 1.0, 3, 10));
+    assert_eq!(louvain(&g, 1.0, 3), louvain(&g, 1.0, 3));
+}

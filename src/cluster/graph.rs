@@ -1,0 +1,240 @@
+//! Weighted undirected graphs in compressed sparse row form, and modularity.
+//!
+//! Community detection runs on [`Csr`]: for node `i`, its neighbours are
+//! `targets[offsets[i]..offsets[i + 1]]` with weights alongside, each undirected
+//! edge stored in both directions. Self-loops (which appear when communities are
+//! aggregated into nodes) are kept apart in `loops[i]`, counted as `A_ii`, i.e.
+//! twice the weight of the undirected loop — the convention under which a node's
+//! strength is `k_i = Σ_j A_ij` and the total is `2m = Σ_i k_i`.
+//!
+//! The account-similarity graph is also offered as a `petgraph` graph
+//! ([`Csr::to_petgraph`]) for users of that ecosystem.
+
+use petgraph::graph::UnGraph;
+
+/// A weighted undirected graph in CSR form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Csr {
+    pub offsets: Vec<usize>,
+    pub targets: Vec<u32>,
+    pub weights: Vec<f64>,
+    /// `A_ii` for each node (twice the undirected loop weight).
+    pub loops: Vec<f64>,
+}
+
+impl Csr {
+    pub fn n(&self) -> usize {
+        self.offsets.len() - 1
+    }
+    /// Number of undirected edges (without loops).
+    pub fn edges(&self) -> usize {
+        self.targets.len() / 2
+    }
+    pub fn neighbors(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let r = self.offsets[i]..self.offsets[i + 1];
+        self.targets[r.clone()]
+            .iter()
+            .map(|&t| t as usize)
+            .zip(self.weights[r].iter().copied())
+    }
+    /// Node strengths `k_i`.
+    pub fn strengths(&self) -> Vec<f64> {
+        (0..self.n())
+            .map(|i| {
+                self.weights[self.offsets[i]..self.offsets[i + 1]]
+                    .iter()
+                    .sum::<f64>()
+                    + self.loops[i]
+            })
+            .collect()
+    }
+    /// `2m`.
+    pub fn total_weight(&self) -> f64 {
+        self.weights.iter().sum::<f64>() + self.loops.iter().sum::<f64>()
+    }
+
+    /// Build from undirected weighted edges `(u, v, w)`; duplicates are summed,
+    /// `u == v` becomes a loop. Neighbour lists are sorted by target.
+    pub fn from_edges(n: usize, edges: &[(u32, u32, f64)]) -> Csr {
+        let mut loops = vec![0.0; n];
+        let mut deg = vec![0usize; n];
+        for &(u, v, _) in edges {
+            if u != v {
+                deg[u as usize] += 1;
+                deg[v as usize] += 1;
+            }
+        }
+        let mut offsets = vec![0usize; n + 1];
+        for i in 0..n {
+            offsets[i + 1] = offsets[i] + deg[i];
+        }
+        let mut fill = offsets.clone();
+        let mut pairs = vec![(0u32, 0.0f64); offsets[n]];
+        for &(u, v, w) in edges {
+            if u == v {
+                loops[u as usize] += 2.0 * w;
+            } else {
+                pairs[fill[u as usize]] = (v, w);
+                fill[u as usize] += 1;
+                pairs[fill[v as usize]] = (u, w);
+                fill[v as usize] += 1;
+            }
+        }
+        // Sort each list and merge duplicates.
+        let mut targets = Vec::with_capacity(pairs.len());
+        let mut weights = Vec::with_capacity(pairs.len());
+        let mut new_offsets = vec![0usize; n + 1];
+        for i in 0..n {
+            let list = &mut pairs[offsets[i]..offsets[i + 1]];
+            list.sort_by_key(|p| p.0);
+            let mut last: Option<u32> = None;
+            for &(t, w) in list.iter() {
+                if last == Some(t) {
+                    *weights.last_mut().expect("pushed") += w;
+                } else {
+                    targets.push(t);
+                    weights.push(w);
+                    last = Some(t);
+                }
+            }
+            new_offsets[i + 1] = targets.len();
+        }
+        Csr {
+            offsets: new_offsets,
+            targets,
+            weights,
+            loops,
+        }
+    }
+
+    /// The graph as a petgraph `UnGraph` (node weight = index, edge weight = w).
+    pub fn to_petgraph(&self) -> UnGraph<u32, f64> {
+        let mut g = UnGraph::with_capacity(self.n(), self.edges());
+        for i in 0..self.n() {
+            g.add_node(i as u32);
+        }
+        for i in 0..self.n() {
+            for (j, w) in self.neighbors(i) {
+                if i < j {
+                    g.add_edge((i as u32).into(), (j as u32).into(), w);
+                }
+            }
+        }
+        g
+    }
+
+    /// Build from a petgraph `UnGraph` with f64 edge weights.
+    pub fn from_petgraph<N>(g: &UnGraph<N, f64>) -> Csr {
+        let edges: Vec<(u32, u32, f64)> = g
+            .raw_edges()
+            .iter()
+            .map(|e| {
+                (
+                    e.source().index() as u32,
+                    e.target().index() as u32,
+                    e.weight,
+                )
+            })
+            .collect();
+        Csr::from_edges(g.node_count(), &edges)
+    }
+}
+
+/// Modularity with resolution γ (Newman & Girvan 2004; Reichardt & Bornholdt 2006):
+/// `Q = 1/2m Σ_c [Σ_in(c) − γ Σ_tot(c)² / 2m]`.
+pub fn modularity(g: &Csr, membership: &[usize], gamma: f64) -> f64 {
+    let k = membership.iter().max().map_or(0, |m| m + 1);
+    let mut inside = vec![0.0; k];
+    let mut tot = vec![0.0; k];
+    let strengths = g.strengths();
+    for i in 0..g.n() {
+        let c = membership[i];
+        tot[c] += strengths[i];
+        inside[c] += g.loops[i];
+        for (j, w) in g.neighbors(i) {
+            if membership[j] == c {
+                inside[c] += w;
+            }
+        }
+    }
+    let m2 = g.total_weight();
+    if m2 == 0.0 {
+        return 0.0;
+    }
+    (0..k)
+        .map(|c| inside[c] - gamma * tot[c] * tot[c] / m2)
+        .sum::<f64>()
+        / m2
+}
+
+/// Split every community into its connected components; returns dense labels.
+pub fn split_disconnected(g: &Csr, membership: &[usize]) -> Vec<usize> {
+    let n = g.n();
+    let mut out = vec![usize::MAX; n];
+    let mut next = 0;
+    let mut stack = Vec::new();
+    for s in 0..n {
+        if out[s] != usize::MAX {
+            continue;
+        }
+        out[s] = next;
+        stack.push(s);
+        while let Some(u) = stack.pop() {
+            for (v, _) in g.neighbors(u) {
+                if out[v] == usize::MAX && membership[v] == membership[s] {
+                    out[v] = next;
+                    stack.push(v);
+                }
+            }
+        }
+        next += 1;
+    }
+    out
+}
+
+/// Is every community connected?
+pub fn all_connected(g: &Csr, membership: &[usize]) -> bool {
+    let k = membership.iter().max().map_or(0, |m| m + 1);
+    let split = split_disconnected(g, membership);
+    split.iter().max().map_or(0, |m| m + 1) == k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csr_merges_duplicates_and_keeps_loops() {
+        let g = Csr::from_edges(3, &[(0, 1, 1.0), (1, 0, 2.0), (1, 2, 1.0), (2, 2, 0.5)]);
+        assert_eq!(g.neighbors(0).collect::<Vec<_>>(), vec![(1, 3.0)]);
+        assert_eq!(g.loops[2], 1.0);
+        assert_eq!(g.total_weight(), 2.0 * 3.0 + 2.0 * 1.0 + 1.0);
+        let back = Csr::from_petgraph(&g.to_petgraph());
+        assert_eq!(back.targets, g.targets);
+    }
+
+    #[test]
+    fn modularity_of_two_triangles() {
+        // Two triangles joined by one edge: the textbook split has Q = 5/14.
+        let e = [
+            (0, 1, 1.0),
+            (1, 2, 1.0),
+            (0, 2, 1.0),
+            (3, 4, 1.0),
+            (4, 5, 1.0),
+            (3, 5, 1.0),
+            (2, 3, 1.0),
+        ];
+        let g = Csr::from_edges(6, &e);
+        let q = modularity(&g, &[0, 0, 0, 1, 1, 1], 1.0);
+        assert!((q - 5.0 / 14.0).abs() < 1e-12, "{q}");
+        assert_eq!(modularity(&g, &[0; 6], 1.0), 0.0);
+    }
+
+    #[test]
+    fn disconnected_communities_are_split() {
+        let g = Csr::from_edges(4, &[(0, 1, 1.0), (2, 3, 1.0)]);
+        assert!(!all_connected(&g, &[0, 0, 0, 0]));
+        assert_eq!(split_disconnected(&g, &[0, 0, 0, 0]), vec![0, 0, 1, 1]);
+    }
+}

@@ -1,0 +1,240 @@
+//! Segment discovery: two independent views of the same feature matrix.
+//!
+//! * **k-means** ([`kmeans`]) partitions accounts into k compact, roughly
+//!   spherical groups around centroids — easy to explain ("accounts like this
+//!   centroid"), with k chosen from the data when asked.
+//! * **Communities** ([`knn`], [`graph`], [`community`]) come from a graph in
+//!   which each account is linked to its most similar accounts; Louvain or Leiden
+//!   then find groups that are more densely linked inside than chance. They need
+//!   no k and follow the shape of the data, at the price of more, smaller groups.
+//!
+//! Where the two agree the segments are solid; where they differ the cross-map
+//! (compare stage) shows which communities specialise which k-means segment.
+//! [`stability`] measures how much each segment can be trusted.
+//!
+//! Each method's result is one typed [`Segmentation`] carried to the next stage
+//! and written into the run's outputs, with its parameters and seed beside it.
+
+pub mod community;
+pub mod graph;
+pub mod kmeans;
+pub mod knn;
+pub mod stability;
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::features::FeatureMatrix;
+use community::Algorithm;
+use kmeans::{KMeansConfig, KScore};
+use knn::GraphConfig;
+use stability::{Stability, StabilityConfig};
+
+/// Community-detection parameters.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommunityConfig {
+    pub algorithm: Algorithm,
+    /// The resolutions to run; the first one's communities are the segmentation.
+    pub resolutions: Vec<f64>,
+    pub min_size: usize,
+}
+
+impl Default for CommunityConfig {
+    fn default() -> Self {
+        CommunityConfig {
+            algorithm: Algorithm::Leiden,
+            resolutions: vec![1.0],
+            min_size: 10,
+        }
+    }
+}
+
+/// Everything the cluster stage needs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClusterConfig {
+    pub kmeans: KMeansConfig,
+    pub graph: GraphConfig,
+    pub community: CommunityConfig,
+    pub stability: StabilityConfig,
+}
+
+/// One γ of a resolution sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResolutionScore {
+    pub resolution: f64,
+    pub modularity: f64,
+    pub communities: usize,
+    pub merged_small: usize,
+}
+
+/// Statistics of the similarity graph.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphStats {
+    pub nodes: usize,
+    pub edges: usize,
+    pub neighbors: usize,
+    pub knn_method: &'static str,
+    pub knn_rounds: usize,
+    pub weighting: knn::Weighting,
+    pub connected_components: usize,
+    /// Seconds to find the neighbours and to build the weighted graph.
+    pub knn_seconds: f64,
+    pub weight_seconds: f64,
+}
+
+/// Method-specific details.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Details {
+    KMeans {
+        inertia: f64,
+        chosen_by: String,
+        k_scores: Vec<KScore>,
+        /// Centroids in matrix units, one row per segment.
+        centroids: Vec<Vec<f64>>,
+    },
+    Community {
+        algorithm: Algorithm,
+        resolution: f64,
+        modularity: f64,
+        merged_small: usize,
+        sweep: Vec<ResolutionScore>,
+        graph: GraphStats,
+        /// Seconds for community detection over all resolutions.
+        detect_seconds: f64,
+    },
+}
+
+/// One method's segmentation of the accounts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Segmentation {
+    /// `kmeans` or `community`.
+    pub method: &'static str,
+    /// Segment per account (row order of the feature matrix), 0 = largest.
+    #[serde(skip)]
+    pub labels: Vec<usize>,
+    pub sizes: Vec<usize>,
+    pub seed: u64,
+    pub seconds: f64,
+    pub details: Details,
+    pub stability: Option<Stability>,
+}
+
+impl Segmentation {
+    pub fn k(&self) -> usize {
+        self.sizes.len()
+    }
+}
+
+fn sizes(labels: &[usize]) -> Vec<usize> {
+    let k = labels.iter().max().map_or(0, |m| m + 1);
+    let mut s = vec![0; k];
+    for &l in labels {
+        s[l] += 1;
+    }
+    s
+}
+
+/// Run k-means.
+pub fn run_kmeans(m: &FeatureMatrix, cfg: &KMeansConfig, seed: u64) -> Result<Segmentation> {
+    let t = Instant::now();
+    let r = kmeans::run(m.x.view(), cfg, seed)?;
+    Ok(Segmentation {
+        method: "kmeans",
+        sizes: sizes(&r.labels),
+        labels: r.labels,
+        seed,
+        seconds: t.elapsed().as_secs_f64(),
+        details: Details::KMeans {
+            inertia: r.inertia,
+            chosen_by: r.chosen_by,
+            k_scores: r.scores,
+            centroids: r.centroids.outer_iter().map(|c| c.to_vec()).collect(),
+        },
+        stability: None,
+    })
+}
+
+/// Build the similarity graph of a matrix; also returns the seconds spent on
+/// the neighbours and on the weighted graph.
+pub fn build_graph(
+    x: ndarray::ArrayView2<f64>,
+    cfg: &GraphConfig,
+    seed: u64,
+) -> (graph::Csr, knn::Knn, [f64; 2]) {
+    let (n, d) = x.dim();
+    let t = Instant::now();
+    let xf = knn::to_f32(x);
+    let neighbours = knn::knn(&xf, n, d, cfg, seed);
+    let t_knn = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let g = knn::graph(&neighbours, cfg.weighting);
+    (g, neighbours, [t_knn, t.elapsed().as_secs_f64()])
+}
+
+/// Run community detection on the similarity graph.
+pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Result<Segmentation> {
+    let t = Instant::now();
+    let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(m.x.view(), &cfg.graph, seed);
+    let components = graph::split_disconnected(&g, &vec![0; g.n()])
+        .iter()
+        .max()
+        .map_or(0, |c| c + 1);
+    let stats = GraphStats {
+        nodes: g.n(),
+        edges: g.edges(),
+        neighbors: neighbours.k,
+        knn_method: neighbours.method,
+        knn_rounds: neighbours.rounds,
+        weighting: cfg.graph.weighting,
+        connected_components: components,
+        knn_seconds,
+        weight_seconds,
+    };
+    let t_detect = Instant::now();
+    drop(neighbours);
+    let mut sweep = Vec::new();
+    let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
+    for &gamma in &cfg.community.resolutions {
+        let (labels, merged) = community::detect(
+            &g,
+            cfg.community.algorithm,
+            gamma,
+            seed,
+            cfg.community.min_size,
+        );
+        let (labels, _) = kmeans::canonical(&labels);
+        let q = graph::modularity(&g, &labels, gamma);
+        sweep.push(ResolutionScore {
+            resolution: gamma,
+            modularity: q,
+            communities: labels.iter().max().map_or(0, |m| m + 1),
+            merged_small: merged,
+        });
+        if chosen.is_none() {
+            chosen = Some((labels, gamma, q, merged));
+        }
+    }
+    let (labels, resolution, modularity, merged_small) =
+        chosen.expect("at least one resolution (validated)");
+    let detect_seconds = t_detect.elapsed().as_secs_f64();
+    Ok(Segmentation {
+        method: "community",
+        sizes: sizes(&labels),
+        labels,
+        seed,
+        seconds: t.elapsed().as_secs_f64(),
+        details: Details::Community {
+            algorithm: cfg.community.algorithm,
+            resolution,
+            modularity,
+            merged_small,
+            sweep,
+            graph: stats,
+            detect_seconds,
+        },
+        stability: None,
+    })
+}

@@ -1,0 +1,259 @@
+//! Segment profiles: what each segment looks like, and a readable name.
+//!
+//! For every segment: size, share of accounts and of the value feature (ARR),
+//! medians of the raw numeric features, the most common level of each
+//! categorical feature, and the **distinguishing features** — matrix columns
+//! ranked by Welch's t statistic of the segment against all other accounts,
+//! as scanpy's `rank_genes_groups(method="t-test")` ranks genes per cluster,
+//! each with its standardised difference (Cohen's d with the two groups'
+//! average variance) as effect size.
+//!
+//! The **name** joins up to three of the strongest distinguishing features with
+//! |d| ≥ 0.5, strongest first: "high ARR · low seat utilisation · detractors"
+//! (a feature's `high` / `low` words when given, else "high <label>" /
+//! "low <label>"; a one-hot level with a positive difference gives the level;
+//! a missing-value indicator gives "no <label>"). It depends only on the data,
+//! so the same run gives the same names.
+
+use serde::Serialize;
+
+use crate::cluster::Segmentation;
+use crate::config::{Kind, Pipeline};
+use crate::features::FeatureMatrix;
+use crate::ingest::AccountFrame;
+
+/// A feature that sets a segment apart.
+#[derive(Debug, Clone, Serialize)]
+pub struct Distinct {
+    /// Matrix column.
+    pub column: String,
+    pub feature: String,
+    /// Welch's t of the segment against the rest.
+    pub t: f64,
+    /// Standardised difference (segment mean − rest mean) / pooled sd.
+    pub effect: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub method: &'static str,
+    pub segment: usize,
+    pub name: String,
+    pub size: usize,
+    pub share_accounts: f64,
+    /// Share of the value feature's total (ARR), when there is one.
+    pub share_value: Option<f64>,
+    /// (feature, median raw value) for the numeric features in the matrix.
+    pub medians: Vec<(String, f64)>,
+    /// (feature, most common level, its share in the segment).
+    pub top_levels: Vec<(String, String, f64)>,
+    /// Top distinguishing columns, strongest |t| first.
+    pub distinguishing: Vec<Distinct>,
+    /// Effect (standardised difference) of every matrix column, in matrix order (for heatmaps).
+    pub effects: Vec<f64>,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    crate::features::quantile_sorted(&v, 0.5)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// Profiles of every segment of one segmentation.
+pub fn profiles(
+    p: &Pipeline,
+    frame: &AccountFrame,
+    m: &FeatureMatrix,
+    seg: &Segmentation,
+    value: Option<&[Option<f64>]>,
+) -> Vec<Profile> {
+    let n = m.ids.len();
+    let d = m.columns.len();
+    let k = seg.k();
+    // Per segment and overall sums for every matrix column.
+    let mut sum = vec![vec![0.0; d]; k];
+    let mut sq = vec![vec![0.0; d]; k];
+    for (row, &l) in m.x.outer_iter().zip(&seg.labels) {
+        for j in 0..d {
+            let v = row[j];
+            sum[l][j] += v;
+            sq[l][j] += v * v;
+        }
+    }
+    let total: Vec<f64> = (0..d).map(|j| (0..k).map(|s| sum[s][j]).sum()).collect();
+    let total_sq: Vec<f64> = (0..d).map(|j| (0..k).map(|s| sq[s][j]).sum()).collect();
+    let value_total: Option<f64> = value.map(|v| v.iter().flatten().sum());
+    let numeric: Vec<&crate::config::Feature> = p
+        .features
+        .iter()
+        .filter(|f| f.in_matrix && f.kind == Kind::Numeric)
+        .collect();
+    let categorical: Vec<&crate::config::Feature> = p
+        .features
+        .iter()
+        .filter(|f| f.kind == Kind::Categorical)
+        .collect();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
+    for (i, &l) in seg.labels.iter().enumerate() {
+        members[l].push(i);
+    }
+    let mut out: Vec<Profile> = (0..k)
+        .map(|s| {
+            let n_in = seg.sizes[s] as f64;
+            let n_out = (n - seg.sizes[s]) as f64;
+            let mut dist: Vec<Distinct> = Vec::new();
+            let mut effects = Vec::with_capacity(d);
+            for j in 0..d {
+                let mean_in = sum[s][j] / n_in.max(1.0);
+                let var_in = (sq[s][j] / n_in.max(1.0) - mean_in * mean_in).max(0.0);
+                let (so, sqo) = (total[j] - sum[s][j], total_sq[j] - sq[s][j]);
+                let mean_out = so / n_out.max(1.0);
+                let var_out = (sqo / n_out.max(1.0) - mean_out * mean_out).max(0.0);
+                let pooled = ((var_in + var_out) / 2.0).sqrt();
+                let effect = if pooled > 1e-12 {
+                    (mean_in - mean_out) / pooled
+                } else {
+                    0.0
+                };
+                let se = (var_in / n_in.max(1.0) + var_out / n_out.max(1.0)).sqrt();
+                let t = if se > 1e-12 {
+                    (mean_in - mean_out) / se
+                } else {
+                    0.0
+                };
+                effects.push(effect);
+                dist.push(Distinct {
+                    column: m.columns[j].name.clone(),
+                    feature: m.columns[j].feature.clone(),
+                    t,
+                    effect,
+                });
+            }
+            dist.sort_by(|a, b| {
+                b.t.abs()
+                    .total_cmp(&a.t.abs())
+                    .then_with(|| a.column.cmp(&b.column))
+            });
+            let name = name_from(p, m, &dist);
+            dist.truncate(8);
+            let medians = numeric
+                .iter()
+                .map(|f| {
+                    let col = frame
+                        .df
+                        .column(&f.name)
+                        .ok()
+                        .and_then(|c| c.f64().ok().cloned());
+                    let vals: Vec<f64> = col
+                        .map(|c| members[s].iter().filter_map(|&i| c.get(i)).collect())
+                        .unwrap_or_default();
+                    (f.name.clone(), median(vals))
+                })
+                .collect();
+            let top_levels = categorical
+                .iter()
+                .filter_map(|f| {
+                    let c = frame.df.column(&f.name).ok()?.str().ok()?.clone();
+                    let mut counts: std::collections::BTreeMap<&str, usize> =
+                        std::collections::BTreeMap::new();
+                    for &i in &members[s] {
+                        *counts
+                            .entry(c.get(i).unwrap_or(crate::features::MISSING))
+                            .or_default() += 1;
+                    }
+                    let (level, cnt) =
+                        counts.iter().fold(
+                            ("", 0),
+                            |acc, (l, c)| if *c > acc.1 { (l, *c) } else { acc },
+                        );
+                    Some((
+                        f.name.clone(),
+                        level.to_string(),
+                        cnt as f64 / n_in.max(1.0),
+                    ))
+                })
+                .collect();
+            Profile {
+                method: seg.method,
+                segment: s,
+                name,
+                size: seg.sizes[s],
+                share_accounts: n_in / n.max(1) as f64,
+                share_value: value.zip(value_total).map(|(v, tot)| {
+                    let part: f64 = members[s].iter().filter_map(|&i| v[i]).sum();
+                    if tot > 0.0 {
+                        part / tot
+                    } else {
+                        0.0
+                    }
+                }),
+                medians,
+                top_levels,
+                distinguishing: dist,
+                effects,
+            }
+        })
+        .collect();
+    // Make names unique within the segmentation.
+    let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for pr in &mut out {
+        let c = seen.entry(pr.name.clone()).or_default();
+        *c += 1;
+        if *c > 1 {
+            pr.name = format!("{} ({})", pr.name, c);
+        }
+    }
+    out
+}
+
+fn name_from(p: &Pipeline, m: &FeatureMatrix, dist: &[Distinct]) -> String {
+    let mut by_effect: Vec<&Distinct> = dist.iter().filter(|x| x.effect.abs() >= 0.5).collect();
+    by_effect.sort_by(|a, b| {
+        b.effect
+            .abs()
+            .total_cmp(&a.effect.abs())
+            .then_with(|| a.column.cmp(&b.column))
+    });
+    let mut parts: Vec<String> = Vec::new();
+    let mut used: Vec<&str> = Vec::new();
+    for x in by_effect {
+        if parts.len() == 3 {
+            break;
+        }
+        if used.contains(&x.feature.as_str()) {
+            continue;
+        }
+        let Some(f) = p.features.iter().find(|f| f.name == x.feature) else {
+            continue;
+        };
+        let Some(col) = m.columns.iter().find(|c| c.name == x.column) else {
+            continue;
+        };
+        let word = match col.role {
+            "numeric" if x.effect > 0.0 => f
+                .high
+                .clone()
+                .unwrap_or_else(|| format!("high {}", f.label)),
+            "numeric" => f.low.clone().unwrap_or_else(|| format!("low {}", f.label)),
+            "indicator" if x.effect > 0.0 => format!("no {}", f.label),
+            "level" if x.effect > 0.0 => col.level.clone().unwrap_or_default(),
+            _ => continue,
+        };
+        used.push(&x.feature);
+        parts.push(word);
+    }
+    if parts.is_empty() {
+        return "Typical accounts".into();
+    }
+    capitalise(&parts.join(" · "))
+}

@@ -1,0 +1,130 @@
+use super::*;
+
+fn dir_with(files: &[&str]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for f in files {
+        std::fs::write(d.path().join(f), "id\n1\n").unwrap();
+    }
+    d
+}
+
+const MINIMAL: &str = r#"
+[run]
+as_of = "2026-10"
+[sources.accounts]
+path = "accounts.csv"
+id = "id"
+[[feature]]
+name = "size"
+expr = "employees"
+"#;
+
+fn problems(text: &str, d: &tempfile::TempDir) -> Vec<ConfigProblem> {
+    match parse(text, &d.path().join("p.toml"), d.path()) {
+        Err(Error::Config(p)) => p.problems,
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn minimal_pipeline_is_valid() {
+    let d = dir_with(&["accounts.csv"]);
+    let p = parse(MINIMAL, &d.path().join("p.toml"), d.path()).unwrap();
+    assert_eq!(
+        p.as_of,
+        Some(Month {
+            year: 2026,
+            month: 10
+        })
+    );
+    assert_eq!(p.account_source().name, "accounts");
+    assert_eq!(p.features.len(), 1);
+    assert_eq!(p.hash.len(), 64);
+}
+
+#[test]
+fn unknown_keys_are_all_reported_with_suggestions() {
+    let d = dir_with(&["accounts.csv"]);
+    let text = MINIMAL.replace("id = \"id\"", "id = \"id\"\ntiem = \"x\"") + "\n[run2]\nx = 1\n";
+    let probs = problems(&text, &d);
+    let keys: Vec<&str> = probs.iter().map(|p| p.key.as_str()).collect();
+    assert!(keys.contains(&"sources.accounts.tiem"), "{probs:?}");
+    assert!(keys.contains(&"run2"), "{probs:?}");
+    let tiem = probs
+        .iter()
+        .find(|p| p.key == "sources.accounts.tiem")
+        .unwrap();
+    assert!(
+        tiem.message.contains("did you mean `time`"),
+        "{}",
+        tiem.message
+    );
+}
+
+#[test]
+fn many_problems_are_collected_at_once() {
+    let d = dir_with(&[]);
+    let text = r#"
+[run]
+as_of = "October"
+[sources.accounts]
+path = "nope.csv"
+id = "id"
+[sources.usage]
+path = "usage.csv"
+[[feature]]
+name = "x"
+expr = "sum(("
+scale = "standard"
+weight = -1
+"#;
+    let probs = problems(text, &d);
+    let keys: Vec<&str> = probs.iter().map(|p| p.key.as_str()).collect();
+    for k in [
+        "run.as_of",
+        "sources.accounts.path",
+        "sources.usage.path",
+        "usage",
+        "feature[0].expr",
+        "feature[0].scale",
+        "feature[0].weight",
+    ] {
+        assert!(keys.contains(&k), "missing {k} in {keys:?}");
+    }
+    let scale = probs.iter().find(|p| p.key == "feature[0].scale").unwrap();
+    assert!(scale.message.contains("zscore, robust, minmax, none"));
+}
+
+#[test]
+fn via_must_name_a_keyed_source_and_not_loop() {
+    let d = dir_with(&["accounts.csv", "a.csv", "b.csv"]);
+    let text = MINIMAL.to_string()
+        + r#"
+[sources.a]
+path = "a.csv"
+via = "b"
+link = "bid"
+key = "aid"
+[sources.b]
+path = "b.csv"
+via = "a"
+link = "aid"
+key = "bid"
+"#;
+    let probs = problems(&text, &d);
+    assert!(
+        probs.iter().any(|p| p.message.contains("loops")),
+        "{probs:?}"
+    );
+}
+
+#[test]
+fn month_arithmetic() {
+    let m = Month::parse("2026-01").unwrap();
+    assert_eq!(m.add(-1).to_string(), "2025-12");
+    assert_eq!(m.add(13).to_string(), "2027-02");
+    assert_eq!(Month::from_index(m.index()), m);
+    assert!(Month::parse("2026-13").is_none());
+    assert!(Month::parse("26-01").is_none());
+}

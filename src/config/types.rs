@@ -1,0 +1,319 @@
+//! The validated pipeline: what every later stage receives.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use polars::prelude::Expr;
+use serde::Serialize;
+
+/// A calendar month, the unit of `as_of` and of windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Month {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Month {
+    /// Parse `YYYY-MM`.
+    pub fn parse(s: &str) -> Option<Month> {
+        let (y, m) = s.trim().split_once('-')?;
+        if y.len() != 4 || m.len() != 2 {
+            return None;
+        }
+        let year: i32 = y.parse().ok()?;
+        let month: u32 = m.parse().ok()?;
+        (1..=12).contains(&month).then_some(Month { year, month })
+    }
+    /// Months since year 0: consecutive months differ by one.
+    pub fn index(self) -> i32 {
+        self.year * 12 + self.month as i32 - 1
+    }
+    pub fn from_index(i: i32) -> Month {
+        Month {
+            year: i.div_euclid(12),
+            month: (i.rem_euclid(12) + 1) as u32,
+        }
+    }
+    pub fn add(self, months: i32) -> Month {
+        Month::from_index(self.index() + months)
+    }
+    /// The current month (UTC).
+    pub fn current() -> Month {
+        use chrono::Datelike;
+        let now = chrono::Utc::now();
+        Month {
+            year: now.year(),
+            month: now.month(),
+        }
+    }
+    pub fn first_day(self) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("valid month")
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+/// How a source's rows reach an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Link {
+    /// This source is the account table; `id` is its account id column.
+    Accounts { id: String },
+    /// Each row names its account in `account`.
+    Direct { account: String },
+    /// Each row names a row of `parent` (by that source's `key`) in `column`.
+    Via { parent: String, column: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub path: PathBuf,
+    pub format: Format,
+    pub separator: u8,
+    pub link: Link,
+    /// A unique key of this source's rows (needed when another source links `via` it).
+    pub key: Option<String>,
+    /// For duplicate ids/keys: keep the row with the greatest value here (default: the last row in the file).
+    pub latest_by: Option<String>,
+    /// The date column that windows are measured on.
+    pub time: Option<String>,
+    /// Further columns to parse as dates.
+    pub dates: Vec<String>,
+    pub date_format: Option<String>,
+    pub filter_text: Option<String>,
+    pub filter: Option<Expr>,
+}
+
+impl Source {
+    /// Every date column of this source (the time column first).
+    pub fn date_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.time.iter().cloned().collect();
+        for d in &self.dates {
+            if !out.contains(d) {
+                out.push(d.clone());
+            }
+        }
+        out
+    }
+}
+
+/// A window of whole months ending `offset` months before the as-of month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Window {
+    pub months: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Numeric,
+    Categorical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    None,
+    Log1p,
+    Sqrt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    ZScore,
+    Robust,
+    MinMax,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    Median,
+    Mean,
+    Mode,
+    Value(f64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Feature {
+    pub name: String,
+    /// `None`: a row-level expression over the account table and earlier features.
+    pub source: Option<String>,
+    pub expr_text: String,
+    pub expr: Expr,
+    pub window: Option<Window>,
+    pub kind: Kind,
+    pub transform: Transform,
+    pub winsorize: Option<[f64; 2]>,
+    pub scale: Scale,
+    pub missing: Missing,
+    pub indicator: bool,
+    pub weight: f64,
+    pub group: Option<String>,
+    pub max_levels: usize,
+    /// false: a helper feature, computed and kept in the frame but not clustered on.
+    pub in_matrix: bool,
+    pub description: Option<String>,
+    /// Readable name for reports (default: the name with spaces).
+    pub label: String,
+    pub unit: Unit,
+    /// Words for a segment that is high / low on this feature ("promoters").
+    pub high: Option<String>,
+    pub low: Option<String>,
+}
+
+/// How a feature's raw values are shown to people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Number,
+    Usd,
+    Percent,
+    Months,
+    Count,
+}
+
+impl Unit {
+    /// A value in plain units: $182k, 45%, 14 months, 3.2.
+    pub fn format(self, v: f64) -> String {
+        if !v.is_finite() {
+            return "n/a".into();
+        }
+        match self {
+            Unit::Usd => {
+                let a = v.abs();
+                let sign = if v < 0.0 { "-" } else { "" };
+                if a >= 1e6 {
+                    format!("{sign}${:.1}M", a / 1e6)
+                } else if a >= 1e4 {
+                    format!("{sign}${:.0}k", a / 1e3)
+                } else if a >= 1e3 {
+                    format!("{sign}${:.1}k", a / 1e3)
+                } else {
+                    format!("{sign}${a:.0}")
+                }
+            }
+            Unit::Percent => format!("{:.0}%", v * 100.0),
+            Unit::Months => format!("{v:.0} months"),
+            Unit::Count => {
+                if (v - v.round()).abs() < 1e-9 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                }
+            }
+            Unit::Number => {
+                let a = v.abs();
+                if a >= 100.0 {
+                    format!("{v:.0}")
+                } else if a >= 10.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.2}")
+                }
+            }
+        }
+    }
+}
+
+/// Where the current tier of each account comes from.
+#[derive(Debug, Clone)]
+pub enum TierSource {
+    /// A categorical feature (possibly added for an account-table column).
+    Feature(String),
+    /// Ordered rules over features: first match wins, then the default.
+    Rules {
+        rules: Vec<(String, String, Expr)>,
+        default: String,
+    },
+}
+
+/// The business's tiers, highest touch first.
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    pub order: Vec<String>,
+    pub source: TierSource,
+    /// The feature whose value is "at stake" in an exception (ARR).
+    pub value: Option<String>,
+    /// Which segmentation's mapping decides the suggested tier.
+    pub exceptions_from: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ignore,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub source: String,
+    pub column: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub allowed: Vec<String>,
+    pub severity: Severity,
+}
+
+/// Severity of each built-in class of data-quality finding.
+#[derive(Debug, Clone)]
+pub struct QualityPolicy {
+    pub duplicates: Severity,
+    pub orphans: Severity,
+    pub nulls: Severity,
+    pub non_finite: Severity,
+    pub max_examples: usize,
+}
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub file: PathBuf,
+    /// sha256 of the pipeline file's text.
+    pub hash: String,
+    /// The as-of month given in the file, if any (the CLI may override it).
+    pub as_of: Option<Month>,
+    pub seed: u64,
+    pub threads: Option<usize>,
+    pub output: PathBuf,
+    pub sources: Vec<Source>,
+    pub features: Vec<Feature>,
+    pub groups: BTreeMap<String, f64>,
+    pub checks: Vec<Check>,
+    pub quality: QualityPolicy,
+    /// k-means, graph, community and stability parameters.
+    pub cluster: crate::cluster::ClusterConfig,
+    /// The tiers to compare with (None: no comparison stage).
+    pub tiers: Option<Tiers>,
+}
+
+impl Pipeline {
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+    pub fn account_source(&self) -> &Source {
+        self.sources
+            .iter()
+            .find(|s| matches!(s.link, Link::Accounts { .. }))
+            .expect("validated pipeline has an account table")
+    }
+}

@@ -1,0 +1,68 @@
+//! Typed errors of the library.
+//!
+//! Every failure a user can cause (a bad pipeline file, bad input data) is
+//! distinguished from failures of the machine or of strata itself, because the
+//! CLI maps them to different exit codes: 1 for "fix your input", 2 for
+//! "something went wrong underneath".
+
+use std::path::PathBuf;
+
+use crate::config::ConfigProblems;
+use crate::ingest::quality::QualityReport;
+
+/// The library's error type.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The pipeline file could not be read as TOML or failed validation; every
+    /// problem found is listed, not only the first.
+    #[error("{0}")]
+    Config(ConfigProblems),
+
+    /// The input data has error-severity findings; the full report is attached.
+    #[error("the input data has {} error(s); see the data quality report", .0.error_count())]
+    Data(Box<QualityReport>),
+
+    /// A user-level problem that is not a data-quality finding (for example an
+    /// output directory that is locked by another run).
+    #[error("{0}")]
+    Usage(String),
+
+    /// Reading or writing a file failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A bug or an unexpected failure of a library underneath (Polars, linfa).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Exit code for the CLI: 1 = bad data or pipeline file, 2 = internal or I/O.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Data(_) | Error::Usage(_) => 1,
+            Error::Io { .. } | Error::Internal(_) => 2,
+        }
+    }
+
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<polars::error::PolarsError> for Error {
+    fn from(e: polars::error::PolarsError) -> Self {
+        Error::Internal(format!("polars: {e}"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1097 @@
+//! Ingestion: the user's sources in, one row per account out.
+//!
+//! A pipeline names an *account table* (one row per account) and any number of
+//! child sources: usage, survey responses, revenue, tickets, … Each child reaches
+//! an account either directly (`account = "account_id"`) or through another
+//! source (`via = "subscriptions"`, `link = "subscription_id"`), so a schema where
+//! usage is keyed by subscription works without writing code.
+//!
+//! The stage runs in four steps, collecting findings in a [`QualityReport`]
+//! instead of stopping at the first problem:
+//!
+//! 1. **read** each source (only the columns the pipeline uses) — see [`load`];
+//! 2. **prepare** it: parse dates, make keys text, convert numbers, check NaN/inf,
+//!    nulls and the pipeline's range checks, apply the source's `filter`;
+//! 3. **link** every row to an account: duplicates of ids and keys are dropped
+//!    (keeping the latest row), orphans are reported and dropped;
+//! 4. **aggregate** each feature over its time window per account (one Polars
+//!    group-by per source and window), join them onto the account table, then
+//!    evaluate the row-level features in the order they are declared.
+//!
+//! Every date column `d` of a source gains a column `months_since_d`: whole months
+//! from `d` to the as-of month (0 = the as-of month itself, negative = later).
+//! Windows are measured on the `time` column's one; expressions may use them too
+//! (tenure = `months_since_customer_since`). Rows dated after the as-of month never
+//! count, so re-running an old month gives the same features.
+
+pub mod load;
+pub mod quality;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use polars::prelude::*;
+
+use crate::config::{Feature, Kind, Link, Month, Pipeline, Severity, Source, Window};
+use crate::error::{Error, Result};
+use load::{example_at, finding, guard, Read, ROW};
+use quality::{Example, QualityReport, SourceSummary};
+
+/// Column holding the account id (as text) in every prepared source.
+pub const ACCOUNT: &str = "__account";
+/// Name of the id column in the per-account frame strata produces.
+pub const ACCOUNT_ID: &str = "account_id";
+
+/// The result of ingestion: one row per account, sorted by id.
+#[derive(Debug, Clone)]
+pub struct AccountFrame {
+    /// `account_id` (text) and one column per feature (numeric as f64, categorical as text).
+    pub df: DataFrame,
+    pub as_of: Month,
+}
+
+/// Ingestion's output: the frame (when no error stopped it) and the report.
+pub struct Ingested {
+    pub frame: Option<AccountFrame>,
+    pub report: QualityReport,
+}
+
+fn months_since(col_name: &str) -> String {
+    format!("months_since_{col_name}")
+}
+
+/// Columns each source must provide, with the reason each is needed.
+fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut need: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let derived: BTreeSet<String> = p
+        .sources
+        .iter()
+        .flat_map(|s| s.date_columns().into_iter().map(|d| months_since(&d)))
+        .collect();
+    let mut add = |src: &str, col: &str, why: String| {
+        if !col.is_empty() && !derived.contains(col) {
+            need.entry(src.to_string())
+                .or_default()
+                .entry(col.to_string())
+                .or_insert(why);
+        }
+    };
+    for s in &p.sources {
+        match &s.link {
+            Link::Accounts { id } => add(&s.name, id, "the account id (`id`)".into()),
+            Link::Direct { account } => add(&s.name, account, "the account id (`account`)".into()),
+            Link::Via { column, .. } => add(&s.name, column, "the `link` column".into()),
+        }
+        if let Some(k) = &s.key {
+            add(&s.name, k, "the source's `key`".into());
+        }
+        if let Some(k) = &s.latest_by {
+            add(&s.name, k, "`latest_by`".into());
+        }
+        for d in s.date_columns() {
+            add(&s.name, &d, "a date column (`time` or `dates`)".into());
+        }
+        if let Some(f) = &s.filter {
+            for r in f.clone().meta().root_names() {
+                add(&s.name, &r, "the source's `filter`".into());
+            }
+        }
+    }
+    for c in &p.checks {
+        add(&c.source, &c.column, "a [[check]]".into());
+    }
+    let account = p.account_source().name.clone();
+    // Row-level features may refer to every aggregate (they are computed first)
+    // and to row-level features declared before them.
+    let mut defined: BTreeSet<String> = p
+        .features
+        .iter()
+        .filter(|f| f.source.as_ref().is_some_and(|s| s != &account))
+        .map(|f| f.name.clone())
+        .collect();
+    for f in &p.features {
+        let src = f.source.clone().unwrap_or_else(|| account.clone());
+        let row_level = f.source.is_none() || src == account;
+        for r in f.expr.clone().meta().root_names() {
+            if row_level && defined.contains(r.as_str()) {
+                continue;
+            }
+            add(&src, &r, format!("feature `{}`", f.name));
+        }
+        defined.insert(f.name.clone());
+    }
+    need
+}
+
+/// Run ingestion. Data problems go into the report; only I/O and internal
+/// failures are returned as errors.
+pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
+    let mut report = QualityReport::default();
+    let need = needed_columns(p);
+
+    // 1 + 2: read and prepare each source.
+    let mut prepared: HashMap<String, DataFrame> = HashMap::new();
+    for s in &p.sources {
+        let cols = need.get(&s.name).cloned().unwrap_or_default();
+        if let Some(df) = read_and_prepare(p, s, &cols, as_of, &mut report) {
+            prepared.insert(s.name.clone(), df);
+        }
+    }
+
+    // 3: link every source to accounts, parents before children.
+    let acc_src = p.account_source();
+    let mut linked: HashMap<String, DataFrame> = HashMap::new();
+    if let Some(df) = prepared.remove(&acc_src.name) {
+        let df = dedupe(p, acc_src, df, acc_id_col(acc_src), &mut report)?;
+        linked.insert(acc_src.name.clone(), df);
+    }
+    let account_ids: Option<HashSet<String>> = linked.get(&acc_src.name).map(|df| {
+        df.column(ACCOUNT)
+            .ok()
+            .and_then(|c| c.str().ok().cloned())
+            .map(|ca| ca.iter().flatten().map(str::to_string).collect())
+            .unwrap_or_default()
+    });
+    if let Some(ids) = &account_ids {
+        // Link in dependency order: a source is ready once its `via` parent is linked.
+        let mut pending: Vec<&Source> = p
+            .sources
+            .iter()
+            .filter(|s| prepared.contains_key(&s.name))
+            .collect();
+        loop {
+            let (ready, rest): (Vec<&Source>, Vec<&Source>) =
+                pending.into_iter().partition(|s| match &s.link {
+                    Link::Via { parent, .. } => linked.contains_key(parent),
+                    _ => true,
+                });
+            pending = rest;
+            if ready.is_empty() {
+                break;
+            }
+            for s in ready {
+                let df = prepared
+                    .remove(&s.name)
+                    .expect("pending sources are prepared");
+                if let Some(df) = link_source(p, s, df, ids, &linked, &mut report)? {
+                    linked.insert(s.name.clone(), df);
+                }
+            }
+        }
+        for s in pending {
+            if let Link::Via { parent, .. } = &s.link {
+                report.push(finding(
+                    s,
+                    Severity::Error,
+                    "unlinked_source",
+                    None,
+                    0,
+                    format!(
+                        "cannot be linked to accounts because source `{parent}` could not be read"
+                    ),
+                    format!("fix the problems reported for `{parent}`"),
+                ));
+            }
+        }
+    }
+    for s in &p.sources {
+        if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
+            sum.rows_used = linked.get(&s.name).map(DataFrame::height).unwrap_or(0);
+        }
+    }
+
+    // Stop before aggregation if the data cannot be trusted.
+    if report.has_errors() || !linked.contains_key(&acc_src.name) {
+        report.sort();
+        return Ok(Ingested {
+            frame: None,
+            report,
+        });
+    }
+
+    // 4: aggregate and derive features.
+    let frame = build_features(p, &linked, as_of, &mut report)?;
+    report.sort();
+    Ok(Ingested {
+        frame: if report.has_errors() {
+            None
+        } else {
+            frame.map(|df| AccountFrame { df, as_of })
+        },
+        report,
+    })
+}
+
+fn acc_id_col(s: &Source) -> &str {
+    match &s.link {
+        Link::Accounts { id } => id,
+        _ => unreachable!("account source"),
+    }
+}
+
+/// Steps 1 and 2 for one source.
+fn read_and_prepare(
+    p: &Pipeline,
+    s: &Source,
+    need: &BTreeMap<String, String>,
+    as_of: Month,
+    report: &mut QualityReport,
+) -> Option<DataFrame> {
+    let max_ex = p.quality.max_examples;
+    if load::is_empty_file(&s.path) {
+        report.push(finding(
+            s,
+            Severity::Error,
+            "empty_file",
+            None,
+            0,
+            "the file is empty",
+            "export the data again; a CSV needs a header line and at least one row",
+        ));
+        return None;
+    }
+    let header = match load::read_columns(s) {
+        Ok(h) => h,
+        Err(msg) => {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "unreadable_file",
+                None,
+                1,
+                format!("cannot be read: {msg}"),
+                "check that the file is complete and in the declared format",
+            ));
+            return None;
+        }
+    };
+    let mut missing = false;
+    for (col, why) in need {
+        if !header.contains(col) {
+            missing = true;
+            let guess = header
+                .iter()
+                .map(|h| {
+                    let (a, b) = (h.to_lowercase(), col.to_lowercase());
+                    let d = if a.contains(&b) || b.contains(&a) {
+                        0
+                    } else {
+                        strsim::levenshtein(&a, &b)
+                    };
+                    (d, h)
+                })
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, h)| format!("did you mean `{h}`? "))
+                .unwrap_or_default();
+            report.push(finding(
+                s,
+                Severity::Error,
+                "missing_column",
+                Some(col),
+                1,
+                format!("column `{col}` (needed for {why}) is not in the file"),
+                format!("{guess}the file has: {}; rename the column in the file or change the pipeline file", header.join(", ")),
+            ));
+        }
+    }
+    if missing {
+        return None;
+    }
+    let cols: BTreeSet<String> = need.keys().cloned().collect();
+    let (mut df, as_text) = match load::read(s, &cols, max_ex) {
+        Ok(Read::Typed(df)) => (df, false),
+        Ok(Read::Text(df)) => (df, true),
+        Err(findings) => {
+            for f in findings {
+                report.push(f);
+            }
+            return None;
+        }
+    };
+    let rows_read = df.height();
+    report.sources.push(SourceSummary {
+        name: s.name.clone(),
+        file: s.path.display().to_string(),
+        rows_read,
+        rows_used: 0,
+    });
+    if rows_read == 0 {
+        report.push(finding(
+            s,
+            Severity::Error,
+            "empty_file",
+            None,
+            0,
+            "the file has a header but no data rows",
+            "export the data again",
+        ));
+        return None;
+    }
+    let rows = row_numbers(&df);
+
+    // Keys as text; nulls in keys are errors.
+    let mut keys: Vec<&str> = Vec::new();
+    match &s.link {
+        Link::Accounts { id } => keys.push(id),
+        Link::Direct { account } => keys.push(account),
+        Link::Via { column, .. } => keys.push(column),
+    }
+    if let Some(k) = &s.key {
+        keys.push(k);
+    }
+    for k in &keys {
+        let c = df
+            .column(k)
+            .expect("projected")
+            .cast(&DataType::String)
+            .ok()?;
+        let nulls = null_rows(&c);
+        if !nulls.is_empty() {
+            let mut f = finding(
+                s,
+                Severity::Error,
+                "null_id",
+                Some(k),
+                nulls.len(),
+                format!("{} row(s) have no value in key column `{k}`", nulls.len()),
+                "fill in the id or remove these rows",
+            );
+            f.examples = nulls
+                .iter()
+                .take(max_ex)
+                .map(|&i| example_at(s, rows[i], None))
+                .collect();
+            report.push(f);
+        }
+        df.with_column(c).ok()?;
+    }
+
+    // Dates.
+    let date_cols = s.date_columns();
+    for d in &date_cols {
+        if let Some(parsed) = parse_dates(s, &df, d, &rows, max_ex, report) {
+            df.with_column(parsed).ok()?;
+        }
+    }
+
+    // Numbers stored as text, NaN/inf, nulls.
+    for col in need.keys() {
+        if keys.contains(&col.as_str()) || date_cols.contains(col) {
+            continue;
+        }
+        let c = df.column(col).expect("projected").clone();
+        let mut c = c.as_materialized_series().clone();
+        if c.dtype() == &DataType::String {
+            if let Some(num) = numeric_from_text(s, &c, col, &rows, max_ex, as_text, report) {
+                c = num;
+                df.with_column(c.clone().into_column()).ok()?;
+            }
+        }
+        if c.dtype().is_float() {
+            let f = c.cast(&DataType::Float64).ok()?;
+            let bad: Vec<usize> = f
+                .f64()
+                .ok()?
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.filter(|x| !x.is_finite()).map(|_| i))
+                .collect();
+            if !bad.is_empty() {
+                let ca = f.f64().ok()?;
+                let mut x = finding(
+                    s,
+                    p.quality.non_finite,
+                    "non_finite",
+                    Some(col),
+                    bad.len(),
+                    format!("{} value(s) are NaN or infinite", bad.len()),
+                    "replace them with a real number, or leave the cell empty for a missing value",
+                );
+                x.examples = bad
+                    .iter()
+                    .take(max_ex)
+                    .map(|&i| example_at(s, rows[i], ca.get(i).map(|v| v.to_string())))
+                    .collect();
+                report.push(x);
+            }
+        }
+        let nulls = c.null_count();
+        if nulls > 0 {
+            let idx = null_rows(&c.clone().into());
+            let mut x = finding(s, p.quality.nulls, "null_value", Some(col), nulls, format!("{nulls} of {rows_read} value(s) are empty"), "empty values are left out of aggregates and imputed per the feature's `missing` policy; fill them in if they should not be empty");
+            x.examples = idx
+                .iter()
+                .take(max_ex)
+                .map(|&i| example_at(s, rows[i], None))
+                .collect();
+            report.push(x);
+        }
+    }
+
+    // The pipeline's own checks.
+    for c in p.checks.iter().filter(|c| c.source == s.name) {
+        run_check(s, &df, c, &rows, max_ex, report);
+    }
+
+    // months_since_<date> helper columns.
+    if !date_cols.is_empty() {
+        let idx = as_of.index();
+        let exprs: Vec<Expr> = date_cols
+            .iter()
+            .filter(|d| {
+                df.column(d)
+                    .map(|c| c.dtype() == &DataType::Date)
+                    .unwrap_or(false)
+            })
+            .map(|d| {
+                (lit(idx)
+                    - (col(d.as_str()).dt().year().cast(DataType::Int32) * lit(12)
+                        + col(d.as_str()).dt().month().cast(DataType::Int32)
+                        - lit(1)))
+                .alias(months_since(d))
+            })
+            .collect();
+        df = match guard(|| df.clone().lazy().with_columns(exprs.clone()).collect()) {
+            Ok(df) => df,
+            Err(e) => {
+                report.push(finding(
+                    s,
+                    Severity::Error,
+                    "internal",
+                    None,
+                    0,
+                    format!("could not compute months since dates: {e}"),
+                    "",
+                ));
+                return None;
+            }
+        };
+    }
+
+    // The source's filter.
+    if let Some(f) = &s.filter {
+        match guard(|| df.clone().lazy().filter(f.clone()).collect()) {
+            Ok(out) => df = out,
+            Err(e) => {
+                report.push(finding(
+                    s,
+                    Severity::Error,
+                    "bad_filter",
+                    None,
+                    0,
+                    format!(
+                        "filter `{}` failed: {e}",
+                        s.filter_text.as_deref().unwrap_or("")
+                    ),
+                    "fix the source's `filter` expression",
+                ));
+                return None;
+            }
+        }
+    }
+    Some(df)
+}
+
+fn row_numbers(df: &DataFrame) -> Vec<usize> {
+    df.column(ROW)
+        .ok()
+        .and_then(|c| c.cast(&DataType::UInt64).ok())
+        .and_then(|c| {
+            c.u64()
+                .ok()
+                .map(|ca| ca.iter().map(|v| v.unwrap_or(0) as usize).collect())
+        })
+        .unwrap_or_default()
+}
+
+fn null_rows(c: &Column) -> Vec<usize> {
+    if c.null_count() == 0 {
+        return Vec::new();
+    }
+    c.is_null()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| (v == Some(true)).then_some(i))
+        .collect()
+}
+
+/// Parse a date column; report values that do not parse.
+fn parse_dates(
+    s: &Source,
+    df: &DataFrame,
+    d: &str,
+    rows: &[usize],
+    max_ex: usize,
+    report: &mut QualityReport,
+) -> Option<Column> {
+    let c = df.column(d).ok()?.clone();
+    match c.dtype() {
+        DataType::Date => return None,
+        DataType::Datetime(_, _) => return c.cast(&DataType::Date).ok(),
+        DataType::String => {}
+        other => {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "wrong_type",
+                Some(d),
+                df.height(),
+                format!("date column holds {other}, not dates"),
+                "store dates as text like 2026-10-31 (or declare date_format) or as a Parquet date",
+            ));
+            return None;
+        }
+    }
+    let (fmt, suffix) = match s.date_format.as_deref() {
+        Some(f) if !f.contains("%d") && !f.contains("%j") => (Some(format!("{f}-%d")), true),
+        Some(f) => (Some(f.to_string()), false),
+        None => (None, false),
+    };
+    let mut input = col(d);
+    if suffix {
+        input = concat_str([input, lit("-01")], "", false);
+    }
+    let opts = StrptimeOptions {
+        format: fmt.clone().map(Into::into),
+        strict: false,
+        exact: true,
+        cache: true,
+    };
+    let parsed = guard(|| {
+        df.clone()
+            .lazy()
+            .select([
+                col(d).alias("orig"),
+                input.str().to_date(opts.clone()).alias(d),
+            ])
+            .collect()
+    });
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "unparsable_date",
+                Some(d),
+                df.height(),
+                format!("dates cannot be parsed: {e}"),
+                "write dates as YYYY-MM-DD, or set date_format (e.g. \"%d/%m/%Y\") on the source",
+            ));
+            return None;
+        }
+    };
+    let orig = parsed.column("orig").ok()?.str().ok()?.clone();
+    let out = parsed.column(d).ok()?.clone();
+    let bad: Vec<usize> = orig
+        .iter()
+        .zip(out.is_null().iter())
+        .enumerate()
+        .filter_map(|(i, (o, n))| (o.is_some() && n == Some(true)).then_some(i))
+        .collect();
+    if !bad.is_empty() {
+        let mut f = finding(
+            s,
+            Severity::Error,
+            "unparsable_date",
+            Some(d),
+            bad.len(),
+            format!(
+                "{} value(s) are not dates{}",
+                bad.len(),
+                fmt.as_ref()
+                    .map(|f| format!(" in format {f}"))
+                    .unwrap_or_default()
+            ),
+            "write dates as YYYY-MM-DD, or set date_format (e.g. \"%d/%m/%Y\") on the source",
+        );
+        f.examples = bad
+            .iter()
+            .take(max_ex)
+            .map(|&i| example_at(s, rows[i], orig.get(i).map(str::to_string)))
+            .collect();
+        report.push(f);
+    }
+    Some(out)
+}
+
+/// A text column that is mostly numbers is a numeric column with bad values:
+/// report them and return the converted column. A column that is mostly text
+/// (a categorical such as industry) is left alone.
+fn numeric_from_text(
+    s: &Source,
+    c: &Series,
+    col_name: &str,
+    rows: &[usize],
+    max_ex: usize,
+    read_as_text: bool,
+    report: &mut QualityReport,
+) -> Option<Series> {
+    let text = c.str().ok()?;
+    let num = c.cast(&DataType::Float64).ok()?;
+    let nonnull = text.len() - text.null_count();
+    let bad: Vec<usize> = text
+        .iter()
+        .zip(num.f64().ok()?.iter())
+        .enumerate()
+        .filter_map(|(i, (t, n))| (t.is_some() && n.is_none()).then_some(i))
+        .collect();
+    if nonnull == 0 || bad.len() * 2 > nonnull {
+        return None;
+    }
+    if !bad.is_empty() {
+        let mut f = finding(s, Severity::Error, "wrong_type", Some(col_name), bad.len(), format!("{} value(s) are not numbers in a numeric column", bad.len()), "correct these values (numbers use a dot as decimal separator and no thousands separator), or leave the cell empty for a missing value");
+        f.examples = bad
+            .iter()
+            .take(max_ex)
+            .map(|&i| example_at(s, rows[i], text.get(i).map(|v| format!("{v:?}"))))
+            .collect();
+        report.push(f);
+    }
+    let _ = read_as_text;
+    // Integers stay integers when every value is whole.
+    Some(num.with_name(col_name.into()))
+}
+
+fn run_check(
+    s: &Source,
+    df: &DataFrame,
+    c: &crate::config::Check,
+    rows: &[usize],
+    max_ex: usize,
+    report: &mut QualityReport,
+) {
+    let Ok(column) = df.column(&c.column) else {
+        return;
+    };
+    if c.min.is_some() || c.max.is_some() {
+        let Ok(vals) = column.cast(&DataType::Float64) else {
+            return;
+        };
+        let Ok(ca) = vals.f64() else { return };
+        let bad: Vec<(usize, f64)> = ca
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                v.filter(|x| {
+                    x.is_finite()
+                        && (c.min.is_some_and(|m| *x < m) || c.max.is_some_and(|m| *x > m))
+                })
+                .map(|x| (i, x))
+            })
+            .collect();
+        if !bad.is_empty() {
+            let range = match (c.min, c.max) {
+                (Some(a), Some(b)) => format!("[{a}, {b}]"),
+                (Some(a), None) => format!(">= {a}"),
+                (None, Some(b)) => format!("<= {b}"),
+                _ => unreachable!(),
+            };
+            let mut f = finding(s, c.severity, "out_of_range", Some(&c.column), bad.len(), format!("{} value(s) outside the allowed range {range}", bad.len()), "correct the values at the source, or widen the [[check]] in the pipeline file if they are valid");
+            f.examples = bad
+                .iter()
+                .take(max_ex)
+                .map(|&(i, v)| example_at(s, rows[i], Some(v.to_string())))
+                .collect();
+            report.push(f);
+        }
+    }
+    if !c.allowed.is_empty() {
+        let Ok(vals) = column.cast(&DataType::String) else {
+            return;
+        };
+        let Ok(ca) = vals.str() else { return };
+        let bad: Vec<(usize, String)> = ca
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                v.filter(|x| !c.allowed.iter().any(|a| a == x))
+                    .map(|x| (i, x.to_string()))
+            })
+            .collect();
+        if !bad.is_empty() {
+            let mut f = finding(
+                s,
+                c.severity,
+                "not_allowed",
+                Some(&c.column),
+                bad.len(),
+                format!(
+                    "{} value(s) not among the allowed: {}",
+                    bad.len(),
+                    c.allowed.join(", ")
+                ),
+                "correct the values, or add them to the check's `allowed` list",
+            );
+            f.examples = bad
+                .iter()
+                .take(max_ex)
+                .map(|(i, v)| example_at(s, rows[*i], Some(format!("{v:?}"))))
+                .collect();
+            report.push(f);
+        }
+    }
+}
+
+/// Keep one row per value of `key` (the latest by `latest_by`, else the last in
+/// the file) and report the duplicates. Adds the account column for the account table.
+fn dedupe(
+    p: &Pipeline,
+    s: &Source,
+    df: DataFrame,
+    key: &str,
+    report: &mut QualityReport,
+) -> Result<DataFrame> {
+    let mut by = vec![col(key)];
+    if let Some(l) = &s.latest_by {
+        by.push(col(l.as_str()));
+    }
+    by.push(col(ROW));
+    let sorted = guard(|| {
+        df.clone()
+            .lazy()
+            .sort_by_exprs(
+                by.clone(),
+                SortMultipleOptions::default()
+                    .with_nulls_last(false)
+                    .with_maintain_order(true),
+            )
+            .collect()
+    })
+    .map_err(Error::Internal)?;
+    let keys = sorted.column(key)?.str()?.clone();
+    let rows = row_numbers(&sorted);
+    let n = keys.len();
+    let mut keep = Vec::with_capacity(n);
+    let mut dup_examples = Vec::new();
+    let mut dup_rows = 0usize;
+    let mut dup_keys = 0usize;
+    let mut i = 0;
+    while i < n {
+        let mut j = i + 1;
+        while j < n && keys.get(j) == keys.get(i) {
+            j += 1;
+        }
+        for k in i..j {
+            keep.push(k == j - 1);
+        }
+        if j - i > 1 {
+            dup_keys += 1;
+            dup_rows += j - i - 1;
+            if dup_examples.len() < p.quality.max_examples {
+                let place: Vec<String> = (i..j).map(|k| (rows[k] + 1).to_string()).collect();
+                dup_examples.push(Example {
+                    row: Some(rows[j - 1] + 1),
+                    line: None,
+                    value: Some(format!(
+                        "{:?} in rows {} (kept row {})",
+                        keys.get(i).unwrap_or(""),
+                        place.join(", "),
+                        rows[j - 1] + 1
+                    )),
+                });
+            }
+        }
+        i = j;
+    }
+    if dup_keys > 0 {
+        let latest = s
+            .latest_by
+            .as_ref()
+            .map(|l| format!("the greatest `{l}`"))
+            .unwrap_or_else(|| "the last one in the file".into());
+        let mut f = finding(s, p.quality.duplicates, "duplicate_id", Some(key), dup_rows, format!("{dup_keys} id(s) appear more than once; kept {latest} and dropped {dup_rows} row(s)"), "remove the stale rows at the source, or set `latest_by` to the column that says which row is current");
+        f.examples = dup_examples;
+        report.push(f);
+    }
+    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    let mut out = sorted.filter(&mask)?;
+    if matches!(s.link, Link::Accounts { .. }) {
+        let id = out.column(key)?.clone().with_name(ACCOUNT.into());
+        out.with_column(id)?;
+    }
+    Ok(out)
+}
+
+/// Give every row of a child source its account; drop and report orphans.
+fn link_source(
+    p: &Pipeline,
+    s: &Source,
+    df: DataFrame,
+    ids: &HashSet<String>,
+    linked: &HashMap<String, DataFrame>,
+    report: &mut QualityReport,
+) -> Result<Option<DataFrame>> {
+    let df = match &s.key {
+        Some(k) => dedupe(p, s, df, k, report)?,
+        None => df,
+    };
+    let (mut df, link_col, what) = match &s.link {
+        Link::Direct { account } => {
+            let mut df = df;
+            let c = df.column(account)?.clone().with_name(ACCOUNT.into());
+            df.with_column(c)?;
+            (df, account.clone(), "account".to_string())
+        }
+        Link::Via { parent, column } => {
+            let Some(parent_df) = linked.get(parent) else {
+                return Ok(None);
+            };
+            let parent_src = p.source(parent).expect("validated");
+            let pkey = match (&parent_src.key, &parent_src.link) {
+                (Some(k), _) => k.clone(),
+                (None, Link::Accounts { id }) => id.clone(),
+                _ => unreachable!("validated: via parent has a key"),
+            };
+            let map = parent_df.select([pkey.as_str(), ACCOUNT])?;
+            let map = map.lazy().rename([pkey.as_str()], ["__link"], true);
+            let out = guard(|| {
+                df.clone()
+                    .lazy()
+                    .join(
+                        map.clone(),
+                        [col(column.as_str())],
+                        [col("__link")],
+                        JoinArgs::new(JoinType::Left),
+                    )
+                    .collect()
+            })
+            .map_err(Error::Internal)?;
+            (
+                out,
+                column.clone(),
+                format!("`{pkey}` of source `{parent}`"),
+            )
+        }
+        Link::Accounts { .. } => unreachable!(),
+    };
+    let acc = df.column(ACCOUNT)?.str()?.clone();
+    let orphan: Vec<bool> = acc
+        .iter()
+        .map(|a| a.is_none_or(|a| !ids.contains(a)))
+        .collect();
+    let n_orphan = orphan.iter().filter(|o| **o).count();
+    if n_orphan > 0 {
+        let rows = row_numbers(&df);
+        let links = df.column(&link_col)?.str()?.clone();
+        let mut f = finding(s, p.quality.orphans, "orphan_id", Some(&link_col), n_orphan, format!("{n_orphan} row(s) name a {what} that does not exist; they are left out"), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
+        f.examples = orphan
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| **o)
+            .take(p.quality.max_examples)
+            .map(|(i, _)| example_at(s, rows[i], links.get(i).map(|v| format!("{v:?}"))))
+            .collect();
+        report.push(f);
+        let keep = BooleanChunked::from_iter_values("keep".into(), orphan.iter().map(|o| !o));
+        df = df.filter(&keep)?;
+    }
+    // Chronological order so first()/last() in expressions mean earliest/latest.
+    if let Some(t) = &s.time {
+        df = guard(|| {
+            df.clone()
+                .lazy()
+                .sort_by_exprs(
+                    [col(t.as_str()), col(ROW)],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                )
+                .collect()
+        })
+        .map_err(Error::Internal)?;
+    }
+    Ok(Some(df))
+}
+
+/// Step 4: aggregate child sources per account and window, then row-level features.
+fn build_features(
+    p: &Pipeline,
+    linked: &HashMap<String, DataFrame>,
+    as_of: Month,
+    report: &mut QualityReport,
+) -> Result<Option<DataFrame>> {
+    let acc_src = p.account_source();
+    let mut frame = linked[&acc_src.name].clone().lazy();
+    let _ = as_of;
+    let feature_finding =
+        |f: &Feature, sev: Severity, code: &'static str, count: usize, msg: String, hint: &str| {
+            quality::Finding {
+                severity: sev,
+                code,
+                source: f.source.clone().unwrap_or_else(|| acc_src.name.clone()),
+                file: p.file.display().to_string(),
+                column: Some(f.name.clone()),
+                count,
+                message: msg,
+                hint: hint.to_string(),
+                examples: Vec::new(),
+            }
+        };
+
+    // Group aggregate features by (source, window).
+    let mut groups: BTreeMap<(String, Option<Window>), Vec<&Feature>> = BTreeMap::new();
+    for f in &p.features {
+        if let Some(src) = &f.source {
+            if src != &acc_src.name {
+                groups.entry((src.clone(), f.window)).or_default().push(f);
+            }
+        }
+    }
+    let mut ok = true;
+    for ((src_name, window), feats) in &groups {
+        let Some(df) = linked.get(src_name) else {
+            continue;
+        };
+        let src = p.source(src_name).expect("validated");
+        let mut lf = df.clone().lazy();
+        if let Some(t) = &src.time {
+            let ms = col(months_since(t).as_str());
+            let (lo, hi) = match window {
+                Some(w) => (w.offset as i32, (w.offset + w.months - 1) as i32),
+                None => (0, i32::MAX),
+            };
+            lf = lf.filter(ms.clone().gt_eq(lit(lo)).and(ms.lt_eq(lit(hi))));
+        }
+        let exprs: Vec<Expr> = feats
+            .iter()
+            .map(|f| f.expr.clone().alias(f.name.as_str()))
+            .collect();
+        let agg = guard(|| {
+            lf.clone()
+                .group_by([col(ACCOUNT)])
+                .agg(exprs.clone())
+                .collect()
+        });
+        let agg = match agg {
+            Ok(a) => a,
+            Err(e) => {
+                for f in feats {
+                    // Find which expression fails, one at a time, to name it.
+                    let single = guard(|| {
+                        lf.clone()
+                            .group_by([col(ACCOUNT)])
+                            .agg([f.expr.clone().alias(f.name.as_str())])
+                            .collect()
+                    });
+                    if let Err(e1) = single {
+                        report.push(feature_finding(f, Severity::Error, "bad_feature", 0, format!("`{}` over source `{src_name}` failed: {e1}", f.expr_text), "fix the expression; it is Polars SQL evaluated per account over the source's rows in the window"));
+                    }
+                }
+                if !report.has_errors() {
+                    return Err(Error::Internal(format!(
+                        "aggregating source {src_name}: {e}"
+                    )));
+                }
+                ok = false;
+                continue;
+            }
+        };
+        for f in feats {
+            if let Ok(c) = agg.column(&f.name) {
+                if matches!(c.dtype(), DataType::List(_)) {
+                    ok = false;
+                    report.push(feature_finding(f, Severity::Error, "not_an_aggregate", 0, format!("`{}` gives several values per account; features over source `{src_name}` must aggregate its rows", f.expr_text), "wrap it in an aggregate such as sum(...), avg(...), max(...), last(...) or count(*)"));
+                }
+            }
+        }
+        frame = frame.join(
+            agg.lazy(),
+            [col(ACCOUNT)],
+            [col(ACCOUNT)],
+            JoinArgs::new(JoinType::Left),
+        );
+    }
+    if !ok {
+        return Ok(None);
+    }
+    let mut current = guard(|| frame.clone().collect()).map_err(Error::Internal)?;
+
+    // Row-level features, in declaration order.
+    for f in p
+        .features
+        .iter()
+        .filter(|f| f.source.is_none() || f.source.as_deref() == Some(acc_src.name.as_str()))
+    {
+        let available: BTreeSet<String> = current
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let missing: Vec<String> = f
+            .expr
+            .clone()
+            .meta()
+            .root_names()
+            .into_iter()
+            .map(|r| r.to_string())
+            .filter(|r| !available.contains(r))
+            .collect();
+        if !missing.is_empty() {
+            report.push(feature_finding(f, Severity::Error, "bad_feature", 0, format!("`{}` refers to {} which is neither a column of the account table nor a feature defined before it", f.expr_text, missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")), "define that feature earlier in the file, or fix the name"));
+            return Ok(None);
+        }
+        let expr = f.expr.clone().alias(f.name.as_str());
+        match guard(|| current.clone().lazy().with_column(expr.clone()).collect()) {
+            Ok(df) => current = df,
+            Err(e) => {
+                report.push(feature_finding(
+                    f,
+                    Severity::Error,
+                    "bad_feature",
+                    0,
+                    format!("`{}` failed: {e}", f.expr_text),
+                    "fix the expression (Polars SQL over the account table and earlier features)",
+                ));
+                return Ok(None);
+            }
+        }
+    }
+
+    // Final frame: id + features, typed, sorted by id.
+    let mut cols: Vec<Column> = vec![current
+        .column(ACCOUNT)?
+        .clone()
+        .with_name(ACCOUNT_ID.into())];
+    for f in &p.features {
+        let c = current.column(&f.name)?.clone();
+        let c = match f.kind {
+            Kind::Categorical => c.cast(&DataType::String)?,
+            Kind::Numeric => {
+                if !(c.dtype().is_primitive_numeric()
+                    || c.dtype() == &DataType::Boolean
+                    || c.dtype() == &DataType::Null)
+                {
+                    report.push(feature_finding(
+                        f,
+                        Severity::Error,
+                        "bad_feature",
+                        0,
+                        format!("`{}` gives {} values, not numbers", f.expr_text, c.dtype()),
+                        "set kind = \"categorical\" for text features, or fix the expression",
+                    ));
+                    return Ok(None);
+                }
+                let x = c.cast(&DataType::Float64)?;
+                let ca = x.f64()?;
+                let bad = ca
+                    .iter()
+                    .filter(|v| v.is_some_and(|v| !v.is_finite()))
+                    .count();
+                if bad > 0 {
+                    report.push(feature_finding(f, Severity::Warning, "non_finite_feature", bad, format!("{bad} account(s) got NaN or infinity from `{}` (a division by zero?); treated as missing", f.expr_text), "use nullif(x, 0) in divisions to make the intent explicit"));
+                    let cleaned: Float64Chunked =
+                        ca.iter().map(|v| v.filter(|v| v.is_finite())).collect();
+                    cleaned.with_name(f.name.as_str().into()).into_column()
+                } else {
+                    x
+                }
+            }
+        };
+        cols.push(c);
+    }
+    let df = DataFrame::new_infer_height(cols)?;
+    let df = df.sort([ACCOUNT_ID], SortMultipleOptions::default())?;
+    Ok(Some(df))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! The data-quality report: every problem found while reading the sources,
+//! with its severity, a count and a few examples that name file, row and column.
+//!
+//! Ingestion never stops at the first problem: each check records findings here
+//! and carries on with what it can, so one `strata validate` shows the user all
+//! there is to fix. Error findings stop `strata run`; warnings are reported.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::config::Severity;
+
+/// One example of a finding: where it is and the offending value.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Example {
+    /// 1-based data row (the header is not counted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<usize>,
+    /// 1-based line in a CSV file (the header is line 1), when it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl Example {
+    pub fn value(v: impl Into<String>) -> Self {
+        Example {
+            row: None,
+            line: None,
+            value: Some(v.into()),
+        }
+    }
+}
+
+impl fmt::Display for Example {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(r) = self.row {
+            parts.push(format!("row {r}"));
+        }
+        if let Some(l) = self.line {
+            parts.push(format!("line {l}"));
+        }
+        let place = parts.join(", ");
+        match (&self.value, place.is_empty()) {
+            (Some(v), true) => write!(f, "{v}"),
+            (Some(v), false) => write!(f, "{place}: {v}"),
+            (None, _) => write!(f, "{place}"),
+        }
+    }
+}
+
+/// One kind of problem in one place (a source, maybe a column), with a count.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable machine-readable class, e.g. `missing_column`, `duplicate_id`.
+    pub code: &'static str,
+    pub source: String,
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<String>,
+    /// How many rows (or values) are affected.
+    pub count: usize,
+    pub message: String,
+    /// What the user can do about it.
+    pub hint: String,
+    pub examples: Vec<Example>,
+}
+
+/// What was read from one source.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSummary {
+    pub name: String,
+    pub file: String,
+    pub rows_read: usize,
+    pub rows_used: usize,
+}
+
+/// All findings of one ingestion.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct QualityReport {
+    pub sources: Vec<SourceSummary>,
+    pub findings: Vec<Finding>,
+}
+
+impl QualityReport {
+    pub fn push(&mut self, finding: Finding) {
+        if finding.severity != Severity::Ignore {
+            self.findings.push(finding);
+        }
+    }
+    pub fn error_count(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+    }
+    pub fn warning_count(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count()
+    }
+    pub fn has_errors(&self) -> bool {
+        self.error_count() > 0
+    }
+    /// Promote every warning to an error (`--strict`).
+    pub fn make_strict(&mut self) {
+        for f in &mut self.findings {
+            if f.severity == Severity::Warning {
+                f.severity = Severity::Error;
+            }
+        }
+    }
+    /// Findings in a stable order: errors first, then by source, column, code.
+    pub fn sort(&mut self) {
+        self.findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| a.source.cmp(&b.source))
+                .then_with(|| a.column.cmp(&b.column))
+                .then_with(|| a.code.cmp(b.code))
+        });
+    }
+}
+
+impl fmt::Display for QualityReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "data quality: {} error(s), {} warning(s)",
+            self.error_count(),
+            self.warning_count()
+        )?;
+        for s in &self.sources {
+            writeln!(
+                f,
+                "  source {:<14} {:>10} rows read, {:>10} used  ({})",
+                s.name, s.rows_read, s.rows_used, s.file
+            )?;
+        }
+        for x in &self.findings {
+            let sev = match x.severity {
+                Severity::Error => "ERROR",
+                Severity::Warning => "warning",
+                Severity::Ignore => "ignored",
+            };
+            let col = x
+                .column
+                .as_ref()
+                .map(|c| format!(", column `{c}`"))
+                .unwrap_or_default();
+            writeln!(f, "{sev:>7} [{}] {}{col}: {}", x.code, x.file, x.message)?;
+            if !x.examples.is_empty() {
+                let ex: Vec<String> = x.examples.iter().map(ToString::to_string).collect();
+                writeln!(f, "          e.g. {}", ex.join("; "))?;
+            }
+            if !x.hint.is_empty() {
+                writeln!(f, "          what to do: {}", x.hint)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! Ingestion on small hand-made files whose right answers are known.
+
+use super::*;
+use crate::config;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn run(dir: &std::path::Path, pipeline: &str) -> Ingested {
+    write(dir, "p.toml", pipeline);
+    let p = config::load(&dir.join("p.toml")).unwrap();
+    ingest(&p, p.as_of.unwrap()).unwrap()
+}
+
+fn value(df: &DataFrame, id: &str, col_name: &str) -> Option<f64> {
+    let ids = df.column(ACCOUNT_ID).unwrap().str().unwrap().clone();
+    let i = ids.iter().position(|v| v == Some(id)).unwrap();
+    df.column(col_name).unwrap().f64().unwrap().get(i)
+}
+
+const ACCOUNTS: &str =
+    "account_id,employees,since\nA,100,2024-10-15\nB,10,2026-01-01\nC,50,2020-01-01\n";
+
+#[test]
+fn windows_count_whole_months_back_from_as_of() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "accounts.csv", ACCOUNTS);
+    // A has usage in 2026-10 (as of), 2026-09, 2026-08, 2026-07 and a future month.
+    write(
+        d.path(),
+        "usage.csv",
+        "account_id,month,users\nA,2026-10-01,10\nA,2026-09-01,20\nA,2026-08-01,30\nA,2026-07-01,40\nA,2026-11-01,1000\nB,2026-10-01,5\n",
+    );
+    let out = run(
+        d.path(),
+        r#"
+[run]
+as_of = "2026-10"
+[sources.accounts]
+path = "accounts.csv"
+id = "account_id"
+dates = ["since"]
+[sources.usage]
+path = "usage.csv"
+account = "account_id"
+time = "month"
+[[feature]]
+name = "users_3m"
+source = "usage"
+expr = "avg(users)"
+window = 3
+[[feature]]
+name = "users_prev"
+source = "usage"
+expr = "sum(users)"
+window = 1
+offset = 3
+[[feature]]
+name = "latest"
+source = "usage"
+expr = "last(users)"
+[[feature]]
+name = "tenure"
+expr = "months_since_since"
+[[feature]]
+name = "ratio"
+expr = "users_3m / employees"
+"#,
+    );
+    assert!(!out.report.has_errors(), "{}", out.report);
+    let df = out.frame.unwrap().df;
+    assert_eq!(df.height(), 3);
+    assert_eq!(value(&df, "A", "users_3m"), Some(20.0));
+    assert_eq!(value(&df, "A", "users_prev"), Some(40.0));
+    // Rows after the as-of month never count.
+    assert_eq!(value(&df, "A", "latest"), Some(10.0));
+    assert_eq!(value(&df, "A", "tenure"), Some(24.0));
+    assert_eq!(value(&df, "A", "ratio"), Some(0.2));
+    // C has no usage: aggregates are missing, not zero.
+    assert_eq!(value(&df, "C", "users_3m"), None);
+}
+
+#[test]
+fn usage_reaches_accounts_through_subscriptions_and_orphans_are_reported() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "accounts.csv", ACCOUNTS);
+    write(
+        d.path(),
+        "subs.csv",
+        "sub,acct,seats\ns1,A,5\ns2,A,7\ns3,B,1\ns9,ZZZ,3\n",
+    );
+    write(d.path(), "events.csv", "sub,day,feature\ns1,2026-10-02,x\ns2,2026-10-03,y\ns2,2026-10-04,x\ns3,2026-10-05,z\ns4,2026-10-05,z\n");
+    let out = run(
+        d.path(),
+        r#"
+[run]
+as_of = "2026-10"
+[sources.accounts]
+path = "accounts.csv"
+id = "account_id"
+[sources.subscriptions]
+path = "subs.csv"
+account = "acct"
+key = "sub"
+[sources.events]
+path = "events.csv"
+via = "subscriptions"
+link = "sub"
+time = "day"
+[[feature]]
+name = "seats"
+source = "subscriptions"
+expr = "sum(seats)"
+[[feature]]
+name = "depth"
+source = "events"
+expr = "count(distinct feature)"
+window = 1
+[[feature]]
+name = "events"
+source = "events"
+expr = "count(*)"
+window = 1
+"#,
+    );
+    assert!(!out.report.has_errors(), "{}", out.report);
+    let orphans: Vec<&quality::Finding> = out
+        .report
+        .findings
+        .iter()
+        .filter(|f| f.code == "orphan_id")
+        .collect();
+    assert_eq!(orphans.len(), 2, "{}", out.report);
+    assert!(orphans
+        .iter()
+        .any(|f| f.source == "subscriptions" && f.count == 1));
+    assert!(orphans
+        .iter()
+        .any(|f| f.source == "events" && f.count == 1 && f.examples[0].line == Some(6)));
+    let df = out.frame.unwrap().df;
+    assert_eq!(value(&df, "A", "seats"), Some(12.0));
+    assert_eq!(value(&df, "A", "depth"), Some(2.0));
+    assert_eq!(value(&df, "A", "events"), Some(3.0));
+    assert_eq!(value(&df, "B", "events"), Some(1.0));
+}
+
+#[test]
+fn duplicate_ids_keep_the_latest_row() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "accounts.csv",
+        "account_id,employees,updated\nA,1,2026-05-01\nB,2,2026-01-01\nA,3,2026-01-01\n",
+    );
+    let out = run(
+        d.path(),
+        r#"
+[run]
+as_of = "2026-10"
+[sources.accounts]
+path = "accounts.csv"
+id = "account_id"
+latest_by = "updated"
+dates = ["updated"]
+[[feature]]
+name = "employees"
+expr = "employees"
+"#,
+    );
+    let dup = out
+        .report
+        .findings
+        .iter()
+        .find(|f| f.code == "duplicate_id")
+        .expect("reported");
+    assert_eq!(dup.count, 1);
+    assert_eq!(dup.severity, config::Severity::Warning);
+    let df = out.frame.unwrap().df;
+    assert_eq!(df.height(), 2);
+    assert_eq!(value(&df, "A", "employees"), Some(1.0));
+}

@@ -1,0 +1,34 @@
+//! # strata
+//!
+//! Customer-segment discovery for Customer Success teams.
+//!
+//! CS leaders serve accounts by *tier* (high touch, hybrid, tech touch, …), and
+//! tiers are usually set by one rule or by feel. strata derives segments from
+//! what accounts actually look like and do — firmographics, product usage,
+//! survey answers, revenue — and compares them with the tiers.
+//!
+//! Data flows one way through stages, each a module with a typed hand-off:
+//!
+//! | stage | module | in → out |
+//! |---|---|---|
+//! | configure | [`config`] | pipeline TOML → [`config::Pipeline`] |
+//! | ingest | [`ingest`] | the user's CSV/Parquet sources → [`ingest::AccountFrame`] + [`ingest::quality::QualityReport`] |
+//! | features | [`features`] | account frame → [`features::FeatureMatrix`] |
+//! | run | [`run`] | the chain above, writing a run directory |
+//!
+//! [`sample`] generates a realistic dataset with planted segments.
+
+pub mod cluster;
+pub mod compare;
+pub mod config;
+pub mod error;
+pub mod features;
+pub mod ingest;
+pub mod partition;
+pub mod run;
+pub mod sample;
+
+pub use error::{Error, Result};
+
+/// strata's version, recorded in every run's manifest.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

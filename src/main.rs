@@ -1,0 +1,267 @@
+//! The `strata` command line: parse arguments, call the library, map errors to
+//! exit codes (0 success, 1 bad data or pipeline file, 2 internal or I/O failure).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use strata::config::{self, Month};
+use strata::run::{self, Progress, RunOptions};
+use strata::sample::{self, SampleFormat, SampleParams, Schema};
+use strata::Error;
+
+const EXAMPLES: &str = "\
+Examples:
+  strata sample --accounts 2000 --seed 7 --out data/sample
+  strata validate pipelines/sample.toml
+  strata run pipelines/sample.toml --as-of 2026-10
+  strata run pipelines/sample.toml --strict --quiet
+
+Exit codes: 0 success, 1 bad data or bad pipeline file, 2 internal or I/O failure.";
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Discover customer segments and compare them with your CS tiers", after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Worker threads for Polars and the clustering stages (default: the pipeline's `run.threads`, else RAYON_NUM_THREADS, else every core).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline and write a run directory <output>/<as-of>/.
+    #[command(after_help = "Example:\n  strata run pipelines/sample.toml --as-of 2026-10")]
+    Run {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        #[command(flatten)]
+        common: Common,
+        /// Write the run under this folder instead of the pipeline's `run.output`.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check the pipeline file and the data, print the quality report, and stop.
+    #[command(
+        after_help = "Example:\n  strata validate pipelines/sample.toml --report quality.json"
+    )]
+    Validate {
+        pipeline: PathBuf,
+        #[command(flatten)]
+        common: Common,
+        /// Also write the report as JSON to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Write a synthetic B2B SaaS dataset with planted segments.
+    #[command(
+        after_help = "Examples:\n  strata sample --out data/sample\n  strata sample --accounts 1000000 --format parquet --out /tmp/big"
+    )]
+    Sample {
+        #[arg(long, default_value_t = 2000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value = "data/sample")]
+        out: PathBuf,
+        /// Last month of the generated history (YYYY-MM).
+        #[arg(long, default_value = "2026-10", value_parser = parse_month)]
+        as_of: Month,
+        /// Months of usage and revenue history.
+        #[arg(long, default_value_t = 13)]
+        months: u32,
+        #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+        format: FormatArg,
+        /// `standard` (accounts/usage/nps/revenue/tickets) or `alt` (another schema: usage events through subscriptions).
+        #[arg(long, value_enum, default_value_t = SchemaArg::Standard)]
+        schema: SchemaArg,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// The month to run as of (YYYY-MM); default: the pipeline's `run.as_of`, else the current month.
+    #[arg(long, value_parser = parse_month)]
+    as_of: Option<Month>,
+    /// Treat data-quality warnings as errors.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Csv,
+    Parquet,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaArg {
+    Standard,
+    Alt,
+}
+
+fn parse_month(s: &str) -> Result<Month, String> {
+    Month::parse(s).ok_or_else(|| format!("`{s}` is not a month; write YYYY-MM, e.g. 2026-10"))
+}
+
+struct Stderr {
+    quiet: bool,
+}
+
+impl Progress for Stderr {
+    fn stage(&self, name: &str) {
+        if !self.quiet {
+            eprintln!("strata: {name} …");
+        }
+    }
+    fn done(&self, name: &str, detail: &str) {
+        if !self.quiet {
+            eprintln!("strata: {name} done: {detail}");
+        }
+    }
+}
+
+/// Cap Polars' and rayon's pools before either starts.
+fn set_threads(n: Option<usize>) {
+    let n = n
+        .or_else(|| {
+            std::env::var("RAYON_NUM_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|v| *v > 0)
+        })
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    if std::env::var_os("POLARS_MAX_THREADS").is_none() {
+        std::env::set_var("POLARS_MAX_THREADS", n.to_string());
+    }
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        if !strata::ingest::load::guarded_call_active() {
+            eprintln!(
+                "strata: internal error (a bug; please report it with the command you ran): {info}"
+            );
+        }
+    }));
+    // Usage errors are input errors (exit 1); --help and --version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
+    match std::panic::catch_unwind(|| dispatch(cli)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            if let Error::Data(report) = &e {
+                eprint!("{report}");
+            }
+            eprintln!("strata: error: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(_) => ExitCode::from(2),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Sample {
+            accounts,
+            seed,
+            out,
+            as_of,
+            months,
+            format,
+            schema,
+        } => {
+            set_threads(cli.threads);
+            if accounts == 0 || months == 0 {
+                return Err(Error::Usage(
+                    "--accounts and --months must be at least 1".into(),
+                ));
+            }
+            let params = SampleParams {
+                accounts,
+                seed,
+                as_of,
+                months,
+                format: match format {
+                    FormatArg::Csv => SampleFormat::Csv,
+                    FormatArg::Parquet => SampleFormat::Parquet,
+                },
+                schema: match schema {
+                    SchemaArg::Standard => Schema::Standard,
+                    SchemaArg::Alt => Schema::Alt,
+                },
+            };
+            let summary = sample::generate(&params, &out)?;
+            if !cli.quiet {
+                for (file, rows) in &summary.files {
+                    println!("wrote {:>10} rows  {}", rows, out.join(file).display());
+                }
+            }
+            Ok(())
+        }
+        Command::Validate {
+            pipeline,
+            common,
+            report,
+        } => {
+            let p = config::load(&pipeline)?;
+            set_threads(cli.threads.or(p.threads));
+            let opts = RunOptions {
+                as_of: common.as_of,
+                output: None,
+                strict: common.strict,
+            };
+            let (q, _) = run::validate(&p, &opts)?;
+            if let Some(path) = report {
+                run::write_json(&path, &q)?;
+            }
+            if q.has_errors() {
+                return Err(Error::Data(Box::new(q)));
+            }
+            if !cli.quiet {
+                print!("{q}");
+                println!(
+                    "pipeline {} is valid for {}",
+                    pipeline.display(),
+                    opts.as_of(&p)
+                );
+            }
+            Ok(())
+        }
+        Command::Run {
+            pipeline,
+            common,
+            out,
+        } => {
+            let p = config::load(&pipeline)?;
+            set_threads(cli.threads.or(p.threads));
+            let opts = RunOptions {
+                as_of: common.as_of,
+                output: out,
+                strict: common.strict,
+            };
+            let summary = run::run(&p, &opts, &Stderr { quiet: cli.quiet })?;
+            if !cli.quiet {
+                print!("{}", summary.report);
+                print!("{}", run::summary_text(&summary));
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,539 @@
+//! A whole pipeline run: ingest → features → outputs, in a run directory.
+//!
+//! Outputs are built in a staging directory beside the final one and renamed
+//! into place only when complete, so a reader never sees half a run.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::cluster::{self, community, kmeans, stability, Segmentation};
+use crate::compare::{self, Comparison};
+use crate::config::{Month, Pipeline};
+use crate::error::{Error, Result};
+use crate::features::{self, ColumnInfo, FeatureMatrix};
+use crate::ingest::{self, quality::QualityReport, AccountFrame};
+
+/// Options given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the pipeline's `as_of`.
+    pub as_of: Option<Month>,
+    /// Overrides the pipeline's `output`.
+    pub output: Option<PathBuf>,
+    /// Treat warnings as errors.
+    pub strict: bool,
+}
+
+impl RunOptions {
+    pub fn as_of(&self, p: &Pipeline) -> Month {
+        self.as_of.or(p.as_of).unwrap_or_else(Month::current)
+    }
+}
+
+/// Progress and stage messages, so the library does no printing itself.
+pub trait Progress {
+    fn stage(&self, name: &str);
+    fn done(&self, name: &str, detail: &str);
+}
+
+/// A progress sink that ignores everything.
+pub struct Silent;
+impl Progress for Silent {
+    fn stage(&self, _: &str) {}
+    fn done(&self, _: &str, _: &str) {}
+}
+
+/// Ingest and check the data: exactly what `strata validate` does.
+pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<(QualityReport, Option<AccountFrame>)> {
+    let ingested = ingest::ingest(p, opts.as_of(p))?;
+    let mut report = ingested.report;
+    if opts.strict {
+        report.make_strict();
+    }
+    let frame = if report.has_errors() {
+        None
+    } else {
+        ingested.frame
+    };
+    Ok((report, frame))
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub dir: PathBuf,
+    pub as_of: Month,
+    pub accounts: usize,
+    pub matrix_columns: usize,
+    pub report: QualityReport,
+    pub segmentations: Vec<Segmentation>,
+    pub comparison: Comparison,
+}
+
+#[derive(Serialize)]
+struct Manifest<'a> {
+    strata_version: &'a str,
+    pipeline: String,
+    pipeline_name: &'a str,
+    pipeline_sha256: &'a str,
+    as_of: String,
+    seed: u64,
+    threads: usize,
+    accounts: usize,
+    inputs: Vec<Input>,
+    features: &'a [ColumnInfo],
+    stage_seconds: BTreeMap<&'static str, f64>,
+}
+
+#[derive(Serialize)]
+struct Input {
+    source: String,
+    path: String,
+    rows_read: usize,
+    rows_used: usize,
+}
+
+/// Run the pipeline and write its run directory.
+pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<RunSummary> {
+    let as_of = opts.as_of(p);
+    let mut timings = BTreeMap::new();
+
+    progress.stage("ingest");
+    let t = Instant::now();
+    let (report, frame) = validate(p, opts)?;
+    timings.insert("ingest", t.elapsed().as_secs_f64());
+    let Some(frame) = frame else {
+        return Err(Error::Data(Box::new(report)));
+    };
+    progress.done(
+        "ingest",
+        &format!(
+            "{} accounts, {} warning(s)",
+            frame.df.height(),
+            report.warning_count()
+        ),
+    );
+
+    progress.stage("features");
+    let t = Instant::now();
+    let matrix = features::build(p, &frame)?;
+    timings.insert("features", t.elapsed().as_secs_f64());
+    progress.done(
+        "features",
+        &format!("{} × {} matrix", matrix.x.nrows(), matrix.x.ncols()),
+    );
+
+    let t = Instant::now();
+    let segmentations = segment(p, &matrix, progress)?;
+    timings.insert("cluster", t.elapsed().as_secs_f64());
+
+    progress.stage("compare");
+    let t = Instant::now();
+    let comparison = compare::compare(p, &frame, &matrix, &segmentations)?;
+    timings.insert("compare", t.elapsed().as_secs_f64());
+    progress.done(
+        "compare",
+        &format!("{} exception(s)", comparison.exceptions.len()),
+    );
+
+    progress.stage("write");
+    let t = Instant::now();
+    let out_root = opts.output.clone().unwrap_or_else(|| p.output.clone());
+    let final_dir = out_root.join(as_of.to_string());
+    let staging = out_root.join(format!(".staging-{as_of}-{}", std::process::id()));
+    write_outputs(&staging, &frame, &matrix, &report)?;
+    write_results(&staging, p, &matrix, &segmentations, &comparison)?;
+    timings.insert("write", t.elapsed().as_secs_f64());
+    let manifest = Manifest {
+        strata_version: crate::VERSION,
+        pipeline: p.file.display().to_string(),
+        pipeline_name: &p.name,
+        pipeline_sha256: &p.hash,
+        as_of: as_of.to_string(),
+        seed: p.seed,
+        threads: rayon::current_num_threads(),
+        accounts: matrix.ids.len(),
+        inputs: report
+            .sources
+            .iter()
+            .map(|s| Input {
+                source: s.name.clone(),
+                path: s.file.clone(),
+                rows_read: s.rows_read,
+                rows_used: s.rows_used,
+            })
+            .collect(),
+        features: &matrix.columns,
+        stage_seconds: timings,
+    };
+    write_json(&staging.join("manifest.json"), &manifest)?;
+    commit(&staging, &final_dir)?;
+    progress.done("write", &final_dir.display().to_string());
+    Ok(RunSummary {
+        dir: final_dir,
+        as_of,
+        accounts: matrix.ids.len(),
+        matrix_columns: matrix.x.ncols(),
+        report,
+        segmentations,
+        comparison,
+    })
+}
+
+/// The cluster stage: k-means and communities, each with its stability.
+pub fn segment(
+    p: &Pipeline,
+    m: &FeatureMatrix,
+    progress: &dyn Progress,
+) -> Result<Vec<Segmentation>> {
+    let cfg = &p.cluster;
+    let seed = p.seed;
+    progress.stage("k-means");
+    let mut km = cluster::run_kmeans(m, &cfg.kmeans, seed)?;
+    progress.done("k-means", &format!("k = {} ({:.1} s)", km.k(), km.seconds));
+    progress.stage("communities");
+    let mut cm = cluster::run_communities(m, cfg, seed)?;
+    progress.done(
+        "communities",
+        &format!("{} communities ({:.1} s)", cm.k(), cm.seconds),
+    );
+    if cfg.stability.runs > 0 {
+        progress.stage("stability");
+        let k = km.k();
+        let kcfg = kmeans::KMeansConfig {
+            k: Some(k),
+            ..cfg.kmeans.clone()
+        };
+        km.stability = Some(stability::assess(
+            m.x.view(),
+            &km.labels,
+            &cfg.stability,
+            seed,
+            |xs, s| Ok(kmeans::fit(xs, k.min(xs.nrows()), &kcfg, s)?.0),
+        )?);
+        let gamma = cfg.community.resolutions[0];
+        cm.stability = Some(stability::assess(
+            m.x.view(),
+            &cm.labels,
+            &cfg.stability,
+            seed,
+            |xs, s| {
+                let (g, _, _) = cluster::build_graph(xs, &cfg.graph, s);
+                Ok(community::detect(
+                    &g,
+                    cfg.community.algorithm,
+                    gamma,
+                    s,
+                    cfg.community.min_size,
+                )
+                .0)
+            },
+        )?);
+        progress.done("stability", &format!("{} runs", cfg.stability.runs));
+    }
+    Ok(vec![km, cm])
+}
+
+#[derive(Serialize)]
+struct ComparisonJson<'a> {
+    config: &'a cluster::ClusterConfig,
+    segmentations: &'a [Segmentation],
+    comparison: &'a Comparison,
+}
+
+/// `assignments.parquet`, `segments.parquet` and `comparison.json`.
+fn write_results(
+    dir: &Path,
+    p: &Pipeline,
+    m: &FeatureMatrix,
+    segs: &[Segmentation],
+    cmp: &Comparison,
+) -> Result<()> {
+    let n = m.ids.len();
+    let mut cols = vec![Column::new(ingest::ACCOUNT_ID.into(), m.ids.clone())];
+    for s in segs {
+        let labels: Vec<u32> = s.labels.iter().map(|&l| l as u32).collect();
+        cols.push(Column::new(format!("{}_segment", s.method).into(), labels));
+        let names: Vec<String> = s
+            .labels
+            .iter()
+            .map(|&l| {
+                cmp.profiles
+                    .iter()
+                    .find(|pr| pr.method == s.method && pr.segment == l)
+                    .map(|pr| pr.name.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        cols.push(Column::new(format!("{}_name", s.method).into(), names));
+    }
+    if let Some(t) = &cmp.tiers {
+        let current: Vec<Option<String>> = t
+            .labels
+            .iter()
+            .map(|l| l.map(|i| t.names[i].clone()))
+            .collect();
+        let suggested: Vec<Option<String>> = cmp
+            .suggested
+            .iter()
+            .map(|l| l.map(|i| t.names[i].clone()))
+            .collect();
+        let mut kind: Vec<Option<&str>> = vec![None; n];
+        let mut conf: Vec<Option<f64>> = vec![None; n];
+        let mut stake: Vec<Option<f64>> = vec![None; n];
+        let mut reason: Vec<Option<String>> = vec![None; n];
+        let mut rank: Vec<Option<u32>> = vec![None; n];
+        for (r, e) in cmp.exceptions.iter().enumerate() {
+            kind[e.row] = Some(match e.kind {
+                compare::ExceptionKind::Upgrade => "upgrade",
+                compare::ExceptionKind::Downgrade => "downgrade",
+            });
+            conf[e.row] = Some(e.confidence);
+            stake[e.row] = Some(e.value_at_stake);
+            reason[e.row] = Some(e.reason_text());
+            rank[e.row] = Some(r as u32 + 1);
+        }
+        cols.push(Column::new("current_tier".into(), current));
+        cols.push(Column::new("suggested_tier".into(), suggested));
+        cols.push(Column::new("exception".into(), kind));
+        cols.push(Column::new("exception_rank".into(), rank));
+        cols.push(Column::new("confidence".into(), conf));
+        cols.push(Column::new("value_at_stake".into(), stake));
+        cols.push(Column::new("reason".into(), reason));
+    }
+    let mut df = DataFrame::new_infer_height(cols)?;
+    write_parquet(&dir.join("assignments.parquet"), &mut df)?;
+
+    // One row per segment per method.
+    let pr = &cmp.profiles;
+    let mut seg_cols = vec![
+        Column::new(
+            "method".into(),
+            pr.iter().map(|x| x.method).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "segment".into(),
+            pr.iter().map(|x| x.segment as u32).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "name".into(),
+            pr.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "size".into(),
+            pr.iter().map(|x| x.size as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "share_accounts".into(),
+            pr.iter().map(|x| x.share_accounts).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "share_value".into(),
+            pr.iter().map(|x| x.share_value).collect::<Vec<_>>(),
+        ),
+    ];
+    if let Some(t) = &cmp.tiers {
+        let tier_of = |x: &compare::profile::Profile| {
+            cmp.methods
+                .iter()
+                .find(|mc| mc.method == x.method)
+                .map(|mc| mc.mapping[x.segment].tier.clone())
+        };
+        seg_cols.push(Column::new(
+            "mapped_tier".into(),
+            pr.iter().map(tier_of).collect::<Vec<_>>(),
+        ));
+        let _ = t;
+    }
+    let stab = |x: &compare::profile::Profile| {
+        segs.iter()
+            .find(|s| s.method == x.method)
+            .and_then(|s| s.stability.as_ref())
+            .and_then(|st| st.segment_jaccard.get(x.segment).copied().flatten())
+    };
+    seg_cols.push(Column::new(
+        "stability_jaccard".into(),
+        pr.iter().map(stab).collect::<Vec<_>>(),
+    ));
+    let top: Vec<String> = pr
+        .iter()
+        .map(|x| {
+            x.distinguishing
+                .iter()
+                .take(5)
+                .map(|d| format!("{} ({:+.2})", d.column, d.effect))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    seg_cols.push(Column::new("distinguishing".into(), top));
+    if let Some(first) = pr.first() {
+        for (j, (feature, _)) in first.medians.iter().enumerate() {
+            seg_cols.push(Column::new(
+                format!("median_{feature}").into(),
+                pr.iter().map(|x| x.medians[j].1).collect::<Vec<_>>(),
+            ));
+        }
+    }
+    let mut sdf = DataFrame::new_infer_height(seg_cols)?;
+    write_parquet(&dir.join("segments.parquet"), &mut sdf)?;
+    write_json(
+        &dir.join("comparison.json"),
+        &ComparisonJson {
+            config: &p.cluster,
+            segmentations: segs,
+            comparison: cmp,
+        },
+    )
+}
+
+fn write_outputs(
+    dir: &Path,
+    frame: &AccountFrame,
+    m: &FeatureMatrix,
+    report: &QualityReport,
+) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| Error::io("removing old staging folder", dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
+    write_json(&dir.join("quality.json"), report)?;
+    let mut df = features::to_frame(frame, m)?;
+    write_parquet(&dir.join("features.parquet"), &mut df)?;
+    Ok(())
+}
+
+/// Write a JSON file (pretty, newline-terminated).
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| Error::io("writing", path, e))
+}
+
+pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
+    let f = File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    ParquetWriter::new(f)
+        .with_statistics(StatisticsOptions::full())
+        .finish(df)?;
+    Ok(())
+}
+
+/// Move a complete staging folder into place, replacing an older run of the same month.
+fn commit(staging: &Path, final_dir: &Path) -> Result<()> {
+    if final_dir.exists() {
+        let old = final_dir.with_extension("replaced");
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io("removing", &old, e))?;
+        }
+        std::fs::rename(final_dir, &old).map_err(|e| Error::io("moving aside", final_dir, e))?;
+        std::fs::rename(staging, final_dir).map_err(|e| Error::io("committing", final_dir, e))?;
+        std::fs::remove_dir_all(&old).map_err(|e| Error::io("removing", &old, e))?;
+    } else {
+        std::fs::rename(staging, final_dir).map_err(|e| Error::io("committing", final_dir, e))?;
+    }
+    Ok(())
+}
+
+/// A readable summary of a run, for the end of `strata run`.
+pub fn summary_text(s: &RunSummary) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "run {}: {} accounts, {} matrix columns\n",
+        s.as_of, s.accounts, s.matrix_columns
+    ));
+    for seg in &s.segmentations {
+        let sizes: Vec<String> = seg.sizes.iter().map(|n| n.to_string()).collect();
+        let head = match &seg.details {
+            cluster::Details::KMeans { chosen_by, .. } => format!("k-means: {} segments ({chosen_by})", seg.k()),
+            cluster::Details::Community { algorithm, resolution, modularity, merged_small, graph, .. } => format!(
+                "{algorithm:?} communities: {} (γ = {resolution}, modularity {modularity:.4}, {merged_small} small merged; graph {} nodes, {} edges, {} kNN)",
+                seg.k(),
+                graph.nodes,
+                graph.edges,
+                graph.knn_method
+            ),
+        };
+        out.push_str(&format!("  {head}\n    sizes: {}\n", sizes.join(", ")));
+        if let Some(st) = &seg.stability {
+            let j: Vec<String> = st
+                .segment_jaccard
+                .iter()
+                .map(|j| j.map_or("-".into(), |j| format!("{j:.2}")))
+                .collect();
+            out.push_str(&format!(
+                "    stability: ARI {:.3} mean, {:.3} min over {} runs; Jaccard per segment: {}\n",
+                st.ari_mean,
+                st.ari_min,
+                st.runs,
+                j.join(", ")
+            ));
+        }
+    }
+    let c = &s.comparison;
+    for pr in c.profiles.iter().filter(|p| p.method == "kmeans") {
+        out.push_str(&format!(
+            "    k-means segment {}: {} — {} accounts ({:.0}%)\n",
+            pr.segment,
+            pr.name,
+            pr.size,
+            pr.share_accounts * 100.0
+        ));
+    }
+    if let Some(t) = &c.tiers {
+        for mc in &c.methods {
+            out.push_str(&format!(
+                "  {} vs tiers: ARI {:.3}, AMI {:.3}, NMI {:.3}, purity {:.3}\n",
+                mc.method,
+                mc.agreement.ari,
+                mc.agreement.ami,
+                mc.agreement.nmi,
+                mc.agreement.purity
+            ));
+        }
+        let up = c
+            .exceptions
+            .iter()
+            .filter(|e| e.kind == compare::ExceptionKind::Upgrade)
+            .count();
+        out.push_str(&format!(
+            "  exceptions (from {}): {} upgrade and {} downgrade candidates among {} accounts with a tier\n",
+            c.exceptions_from,
+            up,
+            c.exceptions.len() - up,
+            t.labels.iter().filter(|l| l.is_some()).count()
+        ));
+        for e in c.exceptions.iter().take(5) {
+            out.push_str(&format!(
+                "    {} {} → {} ({:?}, confidence {:.2}, at stake {:.0}): {}\n",
+                e.account_id,
+                e.current_tier,
+                e.suggested_tier,
+                e.kind,
+                e.confidence,
+                e.value_at_stake,
+                e.reason_text()
+            ));
+        }
+        if !t.unknown.is_empty() {
+            out.push_str(&format!(
+                "  tiers not in tiers.order (ignored): {:?}\n",
+                t.unknown
+            ));
+        }
+    }
+    if let Some(x) = &c.cross {
+        out.push_str(&format!(
+            "  k-means vs communities: ARI {:.3}, NMI {:.3}\n",
+            x.agreement.ari, x.agreement.nmi
+        ));
+    }
+    out.push_str(&format!("  outputs: {}\n", s.dir.display()));
+    out
+}

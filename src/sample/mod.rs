@@ -1,0 +1,789 @@
+//! A synthetic but realistic B2B SaaS dataset with planted segments.
+//!
+//! `strata sample` writes the four classic Customer Success sources — accounts
+//! (firmographics and the CS tier each account is in today), monthly product
+//! usage, NPS survey responses and monthly revenue — plus support tickets as a
+//! cost-to-serve signal, and a `truth.csv` that says which planted segment each
+//! account was drawn from and whether its current tier was deliberately set
+//! wrong. That makes segment recovery and exception finding measurable.
+//!
+//! The mess is realistic on purpose: ARR is log-normal (a few very large
+//! accounts), some accounts appear twice in the account table with a stale
+//! older row, a third of accounts never answered a survey, some months of usage
+//! are missing and a few accounts stopped using the product.
+//!
+//! `--schema alt` writes the same kind of business with a different schema: other
+//! column names, day-first dates, raw usage *events* keyed by subscription (which
+//! reach the account through a subscriptions table) and billing as Parquet —
+//! the case the pipeline file must handle without code.
+//!
+//! Everything is drawn from one seeded RNG in a fixed order: the same seed gives
+//! byte-identical files.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal, Normal, Poisson};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
+
+use crate::config::Month;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// accounts / usage / nps / revenue / tickets keyed by account id.
+    Standard,
+    /// customers / subscriptions / events (by subscription) / billing / surveys.
+    Alt,
+}
+
+#[derive(Debug, Clone)]
+pub struct SampleParams {
+    pub accounts: usize,
+    pub seed: u64,
+    pub as_of: Month,
+    pub months: u32,
+    pub format: SampleFormat,
+    pub schema: Schema,
+}
+
+/// A planted segment: the behaviour an account is drawn from.
+struct Archetype {
+    name: &'static str,
+    share: f64,
+    tier: usize,
+    employees_median: f64,
+    arr_median: f64,
+    utilisation: f64,
+    features_used: f64,
+    growth: f64,
+    usage_trend: f64,
+    nps_mean: f64,
+    discount: f64,
+    late: f64,
+    tickets_per_100_seats: f64,
+}
+
+pub const TIERS: [&str; 3] = ["High Touch", "Hybrid", "Tech Touch"];
+
+const ARCHETYPES: [Archetype; 5] = [
+    Archetype {
+        name: "Strategic enterprise",
+        share: 0.12,
+        tier: 0,
+        employees_median: 5000.0,
+        arr_median: 240_000.0,
+        utilisation: 0.80,
+        features_used: 24.0,
+        growth: 0.20,
+        usage_trend: 0.01,
+        nps_mean: 8.6,
+        discount: 0.15,
+        late: 0.03,
+        tickets_per_100_seats: 1.5,
+    },
+    Archetype {
+        name: "Growing mid-market",
+        share: 0.20,
+        tier: 1,
+        employees_median: 700.0,
+        arr_median: 55_000.0,
+        utilisation: 0.75,
+        features_used: 15.0,
+        growth: 0.45,
+        usage_trend: 0.04,
+        nps_mean: 7.8,
+        discount: 0.08,
+        late: 0.05,
+        tickets_per_100_seats: 2.0,
+    },
+    Archetype {
+        name: "Stable SMB",
+        share: 0.35,
+        tier: 2,
+        employees_median: 60.0,
+        arr_median: 7_000.0,
+        utilisation: 0.70,
+        features_used: 7.0,
+        growth: 0.05,
+        usage_trend: 0.0,
+        nps_mean: 7.5,
+        discount: 0.03,
+        late: 0.08,
+        tickets_per_100_seats: 3.0,
+    },
+    Archetype {
+        name: "At-risk low adoption",
+        share: 0.18,
+        tier: 1,
+        employees_median: 450.0,
+        arr_median: 40_000.0,
+        utilisation: 0.25,
+        features_used: 4.0,
+        growth: -0.20,
+        usage_trend: -0.06,
+        nps_mean: 4.5,
+        discount: 0.22,
+        late: 0.30,
+        tickets_per_100_seats: 6.0,
+    },
+    Archetype {
+        name: "Power users on small plans",
+        share: 0.15,
+        tier: 2,
+        employees_median: 180.0,
+        arr_median: 14_000.0,
+        utilisation: 0.97,
+        features_used: 22.0,
+        growth: 0.60,
+        usage_trend: 0.05,
+        nps_mean: 9.0,
+        discount: 0.02,
+        late: 0.02,
+        tickets_per_100_seats: 1.0,
+    },
+];
+
+const INDUSTRIES: [&str; 8] = [
+    "Software",
+    "Financial Services",
+    "Healthcare",
+    "Retail",
+    "Manufacturing",
+    "Education",
+    "Media",
+    "Logistics",
+];
+const REGIONS: [&str; 4] = ["North America", "EMEA", "APAC", "LATAM"];
+const PLANS: [&str; 3] = ["Enterprise", "Growth", "Starter"];
+
+/// One generated account (before it is written out).
+struct Account {
+    id: String,
+    segment: usize,
+    employees: i64,
+    company_revenue: f64,
+    industry: &'static str,
+    region: &'static str,
+    tier: usize,
+    mis_tiered: &'static str,
+    since: Month,
+    seats: f64,
+    arr: f64,
+    utilisation: f64,
+    features_used: f64,
+    growth: f64,
+    usage_trend: f64,
+    nps_mean: f64,
+    discount: f64,
+    late: f64,
+    tickets_rate: f64,
+    /// Stopped using the product this many months ago (0 = still active).
+    dormant_months: u32,
+}
+
+fn date_days(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+fn pick(rng: &mut impl Rng, items: &[&'static str]) -> &'static str {
+    items[rng.gen_range(0..items.len())]
+}
+
+fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account> {
+    let unit = Normal::new(0.0, 1.0).expect("valid");
+    let mut out = Vec::with_capacity(params.accounts);
+    let cum: Vec<f64> = ARCHETYPES
+        .iter()
+        .scan(0.0, |acc, a| {
+            *acc += a.share;
+            Some(*acc)
+        })
+        .collect();
+    for i in 0..params.accounts {
+        let u: f64 = rng.gen();
+        let segment = cum
+            .iter()
+            .position(|c| u < *c)
+            .unwrap_or(ARCHETYPES.len() - 1);
+        let a = &ARCHETYPES[segment];
+        let mut z = || -> f64 { unit.sample(rng) };
+        let employees = (a.employees_median * (0.5 * z()).exp()).round().max(3.0);
+        let arr = a.arr_median * (0.45 * z()).exp();
+        let seat_price = 600.0 * (0.15 * z()).exp();
+        let seats = (arr / seat_price).round().clamp(1.0, employees.max(1.0));
+        let utilisation = (a.utilisation + 0.07 * z()).clamp(0.02, 1.0);
+        let features_used = (a.features_used + 2.0 * z()).clamp(1.0, 30.0);
+        let growth = a.growth + 0.10 * z();
+        let usage_trend = a.usage_trend + 0.01 * z();
+        let nps_mean = a.nps_mean + 0.6 * z();
+        let discount = (a.discount + 0.04 * z()).clamp(0.0, 0.6);
+        let late = (a.late + 0.03 * z()).clamp(0.0, 0.9);
+        let company_revenue = employees * 150_000.0 * (0.4 * z()).exp();
+        let tickets_rate = a.tickets_per_100_seats * seats / 100.0;
+        let tenure = rng.gen_range(2..96i32);
+        let industry = if rng.gen_bool(0.6) {
+            INDUSTRIES[(segment * 3 + rng.gen_range(0..2)) % INDUSTRIES.len()]
+        } else {
+            pick(rng, &INDUSTRIES)
+        };
+        let region = pick(rng, &REGIONS);
+        // About 4% are deliberately in the wrong tier.
+        let (tier, mis_tiered) = if rng.gen_bool(0.04) {
+            if a.tier == 0 || (a.tier == 1 && rng.gen_bool(0.5)) {
+                (a.tier + 1, "upgrade")
+            } else {
+                (a.tier - 1, "downgrade")
+            }
+        } else {
+            (a.tier, "none")
+        };
+        let dormant_months = if rng.gen_bool(0.02) {
+            rng.gen_range(1..4)
+        } else {
+            0
+        };
+        out.push(Account {
+            id: format!("A{:07}", i + 1),
+            segment,
+            employees: employees as i64,
+            company_revenue: (company_revenue / 1000.0).round() * 1000.0,
+            industry,
+            region,
+            tier,
+            mis_tiered,
+            since: params.as_of.add(-tenure),
+            seats,
+            arr,
+            utilisation,
+            features_used,
+            growth,
+            usage_trend,
+            nps_mean,
+            discount,
+            late,
+            tickets_rate,
+            dormant_months,
+        });
+    }
+    out
+}
+
+/// Column buffers for one output table.
+#[derive(Default)]
+struct Table {
+    columns: Vec<Column>,
+}
+
+impl Table {
+    fn push(&mut self, c: Column) {
+        self.columns.push(c);
+    }
+    fn frame(self) -> Result<DataFrame> {
+        Ok(DataFrame::new_infer_height(self.columns)?)
+    }
+}
+
+fn date_column(name: &str, days: Vec<i32>) -> Result<Column> {
+    Ok(Column::new(name.into(), days).cast(&DataType::Date)?)
+}
+
+fn write(df: &mut DataFrame, dir: &Path, stem: &str, format: SampleFormat) -> Result<PathBuf> {
+    let path = dir.join(match format {
+        SampleFormat::Csv => format!("{stem}.csv"),
+        SampleFormat::Parquet => format!("{stem}.parquet"),
+    });
+    let file = std::fs::File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
+    match format {
+        SampleFormat::Csv => CsvWriter::new(file).finish(df)?,
+        SampleFormat::Parquet => {
+            ParquetWriter::new(file).finish(df)?;
+        }
+    }
+    Ok(path)
+}
+
+/// Summary of what was written.
+#[derive(Debug, Serialize)]
+pub struct SampleSummary {
+    pub files: Vec<(String, usize)>,
+    pub accounts: usize,
+}
+
+/// Generate the dataset into `dir`.
+pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating folder", dir, e))?;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
+    let accts = accounts(params, &mut rng);
+    let mut files = Vec::new();
+    let mut emit = |mut df: DataFrame, stem: &str, format: SampleFormat| -> Result<()> {
+        let rows = df.height();
+        let path = write(&mut df, dir, stem, format)?;
+        files.push((
+            path.file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            rows,
+        ));
+        Ok(())
+    };
+    match params.schema {
+        Schema::Standard => {
+            emit(
+                account_table(params, &accts, &mut rng)?,
+                "accounts",
+                params.format,
+            )?;
+            let (usage, revenue) = monthly_tables(params, &accts, &mut rng)?;
+            emit(usage, "usage", params.format)?;
+            emit(revenue, "revenue", params.format)?;
+            emit(
+                nps_table(params, &accts, &mut rng, false)?,
+                "nps",
+                params.format,
+            )?;
+            emit(
+                ticket_table(params, &accts, &mut rng)?,
+                "tickets",
+                params.format,
+            )?;
+        }
+        Schema::Alt => {
+            emit(
+                alt_customers(params, &accts, &mut rng)?,
+                "customers",
+                SampleFormat::Csv,
+            )?;
+            let (subs, events) = alt_usage(params, &accts, &mut rng)?;
+            emit(subs, "subscriptions", SampleFormat::Csv)?;
+            emit(events, "events", SampleFormat::Csv)?;
+            emit(
+                alt_billing(params, &accts, &mut rng)?,
+                "billing",
+                SampleFormat::Parquet,
+            )?;
+            emit(
+                nps_table(params, &accts, &mut rng, true)?,
+                "surveys",
+                SampleFormat::Csv,
+            )?;
+        }
+    }
+    emit(truth_table(&accts)?, "truth", SampleFormat::Csv)?;
+    Ok(SampleSummary {
+        files,
+        accounts: accts.len(),
+    })
+}
+
+fn account_table(
+    params: &SampleParams,
+    accts: &[Account],
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<DataFrame> {
+    let n = accts.len();
+    let cap = n + n / 100;
+    let (mut id, mut emp, mut rev, mut ind, mut reg, mut plan, mut tier, mut since, mut upd) = (
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+    );
+    let as_of_day = date_days(params.as_of.first_day());
+    for a in accts {
+        // About 0.5% have a stale older row too (an old CRM export merged in).
+        let stale = rng.gen_bool(0.005);
+        let stale_first = rng.gen_bool(0.5);
+        let mut row = |employees: i64, updated: i32| {
+            id.push(a.id.clone());
+            emp.push(employees);
+            rev.push(a.company_revenue);
+            ind.push(a.industry);
+            reg.push(a.region);
+            plan.push(PLANS[a.tier]);
+            tier.push(TIERS[a.tier]);
+            since.push(date_days(a.since.first_day()) + (a.employees % 28) as i32);
+            upd.push(updated);
+        };
+        let updated = as_of_day - 3 - (a.employees % 40) as i32;
+        if stale && stale_first {
+            row((a.employees as f64 * 0.6) as i64, updated - 200);
+        }
+        row(a.employees, updated);
+        if stale && !stale_first {
+            row((a.employees as f64 * 0.6) as i64, updated - 200);
+        }
+    }
+    let mut t = Table::default();
+    t.push(Column::new("account_id".into(), id));
+    t.push(Column::new("employees".into(), emp));
+    t.push(Column::new("company_revenue_usd".into(), rev));
+    t.push(Column::new("industry".into(), ind));
+    t.push(Column::new("region".into(), reg));
+    t.push(Column::new("plan".into(), plan));
+    t.push(Column::new("cs_tier".into(), tier));
+    t.push(date_column("customer_since", since)?);
+    t.push(date_column("updated_at", upd)?);
+    t.frame()
+}
+
+/// Monthly usage and revenue, `params.months` months ending at as-of.
+fn monthly_tables(
+    params: &SampleParams,
+    accts: &[Account],
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<(DataFrame, DataFrame)> {
+    let unit = Normal::new(0.0, 1.0).expect("valid");
+    let cap = accts.len() * params.months as usize;
+    let (mut u_id, mut u_month, mut u_active, mut u_seats, mut u_logins, mut u_feat) = (
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+    );
+    let (mut r_id, mut r_month, mut r_mrr, mut r_disc, mut r_inv, mut r_late) = (
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+        Vec::with_capacity(cap),
+    );
+    for a in accts {
+        for back in (0..params.months as i32).rev() {
+            let m = params.as_of.add(-back);
+            if m < a.since {
+                continue;
+            }
+            let day = date_days(m.first_day());
+            let years_back = back as f64 / 12.0;
+            let arr_m = a.arr / (1.0 + a.growth).max(0.2).powf(years_back);
+            let seats_m = (a.seats / (1.0 + a.growth).max(0.2).powf(years_back))
+                .round()
+                .max(1.0);
+            // Revenue: one invoice a month.
+            r_id.push(a.id.clone());
+            r_month.push(day);
+            r_mrr.push((arr_m / 12.0 * 100.0).round() / 100.0);
+            r_disc.push((a.discount * 1000.0).round() / 1000.0);
+            r_inv.push(1i64);
+            r_late.push(rng.gen_bool(a.late) as i64);
+            // Usage: some months are missing, dormant accounts stop.
+            let missing_month = rng.gen_bool(0.03);
+            if missing_month || (back as u32) < a.dormant_months {
+                continue;
+            }
+            let trend = (1.0 + a.usage_trend).powi(-back);
+            let active = (seats_m * a.utilisation * trend * (1.0 + 0.05 * unit.sample(rng)))
+                .round()
+                .clamp(0.0, seats_m);
+            let logins = (active * 18.0 * (1.0 + 0.2 * unit.sample(rng)))
+                .round()
+                .max(0.0);
+            let feats = (a.features_used + unit.sample(rng))
+                .round()
+                .clamp(0.0, 30.0);
+            u_id.push(a.id.clone());
+            u_month.push(day);
+            u_active.push(active as i64);
+            u_seats.push(seats_m as i64);
+            u_logins.push(logins as i64);
+            u_feat.push(feats as i64);
+        }
+    }
+    let mut u = Table::default();
+    u.push(Column::new("account_id".into(), u_id));
+    u.push(date_column("month", u_month)?);
+    u.push(Column::new("active_users".into(), u_active));
+    u.push(Column::new("seats".into(), u_seats));
+    u.push(Column::new("logins".into(), u_logins));
+    u.push(Column::new("features_used".into(), u_feat));
+    let mut r = Table::default();
+    r.push(Column::new("account_id".into(), r_id));
+    r.push(date_column("month", r_month)?);
+    r.push(Column::new("mrr".into(), r_mrr));
+    r.push(Column::new("discount_pct".into(), r_disc));
+    r.push(Column::new("invoices".into(), r_inv));
+    r.push(Column::new("invoices_paid_late".into(), r_late));
+    Ok((u.frame()?, r.frame()?))
+}
+
+fn nps_score(rng: &mut Xoshiro256PlusPlus, mean: f64) -> i64 {
+    let z: f64 = Normal::new(0.0, 1.4).expect("valid").sample(rng);
+    (mean + z).round().clamp(0.0, 10.0) as i64
+}
+
+fn nps_table(
+    params: &SampleParams,
+    accts: &[Account],
+    rng: &mut Xoshiro256PlusPlus,
+    alt: bool,
+) -> Result<DataFrame> {
+    let (mut rid, mut id, mut who, mut day, mut score) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let horizon = params.months.min(18) as i32;
+    let start = date_days(params.as_of.add(-(horizon - 1)).first_day());
+    let end = date_days(params.as_of.add(1).first_day());
+    let mut n = 0u64;
+    for a in accts {
+        // A third of accounts never answer.
+        if rng.gen_bool(0.33) {
+            continue;
+        }
+        let expected = (0.8 + (a.seats.ln_1p() * 0.5)) * horizon as f64 / 12.0;
+        let k = Poisson::new(expected.max(0.1)).expect("valid").sample(rng) as usize;
+        for _ in 0..k.max(1) {
+            n += 1;
+            rid.push(format!("R{n:08}"));
+            id.push(a.id.clone());
+            who.push(format!(
+                "contact{}@{}",
+                rng.gen_range(1..50),
+                a.id.to_lowercase()
+            ));
+            day.push(rng.gen_range(start.max(date_days(a.since.first_day()))..end));
+            score.push(nps_score(rng, a.nps_mean));
+        }
+    }
+    let mut t = Table::default();
+    if alt {
+        t.push(Column::new(
+            "CustomerKey".into(),
+            id.iter()
+                .map(|s: &String| s.replace('A', "C-"))
+                .collect::<Vec<_>>(),
+        ));
+        let dates: Vec<String> = day.iter().map(|d| dmy(*d)).collect();
+        t.push(Column::new("Date".into(), dates));
+        t.push(Column::new("NPS".into(), score));
+    } else {
+        t.push(Column::new("response_id".into(), rid));
+        t.push(Column::new("account_id".into(), id));
+        t.push(Column::new("respondent".into(), who));
+        t.push(date_column("responded_at", day)?);
+        t.push(Column::new("score".into(), score));
+    }
+    t.frame()
+}
+
+fn dmy(days: i32) -> String {
+    let d =
+        NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(days as i64);
+    d.format("%d/%m/%Y").to_string()
+}
+
+fn ticket_table(
+    params: &SampleParams,
+    accts: &[Account],
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<DataFrame> {
+    let (mut tid, mut id, mut day, mut prio) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let months = params.months.min(6) as i32;
+    let start = date_days(params.as_of.add(-(months - 1)).first_day());
+    let end = date_days(params.as_of.add(1).first_day());
+    let mut n = 0u64;
+    for a in accts {
+        let k = Poisson::new((a.tickets_rate * months as f64).max(0.05))
+            .expect("valid")
+            .sample(rng) as usize;
+        for _ in 0..k {
+            n += 1;
+            tid.push(format!("T{n:08}"));
+            id.push(a.id.clone());
+            day.push(rng.gen_range(start..end));
+            prio.push(pick(rng, &["low", "normal", "normal", "high", "urgent"]));
+        }
+    }
+    let mut t = Table::default();
+    t.push(Column::new("ticket_id".into(), tid));
+    t.push(Column::new("account_id".into(), id));
+    t.push(date_column("created_at", day)?);
+    t.push(Column::new("priority".into(), prio));
+    t.frame()
+}
+
+fn truth_table(accts: &[Account]) -> Result<DataFrame> {
+    let mut t = Table::default();
+    t.push(Column::new(
+        "account_id".into(),
+        accts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "planted_segment".into(),
+        accts.iter().map(|a| a.segment as i64).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "segment_name".into(),
+        accts
+            .iter()
+            .map(|a| ARCHETYPES[a.segment].name)
+            .collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "natural_tier".into(),
+        accts
+            .iter()
+            .map(|a| TIERS[ARCHETYPES[a.segment].tier])
+            .collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "current_tier".into(),
+        accts.iter().map(|a| TIERS[a.tier]).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "planted_exception".into(),
+        accts.iter().map(|a| a.mis_tiered).collect::<Vec<_>>(),
+    ));
+    t.frame()
+}
+
+// --- the alternative schema -------------------------------------------------
+
+fn alt_id(a: &Account) -> String {
+    a.id.replace('A', "C-")
+}
+
+fn alt_customers(
+    _params: &SampleParams,
+    accts: &[Account],
+    _rng: &mut Xoshiro256PlusPlus,
+) -> Result<DataFrame> {
+    let mut t = Table::default();
+    t.push(Column::new(
+        "CustomerKey".into(),
+        accts.iter().map(alt_id).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "Headcount".into(),
+        accts.iter().map(|a| a.employees).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "Sector".into(),
+        accts.iter().map(|a| a.industry).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "Geo".into(),
+        accts.iter().map(|a| a.region).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "Segment".into(),
+        accts.iter().map(|a| TIERS[a.tier]).collect::<Vec<_>>(),
+    ));
+    t.push(Column::new(
+        "SignupDate".into(),
+        accts
+            .iter()
+            .map(|a| dmy(date_days(a.since.first_day())))
+            .collect::<Vec<_>>(),
+    ));
+    t.frame()
+}
+
+/// Subscriptions (one or two per customer) and raw usage events keyed by subscription.
+fn alt_usage(
+    params: &SampleParams,
+    accts: &[Account],
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<(DataFrame, DataFrame)> {
+    let (mut sid, mut cust, mut product, mut seats) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut e_sub, mut e_day, mut e_user, mut e_feat) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let months = params.months.min(6) as i32;
+    let mut n = 0u64;
+    for a in accts {
+        let subs = if a.seats > 20.0 && rng.gen_bool(0.5) {
+            2
+        } else {
+            1
+        };
+        for s in 0..subs {
+            n += 1;
+            let id = format!("S{n:07}");
+            let sub_seats = (a.seats / subs as f64).round().max(1.0);
+            sid.push(id.clone());
+            cust.push(alt_id(a));
+            product.push(if s == 0 { "Core" } else { "Analytics" });
+            seats.push(sub_seats as i64);
+            // A handful of sampled users per month; each uses a few features.
+            let users = ((sub_seats * a.utilisation).round() as i64).clamp(1, 8);
+            for back in (0..months).rev() {
+                if (back as u32) < a.dormant_months || params.as_of.add(-back) < a.since {
+                    continue;
+                }
+                let m0 = date_days(params.as_of.add(-back).first_day());
+                for u in 0..users {
+                    let k = 1 + (a.features_used / 8.0) as i64 + rng.gen_range(0..2);
+                    for _ in 0..k {
+                        e_sub.push(id.clone());
+                        e_day.push(dmy(m0 + rng.gen_range(0..28)));
+                        e_user.push(format!("u{u}"));
+                        e_feat.push(format!(
+                            "feature_{}",
+                            rng.gen_range(0..(a.features_used.round() as i64).max(1))
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let mut t = Table::default();
+    t.push(Column::new("SubId".into(), sid));
+    t.push(Column::new("CustomerKey".into(), cust));
+    t.push(Column::new("Product".into(), product));
+    t.push(Column::new("SeatsPurchased".into(), seats));
+    let mut e = Table::default();
+    e.push(Column::new("SubId".into(), e_sub));
+    e.push(Column::new("EventTime".into(), e_day));
+    e.push(Column::new("UserId".into(), e_user));
+    e.push(Column::new("Feature".into(), e_feat));
+    Ok((t.frame()?, e.frame()?))
+}
+
+fn alt_billing(
+    params: &SampleParams,
+    accts: &[Account],
+    rng: &mut Xoshiro256PlusPlus,
+) -> Result<DataFrame> {
+    let (mut id, mut period, mut amount, mut disc, mut late) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let lognormal = LogNormal::new(0.0, 0.02).expect("valid");
+    for a in accts {
+        for back in (0..params.months as i32).rev() {
+            let m = params.as_of.add(-back);
+            if m < a.since {
+                continue;
+            }
+            let arr_m = a.arr / (1.0 + a.growth).max(0.2).powf(back as f64 / 12.0);
+            let list = arr_m / 12.0 / (1.0 - a.discount).max(0.3);
+            id.push(alt_id(a));
+            period.push(m.to_string());
+            amount.push((arr_m / 12.0 * lognormal.sample(rng) * 100.0).round() / 100.0);
+            disc.push(((list - arr_m / 12.0) * 100.0).round() / 100.0);
+            late.push(rng.gen_bool(a.late) as i64);
+        }
+    }
+    let mut t = Table::default();
+    t.push(Column::new("CustomerKey".into(), id));
+    t.push(Column::new("Period".into(), period));
+    t.push(Column::new("Amount".into(), amount));
+    t.push(Column::new("DiscountAmount".into(), disc));
+    t.push(Column::new("PaidLate".into(), late));
+    t.frame()
+}

@@ -1,0 +1,107 @@
+//! Shared helpers for the CLI tests: run the real binary on real files in a temp dir.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+    /// The process ended on purpose (no panic, no signal).
+    pub fn assert_clean(&self) {
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("internal error"),
+            "panic or internal error:\n{}",
+            self.text()
+        );
+        assert!(
+            self.code == 0 || self.code == 1 || self.code == 2,
+            "unexpected exit code {}:\n{}",
+            self.code,
+            self.text()
+        );
+    }
+}
+
+pub fn strata(args: &[&str], cwd: &Path) -> Out {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .current_dir(cwd)
+        .env("POLARS_MAX_THREADS", "2")
+        .output()
+        .expect("run strata");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A temp dir with a generated sample in `data/` and `pipeline.toml` pointing at it.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new(accounts: usize, format: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let n = accounts.to_string();
+        let out = strata(
+            &[
+                "sample",
+                "--accounts",
+                &n,
+                "--seed",
+                "3",
+                "--format",
+                format,
+                "--out",
+                "data",
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.code, 0, "{}", out.text());
+        let mut text = std::fs::read_to_string(repo().join("pipelines/sample.toml")).unwrap();
+        text = text
+            .replace("../data/sample/", "data/")
+            .replace("../out/sample", "out");
+        if format == "parquet" {
+            text = text.replace(".csv\"", ".parquet\"");
+        }
+        std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+        Fixture { dir }
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+    pub fn run(&self, args: &[&str]) -> Out {
+        strata(args, self.dir.path())
+    }
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+    pub fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).unwrap();
+    }
+    /// Replace the `n`th data line (1-based, header excluded) of a CSV file.
+    pub fn edit_line(&self, rel: &str, n: usize, f: impl FnOnce(&str) -> String) {
+        let text = self.read(rel);
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines[n] = f(&lines[n]);
+        self.write(rel, &(lines.join("\n") + "\n"));
+    }
+    pub fn pipeline(&self) -> String {
+        self.read("pipeline.toml")
+    }
+}
