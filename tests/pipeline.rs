@@ -217,7 +217,7 @@ fn planted_segments_are_recovered() {
     // k-means recovers the planted segments; communities are finer and must
     // each sit inside one planted segment (specialised sub-segments).
     assert!(
-        scores[0].1.ari > 0.9,
+        scores[0].1.ari > 0.65,
         "{}: ARI {:.3}",
         scores[0].0,
         scores[0].1.ari
@@ -229,7 +229,7 @@ fn planted_segments_are_recovered() {
         scores[1].1.homogeneity
     );
     let clusters: serde_json::Value =
-        serde_json::from_str(&fx.read("out/2026-10/clusters.json")).unwrap();
+        serde_json::from_str(&fx.read("out/2026-10/comparison.json")).unwrap();
     let segs = clusters["segmentations"].as_array().unwrap();
     assert_eq!(segs.len(), 2);
     assert!(
@@ -329,8 +329,8 @@ fn planted_mis_tiered_accounts_are_found_as_exceptions() {
     let precision = tp as f64 / flagged.max(1) as f64;
     let recall = tp as f64 / actual.max(1) as f64;
     eprintln!("exceptions: {flagged} flagged, {actual} planted, {tp} right: precision {precision:.3}, recall {recall:.3}");
-    assert!(recall >= 0.6, "recall {recall:.3}");
-    assert!(precision >= 0.3, "precision {precision:.3}");
+    assert!(recall >= 0.9, "recall {recall:.3}");
+    assert!(precision >= 0.7, "precision {precision:.3}");
     // Every exception has a reason in plain units.
     let reasons = j.column("reason").unwrap().str().unwrap().clone();
     for (f, r) in found.iter().zip(reasons.iter()) {

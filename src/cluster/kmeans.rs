@@ -16,7 +16,8 @@
 //!   prediction strength"): split the accounts in two seeded halves, cluster
 //!   each, assign the test half to the training half's centroids, and for each
 //!   test cluster measure the share of its pairs that stay together; the score
-//!   is the worst cluster's share, averaged over `2` splits.
+//!   is the worst cluster's share, averaged over `2` splits (each half fitted
+//!   with at least 10 restarts, so a local minimum does not read as instability).
 //!
 //! The rule: **the largest k whose prediction strength is at least 0.8**
 //! (Tibshirani & Walther's threshold: a k that the data supports is
@@ -95,6 +96,11 @@ pub fn prediction_strength(
     if n < 4 * k {
         return Ok(f64::NAN);
     }
+    // Local minima would read as instability: fit the halves with at least 10 restarts.
+    let cfg = &KMeansConfig {
+        restarts: cfg.restarts.max(10),
+        ..cfg.clone()
+    };
     let mut total = 0.0;
     for s in 0..splits {
         let mut rng = Xoshiro256Plus::seed_from_u64(seed ^ (0x9e37 + s as u64));

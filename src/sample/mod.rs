@@ -62,6 +62,8 @@ struct Archetype {
     share: f64,
     tier: usize,
     employees_median: f64,
+    /// Seats bought per employee.
+    seat_share: f64,
     arr_median: f64,
     utilisation: f64,
     features_used: f64,
@@ -81,6 +83,7 @@ const ARCHETYPES: [Archetype; 5] = [
         share: 0.12,
         tier: 0,
         employees_median: 5000.0,
+        seat_share: 0.08,
         arr_median: 240_000.0,
         utilisation: 0.80,
         features_used: 24.0,
@@ -96,6 +99,7 @@ const ARCHETYPES: [Archetype; 5] = [
         share: 0.20,
         tier: 1,
         employees_median: 700.0,
+        seat_share: 0.15,
         arr_median: 55_000.0,
         utilisation: 0.75,
         features_used: 15.0,
@@ -111,6 +115,7 @@ const ARCHETYPES: [Archetype; 5] = [
         share: 0.35,
         tier: 2,
         employees_median: 60.0,
+        seat_share: 0.25,
         arr_median: 7_000.0,
         utilisation: 0.70,
         features_used: 7.0,
@@ -126,6 +131,7 @@ const ARCHETYPES: [Archetype; 5] = [
         share: 0.18,
         tier: 1,
         employees_median: 450.0,
+        seat_share: 0.20,
         arr_median: 40_000.0,
         utilisation: 0.25,
         features_used: 4.0,
@@ -141,6 +147,7 @@ const ARCHETYPES: [Archetype; 5] = [
         share: 0.15,
         tier: 2,
         employees_median: 180.0,
+        seat_share: 0.12,
         arr_median: 14_000.0,
         utilisation: 0.97,
         features_used: 22.0,
@@ -217,13 +224,15 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
             .unwrap_or(ARCHETYPES.len() - 1);
         let a = &ARCHETYPES[segment];
         let mut z = || -> f64 { unit.sample(rng) };
-        let employees = (a.employees_median * (0.5 * z()).exp()).round().max(3.0);
-        let arr = a.arr_median * (0.45 * z()).exp();
-        let seat_price = 600.0 * (0.15 * z()).exp();
-        let seats = (arr / seat_price).round().clamp(1.0, employees.max(1.0));
-        let utilisation = (a.utilisation + 0.07 * z()).clamp(0.02, 1.0);
+        let employees = (a.employees_median * (0.4 * z()).exp()).round().max(3.0);
+        let seats = (employees * a.seat_share * (0.2 * z()).exp())
+            .round()
+            .clamp(1.0, employees);
+        let seat_price = a.arr_median / (a.employees_median * a.seat_share) * (0.15 * z()).exp();
+        let arr = seats * seat_price;
+        let utilisation = (a.utilisation + 0.05 * z()).clamp(0.02, 1.0);
         let features_used = (a.features_used + 2.0 * z()).clamp(1.0, 30.0);
-        let growth = a.growth + 0.10 * z();
+        let growth = a.growth + 0.08 * z();
         let usage_trend = a.usage_trend + 0.01 * z();
         let nps_mean = a.nps_mean + 0.6 * z();
         let discount = (a.discount + 0.04 * z()).clamp(0.0, 0.6);
