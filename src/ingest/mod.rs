@@ -27,7 +27,7 @@
 pub mod load;
 pub mod quality;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polars::prelude::*;
 
@@ -36,8 +36,18 @@ use crate::error::{Error, Result};
 use load::{example_at, finding, guard, Read, ROW};
 use quality::{Example, QualityReport, SourceSummary};
 
+/// With `STRATA_TRACE` set, print how long each step took (for profiling).
+pub(crate) fn trace(what: &str, since: std::time::Instant) {
+    if std::env::var_os("STRATA_TRACE").is_some() {
+        eprintln!("trace: {what}: {:.2} s", since.elapsed().as_secs_f64());
+    }
+}
+
 /// Column holding the account id (as text) in every prepared source.
 pub const ACCOUNT: &str = "__account";
+/// Column holding the account's row number in the account table (u32): the
+/// key of every join and group-by, far cheaper to hash than text ids.
+pub const AID: &str = "__aid";
 /// Name of the id column in the per-account frame strata produces.
 pub const ACCOUNT_ID: &str = "account_id";
 
@@ -132,7 +142,10 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
     let mut prepared: HashMap<String, DataFrame> = HashMap::new();
     for s in &p.sources {
         let cols = need.get(&s.name).cloned().unwrap_or_default();
-        if let Some(df) = read_and_prepare(p, s, &cols, as_of, &mut report) {
+        let t = std::time::Instant::now();
+        let prepared_df = read_and_prepare(p, s, &cols, as_of, &mut report);
+        trace(&format!("read and prepare {}", s.name), t);
+        if let Some(df) = prepared_df {
             prepared.insert(s.name.clone(), df);
         }
     }
@@ -142,15 +155,15 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
     let mut linked: HashMap<String, DataFrame> = HashMap::new();
     if let Some(df) = prepared.remove(&acc_src.name) {
         let df = dedupe(p, acc_src, df, acc_id_col(acc_src), &mut report)?;
+        let df = df
+            .sort([ACCOUNT], SortMultipleOptions::default())?
+            .with_row_index(AID.into(), None)?;
         linked.insert(acc_src.name.clone(), df);
     }
-    let account_ids: Option<HashSet<String>> = linked.get(&acc_src.name).map(|df| {
-        df.column(ACCOUNT)
-            .ok()
-            .and_then(|c| c.str().ok().cloned())
-            .map(|ca| ca.iter().flatten().map(str::to_string).collect())
-            .unwrap_or_default()
-    });
+    let account_ids: Option<DataFrame> = match linked.get(&acc_src.name) {
+        Some(df) => Some(df.select([ACCOUNT, AID])?),
+        None => None,
+    };
     if let Some(ids) = &account_ids {
         // Link in dependency order: a source is ready once its `via` parent is linked.
         let mut pending: Vec<&Source> = p
@@ -172,7 +185,10 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
                 let df = prepared
                     .remove(&s.name)
                     .expect("pending sources are prepared");
-                if let Some(df) = link_source(p, s, df, ids, &linked, &mut report)? {
+                let t = std::time::Instant::now();
+                let linked_df = link_source(p, s, df, ids, &linked, &mut report)?;
+                trace(&format!("link {}", s.name), t);
+                if let Some(df) = linked_df {
                     linked.insert(s.name.clone(), df);
                 }
             }
@@ -209,7 +225,9 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
     }
 
     // 4: aggregate and derive features.
+    let t = std::time::Instant::now();
     let frame = build_features(p, &linked, as_of, &mut report)?;
+    trace("aggregate features", t);
     report.sort();
     Ok(Ingested {
         frame: if report.has_errors() {
@@ -733,6 +751,23 @@ fn run_check(
     }
 }
 
+/// Could `keys` hold a duplicate? False means certainly not. O(n log n) on
+/// 64-bit hashes (parallel sort), much cheaper than hashing strings into a set.
+fn maybe_duplicated(keys: &StringChunked) -> bool {
+    use rayon::slice::ParallelSliceMut;
+    use std::hash::{Hash, Hasher};
+    let mut hashes: Vec<u64> = keys
+        .iter()
+        .map(|k| {
+            let mut h = std::hash::DefaultHasher::new();
+            k.hash(&mut h);
+            h.finish()
+        })
+        .collect();
+    hashes.par_sort_unstable();
+    hashes.windows(2).any(|w| w[0] == w[1])
+}
+
 /// Keep one row per value of `key` (the latest by `latest_by`, else the last in
 /// the file) and report the duplicates. Adds the account column for the account table.
 fn dedupe(
@@ -742,6 +777,18 @@ fn dedupe(
     key: &str,
     report: &mut QualityReport,
 ) -> Result<DataFrame> {
+    let with_account = |mut out: DataFrame| -> Result<DataFrame> {
+        if matches!(s.link, Link::Accounts { .. }) {
+            let id = out.column(key)?.clone().with_name(ACCOUNT.into());
+            out.with_column(id)?;
+        }
+        Ok(out)
+    };
+    // Fast path: no two keys share a 64-bit hash, so there are no duplicates
+    // (the usual case). A shared hash sends us to the exact, sort-based path.
+    if !maybe_duplicated(df.column(key)?.str()?) {
+        return with_account(df);
+    }
     let mut by = vec![col(key)];
     if let Some(l) = &s.latest_by {
         by.push(col(l.as_str()));
@@ -805,12 +852,7 @@ fn dedupe(
         report.push(f);
     }
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
-    let mut out = sorted.filter(&mask)?;
-    if matches!(s.link, Link::Accounts { .. }) {
-        let id = out.column(key)?.clone().with_name(ACCOUNT.into());
-        out.with_column(id)?;
-    }
-    Ok(out)
+    with_account(sorted.filter(&mask)?)
 }
 
 /// Give every row of a child source its account; drop and report orphans.
@@ -818,21 +860,24 @@ fn link_source(
     p: &Pipeline,
     s: &Source,
     df: DataFrame,
-    ids: &HashSet<String>,
+    accounts: &DataFrame,
     linked: &HashMap<String, DataFrame>,
     report: &mut QualityReport,
 ) -> Result<Option<DataFrame>> {
+    let t = std::time::Instant::now();
     let df = match &s.key {
         Some(k) => dedupe(p, s, df, k, report)?,
         None => df,
     };
-    let (mut df, link_col, what) = match &s.link {
-        Link::Direct { account } => {
-            let mut df = df;
-            let c = df.column(account)?.clone().with_name(ACCOUNT.into());
-            df.with_column(c)?;
-            (df, account.clone(), "account".to_string())
-        }
+    trace(&format!("dedupe {}", s.name), t);
+    // Join each row to the account (directly, or through the parent's key);
+    // rows left without one are orphans.
+    let (map, left, what) = match &s.link {
+        Link::Direct { account } => (
+            accounts.clone().lazy().rename([ACCOUNT], ["__link"], true),
+            account.clone(),
+            "account".to_string(),
+        ),
         Link::Via { parent, column } => {
             let Some(parent_df) = linked.get(parent) else {
                 return Ok(None);
@@ -843,61 +888,48 @@ fn link_source(
                 (None, Link::Accounts { id }) => id.clone(),
                 _ => unreachable!("validated: via parent has a key"),
             };
-            let map = parent_df.select([pkey.as_str(), ACCOUNT])?;
-            let map = map.lazy().rename([pkey.as_str()], ["__link"], true);
-            let out = guard(|| {
-                df.clone()
-                    .lazy()
-                    .join(
-                        map.clone(),
-                        [col(column.as_str())],
-                        [col("__link")],
-                        JoinArgs::new(JoinType::Left),
-                    )
-                    .collect()
-            })
-            .map_err(Error::Internal)?;
+            let map = parent_df.select([pkey.as_str(), AID])?.lazy().rename(
+                [pkey.as_str()],
+                ["__link"],
+                true,
+            );
             (
-                out,
+                map,
                 column.clone(),
                 format!("`{pkey}` of source `{parent}`"),
             )
         }
         Link::Accounts { .. } => unreachable!(),
     };
-    let acc = df.column(ACCOUNT)?.str()?.clone();
-    let orphan: Vec<bool> = acc
-        .iter()
-        .map(|a| a.is_none_or(|a| !ids.contains(a)))
-        .collect();
-    let n_orphan = orphan.iter().filter(|o| **o).count();
+    let joined = guard(|| {
+        df.clone()
+            .lazy()
+            .join(
+                map.clone(),
+                [col(left.as_str())],
+                [col("__link")],
+                JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::KeepColumns),
+            )
+            .collect()
+    })
+    .map_err(Error::Internal)?;
+    let mut df = joined.drop("__link")?;
+    let n_orphan = df.column(AID)?.null_count();
     if n_orphan > 0 {
+        let orphan = df.column(AID)?.is_null();
         let rows = row_numbers(&df);
-        let links = df.column(&link_col)?.str()?.clone();
-        let mut f = finding(s, p.quality.orphans, "orphan_id", Some(&link_col), n_orphan, format!("{n_orphan} row(s) name a {what} that does not exist; they are left out"), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
+        let links = df.column(&left)?.cast(&DataType::String)?;
+        let links = links.str()?;
+        let mut f = finding(s, p.quality.orphans, "orphan_id", Some(&left), n_orphan, format!("{n_orphan} row(s) name a {what} that does not exist; they are left out"), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
         f.examples = orphan
             .iter()
             .enumerate()
-            .filter(|(_, o)| **o)
+            .filter(|(_, o)| *o == Some(true))
             .take(p.quality.max_examples)
             .map(|(i, _)| example_at(s, rows[i], links.get(i).map(|v| format!("{v:?}"))))
             .collect();
         report.push(f);
-        let keep = BooleanChunked::from_iter_values("keep".into(), orphan.iter().map(|o| !o));
-        df = df.filter(&keep)?;
-    }
-    // Chronological order so first()/last() in expressions mean earliest/latest.
-    if let Some(t) = &s.time {
-        df = guard(|| {
-            df.clone()
-                .lazy()
-                .sort_by_exprs(
-                    [col(t.as_str()), col(ROW)],
-                    SortMultipleOptions::default().with_maintain_order(true),
-                )
-                .collect()
-        })
-        .map_err(Error::Internal)?;
+        df = df.filter(&!orphan)?;
     }
     Ok(Some(df))
 }
@@ -950,17 +982,25 @@ fn build_features(
                 None => (0, i32::MAX),
             };
             lf = lf.filter(ms.clone().gt_eq(lit(lo)).and(ms.lt_eq(lit(hi))));
+            // first()/last() mean earliest/latest: order by time, but only when used.
+            let ordered = feats.iter().any(|f| {
+                let e = f.expr_text.to_ascii_lowercase();
+                e.contains("first") || e.contains("last")
+            });
+            if ordered {
+                lf = lf.sort_by_exprs(
+                    [col(t.as_str()), col(ROW)],
+                    SortMultipleOptions::default().with_maintain_order(true),
+                );
+            }
         }
+        let t_group = std::time::Instant::now();
         let exprs: Vec<Expr> = feats
             .iter()
             .map(|f| f.expr.clone().alias(f.name.as_str()))
             .collect();
-        let agg = guard(|| {
-            lf.clone()
-                .group_by([col(ACCOUNT)])
-                .agg(exprs.clone())
-                .collect()
-        });
+        let agg = guard(|| lf.clone().group_by([col(AID)]).agg(exprs.clone()).collect());
+        trace(&format!("aggregate {src_name} {window:?}"), t_group);
         let agg = match agg {
             Ok(a) => a,
             Err(e) => {
@@ -968,7 +1008,7 @@ fn build_features(
                     // Find which expression fails, one at a time, to name it.
                     let single = guard(|| {
                         lf.clone()
-                            .group_by([col(ACCOUNT)])
+                            .group_by([col(AID)])
                             .agg([f.expr.clone().alias(f.name.as_str())])
                             .collect()
                     });
@@ -995,8 +1035,8 @@ fn build_features(
         }
         frame = frame.join(
             agg.lazy(),
-            [col(ACCOUNT)],
-            [col(ACCOUNT)],
+            [col(AID)],
+            [col(AID)],
             JoinArgs::new(JoinType::Left),
         );
     }

@@ -238,7 +238,8 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
         let discount = (a.discount + 0.04 * z()).clamp(0.0, 0.6);
         let late = (a.late + 0.03 * z()).clamp(0.0, 0.9);
         let company_revenue = employees * 150_000.0 * (0.4 * z()).exp();
-        let tickets_rate = a.tickets_per_100_seats * seats / 100.0;
+        // Tickets per month: a few per 100 seats, with diminishing returns for big accounts.
+        let tickets_rate = a.tickets_per_100_seats * seats.sqrt() / 40.0;
         let tenure = rng.gen_range(2..96i32);
         let industry = if rng.gen_bool(0.6) {
             INDUSTRIES[(segment * 3 + rng.gen_range(0..2)) % INDUSTRIES.len()]
