@@ -44,6 +44,9 @@ enum Command {
         /// Write the run under this folder instead of the pipeline's `run.output`.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Stop after this stage: `features` writes the feature matrix and quality report only.
+        #[arg(long, value_enum, default_value_t = Until::All)]
+        until: Until,
     },
     /// Check the pipeline file and the data, print the quality report, and stop.
     #[command(
@@ -90,6 +93,12 @@ struct Common {
     /// Treat data-quality warnings as errors.
     #[arg(long)]
     strict: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Until {
+    Features,
+    All,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -226,6 +235,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
                 as_of: common.as_of,
                 output: None,
                 strict: common.strict,
+                features_only: false,
             };
             let (q, _) = run::validate(&p, &opts)?;
             if let Some(path) = report {
@@ -248,6 +258,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             pipeline,
             common,
             out,
+            until,
         } => {
             let p = config::load(&pipeline)?;
             set_threads(cli.threads.or(p.threads));
@@ -255,6 +266,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
                 as_of: common.as_of,
                 output: out,
                 strict: common.strict,
+                features_only: until == Until::Features,
             };
             let summary = run::run(&p, &opts, &Stderr { quiet: cli.quiet })?;
             if !cli.quiet {

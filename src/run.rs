@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub output: Option<PathBuf>,
     /// Treat warnings as errors.
     pub strict: bool,
+    /// Stop after the feature matrix (for building features only, and for
+    /// measuring ingestion + features on their own).
+    pub features_only: bool,
 }
 
 impl RunOptions {
@@ -72,7 +75,8 @@ pub struct RunSummary {
     pub matrix_columns: usize,
     pub report: QualityReport,
     pub segmentations: Vec<Segmentation>,
-    pub comparison: Comparison,
+    /// None when the run stopped after the features.
+    pub comparison: Option<Comparison>,
 }
 
 #[derive(Serialize)]
@@ -88,6 +92,8 @@ struct Manifest<'a> {
     inputs: Vec<Input>,
     features: &'a [ColumnInfo],
     stage_seconds: BTreeMap<&'static str, f64>,
+    /// `features` when the run stopped after the feature matrix, else `all`.
+    until: &'static str,
 }
 
 #[derive(Serialize)]
@@ -128,18 +134,22 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         &format!("{} × {} matrix", matrix.x.nrows(), matrix.x.ncols()),
     );
 
-    let t = Instant::now();
-    let segmentations = segment(p, &matrix, progress)?;
-    timings.insert("cluster", t.elapsed().as_secs_f64());
-
-    progress.stage("compare");
-    let t = Instant::now();
-    let comparison = compare::compare(p, &frame, &matrix, &segmentations)?;
-    timings.insert("compare", t.elapsed().as_secs_f64());
-    progress.done(
-        "compare",
-        &format!("{} exception(s)", comparison.exceptions.len()),
-    );
+    let (segmentations, comparison) = if opts.features_only {
+        (Vec::new(), None)
+    } else {
+        let t = Instant::now();
+        let segmentations = segment(p, &matrix, progress)?;
+        timings.insert("cluster", t.elapsed().as_secs_f64());
+        progress.stage("compare");
+        let t = Instant::now();
+        let comparison = compare::compare(p, &frame, &matrix, &segmentations)?;
+        timings.insert("compare", t.elapsed().as_secs_f64());
+        progress.done(
+            "compare",
+            &format!("{} exception(s)", comparison.exceptions.len()),
+        );
+        (segmentations, Some(comparison))
+    };
 
     progress.stage("write");
     let t = Instant::now();
@@ -147,7 +157,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     let final_dir = out_root.join(as_of.to_string());
     let staging = out_root.join(format!(".staging-{as_of}-{}", std::process::id()));
     write_outputs(&staging, &frame, &matrix, &report)?;
-    write_results(&staging, p, &matrix, &segmentations, &comparison)?;
+    if let Some(comparison) = &comparison {
+        write_results(&staging, p, &matrix, &segmentations, comparison)?;
+    }
     timings.insert("write", t.elapsed().as_secs_f64());
     let manifest = Manifest {
         strata_version: crate::VERSION,
@@ -170,6 +182,11 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             .collect(),
         features: &matrix.columns,
         stage_seconds: timings,
+        until: if opts.features_only {
+            "features"
+        } else {
+            "all"
+        },
     };
     write_json(&staging.join("manifest.json"), &manifest)?;
     commit(&staging, &final_dir)?;
@@ -230,6 +247,7 @@ pub fn segment(
                     gamma,
                     s,
                     cfg.community.min_size,
+                    cfg.community.iterations,
                 )
                 .0)
             },
@@ -476,7 +494,13 @@ pub fn summary_text(s: &RunSummary) -> String {
             ));
         }
     }
-    let c = &s.comparison;
+    let Some(c) = &s.comparison else {
+        out.push_str(&format!(
+            "  stopped after the features (--until features)\n  outputs: {}\n",
+            s.dir.display()
+        ));
+        return out;
+    };
     for pr in c.profiles.iter().filter(|p| p.method == "kmeans") {
         out.push_str(&format!(
             "    k-means segment {}: {} — {} accounts ({:.0}%)\n",

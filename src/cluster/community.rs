@@ -255,6 +255,8 @@ fn refine(
         comm_tot[part[i]] += k[i];
     }
     let mut refined: Vec<usize> = (0..n).collect();
+    // The community each refined community lies in (refinement never crosses communities).
+    let r_comm: Vec<usize> = part.to_vec();
     let mut r_tot = k.clone();
     let mut r_size = vec![1usize; n];
     // ext[r]: weight from refined community r to the rest of its community.
@@ -286,12 +288,7 @@ fn refine(
             if r == own {
                 continue;
             }
-            // r is in v's community?
-            let member = g
-                .neighbors(v)
-                .find(|(u, _)| refined[*u] == r)
-                .map(|(u, _)| u);
-            if member.is_none_or(|u| part[u] != c) {
+            if r_comm[r] != c {
                 continue;
             }
             if ext[r] < gamma * r_tot[r] * (comm_tot[c] - r_tot[r]) / m2 {
@@ -469,10 +466,11 @@ pub fn detect(
     gamma: f64,
     seed: u64,
     min_size: usize,
+    iterations: usize,
 ) -> (Vec<usize>, usize) {
     let raw = match algorithm {
         Algorithm::Louvain => louvain(g, gamma, seed),
-        Algorithm::Leiden => leiden(g, gamma, seed, 10),
+        Algorithm::Leiden => leiden(g, gamma, seed, iterations),
     };
     let connected = split_disconnected(g, &raw);
     merge_small(g, &connected, min_size)

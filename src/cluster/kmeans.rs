@@ -67,7 +67,7 @@ impl Default for KMeansConfig {
             restarts: 4,
             max_iter: 300,
             tolerance: 1e-4,
-            selection_sample: 100_000,
+            selection_sample: 25_000,
             silhouette_sample: 4_000,
         }
     }

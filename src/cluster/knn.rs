@@ -228,7 +228,53 @@ fn rp_leaves(
 }
 
 /// Approximate kNN by NN-descent from a random-projection forest.
+///
+/// The points are first renumbered in the leaf order of one random-projection
+/// tree, so that neighbours (and neighbours of neighbours) sit close together in
+/// memory: NN-descent is bound by random memory access, and this locality makes
+/// it several times faster. Results are mapped back and ties re-sorted by the
+/// original index.
 pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, seed: u64) -> Knn {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x10ca1);
+    let mut leaves = Vec::new();
+    rp_leaves(x, d, (0..n as u32).collect(), 64, &mut rng, &mut leaves);
+    let perm: Vec<u32> = leaves.concat();
+    let mut inv = vec![0u32; n];
+    for (new, &old) in perm.iter().enumerate() {
+        inv[old as usize] = new as u32;
+    }
+    let xp: Vec<f32> = perm
+        .iter()
+        .flat_map(|&o| x[o as usize * d..(o as usize + 1) * d].iter().copied())
+        .collect();
+    let inner = nn_descent_local(&xp, n, d, k, cfg, seed);
+    drop(xp);
+    let kk = inner.k;
+    let rows: Vec<Vec<(f32, u32)>> = (0..n)
+        .into_par_iter()
+        .map(|old| {
+            let new = inv[old] as usize;
+            let mut r: Vec<(f32, u32)> = (0..kk)
+                .map(|s| {
+                    let j = inner.idx[new * kk + s];
+                    (
+                        inner.dist[new * kk + s],
+                        if j == u32::MAX {
+                            u32::MAX
+                        } else {
+                            perm[j as usize]
+                        },
+                    )
+                })
+                .collect();
+            r.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+            r
+        })
+        .collect();
+    pack(rows, kk, "nn-descent", inner.rounds)
+}
+
+fn nn_descent_local(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, seed: u64) -> Knn {
     let k = k.min(n.saturating_sub(1)).max(1);
     let mut lists: Vec<(f32, u32)> = vec![EMPTY; n * k];
     let mut flags: Vec<bool> = vec![false; n * k];
@@ -325,7 +371,7 @@ pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, se
                         .partial_cmp(&(b.0, b.1))
                         .unwrap_or(std::cmp::Ordering::Equal)
                 });
-                r.truncate(k);
+                r.truncate(2 * k);
                 r.into_iter().map(|(_, u, f)| (u, f)).collect()
             })
             .collect();

@@ -39,6 +39,8 @@ pub struct CommunityConfig {
     /// The resolutions to run; the first one's communities are the segmentation.
     pub resolutions: Vec<f64>,
     pub min_size: usize,
+    /// Leiden: passes from the previous result, stopping early when modularity stops improving.
+    pub iterations: usize,
 }
 
 impl Default for CommunityConfig {
@@ -47,6 +49,7 @@ impl Default for CommunityConfig {
             algorithm: Algorithm::Leiden,
             resolutions: vec![1.0],
             min_size: 10,
+            iterations: 2,
         }
     }
 }
@@ -204,6 +207,7 @@ pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Res
             gamma,
             seed,
             cfg.community.min_size,
+            cfg.community.iterations,
         );
         let (labels, _) = kmeans::canonical(&labels);
         let q = graph::modularity(&g, &labels, gamma);

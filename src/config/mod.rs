@@ -909,6 +909,12 @@ fn cluster_config(raw: &RawPipeline, problems: &mut Problems) -> ClusterConfig {
         if let Some(v) = m.min_size {
             c.community.min_size = v;
         }
+        positive(
+            problems,
+            "community.iterations",
+            m.iterations,
+            &mut c.community.iterations,
+        );
     }
     if let Some(s) = &raw.stability {
         if let Some(r) = s.runs {

@@ -83,9 +83,11 @@ pub(super) struct RawCommunity {
     pub algorithm: Option<String>,
     pub resolution: Option<toml::Value>,
     pub min_size: Option<usize>,
+    pub iterations: Option<usize>,
 }
 impl RawCommunity {
-    pub const KEYS: &'static [&'static str] = &["algorithm", "resolution", "min_size"];
+    pub const KEYS: &'static [&'static str] =
+        &["algorithm", "resolution", "min_size", "iterations"];
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -102,7 +102,7 @@ fn every_detected_community_is_connected_and_big_enough() {
         let (g, _) = load(name, col);
         for alg in [Algorithm::Louvain, Algorithm::Leiden] {
             for seed in 0..5 {
-                let (labels, _) = detect(&g, alg, 1.0, seed, 3);
+                let (labels, _) = detect(&g, alg, 1.0, seed, 3, 10);
                 assert!(all_connected(&g, &labels), "{name} {alg:?} {seed}");
                 let k = labels.iter().max().unwrap() + 1;
                 for c in 0..k {

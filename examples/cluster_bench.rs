@@ -1,0 +1,112 @@
+//! Times the cluster stages on Gaussian blobs: `cargo run --release --example cluster_bench -- N D K`.
+//! Prints k-means, kNN (with recall on a sample against exact search), graph and
+//! Louvain/Leiden timings and modularity. Used by benches/; never by tests.
+
+use std::time::Instant;
+
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use strata::cluster::{community, graph, kmeans, knn};
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("numbers"))
+        .collect();
+    let (n, d, k) = (
+        args.first().copied().unwrap_or(100_000),
+        args.get(1).copied().unwrap_or(32),
+        args.get(2).copied().unwrap_or(8),
+    );
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let normal = Normal::new(0.0, 1.0).unwrap();
+    let centers: Vec<Vec<f64>> = (0..k)
+        .map(|_| (0..d).map(|_| normal.sample(&mut rng) * 4.0).collect())
+        .collect();
+    let mut x = Array2::<f64>::zeros((n, d));
+    for i in 0..n {
+        let c = rng.gen_range(0..k);
+        for j in 0..d {
+            x[[i, j]] = centers[c][j] + normal.sample(&mut rng);
+        }
+    }
+    let t = Instant::now();
+    let cfg = kmeans::KMeansConfig {
+        k: Some(k),
+        restarts: 1,
+        ..Default::default()
+    };
+    let (_, _, inertia) = kmeans::fit(x.view(), k, &cfg, 42).unwrap();
+    println!(
+        "kmeans: {:.2} s, inertia {inertia:.1}",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let xf = knn::to_f32(x.view());
+    let gcfg = knn::GraphConfig {
+        trees: std::env::var("TREES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(knn::GraphConfig::default().trees),
+        ..Default::default()
+    };
+    let nn = knn::knn(&xf, n, d, &gcfg, 42);
+    println!(
+        "knn ({}): {:.2} s, {} rounds",
+        nn.method,
+        t.elapsed().as_secs_f64(),
+        nn.rounds
+    );
+    // Recall on a sample of 1000 points against brute force.
+    let sample: Vec<usize> = (0..1000.min(n)).map(|i| i * (n / 1000.min(n))).collect();
+    let mut hits = 0;
+    for &i in &sample {
+        let xi = &xf[i * d..(i + 1) * d];
+        let mut all: Vec<(f32, usize)> = (0..n)
+            .filter(|&j| j != i)
+            .map(|j| {
+                (
+                    xf[j * d..(j + 1) * d]
+                        .iter()
+                        .zip(xi)
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum::<f32>(),
+                    j,
+                )
+            })
+            .collect();
+        all.select_nth_unstable_by(nn.k, |a, b| a.partial_cmp(b).unwrap());
+        let truth: Vec<usize> = all[..nn.k].iter().map(|p| p.1).collect();
+        hits += truth
+            .iter()
+            .filter(|j| nn.row(i).contains(&(**j as u32)))
+            .count();
+    }
+    println!(
+        "knn recall@{}: {:.4}",
+        nn.k,
+        hits as f64 / (sample.len() * nn.k) as f64
+    );
+    let t = Instant::now();
+    let g = knn::graph(&nn, knn::Weighting::Snn);
+    println!(
+        "graph: {:.2} s, {} edges",
+        t.elapsed().as_secs_f64(),
+        g.edges()
+    );
+    for (name, alg) in [
+        ("louvain", community::Algorithm::Louvain),
+        ("leiden", community::Algorithm::Leiden),
+    ] {
+        let t = Instant::now();
+        let (labels, _) = community::detect(&g, alg, 1.0, 42, 1, 2);
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{name}: {secs:.2} s, {} communities, modularity {:.4}",
+            labels.iter().max().unwrap() + 1,
+            graph::modularity(&g, &labels, 1.0)
+        );
+    }
+}
