@@ -39,7 +39,7 @@ for ALG in louvain leiden; do
   python3 - "$WORK/out-$ALG/2026-10" <<'PY'
 import json, sys
 d = sys.argv[1]
-m = json.load(open(d + "/manifest.json")); c = json.load(open(d + "/clusters.json"))
+m = json.load(open(d + "/manifest.json")); c = json.load(open(d + "/comparison.json"))
 print("stages:", {k: round(v, 2) for k, v in m["stage_seconds"].items()})
 for s in c["segmentations"]:
     det = s["details"]

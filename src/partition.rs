@@ -227,8 +227,8 @@ pub fn agreement(a: &[usize], b: &[usize]) -> Agreement {
     }
 }
 
-/// Jaccard similarity of two sets of item indices given as sorted slices.
-pub fn jaccard_sorted(a: &[usize], b: &[usize]) -> f64 {
+/// Jaccard similarity of two sets given as sorted slices without repeats.
+pub fn jaccard_sorted<T: Ord>(a: &[T], b: &[T]) -> f64 {
     let (mut i, mut j, mut inter) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -317,6 +317,6 @@ mod tests {
     #[test]
     fn jaccard() {
         assert_eq!(jaccard_sorted(&[1, 2, 3], &[2, 3, 4]), 0.5);
-        assert_eq!(jaccard_sorted(&[], &[]), 1.0);
+        assert_eq!(jaccard_sorted::<usize>(&[], &[]), 1.0);
     }
 }

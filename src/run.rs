@@ -535,13 +535,13 @@ pub fn summary_text(s: &RunSummary) -> String {
         ));
         for e in c.exceptions.iter().take(5) {
             out.push_str(&format!(
-                "    {} {} → {} ({:?}, confidence {:.2}, at stake {:.0}): {}\n",
+                "    {} {} → {} ({:?}, confidence {:.2}, at stake {}): {}\n",
                 e.account_id,
                 e.current_tier,
                 e.suggested_tier,
                 e.kind,
                 e.confidence,
-                e.value_at_stake,
+                e.value_text,
                 e.reason_text()
             ));
         }

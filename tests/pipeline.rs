@@ -4,6 +4,25 @@ mod common;
 use common::*;
 use polars::prelude::*;
 
+/// The run's assignments joined with the generator's truth table.
+fn assignments_with_truth(fx: &Fixture) -> DataFrame {
+    let a = read_parquet(&fx.path("out/2026-10/assignments.parquet"));
+    let truth = CsvReadOptions::default()
+        .try_into_reader_with_file_path(Some(fx.path("data/truth.csv")))
+        .unwrap()
+        .finish()
+        .unwrap();
+    a.lazy()
+        .join(
+            truth.lazy(),
+            [col("account_id")],
+            [col("account_id")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect()
+        .unwrap()
+}
+
 fn read_parquet(path: &std::path::Path) -> DataFrame {
     ParquetReader::new(std::fs::File::open(path).unwrap())
         .finish()
@@ -170,22 +189,7 @@ fn planted_segments_are_recovered() {
     let fx = Fixture::new(1500, "csv");
     let out = fx.run(&["run", "pipeline.toml"]);
     assert_eq!(out.code, 0, "{}", out.text());
-    let a = read_parquet(&fx.path("out/2026-10/assignments.parquet"));
-    let truth = CsvReadOptions::default()
-        .try_into_reader_with_file_path(Some(fx.path("data/truth.csv")))
-        .unwrap()
-        .finish()
-        .unwrap();
-    let j = a
-        .lazy()
-        .join(
-            truth.lazy(),
-            [col("account_id")],
-            [col("account_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .collect()
-        .unwrap();
+    let j = assignments_with_truth(&fx);
     assert_eq!(j.height(), 1500);
     let planted: Vec<usize> = j
         .column("planted_segment")
@@ -288,22 +292,7 @@ fn planted_mis_tiered_accounts_are_found_as_exceptions() {
         "{}",
         out.stdout
     );
-    let a = read_parquet(&fx.path("out/2026-10/assignments.parquet"));
-    let truth = CsvReadOptions::default()
-        .try_into_reader_with_file_path(Some(fx.path("data/truth.csv")))
-        .unwrap()
-        .finish()
-        .unwrap();
-    let j = a
-        .lazy()
-        .join(
-            truth.lazy(),
-            [col("account_id")],
-            [col("account_id")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .collect()
-        .unwrap();
+    let j = assignments_with_truth(&fx);
     let found: Vec<Option<&str>> = j
         .column("exception")
         .unwrap()

@@ -104,6 +104,21 @@ impl Neighbourhood {
             self.weight[c] += w;
         }
     }
+    /// The gathered community with the largest modularity gain for a node of
+    /// strength `kv` (`scale` = γ / 2m), staying in `current` unless another is
+    /// strictly better. Returns the community and its gain.
+    fn best(&self, current: usize, tot: &[f64], kv: f64, scale: f64) -> (usize, f64) {
+        let mut best = current;
+        let mut best_gain = self.weight[current] - scale * tot[current] * kv;
+        for &c in &self.touched {
+            let gain = self.weight[c] - scale * tot[c] * kv;
+            if gain > best_gain + 1e-12 {
+                best = c;
+                best_gain = gain;
+            }
+        }
+        (best, best_gain)
+    }
     fn clear(&mut self) {
         for &c in &self.touched {
             self.weight[c] = 0.0;
@@ -132,15 +147,7 @@ fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256Plus
             let a = memb[v];
             nb.gather(g, v, |u| memb[u]);
             tot[a] -= k[v];
-            let mut best = a;
-            let mut best_gain = nb.weight[a] - gamma * tot[a] * k[v] / m2;
-            for &c in &nb.touched {
-                let gain = nb.weight[c] - gamma * tot[c] * k[v] / m2;
-                if gain > best_gain + 1e-12 {
-                    best = c;
-                    best_gain = gain;
-                }
-            }
+            let (best, _) = nb.best(a, &tot, k[v], gamma / m2);
             tot[best] += k[v];
             memb[v] = best;
             if best != a {
@@ -202,15 +209,7 @@ fn move_nodes_fast(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256
         nb.gather(g, v, |u| memb[u]);
         tot[a] -= k[v];
         size[a] -= 1;
-        let mut best = a;
-        let mut best_gain = nb.weight[a] - gamma * tot[a] * k[v] / m2;
-        for &c in &nb.touched {
-            let gain = nb.weight[c] - gamma * tot[c] * k[v] / m2;
-            if gain > best_gain + 1e-12 {
-                best = c;
-                best_gain = gain;
-            }
-        }
+        let (mut best, best_gain) = nb.best(a, &tot, k[v], gamma / m2);
         // An empty community has gain 0.
         if best_gain < -1e-12 && size[a] > 0 {
             if let Some(&e) = empty.last() {

@@ -365,7 +365,11 @@ fn score(
         silhouette: silhouette(xs.view(), &ls, k),
         calinski_harabasz: calinski_harabasz(x, labels, k),
         davies_bouldin: davies_bouldin(x, labels, k),
-        prediction_strength: prediction_strength(x, k, cfg, seed, 2)?,
+        prediction_strength: if cfg.k.is_none() {
+            prediction_strength(x, k, cfg, seed, 2)?
+        } else {
+            f64::NAN
+        },
     })
 }
 

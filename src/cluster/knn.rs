@@ -509,22 +509,7 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
                             .exp()
                             .max(1e-12)
                     }
-                    Weighting::Snn => {
-                        let (a, b) = (&sets[u], &sets[vi]);
-                        let (mut i, mut j, mut inter) = (0, 0, 0usize);
-                        while i < a.len() && j < b.len() {
-                            match a[i].cmp(&b[j]) {
-                                std::cmp::Ordering::Less => i += 1,
-                                std::cmp::Ordering::Greater => j += 1,
-                                std::cmp::Ordering::Equal => {
-                                    inter += 1;
-                                    i += 1;
-                                    j += 1;
-                                }
-                            }
-                        }
-                        inter as f64 / (a.len() + b.len() - inter) as f64
-                    }
+                    Weighting::Snn => crate::partition::jaccard_sorted(&sets[u], &sets[vi]),
                 };
                 Some((u.min(vi) as u32, u.max(vi) as u32, w))
             })

@@ -164,6 +164,8 @@ pub struct Exception {
     pub segment: usize,
     pub confidence: f64,
     pub value_at_stake: f64,
+    /// The value at stake in plain units ("$389k").
+    pub value_text: String,
     pub reasons: Vec<Reason>,
 }
 
@@ -349,6 +351,11 @@ pub fn compare(
         });
     };
     let tiers = current_tiers(t, frame)?;
+    let value_unit = t
+        .value
+        .as_ref()
+        .and_then(|v| p.features.iter().find(|f| &f.name == v))
+        .map_or(crate::config::Unit::Number, |f| f.unit);
     let methods: Vec<MethodComparison> = segs.iter().map(|s| compare_method(s, &tiers)).collect();
     let primary = segs
         .iter()
@@ -477,6 +484,7 @@ pub fn compare(
             segment: s,
             confidence,
             value_at_stake: value.as_ref().and_then(|v| v[i]).unwrap_or(0.0),
+            value_text: value_unit.format(value.as_ref().and_then(|v| v[i]).unwrap_or(0.0)),
             reasons,
         });
     }

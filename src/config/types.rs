@@ -179,6 +179,13 @@ pub struct Feature {
 }
 
 /// How a feature's raw values are shown to people.
+///
+/// ```
+/// use strata::config::Unit;
+/// assert_eq!(Unit::Usd.format(182_400.0), "$182k");
+/// assert_eq!(Unit::Usd.format(999_815.0), "$1.0M");
+/// assert_eq!(Unit::Percent.format(0.453), "45%");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
@@ -199,7 +206,7 @@ impl Unit {
             Unit::Usd => {
                 let a = v.abs();
                 let sign = if v < 0.0 { "-" } else { "" };
-                if a >= 1e6 {
+                if a >= 999_500.0 {
                     format!("{sign}${:.1}M", a / 1e6)
                 } else if a >= 1e4 {
                     format!("{sign}${:.0}k", a / 1e3)
@@ -212,7 +219,7 @@ impl Unit {
             Unit::Percent => format!("{:.0}%", v * 100.0),
             Unit::Months => format!("{v:.0} months"),
             Unit::Count => {
-                if (v - v.round()).abs() < 1e-9 {
+                if v.abs() >= 100.0 || (v - v.round()).abs() < 1e-9 {
                     format!("{v:.0}")
                 } else {
                     format!("{v:.1}")
