@@ -355,7 +355,7 @@ fn write_results(
             pr.iter().map(|x| x.share_value).collect::<Vec<_>>(),
         ),
     ];
-    if let Some(t) = &cmp.tiers {
+    if cmp.tiers.is_some() {
         let tier_of = |x: &compare::profile::Profile| {
             cmp.methods
                 .iter()
@@ -366,7 +366,6 @@ fn write_results(
             "mapped_tier".into(),
             pr.iter().map(tier_of).collect::<Vec<_>>(),
         ));
-        let _ = t;
     }
     let stab = |x: &compare::profile::Profile| {
         segs.iter()

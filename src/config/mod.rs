@@ -710,17 +710,28 @@ fn tiers_config(
                     if features.iter().any(|f| f.name == name) {
                         problems.push("tiers.column", format!("`{c}` is not a feature, and the name `current_tier` is taken; name the feature holding the tier in tiers.column"));
                     }
-                    let mut helper = features.first().cloned()?;
-                    helper.name = name.clone();
-                    helper.source = None;
-                    helper.expr_text = c.clone();
-                    helper.expr = polars::prelude::col(c.as_str());
-                    helper.window = None;
-                    helper.kind = Kind::Categorical;
-                    helper.in_matrix = false;
-                    helper.group = None;
-                    helper.label = "current tier".into();
-                    helper.description = Some(format!("the tier in account-table column `{c}`"));
+                    let helper = Feature {
+                        name: name.clone(),
+                        source: None,
+                        expr_text: c.clone(),
+                        expr: polars::prelude::col(c.as_str()),
+                        window: None,
+                        kind: Kind::Categorical,
+                        transform: Transform::None,
+                        winsorize: None,
+                        scale: Scale::None,
+                        missing: Missing::Mode,
+                        indicator: false,
+                        weight: 0.0,
+                        group: None,
+                        max_levels: usize::MAX,
+                        in_matrix: false,
+                        description: Some(format!("the tier in account-table column `{c}`")),
+                        label: "current tier".into(),
+                        unit: Unit::Number,
+                        high: None,
+                        low: None,
+                    };
                     features.push(helper);
                     TierSource::Feature(name)
                 }

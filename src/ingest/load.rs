@@ -101,21 +101,15 @@ pub fn read_columns(src: &Source) -> Result<Vec<String>, String> {
     }
 }
 
-/// Outcome of reading a file.
-pub enum Read {
-    /// Read with the inferred schema.
-    Typed(DataFrame),
-    /// Read with every column as text (the typed read failed on values).
-    Text(DataFrame),
-}
-
-/// Read `columns` of `src` plus the row-number column. On failure returns the
+/// Read `columns` of `src` plus the row-number column: with the inferred
+/// schema, or with every column as text when the typed read fails on values
+/// (the caller then converts and reports them). On failure returns the
 /// findings that explain it.
 pub fn read(
     src: &Source,
     columns: &BTreeSet<String>,
     max_examples: usize,
-) -> Result<Read, Vec<Finding>> {
+) -> Result<DataFrame, Vec<Finding>> {
     let cols: Vec<String> = columns.iter().cloned().collect();
     match src.format {
         Format::Parquet => {
@@ -129,7 +123,7 @@ pub fn read(
                     }))
                     .finish()
             });
-            out.map(Read::Typed).map_err(|msg| {
+            out.map_err(|msg| {
                 vec![finding(
                     src,
                     Severity::Error,
@@ -150,20 +144,18 @@ pub fn read(
             }
             let typed = guard(|| csv_reader(src, &cols, Some(10_000)));
             match typed {
-                Ok(df) => Ok(Read::Typed(df)),
-                Err(first) => guard(|| csv_reader(src, &cols, Some(0)))
-                    .map(Read::Text)
-                    .map_err(|msg| {
-                        vec![finding(
-                            src,
-                            Severity::Error,
-                            "unreadable_file",
-                            None,
-                            1,
-                            format!("cannot be read as CSV: {msg} (first attempt: {first})"),
-                            "check the file's encoding (UTF-8), separator and quoting",
-                        )]
-                    }),
+                Ok(df) => Ok(df),
+                Err(first) => guard(|| csv_reader(src, &cols, Some(0))).map_err(|msg| {
+                    vec![finding(
+                        src,
+                        Severity::Error,
+                        "unreadable_file",
+                        None,
+                        1,
+                        format!("cannot be read as CSV: {msg} (first attempt: {first})"),
+                        "check the file's encoding (UTF-8), separator and quoting",
+                    )]
+                }),
             }
         }
     }

@@ -33,7 +33,7 @@ use polars::prelude::*;
 
 use crate::config::{Feature, Kind, Link, Month, Pipeline, Severity, Source, Window};
 use crate::error::{Error, Result};
-use load::{example_at, finding, guard, Read, ROW};
+use load::{example_at, finding, guard, ROW};
 use quality::{Example, QualityReport, SourceSummary};
 
 /// With `STRATA_TRACE` set, print how long each step took (for profiling).
@@ -226,7 +226,7 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
 
     // 4: aggregate and derive features.
     let t = std::time::Instant::now();
-    let frame = build_features(p, &linked, as_of, &mut report)?;
+    let frame = build_features(p, &linked, &mut report)?;
     trace("aggregate features", t);
     report.sort();
     Ok(Ingested {
@@ -316,9 +316,8 @@ fn read_and_prepare(
         return None;
     }
     let cols: BTreeSet<String> = need.keys().cloned().collect();
-    let (mut df, as_text) = match load::read(s, &cols, max_ex) {
-        Ok(Read::Typed(df)) => (df, false),
-        Ok(Read::Text(df)) => (df, true),
+    let mut df = match load::read(s, &cols, max_ex) {
+        Ok(df) => df,
         Err(findings) => {
             for f in findings {
                 report.push(f);
@@ -326,6 +325,7 @@ fn read_and_prepare(
             return None;
         }
     };
+
     let rows_read = df.height();
     report.sources.push(SourceSummary {
         name: s.name.clone(),
@@ -400,7 +400,7 @@ fn read_and_prepare(
         let c = df.column(col).expect("projected").clone();
         let mut c = c.as_materialized_series().clone();
         if c.dtype() == &DataType::String {
-            if let Some(num) = numeric_from_text(s, &c, col, &rows, max_ex, as_text, report) {
+            if let Some(num) = numeric_from_text(s, &c, col, &rows, max_ex, report) {
                 c = num;
                 df.with_column(c.clone().into_column()).ok()?;
             }
@@ -642,7 +642,6 @@ fn numeric_from_text(
     col_name: &str,
     rows: &[usize],
     max_ex: usize,
-    read_as_text: bool,
     report: &mut QualityReport,
 ) -> Option<Series> {
     let text = c.str().ok()?;
@@ -666,7 +665,6 @@ fn numeric_from_text(
             .collect();
         report.push(f);
     }
-    let _ = read_as_text;
     // Integers stay integers when every value is whole.
     Some(num.with_name(col_name.into()))
 }
@@ -938,12 +936,10 @@ fn link_source(
 fn build_features(
     p: &Pipeline,
     linked: &HashMap<String, DataFrame>,
-    as_of: Month,
     report: &mut QualityReport,
 ) -> Result<Option<DataFrame>> {
     let acc_src = p.account_source();
     let mut frame = linked[&acc_src.name].clone().lazy();
-    let _ = as_of;
     let feature_finding =
         |f: &Feature, sev: Severity, code: &'static str, count: usize, msg: String, hint: &str| {
             quality::Finding {
