@@ -91,6 +91,10 @@ fn main() {
     );
     let t = Instant::now();
     let g = knn::graph(&nn, knn::Weighting::Snn);
+    let g = match &nn.order {
+        Some(o) => g.permuted(o),
+        None => g,
+    };
     println!(
         "graph: {:.2} s, {} edges",
         t.elapsed().as_secs_f64(),

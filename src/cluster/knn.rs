@@ -75,6 +75,9 @@ pub struct Knn {
     /// How the lists were found, and NN-descent's rounds.
     pub method: &'static str,
     pub rounds: usize,
+    /// A locality-preserving order of the points (position → point), when one
+    /// was computed: later stages number graph nodes in it for cache-friendly access.
+    pub order: Option<Vec<u32>>,
 }
 
 impl Knn {
@@ -171,6 +174,7 @@ fn pack(rows: Vec<Vec<(f32, u32)>>, k: usize, method: &'static str, rounds: usiz
         dist,
         method,
         rounds,
+        order: None,
     }
 }
 
@@ -271,7 +275,9 @@ pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, se
             r
         })
         .collect();
-    pack(rows, kk, "nn-descent", inner.rounds)
+    let mut out = pack(rows, kk, "nn-descent", inner.rounds);
+    out.order = Some(perm);
+    out
 }
 
 fn nn_descent_local(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, seed: u64) -> Knn {

@@ -197,18 +197,39 @@ pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Res
         weight_seconds,
     };
     let t_detect = Instant::now();
+    // Community detection walks neighbours of neighbours: number the nodes in
+    // the kNN stage's locality order (when there is one) so that walk stays in cache.
+    let order = neighbours.order.clone();
     drop(neighbours);
+    let local = order.as_ref().map(|o| g.permuted(o));
     let mut sweep = Vec::new();
     let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
     for &gamma in &cfg.community.resolutions {
-        let (labels, merged) = community::detect(
-            &g,
-            cfg.community.algorithm,
-            gamma,
-            seed,
-            cfg.community.min_size,
-            cfg.community.iterations,
-        );
+        let (labels, merged) = match (&local, &order) {
+            (Some(lg), Some(o)) => {
+                let (lp, merged) = community::detect(
+                    lg,
+                    cfg.community.algorithm,
+                    gamma,
+                    seed,
+                    cfg.community.min_size,
+                    cfg.community.iterations,
+                );
+                let mut labels = vec![0usize; lp.len()];
+                for (p, &v) in o.iter().enumerate() {
+                    labels[v as usize] = lp[p];
+                }
+                (labels, merged)
+            }
+            _ => community::detect(
+                &g,
+                cfg.community.algorithm,
+                gamma,
+                seed,
+                cfg.community.min_size,
+                cfg.community.iterations,
+            ),
+        };
         let (labels, _) = kmeans::canonical(&labels);
         let q = graph::modularity(&g, &labels, gamma);
         sweep.push(ResolutionScore {
