@@ -78,6 +78,29 @@ impl Problems {
     }
 }
 
+/// `base/rel` with `x/..` pairs removed, so messages show `data/sample/usage.csv`
+/// rather than `pipelines/../data/sample/usage.csv`. Purely lexical.
+fn resolve(base: &Path, rel: &str) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in base.join(rel).components() {
+        match c {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
 /// Read, parse and validate a pipeline file.
 pub fn load(path: &Path) -> Result<Pipeline> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -222,7 +245,7 @@ fn validate(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "pipeline".into())
     });
-    let output = base.join(run.output.as_deref().unwrap_or("out"));
+    let output = resolve(base, run.output.as_deref().unwrap_or("out"));
 
     // --- sources ---------------------------------------------------------------
     if raw.sources.is_empty() {
@@ -231,14 +254,14 @@ fn validate(
     let mut sources = Vec::new();
     for (sname, s) in &raw.sources {
         let key = |k: &str| format!("sources.{sname}.{k}");
-        let path = base.join(&s.path);
+        let path = resolve(base, &s.path);
         if !path.exists() {
             problems.push(
                 key("path"),
                 format!(
                     "file not found: {} (relative paths start from the pipeline file's folder {})",
                     path.display(),
-                    base.display()
+                    resolve(base, ".").display()
                 ),
             );
         } else if path.is_dir() {

@@ -128,3 +128,23 @@ fn month_arithmetic() {
     assert!(Month::parse("2026-13").is_none());
     assert!(Month::parse("26-01").is_none());
 }
+
+#[test]
+fn relative_paths_are_cleaned() {
+    assert_eq!(
+        resolve(Path::new("pipelines"), "../data/a.csv"),
+        Path::new("data/a.csv")
+    );
+    assert_eq!(
+        resolve(Path::new("/x/pipelines"), "../../data/a.csv"),
+        Path::new("/data/a.csv")
+    );
+    assert_eq!(
+        resolve(Path::new(".."), "data/a.csv"),
+        Path::new("../data/a.csv")
+    );
+    assert_eq!(
+        resolve(Path::new("p"), "/abs/a.csv"),
+        Path::new("/abs/a.csv")
+    );
+}
