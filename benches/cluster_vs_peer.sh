@@ -43,7 +43,7 @@ m = json.load(open(d + "/manifest.json")); c = json.load(open(d + "/comparison.j
 print("stages:", {k: round(v, 2) for k, v in m["stage_seconds"].items()})
 for s in c["segmentations"]:
     det = s["details"]
-    extra = {k: det[k] for k in ("inertia", "modularity") if k in det}
+    extra = {k: det[k] for k in ("inertia", "modularity", "detect_seconds") if k in det}
     if "graph" in det: extra["graph"] = det["graph"]
     print(s["method"], "k =", len(s["sizes"]), "seconds", round(s["seconds"], 2), extra)
 PY
