@@ -221,11 +221,15 @@ pub fn centroids_of(x: ArrayView2<f64>, labels: &[usize], k: usize) -> Array2<f6
 
 /// Calinski–Harabasz index.
 pub fn calinski_harabasz(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 {
-    let n = x.nrows();
+    calinski_harabasz_with(x, labels, &centroids_of(x, labels, k))
+}
+
+/// Calinski–Harabasz index given the label means `c`.
+fn calinski_harabasz_with(x: ArrayView2<f64>, labels: &[usize], c: &Array2<f64>) -> f64 {
+    let (n, k) = (x.nrows(), c.nrows());
     if k < 2 || n <= k {
         return f64::NAN;
     }
-    let c = centroids_of(x, labels, k);
     let mean = x.mean_axis(Axis(0)).expect("non-empty");
     let mut sizes = vec![0usize; k];
     for &l in labels {
@@ -234,7 +238,7 @@ pub fn calinski_harabasz(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 
     let between: f64 = (0..k)
         .map(|j| sizes[j] as f64 * sq_dist(c.row(j), mean.view()))
         .sum();
-    let within = inertia(x, labels, &c);
+    let within = inertia(x, labels, c);
     if within == 0.0 {
         return f64::INFINITY;
     }
@@ -243,7 +247,12 @@ pub fn calinski_harabasz(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 
 
 /// Davies–Bouldin index.
 pub fn davies_bouldin(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 {
-    let c = centroids_of(x, labels, k);
+    davies_bouldin_with(x, labels, &centroids_of(x, labels, k))
+}
+
+/// Davies–Bouldin index given the label means `c`.
+fn davies_bouldin_with(x: ArrayView2<f64>, labels: &[usize], c: &Array2<f64>) -> f64 {
+    let k = c.nrows();
     let mut scatter = vec![0.0; k];
     let mut sizes = vec![0usize; k];
     for (row, &l) in x.axis_iter(Axis(0)).zip(labels) {
@@ -359,12 +368,13 @@ fn score(
     let idx = sample_indices(x.nrows(), cfg.silhouette_sample, seed ^ 0x5117);
     let xs = take_rows(x, &idx);
     let ls: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
+    let means = centroids_of(x, labels, k);
     Ok(KScore {
         k,
         inertia,
         silhouette: silhouette(xs.view(), &ls, k),
-        calinski_harabasz: calinski_harabasz(x, labels, k),
-        davies_bouldin: davies_bouldin(x, labels, k),
+        calinski_harabasz: calinski_harabasz_with(x, labels, &means),
+        davies_bouldin: davies_bouldin_with(x, labels, &means),
         prediction_strength: if cfg.k.is_none() {
             prediction_strength(x, k, cfg, seed, 2)?
         } else {

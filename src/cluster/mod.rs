@@ -199,8 +199,7 @@ pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Res
     let t_detect = Instant::now();
     // Community detection walks neighbours of neighbours: number the nodes in
     // the kNN stage's locality order (when there is one) so that walk stays in cache.
-    let order = neighbours.order.clone();
-    drop(neighbours);
+    let order = neighbours.order;
     let local = order.as_ref().map(|o| g.permuted(o));
     let mut sweep = Vec::new();
     let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;

@@ -39,7 +39,7 @@ use serde::Serialize;
 use crate::cluster::{Details, Segmentation};
 use crate::config::{Kind, Pipeline, TierSource, Tiers};
 use crate::error::{Error, Result};
-use crate::features::FeatureMatrix;
+use crate::features::{median, FeatureMatrix};
 use crate::ingest::load::guard;
 use crate::ingest::AccountFrame;
 use crate::partition::{agreement, Agreement, Contingency};
@@ -279,14 +279,6 @@ fn cross_map(km: &Segmentation, cm: &Segmentation) -> CrossMap {
     }
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    crate::features::quantile_sorted(v, 0.5)
-}
-
 /// Typicality of each account for its k-means segment, in [0.5, 1].
 fn typicality(x: ArrayView2<f64>, seg: &Segmentation) -> Vec<f64> {
     let Details::KMeans { centroids, .. } = &seg.details else {
@@ -400,11 +392,14 @@ pub fn compare(
     let nt = tiers.names.len();
     let mut med_raw = vec![vec![f64::NAN; nt]; numeric.len()];
     let mut med_x = vec![vec![f64::NAN; nt]; numeric.len()];
-    for (fi, _) in numeric.iter().enumerate() {
-        for ti in 0..nt {
-            let rows: Vec<usize> = (0..tiers.labels.len())
-                .filter(|&i| tiers.labels[i] == Some(ti))
-                .collect();
+    let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
+    for (i, t) in tiers.labels.iter().enumerate() {
+        if let Some(t) = t {
+            tier_rows[*t].push(i);
+        }
+    }
+    for fi in 0..numeric.len() {
+        for (ti, rows) in tier_rows.iter().enumerate() {
             let mut r: Vec<f64> = rows.iter().filter_map(|&i| raw[fi][i]).collect();
             med_raw[fi][ti] = median(&mut r);
             if scaled[fi] != usize::MAX {

@@ -53,14 +53,6 @@ pub struct Profile {
     pub effects: Vec<f64>,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    crate::features::quantile_sorted(&v, 0.5)
-}
-
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -154,10 +146,10 @@ pub fn profiles(
                         .column(&f.name)
                         .ok()
                         .and_then(|c| c.f64().ok().cloned());
-                    let vals: Vec<f64> = col
+                    let mut vals: Vec<f64> = col
                         .map(|c| members[s].iter().filter_map(|&i| c.get(i)).collect())
                         .unwrap_or_default();
-                    (f.name.clone(), median(vals))
+                    (f.name.clone(), crate::features::median(&mut vals))
                 })
                 .collect();
             let top_levels = categorical

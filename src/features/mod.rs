@@ -96,6 +96,12 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
+/// Median (linear interpolation); sorts `v` in place. NaN when empty.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    quantile_sorted(v, 0.5)
+}
+
 fn sorted_copy(v: &[f64]) -> Vec<f64> {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -294,6 +300,13 @@ fn categorical_columns(
         .collect()
 }
 
+/// Multiplier of each feature in a group of `members` features with total
+/// weight `group_weight`: the group's contribution to squared distances is
+/// `group_weight²` however many features it has.
+pub fn group_factor(group_weight: f64, members: usize) -> f64 {
+    group_weight / (members.max(1) as f64).sqrt()
+}
+
 /// Build the feature matrix from the per-account frame.
 pub fn build(p: &Pipeline, frame: &AccountFrame) -> Result<FeatureMatrix> {
     let df = &frame.df;
@@ -311,9 +324,10 @@ pub fn build(p: &Pipeline, frame: &AccountFrame) -> Result<FeatureMatrix> {
         }
     }
     let factor = |f: &Feature| match &f.group {
-        Some(g) => {
-            p.groups.get(g).copied().unwrap_or(1.0) / (group_sizes[g.as_str()] as f64).sqrt()
-        }
+        Some(g) => group_factor(
+            p.groups.get(g).copied().unwrap_or(1.0),
+            group_sizes[g.as_str()],
+        ),
         None => 1.0,
     };
     let parts: Vec<Result<Vec<(ColumnInfo, Vec<f64>)>>> = in_matrix

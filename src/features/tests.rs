@@ -120,9 +120,17 @@ fn rare_levels_become_other_and_missing_is_a_level() {
 }
 
 #[test]
-fn group_weight_spreads_over_its_features() {
-    let f = feature("a");
-    let raw = vec![Some(1.0), Some(3.0)];
-    let cols = numeric_columns(&f, &raw, 2.0 / 4f64.sqrt());
-    assert!((cols[0].0.multiplier - 1.0).abs() < 1e-12);
+fn a_group_contributes_its_weight_squared_whatever_its_size() {
+    for members in [1usize, 4, 9] {
+        let factor = group_factor(2.0, members);
+        // `members` z-scored features: each column has variance factor².
+        let raw: Vec<Option<f64>> = (0..10).map(|i| Some(i as f64)).collect();
+        let total: f64 = (0..members)
+            .map(|_| {
+                let col = &numeric_columns(&feature("a"), &raw, factor)[0].1;
+                col.iter().map(|v| v * v).sum::<f64>() / col.len() as f64
+            })
+            .sum();
+        assert!((total - 4.0).abs() < 1e-9, "{members} features: {total}");
+    }
 }
