@@ -14,7 +14,10 @@
 //! | configure | [`config`] | pipeline TOML → [`config::Pipeline`] |
 //! | ingest | [`ingest`] | the user's CSV/Parquet sources → [`ingest::AccountFrame`] + [`ingest::quality::QualityReport`] |
 //! | features | [`features`] | account frame → [`features::FeatureMatrix`] |
-//! | run | [`run`] | the chain above, writing a run directory |
+//! | cluster | [`cluster`] | matrix → k-means and community [`cluster::Segmentation`]s |
+//! | compare | [`compare`] | segmentations + tiers → [`compare::Comparison`] |
+//! | history | [`history`] | this run + the previous month's → stable IDs, transitions, migration |
+//! | run | [`run`] | the chain above, writing a run directory atomically ([`rundir`]) |
 //!
 //! [`sample`] generates a realistic dataset with planted segments.
 
@@ -23,9 +26,11 @@ pub mod compare;
 pub mod config;
 pub mod error;
 pub mod features;
+pub mod history;
 pub mod ingest;
 pub mod partition;
 pub mod run;
+pub mod rundir;
 pub mod sample;
 
 pub use error::{Error, Result};

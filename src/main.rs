@@ -30,23 +30,47 @@ struct Cli {
     /// Print only errors.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// `text` (default; a spinner per stage on a terminal, plain lines otherwise) or
+    /// `json` (one JSON object per line on stderr, for schedulers and log collectors).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole pipeline and write a run directory <output>/<as-of>/.
-    #[command(after_help = "Example:\n  strata run pipelines/sample.toml --as-of 2026-10")]
+    #[command(
+        after_help = "Examples:\n  strata run pipelines/sample.toml --as-of 2026-10\n  strata run pipelines/sample.toml --months 2026-10..2026-11   # several months in order (backfill)"
+    )]
     Run {
         /// The pipeline file (TOML).
         pipeline: PathBuf,
         #[command(flatten)]
         common: Common,
+        /// Run every month of a range FIRST..LAST in order, each matched to the one before.
+        #[arg(long, value_parser = parse_range, conflicts_with = "as_of")]
+        months: Option<(Month, Month)>,
         /// Write the run under this folder instead of the pipeline's `run.output`.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Stop after this stage: `features` writes the feature matrix and quality report only.
         #[arg(long, value_enum, default_value_t = Until::All)]
         until: Until,
+    },
+    /// One line per committed run in an output folder: accounts, segments, agreement with tiers, drift.
+    #[command(after_help = "Example:\n  strata history out/sample")]
+    History {
+        /// The output folder holding <as-of>/ run directories.
+        out_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Check the pipeline file and the data, print the quality report, and stop.
     #[command(
@@ -82,6 +106,10 @@ enum Command {
         /// `standard` (accounts/usage/nps/revenue/tickets) or `alt` (another schema: usage events through subscriptions).
         #[arg(long, value_enum, default_value_t = SchemaArg::Standard)]
         schema: SchemaArg,
+        /// Generate the data drop N months after --as-of instead: the same accounts
+        /// drifted N months on (some changed behaviour, some churned, some new).
+        #[arg(long, default_value_t = 0)]
+        follow_on: u32,
     },
 }
 
@@ -117,19 +145,96 @@ fn parse_month(s: &str) -> Result<Month, String> {
     Month::parse(s).ok_or_else(|| format!("`{s}` is not a month; write YYYY-MM, e.g. 2026-10"))
 }
 
-struct Stderr {
-    quiet: bool,
+fn parse_range(s: &str) -> Result<(Month, Month), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}` is not a range of months; write FIRST..LAST, e.g. 2026-09..2026-11"))?;
+    let (a, b) = (parse_month(a)?, parse_month(b)?);
+    if b < a {
+        return Err(format!("`{s}`: the last month is before the first"));
+    }
+    Ok((a, b))
 }
 
-impl Progress for Stderr {
+/// Where progress goes: a spinner per stage on a terminal, plain lines when
+/// stderr is a file or pipe (cron, systemd), JSON lines with --log-format json.
+struct Log {
+    quiet: bool,
+    format: LogFormat,
+    tty: bool,
+    bar: std::cell::RefCell<Option<(indicatif::ProgressBar, std::time::Instant)>>,
+}
+
+impl Log {
+    fn new(quiet: bool, format: LogFormat) -> Log {
+        use std::io::IsTerminal;
+        Log {
+            quiet,
+            format,
+            tty: std::io::stderr().is_terminal(),
+            bar: Default::default(),
+        }
+    }
+    fn json(&self, level: &str, event: &str, stage: &str, detail: &str) {
+        let line = serde_json::json!({
+            "time": chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+            "level": level,
+            "event": event,
+            "stage": stage,
+            "message": detail,
+        });
+        eprintln!("{line}");
+    }
+    fn error(&self, e: &Error) {
+        if self.format == LogFormat::Json {
+            self.json("error", "error", "", &e.to_string());
+        } else {
+            eprintln!("strata: error: {e}");
+        }
+    }
+}
+
+impl Progress for Log {
     fn stage(&self, name: &str) {
-        if !self.quiet {
-            eprintln!("strata: {name} …");
+        if self.quiet {
+            return;
+        }
+        match self.format {
+            LogFormat::Json => self.json("info", "stage", name, ""),
+            LogFormat::Text if self.tty => {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_message(format!("{name} …"));
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                *self.bar.borrow_mut() = Some((bar, std::time::Instant::now()));
+            }
+            LogFormat::Text => eprintln!("strata: {name} …"),
         }
     }
     fn done(&self, name: &str, detail: &str) {
-        if !self.quiet {
-            eprintln!("strata: {name} done: {detail}");
+        if self.quiet {
+            return;
+        }
+        match self.format {
+            LogFormat::Json => self.json("info", "done", name, detail),
+            LogFormat::Text => match self.bar.borrow_mut().take() {
+                Some((bar, t)) => bar.finish_with_message(format!(
+                    "{name}: {detail} ({:.1} s)",
+                    t.elapsed().as_secs_f64()
+                )),
+                None => eprintln!("strata: {name} done: {detail}"),
+            },
+        }
+    }
+    fn note(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        match self.format {
+            LogFormat::Json => self.json("warn", "note", "", message),
+            LogFormat::Text => match &*self.bar.borrow() {
+                Some((bar, _)) => bar.println(format!("strata: {message}")),
+                None => eprintln!("strata: {message}"),
+            },
         }
     }
 }
@@ -172,20 +277,25 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
         }
     };
-    match std::panic::catch_unwind(|| dispatch(cli)) {
+    let log = Log::new(cli.quiet, cli.log_format);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli, &log))) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             if let Error::Data(report) = &e {
-                eprint!("{report}");
+                if log.format == LogFormat::Json {
+                    eprintln!("{}", serde_json::to_string(report).unwrap_or_default());
+                } else {
+                    eprint!("{report}");
+                }
             }
-            eprintln!("strata: error: {e}");
+            log.error(&e);
             ExitCode::from(e.exit_code() as u8)
         }
         Err(_) => ExitCode::from(2),
     }
 }
 
-fn dispatch(cli: Cli) -> Result<(), Error> {
+fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
     match cli.command {
         Command::Sample {
             accounts,
@@ -195,6 +305,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
             months,
             format,
             schema,
+            follow_on,
         } => {
             set_threads(cli.threads);
             if accounts == 0 || months == 0 {
@@ -215,6 +326,7 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
                     SchemaArg::Standard => Schema::Standard,
                     SchemaArg::Alt => Schema::Alt,
                 },
+                follow_on,
             };
             let summary = sample::generate(&params, &out)?;
             if !cli.quiet {
@@ -257,21 +369,57 @@ fn dispatch(cli: Cli) -> Result<(), Error> {
         Command::Run {
             pipeline,
             common,
+            months,
             out,
             until,
         } => {
             let p = config::load(&pipeline)?;
             set_threads(cli.threads.or(p.threads));
-            let opts = RunOptions {
-                as_of: common.as_of,
-                output: out,
-                strict: common.strict,
-                features_only: until == Until::Features,
+            let list: Vec<Option<Month>> = match months {
+                Some((first, last)) => {
+                    let mut v = vec![Some(first)];
+                    while let Some(&Some(m)) = v.last() {
+                        if m >= last {
+                            break;
+                        }
+                        v.push(Some(m.add(1)));
+                    }
+                    v
+                }
+                None => vec![common.as_of],
             };
-            let summary = run::run(&p, &opts, &Stderr { quiet: cli.quiet })?;
-            if !cli.quiet {
-                print!("{}", summary.report);
-                print!("{}", run::summary_text(&summary));
+            for as_of in list {
+                let opts = RunOptions {
+                    as_of,
+                    output: out.clone(),
+                    strict: common.strict,
+                    features_only: until == Until::Features,
+                };
+                let summary = run::run(&p, &opts, log)?;
+                if log.format == LogFormat::Json {
+                    log.json("info", "finished", "run", &summary.dir.display().to_string());
+                } else if !cli.quiet {
+                    print!("{}", summary.report);
+                    print!("{}", run::summary_text(&summary));
+                }
+            }
+            Ok(())
+        }
+        Command::History { out_dir, json } => {
+            if !out_dir.is_dir() {
+                return Err(Error::Usage(format!(
+                    "{} is not a folder; give the output folder of a pipeline (its run.output), e.g. out/sample",
+                    out_dir.display()
+                )));
+            }
+            let rows = strata::history::list(&out_dir)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).map_err(|e| Error::Internal(e.to_string()))?
+                );
+            } else {
+                print!("{}", strata::history::history_text(&rows));
             }
             Ok(())
         }

@@ -16,7 +16,10 @@ use crate::compare::{self, Comparison};
 use crate::config::{Month, Pipeline};
 use crate::error::{Error, Result};
 use crate::features::{self, ColumnInfo, FeatureMatrix};
+use crate::history::{self, History, PreviousRun};
 use crate::ingest::{self, quality::QualityReport, AccountFrame};
+use crate::rundir::{self, OutputLock};
+use rayon::prelude::*;
 
 /// Options given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +45,8 @@ impl RunOptions {
 pub trait Progress {
     fn stage(&self, name: &str);
     fn done(&self, name: &str, detail: &str);
+    /// Something worth telling that is not a stage (a cleaned-up leftover, say).
+    fn note(&self, _message: &str) {}
 }
 
 /// A progress sink that ignores everything.
@@ -77,6 +82,8 @@ pub struct RunSummary {
     pub segmentations: Vec<Segmentation>,
     /// None when the run stopped after the features.
     pub comparison: Option<Comparison>,
+    /// Month over month (None when the run stopped after the features).
+    pub history: Option<History>,
 }
 
 #[derive(Serialize)]
@@ -90,23 +97,75 @@ struct Manifest<'a> {
     threads: usize,
     accounts: usize,
     inputs: Vec<Input>,
+    /// Headline numbers, read back by `strata history`.
+    headline: Headline,
+    /// The previous committed run this one was matched to, if any.
+    previous_as_of: Option<String>,
+    /// Every parameter of the run: the pipeline file verbatim, the resolved
+    /// cluster parameters and the learned feature transforms.
+    pipeline_text: &'a str,
+    cluster: &'a cluster::ClusterConfig,
     features: &'a [ColumnInfo],
     stage_seconds: BTreeMap<&'static str, f64>,
     /// `features` when the run stopped after the feature matrix, else `all`.
     until: &'static str,
 }
 
+#[derive(Serialize, Default)]
+struct Headline {
+    segments: BTreeMap<&'static str, usize>,
+    ari_vs_tiers: BTreeMap<&'static str, f64>,
+    exceptions: Option<usize>,
+    modularity: Option<f64>,
+    drift_ari: BTreeMap<&'static str, f64>,
+    new_accounts: Option<u64>,
+    lost_accounts: Option<u64>,
+    data_warnings: usize,
+}
+
 #[derive(Serialize)]
 struct Input {
     source: String,
     path: String,
+    sha256: String,
+    bytes: u64,
     rows_read: usize,
     rows_used: usize,
 }
 
+/// sha256 of a file, streamed.
+fn sha256_file(path: &Path) -> Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|e| Error::io("hashing", path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io("hashing", path, e))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((format!("{:x}", h.finalize()), total))
+}
+
 /// Run the pipeline and write its run directory.
+///
+/// The output folder is locked for the whole run; outputs are staged, fsynced
+/// and committed atomically with `_SUCCESS` (see [`crate::rundir`]).
 pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<RunSummary> {
     let as_of = opts.as_of(p);
+    let out_root = opts.output.clone().unwrap_or_else(|| p.output.clone());
+    let lock = OutputLock::acquire(
+        &out_root,
+        &format!("run of {} as of {as_of}", p.file.display()),
+    )?;
+    for d in lock.clean_debris()? {
+        progress.note(&format!("removed {} left by an interrupted run", d.display()));
+    }
     let mut timings = BTreeMap::new();
 
     progress.stage("ingest");
@@ -134,33 +193,111 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         &format!("{} × {} matrix", matrix.x.nrows(), matrix.x.ncols()),
     );
 
-    let (segmentations, comparison) = if opts.features_only {
-        (Vec::new(), None)
+    let mut headline = Headline {
+        data_warnings: report.warning_count(),
+        ..Headline::default()
+    };
+    let mut previous_as_of = None;
+    let (segmentations, comparison, history) = if opts.features_only {
+        (Vec::new(), None, None)
     } else {
+        let prev = match rundir::previous_run(&out_root, as_of)? {
+            Some((m, dir)) => Some(PreviousRun::load(m, &dir)?),
+            None => None,
+        };
+        let warm = prev
+            .as_ref()
+            .filter(|_| p.cluster.community.warm_start)
+            .and_then(|pr| history::previous_labels(pr, &matrix.ids, "community"));
         let t = Instant::now();
-        let segmentations = segment(p, &matrix, progress)?;
+        let mut segmentations = segment(p, &matrix, progress, warm.as_deref())?;
         timings.insert("cluster", t.elapsed().as_secs_f64());
+        for s in &segmentations {
+            timings.insert(
+                if s.method == "kmeans" { "kmeans" } else { "communities" },
+                s.seconds,
+            );
+            if let cluster::Details::Community { graph, detect_seconds, modularity, .. } = &s.details {
+                timings.insert("knn", graph.knn_seconds);
+                timings.insert("graph_weights", graph.weight_seconds);
+                timings.insert("community_detection", *detect_seconds);
+                headline.modularity = Some(*modularity);
+            }
+        }
         progress.stage("compare");
         let t = Instant::now();
-        let comparison = compare::compare(p, &frame, &matrix, &segmentations)?;
+        let mut comparison = compare::compare(p, &frame, &matrix, &segmentations)?;
         timings.insert("compare", t.elapsed().as_secs_f64());
         progress.done(
             "compare",
             &format!("{} exception(s)", comparison.exceptions.len()),
         );
-        (segmentations, Some(comparison))
+        progress.stage("history");
+        let t = Instant::now();
+        let h = history::track(prev.as_ref(), &matrix.ids, &mut segmentations, &mut comparison);
+        timings.insert("history", t.elapsed().as_secs_f64());
+        progress.done(
+            "history",
+            &match &h.previous_as_of {
+                Some(m) => format!(
+                    "matched to {m}: {} accounts in both, {} new, {} gone",
+                    h.common_accounts, h.new_accounts, h.lost_accounts
+                ),
+                None => "no earlier committed run; segment IDs start at 1".into(),
+            },
+        );
+        previous_as_of = h.previous_as_of.clone();
+        for s in &segmentations {
+            headline.segments.insert(s.method, s.k());
+        }
+        for mc in &comparison.methods {
+            headline.ari_vs_tiers.insert(mc.method, mc.agreement.ari);
+        }
+        if comparison.tiers.is_some() {
+            headline.exceptions = Some(comparison.exceptions.len());
+        }
+        if h.previous_as_of.is_some() {
+            for mh in &h.methods {
+                headline.drift_ari.insert(mh.method, mh.drift_ari);
+            }
+            headline.new_accounts = Some(h.new_accounts);
+            headline.lost_accounts = Some(h.lost_accounts);
+        }
+        (segmentations, Some(comparison), Some(h))
     };
 
     progress.stage("write");
     let t = Instant::now();
-    let out_root = opts.output.clone().unwrap_or_else(|| p.output.clone());
     let final_dir = out_root.join(as_of.to_string());
-    let staging = out_root.join(format!(".staging-{as_of}-{}", std::process::id()));
-    write_outputs(&staging, &frame, &matrix, &report)?;
-    if let Some(comparison) = &comparison {
-        write_results(&staging, p, &matrix, &segmentations, comparison)?;
+    let staging = lock.staging(as_of)?;
+    let meta = FileMeta {
+        as_of,
+        pipeline_sha256: p.hash.clone(),
+    };
+    write_outputs(&staging, &frame, &matrix, &report, &meta)?;
+    if let (Some(comparison), Some(history)) = (&comparison, &history) {
+        write_results(&staging, p, &matrix, &segmentations, comparison, history, &meta)?;
     }
     timings.insert("write", t.elapsed().as_secs_f64());
+    let t = Instant::now();
+    let hashed: Vec<Result<(String, u64)>> = report
+        .sources
+        .par_iter()
+        .map(|s| sha256_file(Path::new(&s.file)))
+        .collect();
+    let mut inputs = Vec::new();
+    for (s, h) in report.sources.iter().zip(hashed) {
+        let (sha256, bytes) = h?;
+        inputs.push(Input {
+            source: s.name.clone(),
+            path: s.file.clone(),
+            sha256,
+            bytes,
+            rows_read: s.rows_read,
+            rows_used: s.rows_used,
+        });
+    }
+    timings.insert("hash_inputs", t.elapsed().as_secs_f64());
     let manifest = Manifest {
         strata_version: crate::VERSION,
         pipeline: p.file.display().to_string(),
@@ -170,16 +307,11 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         seed: p.seed,
         threads: rayon::current_num_threads(),
         accounts: matrix.ids.len(),
-        inputs: report
-            .sources
-            .iter()
-            .map(|s| Input {
-                source: s.name.clone(),
-                path: s.file.clone(),
-                rows_read: s.rows_read,
-                rows_used: s.rows_used,
-            })
-            .collect(),
+        inputs,
+        headline,
+        previous_as_of,
+        pipeline_text: &p.text,
+        cluster: &p.cluster,
         features: &matrix.columns,
         stage_seconds: timings,
         until: if opts.features_only {
@@ -189,8 +321,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         },
     };
     write_json(&staging.join("manifest.json"), &manifest)?;
-    commit(&staging, &final_dir)?;
+    rundir::commit(&staging, &final_dir)?;
     progress.done("write", &final_dir.display().to_string());
+    drop(lock);
     Ok(RunSummary {
         dir: final_dir,
         as_of,
@@ -199,6 +332,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         report,
         segmentations,
         comparison,
+        history,
     })
 }
 
@@ -207,6 +341,7 @@ pub fn segment(
     p: &Pipeline,
     m: &FeatureMatrix,
     progress: &dyn Progress,
+    warm: Option<&[Option<u32>]>,
 ) -> Result<Vec<Segmentation>> {
     let cfg = &p.cluster;
     let seed = p.seed;
@@ -214,7 +349,7 @@ pub fn segment(
     let mut km = cluster::run_kmeans(m, &cfg.kmeans, seed)?;
     progress.done("k-means", &format!("k = {} ({:.1} s)", km.k(), km.seconds));
     progress.stage("communities");
-    let mut cm = cluster::run_communities(m, cfg, seed)?;
+    let mut cm = cluster::run_communities(m, cfg, seed, warm)?;
     progress.done(
         "communities",
         &format!("{} communities ({:.1} s)", cm.k(), cm.seconds),
@@ -259,9 +394,27 @@ pub fn segment(
 
 #[derive(Serialize)]
 struct ComparisonJson<'a> {
+    as_of: String,
     config: &'a cluster::ClusterConfig,
     segmentations: &'a [Segmentation],
     comparison: &'a Comparison,
+    history: &'a History,
+}
+
+/// What every Parquet output carries as file metadata.
+pub struct FileMeta {
+    pub as_of: Month,
+    pub pipeline_sha256: String,
+}
+
+impl FileMeta {
+    fn pairs(&self) -> Vec<(String, String)> {
+        vec![
+            ("strata.as_of".into(), self.as_of.to_string()),
+            ("strata.pipeline_sha256".into(), self.pipeline_sha256.clone()),
+            ("strata.version".into(), crate::VERSION.into()),
+        ]
+    }
 }
 
 /// `assignments.parquet`, `segments.parquet` and `comparison.json`.
@@ -271,11 +424,13 @@ fn write_results(
     m: &FeatureMatrix,
     segs: &[Segmentation],
     cmp: &Comparison,
+    history: &History,
+    meta: &FileMeta,
 ) -> Result<()> {
     let n = m.ids.len();
     let mut cols = vec![Column::new(ingest::ACCOUNT_ID.into(), m.ids.clone())];
     for s in segs {
-        let labels: Vec<u32> = s.labels.iter().map(|&l| l as u32).collect();
+        let labels: Vec<u32> = s.labels.iter().map(|&l| s.ids[l]).collect();
         cols.push(Column::new(format!("{}_segment", s.method).into(), labels));
         let names: Vec<String> = s
             .labels
@@ -289,6 +444,12 @@ fn write_results(
             })
             .collect();
         cols.push(Column::new(format!("{}_name", s.method).into(), names));
+        let prev: Vec<Option<u32>> = history
+            .previous_segment
+            .get(s.method)
+            .cloned()
+            .unwrap_or_else(|| vec![None; n]);
+        cols.push(Column::new(format!("previous_{}_segment", s.method).into(), prev));
     }
     if let Some(t) = &cmp.tiers {
         let current: Vec<Option<String>> = t
@@ -323,9 +484,18 @@ fn write_results(
         cols.push(Column::new("confidence".into(), conf));
         cols.push(Column::new("value_at_stake".into(), stake));
         cols.push(Column::new("reason".into(), reason));
+        let or_none = |v: &Vec<Option<String>>| if v.len() == n { v.clone() } else { vec![None; n] };
+        cols.push(Column::new(
+            "previous_suggested_tier".into(),
+            or_none(&history.previous_suggested_tier),
+        ));
+        cols.push(Column::new(
+            "previous_exception".into(),
+            or_none(&history.previous_exception),
+        ));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
-    write_parquet(&dir.join("assignments.parquet"), &mut df)?;
+    write_parquet(&dir.join("assignments.parquet"), &mut df, meta)?;
 
     // One row per segment per method.
     let pr = &cmp.profiles;
@@ -336,7 +506,7 @@ fn write_results(
         ),
         Column::new(
             "segment".into(),
-            pr.iter().map(|x| x.segment as u32).collect::<Vec<_>>(),
+            pr.iter().map(|x| x.id).collect::<Vec<_>>(),
         ),
         Column::new(
             "name".into(),
@@ -398,13 +568,15 @@ fn write_results(
         }
     }
     let mut sdf = DataFrame::new_infer_height(seg_cols)?;
-    write_parquet(&dir.join("segments.parquet"), &mut sdf)?;
+    write_parquet(&dir.join("segments.parquet"), &mut sdf, meta)?;
     write_json(
         &dir.join("comparison.json"),
         &ComparisonJson {
+            as_of: meta.as_of.to_string(),
             config: &p.cluster,
             segmentations: segs,
             comparison: cmp,
+            history,
         },
     )
 }
@@ -414,48 +586,30 @@ fn write_outputs(
     frame: &AccountFrame,
     m: &FeatureMatrix,
     report: &QualityReport,
+    meta: &FileMeta,
 ) -> Result<()> {
-    if dir.exists() {
-        std::fs::remove_dir_all(dir)
-            .map_err(|e| Error::io("removing old staging folder", dir, e))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io("creating", dir, e))?;
     write_json(&dir.join("quality.json"), report)?;
     let mut df = features::to_frame(frame, m)?;
-    write_parquet(&dir.join("features.parquet"), &mut df)?;
+    write_parquet(&dir.join("features.parquet"), &mut df, meta)?;
     Ok(())
 }
 
-/// Write a JSON file (pretty, newline-terminated).
+/// Write a JSON file (pretty, newline-terminated, fsynced).
 pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
     let mut text =
         serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');
-    std::fs::write(path, text).map_err(|e| Error::io("writing", path, e))
+    rundir::write_file(path, text.as_bytes())
 }
 
-pub fn write_parquet(path: &Path, df: &mut DataFrame) -> Result<()> {
-    let f = File::create(path).map_err(|e| Error::io("creating", path, e))?;
-    ParquetWriter::new(f)
+/// Write a Parquet file carrying the run's metadata, fsynced.
+pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    ParquetWriter::new(&mut f)
         .with_statistics(StatisticsOptions::full())
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
         .finish(df)?;
-    Ok(())
-}
-
-/// Move a complete staging folder into place, replacing an older run of the same month.
-fn commit(staging: &Path, final_dir: &Path) -> Result<()> {
-    if final_dir.exists() {
-        let old = final_dir.with_extension("replaced");
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(|e| Error::io("removing", &old, e))?;
-        }
-        std::fs::rename(final_dir, &old).map_err(|e| Error::io("moving aside", final_dir, e))?;
-        std::fs::rename(staging, final_dir).map_err(|e| Error::io("committing", final_dir, e))?;
-        std::fs::remove_dir_all(&old).map_err(|e| Error::io("removing", &old, e))?;
-    } else {
-        std::fs::rename(staging, final_dir).map_err(|e| Error::io("committing", final_dir, e))?;
-    }
-    Ok(())
+    f.sync_all().map_err(|e| Error::io("syncing", path, e))
 }
 
 /// A readable summary of a run, for the end of `strata run`.
@@ -503,7 +657,7 @@ pub fn summary_text(s: &RunSummary) -> String {
     for pr in c.profiles.iter().filter(|p| p.method == "kmeans") {
         out.push_str(&format!(
             "    k-means segment {}: {} — {} accounts ({:.0}%)\n",
-            pr.segment,
+            pr.id,
             pr.name,
             pr.size,
             pr.share_accounts * 100.0
@@ -556,6 +710,40 @@ pub fn summary_text(s: &RunSummary) -> String {
             "  k-means vs communities: ARI {:.3}, NMI {:.3}\n",
             x.agreement.ari, x.agreement.nmi
         ));
+    }
+    if let Some(h) = s.history.as_ref().filter(|h| h.previous_as_of.is_some()) {
+        out.push_str(&format!(
+            "  since {}: {} accounts in both months, {} new, {} gone\n",
+            h.previous_as_of.as_deref().unwrap_or_default(),
+            h.common_accounts,
+            h.new_accounts,
+            h.lost_accounts
+        ));
+        for mh in &h.methods {
+            let changes: Vec<&str> = mh
+                .transitions
+                .iter()
+                .filter(|t| t.kind != history::TransitionKind::Survived)
+                .map(|t| t.text.as_str())
+                .collect();
+            out.push_str(&format!(
+                "    {}: drift ARI {:.3}, {} accounts changed segment; {}\n",
+                mh.method,
+                mh.drift_ari,
+                mh.moved,
+                if changes.is_empty() {
+                    "every segment survived".to_string()
+                } else {
+                    changes.join("; ")
+                }
+            ));
+        }
+        if let Some(e) = &h.exceptions {
+            out.push_str(&format!(
+                "    exceptions: {} newly flagged, {} resolved, {} still flagged, {} among new accounts\n",
+                e.newly_flagged, e.resolved, e.continuing, e.new_accounts_flagged
+            ));
+        }
     }
     out.push_str(&format!("  outputs: {}\n", s.dir.display()));
     out

@@ -74,7 +74,8 @@ impl Fixture {
         assert_eq!(out.code, 0, "{}", out.text());
         let mut text = std::fs::read_to_string(repo().join("pipelines/sample.toml")).unwrap();
         text = text
-            .replace("../data/sample/", "data/")
+            .replace("../data/sample/{as_of}/", "data/")
+            .replace("as_of = \"2026-11\"", "as_of = \"2026-10\"")
             .replace("../out/sample", "out");
         if format == "parquet" {
             text = text.replace(".csv\"", ".parquet\"");

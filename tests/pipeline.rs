@@ -37,6 +37,8 @@ fn committed_sample_runs_with_the_readme_command() {
         &[
             "run",
             "pipelines/sample.toml",
+            "--months",
+            "2026-10..2026-11",
             "--out",
             out_dir.to_str().unwrap(),
         ],
@@ -44,13 +46,14 @@ fn committed_sample_runs_with_the_readme_command() {
     );
     out.assert_clean();
     assert_eq!(out.code, 0, "{}", out.text());
+    assert!(out_dir.join("2026-11/_SUCCESS").is_file());
     let run = out_dir.join("2026-10");
     for f in ["features.parquet", "quality.json", "manifest.json"] {
         assert!(run.join(f).exists(), "{f} missing");
     }
     let features = read_parquet(&run.join("features.parquet"));
     let ids: std::collections::BTreeSet<String> =
-        std::fs::read_to_string(repo().join("data/sample/accounts.csv"))
+        std::fs::read_to_string(repo().join("data/sample/2026-10/accounts.csv"))
             .unwrap()
             .lines()
             .skip(1)
@@ -358,7 +361,8 @@ fn tiers_from_rules_work() {
     let fx = Fixture::new(600, "csv");
     let text = std::fs::read_to_string(repo().join("pipelines/tier_rules.toml"))
         .unwrap()
-        .replace("../data/sample/", "data/")
+        .replace("../data/sample/{as_of}/", "data/")
+        .replace("as_of = \"2026-11\"", "as_of = \"2026-10\"")
         .replace("../out/sample-rules", "out");
     fx.write("rules.toml", &text);
     let out = fx.run(&["run", "rules.toml"]);

@@ -390,9 +390,23 @@ fn leiden_pass(
 
 /// Leiden, iterated from its own result until modularity stops improving (at most `max_iterations`).
 pub fn leiden(g: &Csr, gamma: f64, seed: u64, max_iterations: usize) -> Vec<usize> {
+    leiden_from(g, &(0..g.n()).collect::<Vec<_>>(), gamma, seed, max_iterations)
+}
+
+/// Leiden started from a given partition instead of singletons (as
+/// leidenalg's `initial_membership`): nodes move away from their starting
+/// community only when that raises modularity, so a partition that still fits
+/// is kept. Used to warm-start a month from the previous month's communities.
+pub fn leiden_from(
+    g: &Csr,
+    init: &[usize],
+    gamma: f64,
+    seed: u64,
+    max_iterations: usize,
+) -> Vec<usize> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let theta = 0.01;
-    let mut best: Vec<usize> = (0..g.n()).collect();
+    let mut best: Vec<usize> = renumber(init).0;
     let mut best_q = modularity(g, &best, gamma);
     for _ in 0..max_iterations.max(1) {
         let next = leiden_pass(g, &best, gamma, theta, &mut rng);
@@ -482,9 +496,24 @@ pub fn detect(
     min_size: usize,
     iterations: usize,
 ) -> (Vec<usize>, usize) {
-    let raw = match algorithm {
-        Algorithm::Louvain => louvain(g, gamma, seed),
-        Algorithm::Leiden => leiden(g, gamma, seed, iterations),
+    detect_from(g, algorithm, gamma, seed, min_size, iterations, None)
+}
+
+/// [`detect`], optionally warm-started from a partition (Leiden only; Louvain
+/// always starts from singletons).
+pub fn detect_from(
+    g: &Csr,
+    algorithm: Algorithm,
+    gamma: f64,
+    seed: u64,
+    min_size: usize,
+    iterations: usize,
+    init: Option<&[usize]>,
+) -> (Vec<usize>, usize) {
+    let raw = match (algorithm, init) {
+        (Algorithm::Louvain, _) => louvain(g, gamma, seed),
+        (Algorithm::Leiden, None) => leiden(g, gamma, seed, iterations),
+        (Algorithm::Leiden, Some(init)) => leiden_from(g, init, gamma, seed, iterations),
     };
     let connected = split_disconnected(g, &raw);
     merge_small(g, &connected, min_size)

@@ -41,6 +41,9 @@ pub struct CommunityConfig {
     pub min_size: usize,
     /// Leiden: passes from the previous result, stopping early when modularity stops improving.
     pub iterations: usize,
+    /// Leiden: start from the previous month's communities when there is a
+    /// previous run (keeps communities stable month over month).
+    pub warm_start: bool,
 }
 
 impl Default for CommunityConfig {
@@ -50,6 +53,7 @@ impl Default for CommunityConfig {
             resolutions: vec![1.0],
             min_size: 10,
             iterations: 2,
+            warm_start: true,
         }
     }
 }
@@ -83,7 +87,9 @@ pub struct GraphStats {
     pub weighting: knn::Weighting,
     pub connected_components: usize,
     /// Seconds to find the neighbours and to build the weighted graph.
+    #[serde(skip)]
     pub knn_seconds: f64,
+    #[serde(skip)]
     pub weight_seconds: f64,
 }
 
@@ -106,7 +112,12 @@ pub enum Details {
         sweep: Vec<ResolutionScore>,
         graph: GraphStats,
         /// Seconds for community detection over all resolutions.
+        #[serde(skip)]
         detect_seconds: f64,
+        /// Started from the previous month's communities (tried whenever
+        /// there is a previous run; kept when its modularity is within 1% of a
+        /// fresh run's).
+        warm_start: bool,
     },
 }
 
@@ -118,8 +129,15 @@ pub struct Segmentation {
     /// Segment per account (row order of the feature matrix), 0 = largest.
     #[serde(skip)]
     pub labels: Vec<usize>,
+    /// Stable segment ID per label (see [`crate::history`]): IDs carry over
+    /// from the previous month's run; 1, 2, … (largest first) on a first run.
+    #[serde(rename = "segment_ids")]
+    pub ids: Vec<u32>,
     pub sizes: Vec<usize>,
     pub seed: u64,
+    /// Wall time; kept out of `comparison.json` (which must be byte-identical
+    /// across re-runs) and recorded in the manifest instead.
+    #[serde(skip)]
     pub seconds: f64,
     pub details: Details,
     pub stability: Option<Stability>,
@@ -140,6 +158,11 @@ fn sizes(labels: &[usize]) -> Vec<usize> {
     s
 }
 
+/// IDs 1, 2, … in label order: a first run's IDs, before any history.
+fn first_ids(labels: &[usize]) -> Vec<u32> {
+    (1..=sizes(labels).len() as u32).collect()
+}
+
 /// Run k-means.
 pub fn run_kmeans(m: &FeatureMatrix, cfg: &KMeansConfig, seed: u64) -> Result<Segmentation> {
     let t = Instant::now();
@@ -147,6 +170,7 @@ pub fn run_kmeans(m: &FeatureMatrix, cfg: &KMeansConfig, seed: u64) -> Result<Se
     Ok(Segmentation {
         method: "kmeans",
         sizes: sizes(&r.labels),
+        ids: first_ids(&r.labels),
         labels: r.labels,
         seed,
         seconds: t.elapsed().as_secs_f64(),
@@ -177,8 +201,15 @@ pub fn build_graph(
     (g, neighbours, [t_knn, t.elapsed().as_secs_f64()])
 }
 
-/// Run community detection on the similarity graph.
-pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Result<Segmentation> {
+/// Run community detection on the similarity graph. `warm`: last month's
+/// community per account (None for new accounts) to start Leiden from, so
+/// communities that still fit keep their members (see [`crate::history`]).
+pub fn run_communities(
+    m: &FeatureMatrix,
+    cfg: &ClusterConfig,
+    seed: u64,
+    warm: Option<&[Option<u32>]>,
+) -> Result<Segmentation> {
     let t = Instant::now();
     let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(m.x.view(), &cfg.graph, seed);
     let components = graph::split_disconnected(&g, &vec![0; g.n()])
@@ -201,18 +232,29 @@ pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Res
     // the kNN stage's locality order (when there is one) so that walk stays in cache.
     let order = neighbours.order;
     let local = order.as_ref().map(|o| g.permuted(o));
+    // Starting partition: last month's community, new accounts on their own.
+    let init: Option<Vec<usize>> = warm.map(|w| {
+        let top = w.iter().flatten().max().map_or(0, |&m| m as usize + 1);
+        let start = |v: usize| w[v].map_or(top + v, |c| c as usize);
+        match &order {
+            Some(o) => o.iter().map(|&v| start(v as usize)).collect(),
+            None => (0..w.len()).map(start).collect(),
+        }
+    });
     let mut sweep = Vec::new();
     let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
-    for &gamma in &cfg.community.resolutions {
-        let (labels, merged) = match (&local, &order) {
+    let mut warm_used = false;
+    let run = |gamma: f64, init: Option<&[usize]>| -> (Vec<usize>, usize) {
+        match (&local, &order) {
             (Some(lg), Some(o)) => {
-                let (lp, merged) = community::detect(
+                let (lp, merged) = community::detect_from(
                     lg,
                     cfg.community.algorithm,
                     gamma,
                     seed,
                     cfg.community.min_size,
                     cfg.community.iterations,
+                    init,
                 );
                 let mut labels = vec![0usize; lp.len()];
                 for (p, &v) in o.iter().enumerate() {
@@ -220,14 +262,37 @@ pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Res
                 }
                 (labels, merged)
             }
-            _ => community::detect(
+            _ => community::detect_from(
                 &g,
                 cfg.community.algorithm,
                 gamma,
                 seed,
                 cfg.community.min_size,
                 cfg.community.iterations,
+                init,
             ),
+        }
+    };
+    for &gamma in &cfg.community.resolutions {
+        let cold = run(gamma, None);
+        // A warm start is kept only when it fits this month's graph about as
+        // well as a fresh run (modularity within 1%): stability must not cost
+        // segment quality.
+        let (labels, merged) = match init.as_deref() {
+            Some(init) if cfg.community.algorithm == Algorithm::Leiden => {
+                let warm = run(gamma, Some(init));
+                let qc = graph::modularity(&g, &cold.0, gamma);
+                let qw = graph::modularity(&g, &warm.0, gamma);
+                if qw >= qc - 0.01 * qc.abs() {
+                    if chosen.is_none() {
+                        warm_used = true;
+                    }
+                    warm
+                } else {
+                    cold
+                }
+            }
+            _ => cold,
         };
         let (labels, _) = kmeans::canonical(&labels);
         let q = graph::modularity(&g, &labels, gamma);
@@ -247,6 +312,7 @@ pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Res
     Ok(Segmentation {
         method: "community",
         sizes: sizes(&labels),
+        ids: first_ids(&labels),
         labels,
         seed,
         seconds: t.elapsed().as_secs_f64(),
@@ -258,6 +324,7 @@ pub fn run_communities(m: &FeatureMatrix, cfg: &ClusterConfig, seed: u64) -> Res
             sweep,
             graph: stats,
             detect_seconds,
+            warm_start: warm_used,
         },
         stability: None,
     })

@@ -114,7 +114,10 @@ pub fn current_tiers(t: &Tiers, frame: &AccountFrame) -> Result<CurrentTiers> {
 /// One segment's tier mapping.
 #[derive(Debug, Clone, Serialize)]
 pub struct SegmentTier {
+    /// The segment's index (label) in this run.
     pub segment: usize,
+    /// Its stable ID (the one shown to analysts; see [`crate::history`]).
+    pub id: u32,
     pub size: usize,
     /// The most common current tier among the segment's accounts.
     pub tier: String,
@@ -161,7 +164,10 @@ pub struct Exception {
     pub kind: ExceptionKind,
     pub current_tier: String,
     pub suggested_tier: String,
+    /// Index (label) of the account's segment in the method exceptions come from.
     pub segment: usize,
+    /// That segment's stable ID.
+    pub segment_id: u32,
     pub confidence: f64,
     pub value_at_stake: f64,
     /// The value at stake in plain units ("$389k").
@@ -236,6 +242,7 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
                     .fold((0, 0), |acc, (j, &v)| if v > acc.1 { (j, v) } else { acc });
             SegmentTier {
                 segment: s,
+                id: seg.ids[s],
                 size: seg.sizes[s],
                 tier: tiers.names[best].clone(),
                 share: if total > 0 {
@@ -477,6 +484,7 @@ pub fn compare(
             current_tier: tiers.names[cur].clone(),
             suggested_tier: tiers.names[sug].clone(),
             segment: s,
+            segment_id: seg.ids[s],
             confidence,
             value_at_stake: value.as_ref().and_then(|v| v[i]).unwrap_or(0.0),
             value_text: value_unit.format(value.as_ref().and_then(|v| v[i]).unwrap_or(0.0)),

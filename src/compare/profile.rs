@@ -37,7 +37,10 @@ pub struct Distinct {
 #[derive(Debug, Clone, Serialize)]
 pub struct Profile {
     pub method: &'static str,
+    /// The segment's index (label) in this run.
     pub segment: usize,
+    /// Its stable ID (see [`crate::history`]).
+    pub id: u32,
     pub name: String,
     pub size: usize,
     pub share_accounts: f64,
@@ -178,6 +181,7 @@ pub fn profiles(
             Profile {
                 method: seg.method,
                 segment: s,
+                id: seg.ids[s],
                 name,
                 size: seg.sizes[s],
                 share_accounts: n_in / n.max(1) as f64,

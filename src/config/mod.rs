@@ -255,7 +255,10 @@ fn validate(
     for (sname, s) in &raw.sources {
         let key = |k: &str| format!("sources.{sname}.{k}");
         let path = resolve(base, &s.path);
-        if !path.exists() {
+        let templated = s.path.contains("{as_of}");
+        if templated {
+            // Checked at ingestion, once the month is known.
+        } else if !path.exists() {
             problems.push(
                 key("path"),
                 format!(
@@ -677,6 +680,7 @@ fn validate(
         name,
         file: file.to_path_buf(),
         hash,
+        text: text.to_string(),
         as_of,
         seed: run.seed.unwrap_or(42),
         threads: run.threads,
@@ -949,6 +953,9 @@ fn cluster_config(raw: &RawPipeline, problems: &mut Problems) -> ClusterConfig {
             m.iterations,
             &mut c.community.iterations,
         );
+        if let Some(w) = m.warm_start {
+            c.community.warm_start = w;
+        }
     }
     if let Some(s) = &raw.stability {
         if let Some(r) = s.runs {

@@ -84,10 +84,11 @@ pub(super) struct RawCommunity {
     pub resolution: Option<toml::Value>,
     pub min_size: Option<usize>,
     pub iterations: Option<usize>,
+    pub warm_start: Option<bool>,
 }
 impl RawCommunity {
     pub const KEYS: &'static [&'static str] =
-        &["algorithm", "resolution", "min_size", "iterations"];
+        &["algorithm", "resolution", "min_size", "iterations", "warm_start"];
 }
 
 #[derive(Debug, Deserialize, Default)]

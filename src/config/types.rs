@@ -297,6 +297,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     /// sha256 of the pipeline file's text.
     pub hash: String,
+    /// The pipeline file's text, recorded verbatim in each run's manifest.
+    pub text: String,
     /// The as-of month given in the file, if any (the CLI may override it).
     pub as_of: Option<Month>,
     pub seed: u64,
@@ -322,5 +324,19 @@ impl Pipeline {
             .iter()
             .find(|s| matches!(s.link, Link::Accounts { .. }))
             .expect("validated pipeline has an account table")
+    }
+
+    /// The pipeline with `{as_of}` in source paths replaced by the month, so one
+    /// pipeline file serves monthly data drops (`data/{as_of}/accounts.csv`).
+    pub fn for_month(&self, as_of: Month) -> Pipeline {
+        let mut p = self.clone();
+        let m = as_of.to_string();
+        for s in &mut p.sources {
+            let text = s.path.to_string_lossy();
+            if text.contains("{as_of}") {
+                s.path = PathBuf::from(text.replace("{as_of}", &m));
+            }
+        }
+        p
     }
 }

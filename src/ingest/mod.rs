@@ -133,8 +133,10 @@ fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
 }
 
 /// Run ingestion. Data problems go into the report; only I/O and internal
-/// failures are returned as errors.
+/// failures are returned as errors. `{as_of}` in source paths is replaced by
+/// the month.
 pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
+    let p = &p.for_month(as_of);
     let mut report = QualityReport::default();
     let need = needed_columns(p);
 
@@ -255,6 +257,19 @@ fn read_and_prepare(
     report: &mut QualityReport,
 ) -> Option<DataFrame> {
     let max_ex = p.quality.max_examples;
+    if !s.path.is_file() {
+        // Only possible for `{as_of}` paths: fixed paths are checked with the pipeline file.
+        report.push(finding(
+            s,
+            Severity::Error,
+            "missing_file",
+            None,
+            0,
+            format!("no file for as-of {as_of}"),
+            "check that this month's data drop has arrived, or run another month with --as-of",
+        ));
+        return None;
+    }
     if load::is_empty_file(&s.path) {
         report.push(finding(
             s,

@@ -54,6 +54,9 @@ pub struct SampleParams {
     pub months: u32,
     pub format: SampleFormat,
     pub schema: Schema,
+    /// 0: the data as of `as_of`. N > 0: the same business N months later
+    /// (`as_of + N`), after N months of drift, churn and new accounts.
+    pub follow_on: u32,
 }
 
 /// A planted segment: the behaviour an account is drawn from.
@@ -288,6 +291,66 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
     out
 }
 
+/// Where an account's behaviour drifts to: mid-market accounts losing adoption
+/// become at-risk, at-risk ones recover, power users expand into mid-market,
+/// stable SMBs turn into power users, and a few strategic accounts slip.
+const DRIFTS_TO: [usize; 5] = [3, 3, 4, 1, 1];
+
+/// Move the population on `params.follow_on` months: each month about 1.5% of
+/// accounts churn, 2% are new, 2% change behaviour (to [`DRIFTS_TO`]) while
+/// keeping their tier, so they become upgrade or downgrade candidates, and all
+/// behaviour wobbles a little.
+fn drift(params: &SampleParams, mut accts: Vec<Account>, rng: &mut Xoshiro256PlusPlus) -> Vec<Account> {
+    let unit = Normal::new(0.0, 1.0).expect("valid");
+    let mut next_id = accts.len() + 1;
+    for month in 1..=params.follow_on {
+        let as_of = params.as_of.add(month as i32);
+        accts.retain(|_| !rng.gen_bool(0.015));
+        for a in accts.iter_mut() {
+            let mut z = || -> f64 { unit.sample(rng) };
+            a.utilisation = (a.utilisation + 0.015 * z()).clamp(0.02, 1.0);
+            a.features_used = (a.features_used + 0.4 * z()).clamp(1.0, 30.0);
+            a.nps_mean += 0.15 * z();
+            a.growth += 0.02 * z();
+            if rng.gen_bool(0.02) {
+                let to = DRIFTS_TO[a.segment];
+                let (from_arch, arch) = (&ARCHETYPES[a.segment], &ARCHETYPES[to]);
+                let mut z = || -> f64 { unit.sample(rng) };
+                a.utilisation = (arch.utilisation + 0.05 * z()).clamp(0.02, 1.0);
+                a.features_used = (arch.features_used + 2.0 * z()).clamp(1.0, 30.0);
+                a.growth = arch.growth + 0.08 * z();
+                a.usage_trend = arch.usage_trend + 0.01 * z();
+                a.nps_mean = arch.nps_mean + 0.6 * z();
+                a.discount = (arch.discount + 0.04 * z()).clamp(0.0, 0.6);
+                a.late = (arch.late + 0.03 * z()).clamp(0.0, 0.9);
+                // Size follows the new behaviour (expansion or contraction of seats).
+                let scale = (arch.arr_median / from_arch.arr_median).clamp(0.3, 4.0);
+                a.seats = (a.seats * scale).round().max(1.0);
+                a.employees = a.employees.max(a.seats as i64);
+                a.arr *= scale;
+                a.tickets_rate = arch.tickets_per_100_seats * a.seats.sqrt() / 40.0;
+                a.segment = to;
+                a.mis_tiered = match a.tier.cmp(&arch.tier) {
+                    std::cmp::Ordering::Greater => "upgrade",
+                    std::cmp::Ordering::Less => "downgrade",
+                    std::cmp::Ordering::Equal => "none",
+                };
+            }
+        }
+        let fresh = ((accts.len() as f64) * 0.02).round() as usize;
+        let mut np = params.clone();
+        np.accounts = fresh;
+        np.as_of = as_of;
+        for mut a in accounts(&np, rng) {
+            a.id = format!("A{next_id:07}");
+            next_id += 1;
+            a.since = as_of;
+            accts.push(a);
+        }
+    }
+    accts
+}
+
 /// Column buffers for one output table.
 #[derive(Default)]
 struct Table {
@@ -333,7 +396,22 @@ pub struct SampleSummary {
 pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating folder", dir, e))?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
-    let accts = accounts(params, &mut rng);
+    let mut accts = accounts(params, &mut rng);
+    let shifted;
+    let params = if params.follow_on > 0 {
+        // A separate stream, so the base population is exactly the base month's.
+        let mut drng = Xoshiro256PlusPlus::seed_from_u64(
+            params.seed ^ 0x0f01_10f0_u64.wrapping_mul(params.follow_on as u64 + 1),
+        );
+        accts = drift(params, accts, &mut drng);
+        shifted = SampleParams {
+            as_of: params.as_of.add(params.follow_on as i32),
+            ..params.clone()
+        };
+        &shifted
+    } else {
+        params
+    };
     let mut files = Vec::new();
     let mut emit = |mut df: DataFrame, stem: &str, format: SampleFormat| -> Result<()> {
         let rows = df.height();
