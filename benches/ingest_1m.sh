@@ -14,7 +14,7 @@ if [ ! -f "$WORK/data/accounts.$FMT" ]; then
   mkdir -p "$WORK"
   /usr/bin/time -f "sample: %e s wall, %M KiB peak" "$BIN" sample --accounts "$N" --seed 1 --format "$FMT" --out "$WORK/data" --quiet
 fi
-sed -e "s#../data/sample/#$WORK/data/#" -e "s#../out/sample#$WORK/out#" pipelines/sample.toml > "$WORK/pipeline.toml"
+sed -e "s#../data/sample/{as_of}/#$WORK/data/#" -e "s/^as_of = \"2026-11\"/as_of = \"2026-10\"/" -e "s#../out/sample#$WORK/out#" pipelines/sample.toml > "$WORK/pipeline.toml"
 if [ "$FMT" = parquet ]; then sed -i 's/\.csv"/.parquet"/' "$WORK/pipeline.toml"; fi
 /usr/bin/time -f "strata run: %e s wall, %M KiB peak RSS" "$BIN" run "$WORK/pipeline.toml" --quiet
 python3 - "$WORK/out/2026-10/manifest.json" <<'PY'
