@@ -17,6 +17,7 @@
 //! | cluster | [`cluster`] | matrix → k-means and community [`cluster::Segmentation`]s |
 //! | compare | [`compare`] | segmentations + tiers → [`compare::Comparison`] |
 //! | history | [`history`] | this run + the previous month's → stable IDs, transitions, migration |
+//! | report | [`report`] | a run directory's outputs → `report.html` + `report.md` |
 //! | run | [`run`] | the chain above, writing a run directory atomically ([`rundir`]) |
 //!
 //! [`sample`] generates a realistic dataset with planted segments.
@@ -29,6 +30,7 @@ pub mod features;
 pub mod history;
 pub mod ingest;
 pub mod partition;
+pub mod report;
 pub mod run;
 pub mod rundir;
 pub mod sample;

@@ -63,6 +63,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Until::All)]
         until: Until,
     },
+    /// Re-render report.html and report.md of a run directory from its outputs alone.
+    #[command(after_help = "Example:\n  strata report out/sample/2026-11")]
+    Report {
+        /// A run directory, <output>/<as-of>.
+        run_dir: PathBuf,
+    },
     /// One line per committed run in an output folder: accounts, segments, agreement with tiers, drift.
     #[command(after_help = "Example:\n  strata history out/sample")]
     History {
@@ -402,6 +408,27 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                     print!("{}", summary.report);
                     print!("{}", run::summary_text(&summary));
                 }
+            }
+            Ok(())
+        }
+        Command::Report { run_dir } => {
+            if !run_dir.is_dir() {
+                return Err(Error::Usage(format!(
+                    "{} is not a folder; give a run directory such as out/sample/2026-11",
+                    run_dir.display()
+                )));
+            }
+            // Hold the output folder's lock so a run cannot replace this month meanwhile.
+            let parent = run_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let _lock = strata::rundir::OutputLock::acquire(parent, &format!("strata report {}", run_dir.display()))?;
+            let bytes = strata::report::write(&run_dir)?;
+            if !cli.quiet && log.format == LogFormat::Text {
+                println!(
+                    "wrote {} ({} kB) and {}",
+                    run_dir.join("report.html").display(),
+                    bytes / 1000,
+                    run_dir.join("report.md").display()
+                );
             }
             Ok(())
         }

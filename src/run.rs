@@ -321,6 +321,11 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         },
     };
     write_json(&staging.join("manifest.json"), &manifest)?;
+    if comparison.is_some() {
+        progress.stage("report");
+        let bytes = crate::report::write(&staging)?;
+        progress.done("report", &format!("report.html ({} kB), report.md", bytes / 1000));
+    }
     rundir::commit(&staging, &final_dir)?;
     progress.done("write", &final_dir.display().to_string());
     drop(lock);

@@ -1,0 +1,843 @@
+//! The analyst's report: `report.html` (self-contained) and `report.md`.
+//!
+//! The report is rendered **from a run directory's outputs alone**
+//! (`comparison.json`, `manifest.json`, `quality.json`, `features.parquet`,
+//! `assignments.parquet`), by the run itself and by `strata report RUN_DIR`, so
+//! what an analyst sees is exactly what the files say and any run can be
+//! re-rendered after a strata upgrade. Rendering is kept apart from IO:
+//! [`load`] reads, [`html`] and [`markdown`] are pure functions of [`RunData`].
+//!
+//! The HTML has no scripts and no external resources: CSS is inline and every
+//! chart is inline SVG ([`charts`], plotters' SVG backend), so it opens from disk,
+//! offline, in any browser, and can be attached to an email. The 2-D map shows
+//! at most [`MAP_POINTS`] accounts (an even stride through the run's sorted
+//! accounts), which keeps the file small at a million accounts.
+
+pub mod charts;
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Accounts drawn on the 2-D map at most.
+pub const MAP_POINTS: usize = 3000;
+/// Exceptions listed per direction.
+pub const TOP_EXCEPTIONS: usize = 15;
+
+/// The 2-D projection of the accounts.
+#[derive(Debug, Clone)]
+pub struct Map {
+    /// (pc1, pc2, k-means segment index into `groups`)
+    pub points: Vec<(f64, f64, usize)>,
+    pub groups: Vec<String>,
+    pub total: usize,
+    /// Share of variance of each component.
+    pub explained: [f64; 2],
+}
+
+/// Everything the report shows, read from a run directory.
+#[derive(Debug, Clone)]
+pub struct RunData {
+    pub dir: PathBuf,
+    pub comparison: Value,
+    pub manifest: Value,
+    pub quality: Value,
+    pub map: Option<Map>,
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Usage(format!("{} is not valid JSON ({e}); re-run that month", path.display())))
+}
+
+fn read_parquet(path: &Path, cols: Option<Vec<String>>) -> Result<DataFrame> {
+    let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    ParquetReader::new(f)
+        .with_columns(cols)
+        .finish()
+        .map_err(|e| Error::Usage(format!("{} cannot be read ({e}); re-run that month", path.display())))
+}
+
+/// Read a run directory (staged or committed).
+pub fn load(dir: &Path) -> Result<RunData> {
+    for f in ["comparison.json", "manifest.json", "quality.json"] {
+        if !dir.join(f).is_file() {
+            return Err(Error::Usage(format!(
+                "{} has no {f}: give a run directory made by `strata run` (e.g. out/sample/2026-11), not one made with --until features",
+                dir.display()
+            )));
+        }
+    }
+    let comparison = read_json(&dir.join("comparison.json"))?;
+    let map = map(dir, &comparison)?;
+    Ok(RunData {
+        dir: dir.to_path_buf(),
+        manifest: read_json(&dir.join("manifest.json"))?,
+        quality: read_json(&dir.join("quality.json"))?,
+        comparison,
+        map,
+    })
+}
+
+/// PCA of the normalised matrix (all accounts for the axes, a stride sample
+/// for the points). Cost O(n·d² + d³).
+fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
+    let fpath = dir.join("features.parquet");
+    let apath = dir.join("assignments.parquet");
+    if !fpath.is_file() || !apath.is_file() {
+        return Ok(None);
+    }
+    let schema_cols: Vec<String> = {
+        let f = File::open(&fpath).map_err(|e| Error::io("opening", &fpath, e))?;
+        let mut r = ParquetReader::new(f);
+        r.schema()?
+            .iter_names()
+            .filter(|n| n.starts_with("x__"))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    if schema_cols.is_empty() {
+        return Ok(None);
+    }
+    let df = read_parquet(&fpath, Some(schema_cols.clone()))?;
+    let a = read_parquet(&apath, Some(vec!["kmeans_segment".into()]))?;
+    let seg = a.column("kmeans_segment")?.as_materialized_series().cast(&DataType::UInt32)?;
+    let seg: Vec<Option<u32>> = seg.u32()?.iter().collect();
+    let n = df.height();
+    let d = schema_cols.len();
+    let cols: Vec<Vec<f64>> = df
+        .columns()
+        .iter()
+        .map(|c| -> Result<Vec<f64>> {
+            let s = c.as_materialized_series().cast(&DataType::Float64)?;
+            Ok(s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+        })
+        .collect::<Result<_>>()?;
+    if n < 3 {
+        return Ok(None);
+    }
+    let mean: Vec<f64> = cols.iter().map(|c| c.iter().sum::<f64>() / n as f64).collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for a in 0..d {
+        for b in a..d {
+            let s: f64 = (0..n)
+                .map(|i| (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]))
+                .sum::<f64>()
+                / (n - 1) as f64;
+            cov[a][b] = s;
+            cov[b][a] = s;
+        }
+    }
+    let total_var: f64 = (0..d).map(|i| cov[i][i]).sum::<f64>().max(1e-300);
+    let (v1, l1) = top_eigen(&cov);
+    // Deflate and take the second component.
+    let mut cov2 = cov.clone();
+    for a in 0..d {
+        for b in 0..d {
+            cov2[a][b] -= l1 * v1[a] * v1[b];
+        }
+    }
+    let (v2, l2) = top_eigen(&cov2);
+    let stride = n.div_ceil(MAP_POINTS).max(1);
+    let ids: Vec<u32> = comparison["segmentations"]
+        .as_array()
+        .and_then(|s| s.iter().find(|m| m["method"] == "kmeans"))
+        .and_then(|m| m["segment_ids"].as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect())
+        .unwrap_or_default();
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort_unstable();
+    let groups: Vec<String> = sorted_ids
+        .iter()
+        .map(|id| format!("Segment {id}: {}", profile_name(comparison, "kmeans", *id)))
+        .collect();
+    let points = (0..n)
+        .step_by(stride)
+        .filter_map(|i| {
+            let g = sorted_ids.iter().position(|&id| Some(id) == seg[i])?;
+            let (mut x, mut y) = (0.0, 0.0);
+            for j in 0..d {
+                let c = cols[j][i] - mean[j];
+                x += c * v1[j];
+                y += c * v2[j];
+            }
+            Some((round3(x), round3(y), g))
+        })
+        .collect();
+    Ok(Some(Map {
+        points,
+        groups,
+        total: n,
+        explained: [l1 / total_var, l2 / total_var],
+    }))
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Largest eigenvalue and its unit eigenvector of a symmetric PSD matrix (power
+/// iteration from a fixed start, so the result is deterministic; sign fixed so
+/// the largest component is positive).
+fn top_eigen(m: &[Vec<f64>]) -> (Vec<f64>, f64) {
+    let d = m.len();
+    let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 * 1e-3).collect();
+    let mut lambda = 0.0;
+    for _ in 0..500 {
+        let w: Vec<f64> = (0..d).map(|i| (0..d).map(|j| m[i][j] * v[j]).sum()).collect();
+        let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm < 1e-300 {
+            break;
+        }
+        let next: Vec<f64> = w.iter().map(|x| x / norm).collect();
+        let diff: f64 = next.iter().zip(&v).map(|(a, b)| (a - b).abs()).sum();
+        v = next;
+        lambda = norm;
+        if diff < 1e-12 {
+            break;
+        }
+    }
+    let big = v
+        .iter()
+        .copied()
+        .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+        .unwrap_or(1.0);
+    if big < 0.0 {
+        v.iter_mut().for_each(|x| *x = -*x);
+    }
+    (v, lambda)
+}
+
+fn profile_name(c: &Value, method: &str, id: u32) -> String {
+    profiles(c, method)
+        .into_iter()
+        .find(|p| p["id"].as_u64() == Some(id as u64))
+        .and_then(|p| p["name"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn profiles<'a>(c: &'a Value, method: &str) -> Vec<&'a Value> {
+    let mut v: Vec<&Value> = c["comparison"]["profiles"]
+        .as_array()
+        .map(|a| a.iter().filter(|p| p["method"] == method).collect())
+        .unwrap_or_default();
+    v.sort_by_key(|p| p["id"].as_u64().unwrap_or(0));
+    v
+}
+
+fn method_label(m: &str) -> &'static str {
+    if m == "kmeans" {
+        "k-means"
+    } else {
+        "communities"
+    }
+}
+
+/// HTML-escape.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn f3(v: &Value) -> String {
+    v.as_f64().map_or("–".into(), |x| format!("{x:.3}"))
+}
+
+fn pct(v: &Value) -> String {
+    v.as_f64().map_or("–".into(), |x| format!("{:.0}%", x * 100.0))
+}
+
+fn money(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("${:.1}M", v / 1e6)
+    } else if a >= 1e3 {
+        format!("${:.0}k", v / 1e3)
+    } else {
+        format!("${v:.0}")
+    }
+}
+
+const CSS: &str = r#"
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;color:#1a1a1a;background:#fafafa;line-height:1.45}
+header{background:#0b3c5d;color:#fff;padding:18px 32px}
+header h1{margin:0;font-size:22px}header p{margin:4px 0 0;opacity:.85}
+nav{background:#fff;border-bottom:1px solid #ddd;padding:8px 32px;position:sticky;top:0;z-index:2}
+nav a{margin-right:14px;color:#0b3c5d;text-decoration:none;font-size:14px}
+main{padding:8px 32px 40px;max-width:1200px}
+section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 20px;margin:16px 0}
+h2{font-size:18px;margin:4px 0 10px;color:#0b3c5d}h3{font-size:15px;margin:14px 0 6px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}
+th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #e3e3e3;border-radius:6px;padding:10px 14px;min-width:150px;background:#fdfdfd}
+.card b{display:block;font-size:22px;color:#0b3c5d}
+.charts{display:flex;flex-wrap:wrap;gap:8px}
+.note{color:#555;font-size:13px}
+.error{color:#b2182b;font-weight:600}.warning{color:#8a5a00;font-weight:600}.info{color:#555}
+.legend span{display:inline-block;width:12px;height:12px;margin:0 4px -2px 10px;border:1px solid #ccc}
+"#;
+
+/// The report as one self-contained HTML page.
+pub fn html(r: &RunData) -> Result<String> {
+    let c = &r.comparison;
+    let as_of = c["as_of"].as_str().unwrap_or("");
+    let name = r.manifest["pipeline_name"].as_str().unwrap_or("");
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>strata segments · {} · {}</title><style>{CSS}</style></head><body>\n",
+        esc(name),
+        esc(as_of)
+    );
+    let _ = write!(
+        h,
+        "<header><h1>Customer segments vs CS tiers — {}</h1><p>pipeline “{}” · strata {} · seed {}</p></header>\n",
+        esc(as_of),
+        esc(name),
+        esc(r.manifest["strata_version"].as_str().unwrap_or("")),
+        r.manifest["seed"]
+    );
+    h.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#quality\">Data quality</a><a href=\"#k-selection\">Choosing k</a><a href=\"#modularity\">Communities</a><a href=\"#profiles\">Profiles</a><a href=\"#sizes\">Sizes</a><a href=\"#tiers\">Segments × tiers</a><a href=\"#exceptions\">Exceptions</a><a href=\"#migration\">Since last month</a><a href=\"#map\">Map</a></nav>\n<main>\n");
+    summary(&mut h, r);
+    quality(&mut h, r);
+    k_selection(&mut h, c)?;
+    modularity(&mut h, c)?;
+    profile_heatmaps(&mut h, c, &r.manifest)?;
+    sizes(&mut h, c)?;
+    tiers(&mut h, c)?;
+    exceptions(&mut h, c);
+    migration(&mut h, c)?;
+    map_section(&mut h, r)?;
+    h.push_str("</main></body></html>\n");
+    Ok(h)
+}
+
+fn summary(h: &mut String, r: &RunData) {
+    let c = &r.comparison;
+    let m = &r.manifest;
+    h.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
+    let _ = write!(h, "<div class=\"card\">accounts<b>{}</b></div>", m["accounts"]);
+    for s in c["segmentations"].as_array().into_iter().flatten() {
+        let method = s["method"].as_str().unwrap_or("");
+        let _ = write!(
+            h,
+            "<div class=\"card\">{} segments<b>{}</b></div>",
+            method_label(method),
+            s["sizes"].as_array().map_or(0, Vec::len)
+        );
+    }
+    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
+        let _ = write!(
+            h,
+            "<div class=\"card\">{} vs tiers (ARI)<b>{}</b></div>",
+            method_label(mc["method"].as_str().unwrap_or("")),
+            f3(&mc["agreement"]["ari"])
+        );
+    }
+    if let Some(e) = c["comparison"]["exceptions"].as_array() {
+        let _ = write!(h, "<div class=\"card\">tier exceptions<b>{}</b></div>", e.len());
+    }
+    h.push_str("</div>");
+    if let Some(methods) = c["comparison"]["methods"].as_array() {
+        h.push_str("<h3>Agreement with today's tiers</h3><table><tr><th>method</th><th>ARI</th><th>AMI</th><th>NMI</th><th>homogeneity</th><th>completeness</th><th>purity</th></tr>");
+        for mc in methods {
+            let a = &mc["agreement"];
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                method_label(mc["method"].as_str().unwrap_or("")),
+                f3(&a["ari"]), f3(&a["ami"]), f3(&a["nmi"]), f3(&a["homogeneity"]), f3(&a["completeness"]), f3(&a["purity"])
+            );
+        }
+        h.push_str("</table><p class=\"note\">1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
+    }
+    h.push_str("<h3>What changed since last month</h3>");
+    h.push_str(&change_text(c, true));
+    h.push_str("</section>\n");
+}
+
+/// Month-over-month headline, as HTML (`html`) or Markdown.
+fn change_text(c: &Value, html: bool) -> String {
+    let hist = &c["history"];
+    let Some(prev) = hist["previous_as_of"].as_str() else {
+        return if html {
+            "<p>This is the first committed run in this output folder: segment IDs start here.</p>".into()
+        } else {
+            "First committed run in this output folder; segment IDs start here.\n".into()
+        };
+    };
+    let mut lines = vec![format!(
+        "Compared with {prev}: {} accounts in both months, {} new, {} gone.",
+        hist["common_accounts"], hist["new_accounts"], hist["lost_accounts"]
+    )];
+    for m in hist["methods"].as_array().into_iter().flatten() {
+        let changes: Vec<String> = m["transitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["kind"] != "survived")
+            .filter_map(|t| t["text"].as_str().map(str::to_owned))
+            .collect();
+        lines.push(format!(
+            "{}: drift ARI {} ({} accounts changed segment); {}.",
+            method_label(m["method"].as_str().unwrap_or("")),
+            f3(&m["drift_ari"]),
+            m["moved"],
+            if changes.is_empty() {
+                "every segment survived".to_string()
+            } else {
+                changes.join("; ")
+            }
+        ));
+    }
+    let e = &hist["exceptions"];
+    if e.is_object() {
+        lines.push(format!(
+            "Exceptions: {} newly flagged, {} resolved, {} still flagged, {} among new accounts.",
+            e["newly_flagged"], e["resolved"], e["continuing"], e["new_accounts_flagged"]
+        ));
+    }
+    if html {
+        format!("<ul>{}</ul>", lines.iter().map(|l| format!("<li>{}</li>", esc(l))).collect::<String>())
+    } else {
+        lines.iter().map(|l| format!("- {l}\n")).collect()
+    }
+}
+
+fn quality(h: &mut String, r: &RunData) {
+    let q = &r.quality;
+    h.push_str("<section id=\"quality\"><h2>Data quality</h2>");
+    h.push_str("<table><tr><th>source</th><th>file</th><th>rows read</th><th>rows used</th></tr>");
+    for s in q["sources"].as_array().into_iter().flatten() {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            esc(s["name"].as_str().unwrap_or("")),
+            esc(s["file"].as_str().unwrap_or("")),
+            s["rows_read"],
+            s["rows_used"]
+        );
+    }
+    h.push_str("</table>");
+    let findings = q["findings"].as_array().cloned().unwrap_or_default();
+    if findings.is_empty() {
+        h.push_str("<p>No findings: every check passed.</p>");
+    } else {
+        h.push_str("<table><tr><th>severity</th><th>finding</th><th>where</th><th>count</th><th>what happened</th><th>what to do</th></tr>");
+        for f in &findings {
+            let sev = f["severity"].as_str().unwrap_or("");
+            let _ = write!(
+                h,
+                "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(f["code"].as_str().unwrap_or("")),
+                esc(f["file"].as_str().unwrap_or("")),
+                f["column"].as_str().map(|c| format!(" · {}", esc(c))).unwrap_or_default(),
+                f["count"],
+                esc(f["message"].as_str().unwrap_or("")),
+                esc(f["hint"].as_str().unwrap_or(""))
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>\n");
+}
+
+fn kmeans_details(c: &Value) -> Option<&Value> {
+    c["segmentations"].as_array()?.iter().find(|s| s["method"] == "kmeans").map(|s| &s["details"])
+}
+
+fn community_details(c: &Value) -> Option<&Value> {
+    c["segmentations"].as_array()?.iter().find(|s| s["method"] == "community").map(|s| &s["details"])
+}
+
+fn k_selection(h: &mut String, c: &Value) -> Result<()> {
+    h.push_str("<section id=\"k-selection\"><h2>Choosing k (k-means)</h2>");
+    let Some(d) = kmeans_details(c) else {
+        h.push_str("<p>No k-means in this run.</p></section>\n");
+        return Ok(());
+    };
+    let scores = d["k_scores"].as_array().cloned().unwrap_or_default();
+    let chosen = c["segmentations"]
+        .as_array()
+        .and_then(|s| s.iter().find(|m| m["method"] == "kmeans"))
+        .and_then(|m| m["sizes"].as_array())
+        .map_or(0, Vec::len);
+    let _ = write!(
+        h,
+        "<p>k = <b>{chosen}</b>: {}.</p>",
+        esc(d["chosen_by"].as_str().unwrap_or(""))
+    );
+    if scores.len() > 1 {
+        let ks: Vec<f64> = scores.iter().map(|s| s["k"].as_f64().unwrap_or(0.0)).collect();
+        let get = |k: &str| -> Vec<f64> { scores.iter().map(|s| s[k].as_f64().unwrap_or(f64::NAN)).collect() };
+        let mut series = vec![
+            ("silhouette", get("silhouette"), true),
+            ("Calinski–Harabasz", get("calinski_harabasz"), true),
+            ("Davies–Bouldin", get("davies_bouldin"), false),
+            ("inertia", get("inertia"), false),
+        ];
+        let ps = get("prediction_strength");
+        if ps.iter().any(|v| v.is_finite()) {
+            series.push(("prediction strength", ps, true));
+        }
+        let svg = charts::k_selection(&ks, &series, chosen as f64).map_err(Error::Internal)?;
+        let _ = write!(h, "<div class=\"charts\">{svg}</div><p class=\"note\">The black dot marks the chosen k.</p>");
+    } else {
+        h.push_str("<p class=\"note\">k was fixed in the pipeline file, so no other k was scored.</p>");
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn modularity(h: &mut String, c: &Value) -> Result<()> {
+    h.push_str("<section id=\"modularity\"><h2>Communities: modularity and resolution</h2>");
+    let Some(d) = community_details(c) else {
+        h.push_str("<p>No community detection in this run.</p></section>\n");
+        return Ok(());
+    };
+    let g = &d["graph"];
+    let _ = write!(
+        h,
+        "<p>{} on a {}-nearest-neighbour similarity graph ({} accounts, {} edges, {} kNN, {} weights, {} connected component(s)). Chosen resolution γ = {}: modularity <b>{}</b>{}.</p>",
+        esc(d["algorithm"].as_str().unwrap_or("")),
+        g["neighbors"], g["nodes"], g["edges"],
+        esc(g["knn_method"].as_str().unwrap_or("")),
+        esc(g["weighting"].as_str().unwrap_or("")),
+        g["connected_components"],
+        d["resolution"], f3(&d["modularity"]),
+        if d["warm_start"] == true { ", started from last month's communities" } else { "" }
+    );
+    let sweep = d["sweep"].as_array().cloned().unwrap_or_default();
+    if sweep.len() > 1 {
+        let xs: Vec<f64> = sweep.iter().map(|s| s["resolution"].as_f64().unwrap_or(0.0)).collect();
+        let q: Vec<f64> = sweep.iter().map(|s| s["modularity"].as_f64().unwrap_or(f64::NAN)).collect();
+        let k: Vec<f64> = sweep.iter().map(|s| s["communities"].as_f64().unwrap_or(f64::NAN)).collect();
+        let svg = charts::k_selection(&xs, &[("modularity", q, true), ("communities", k, true)], d["resolution"].as_f64().unwrap_or(1.0))
+            .map_err(Error::Internal)?
+            .replace(">k<", ">γ<");
+        let _ = write!(h, "<div class=\"charts\">{svg}</div>");
+    }
+    h.push_str("<table><tr><th>γ</th><th>modularity</th><th>communities</th><th>small ones merged</th></tr>");
+    for s in &sweep {
+        let _ = write!(
+            h,
+            "<tr><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            s["resolution"], f3(&s["modularity"]), s["communities"], s["merged_small"]
+        );
+    }
+    h.push_str("</table><p class=\"note\">Modularity above about 0.3 means clearly more links inside communities than chance. A larger γ gives more, smaller communities; list several in <code>community.resolution</code> to compare.</p></section>\n");
+    Ok(())
+}
+
+fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
+    h.push_str("<section id=\"profiles\"><h2>Segment profiles</h2><p class=\"note\">Each cell: how far the segment's mean is from the other accounts', in pooled standard deviations (orange above, blue below). Columns: the features that distinguish segments most.</p>");
+    let columns: Vec<String> = manifest["features"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    for method in ["kmeans", "community"] {
+        let ps = profiles(c, method);
+        if ps.is_empty() {
+            continue;
+        }
+        // The top distinguishing columns of every segment, in matrix order.
+        let mut wanted: Vec<usize> = Vec::new();
+        for p in &ps {
+            for d in p["distinguishing"].as_array().into_iter().flatten().take(3) {
+                if let Some(i) = columns.iter().position(|c| Some(c.as_str()) == d["column"].as_str()) {
+                    if !wanted.contains(&i) {
+                        wanted.push(i);
+                    }
+                }
+            }
+        }
+        wanted.sort_unstable();
+        wanted.truncate(16);
+        let rows: Vec<String> = ps
+            .iter()
+            .map(|p| format!("{} {}: {}", if method == "kmeans" { "Segment" } else { "Community" }, p["id"], p["name"].as_str().unwrap_or("")))
+            .collect();
+        let cols: Vec<String> = wanted.iter().map(|&i| columns[i].clone()).collect();
+        let effects: Vec<Vec<f64>> = ps
+            .iter()
+            .map(|p| p["effects"].as_array().map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect()).unwrap_or_default())
+            .collect();
+        let svg = charts::heatmap(
+            &rows,
+            &cols,
+            &|i, j| {
+                let e = effects[i].get(wanted[j]).copied().unwrap_or(0.0);
+                (charts::diverging(e / 2.0), format!("{e:+.1}"))
+            },
+            46,
+        )
+        .map_err(Error::Internal)?;
+        let _ = write!(h, "<h3>{}</h3>{svg}", method_label(method));
+        if method == "kmeans" {
+            h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out</th><th>typical levels</th></tr>");
+            for p in &ps {
+                let dist: Vec<String> = p["distinguishing"].as_array().into_iter().flatten().take(4)
+                    .map(|d| format!("{} ({:+.1})", d["column"].as_str().unwrap_or(""), d["effect"].as_f64().unwrap_or(0.0)))
+                    .collect();
+                let levels: Vec<String> = p["top_levels"].as_array().into_iter().flatten()
+                    .filter_map(|l| Some(format!("{} {} ({:.0}%)", l[0].as_str()?, l[1].as_str()?, l[2].as_f64()? * 100.0)))
+                    .collect();
+                let _ = write!(h, "<tr><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
+                    p["id"], esc(p["name"].as_str().unwrap_or("")), p["size"], esc(&dist.join(", ")), esc(&levels.join(", ")));
+            }
+            h.push_str("</table>");
+        }
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn sizes(h: &mut String, c: &Value) -> Result<()> {
+    h.push_str("<section id=\"sizes\"><h2>Segment sizes and ARR share</h2><p class=\"legend\"><span style=\"background:#0072B2\"></span>share of accounts<span style=\"background:#E69F00\"></span>share of ARR (the value feature)</p>");
+    for method in ["kmeans", "community"] {
+        let ps = profiles(c, method);
+        if ps.is_empty() {
+            continue;
+        }
+        let labels: Vec<String> = ps.iter().map(|p| format!("{} · {}", p["id"], p["name"].as_str().unwrap_or(""))).collect();
+        let acc: Vec<f64> = ps.iter().map(|p| p["share_accounts"].as_f64().unwrap_or(0.0)).collect();
+        let val: Option<Vec<f64>> = ps.iter().map(|p| p["share_value"].as_f64()).collect();
+        let svg = charts::shares(&labels, &acc, val.as_deref()).map_err(Error::Internal)?;
+        let _ = write!(h, "<h3>{}</h3>{svg}", method_label(method));
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn tiers(h: &mut String, c: &Value) -> Result<()> {
+    h.push_str("<section id=\"tiers\"><h2>Segments × tiers</h2>");
+    let Some(names) = c["comparison"]["tiers"]["names"].as_array() else {
+        h.push_str("<p>No tiers configured (<code>[tiers]</code> in the pipeline file), so there is nothing to compare with.</p></section>\n");
+        return Ok(());
+    };
+    let tier_names: Vec<String> = names.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    h.push_str("<p class=\"note\">Accounts per segment (rows) and current tier (columns); shading is the row share. A segment concentrated in one tier agrees with it.</p>");
+    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
+        let method = mc["method"].as_str().unwrap_or("");
+        let mapping = mc["mapping"].as_array().cloned().unwrap_or_default();
+        let table: Vec<Vec<f64>> = mc["contingency"].as_array().into_iter().flatten()
+            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect())
+            .collect();
+        // Rows in ID order.
+        let mut order: Vec<usize> = (0..mapping.len()).collect();
+        order.sort_by_key(|&i| mapping[i]["id"].as_u64().unwrap_or(0));
+        let rows: Vec<String> = order.iter().map(|&i| format!("{} {} · {}", if method == "kmeans" { "Segment" } else { "Community" }, mapping[i]["id"], profile_name(c, method, mapping[i]["id"].as_u64().unwrap_or(0) as u32))).collect();
+        let svg = charts::heatmap(
+            &rows,
+            &tier_names,
+            &|i, j| {
+                let r = &table[order[i]];
+                let tot: f64 = r.iter().sum::<f64>().max(1.0);
+                let v = r.get(j).copied().unwrap_or(0.0);
+                (charts::sequential(v / tot), format!("{v:.0}"))
+            },
+            90,
+        )
+        .map_err(Error::Internal)?;
+        let _ = write!(h, "<h3>{}</h3>{svg}", method_label(method));
+        h.push_str("<table><tr><th>segment</th><th>accounts</th><th>most common tier</th><th>its share</th><th>paired tier (one-to-one)</th></tr>");
+        for &i in &order {
+            let m = &mapping[i];
+            let _ = write!(h, "<tr><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{}</td></tr>",
+                m["id"], m["size"], esc(m["tier"].as_str().unwrap_or("")), pct(&m["share"]), esc(m["matched_tier"].as_str().unwrap_or("–")));
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn exception_rows(c: &Value, kind: &str) -> Vec<Value> {
+    c["comparison"]["exceptions"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["kind"] == kind).take(TOP_EXCEPTIONS).cloned().collect())
+        .unwrap_or_default()
+}
+
+fn exceptions(h: &mut String, c: &Value) {
+    h.push_str("<section id=\"exceptions\"><h2>Exceptions: accounts in the wrong tier</h2>");
+    let all = c["comparison"]["exceptions"].as_array().cloned().unwrap_or_default();
+    if c["comparison"]["tiers"].is_null() {
+        h.push_str("<p>No tiers configured.</p></section>\n");
+        return;
+    }
+    let stake: f64 = all.iter().filter_map(|e| e["value_at_stake"].as_f64()).sum();
+    let _ = write!(
+        h,
+        "<p>{} accounts behave like another tier (from {} segments), {} in ARR. Ranked by confidence × ARR at stake; confidence combines how typical the account's segment is of the suggested tier, how typical the account is of its segment, and whether both methods agree.</p>",
+        all.len(),
+        esc(c["comparison"]["exceptions_from"].as_str().unwrap_or("")),
+        money(stake)
+    );
+    for (kind, title) in [("upgrade", "Upgrade candidates"), ("downgrade", "Downgrade candidates")] {
+        let rows = exception_rows(c, kind);
+        let _ = write!(h, "<h3>{title} (top {})</h3>", rows.len());
+        if rows.is_empty() {
+            h.push_str("<p>None.</p>");
+            continue;
+        }
+        h.push_str("<table><tr><th>account</th><th>tier now → suggested</th><th>segment</th><th>confidence</th><th>ARR at stake</th><th>why</th></tr>");
+        for e in rows {
+            let reasons: Vec<String> = e["reasons"].as_array().into_iter().flatten().filter_map(|r| r["text"].as_str().map(esc)).collect();
+            let _ = write!(h, "<tr><td>{}</td><td>{} → {}</td><td class=n>{}</td><td class=n>{:.2}</td><td class=n>{}</td><td>{}</td></tr>",
+                esc(e["account_id"].as_str().unwrap_or("")), esc(e["current_tier"].as_str().unwrap_or("")), esc(e["suggested_tier"].as_str().unwrap_or("")),
+                e["segment_id"], e["confidence"].as_f64().unwrap_or(0.0), esc(e["value_text"].as_str().unwrap_or("")), reasons.join("<br>"));
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("<p class=\"note\">Every exception is in <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason).</p></section>\n");
+}
+
+fn migration(h: &mut String, c: &Value) -> Result<()> {
+    h.push_str("<section id=\"migration\"><h2>Since last month</h2>");
+    let hist = &c["history"];
+    if hist["previous_as_of"].is_null() {
+        h.push_str("<p>No earlier committed run in this output folder, so there is no migration to show yet. Next month's run will be matched to this one.</p></section>\n");
+        return Ok(());
+    }
+    h.push_str(&change_text(c, true));
+    for m in hist["methods"].as_array().into_iter().flatten() {
+        let method = m["method"].as_str().unwrap_or("");
+        let mig = &m["migration"];
+        let prev: Vec<String> = mig["previous_ids"].as_array().into_iter().flatten().map(|v| format!("was {v}")).chain(std::iter::once("new accounts".to_string())).collect();
+        let cur: Vec<String> = mig["current_ids"].as_array().into_iter().flatten().map(|v| format!("now {v}")).chain(std::iter::once("gone".to_string())).collect();
+        let counts: Vec<Vec<f64>> = mig["counts"].as_array().into_iter().flatten()
+            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect()).collect();
+        let new: Vec<f64> = mig["new"].as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect();
+        let lost: Vec<f64> = mig["lost"].as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect();
+        let (np, nc) = (counts.len(), new.len());
+        let value = |i: usize, j: usize| -> f64 {
+            match (i < np, j < nc) {
+                (true, true) => counts[i][j],
+                (true, false) => lost.get(i).copied().unwrap_or(0.0),
+                (false, true) => new[j],
+                (false, false) => 0.0,
+            }
+        };
+        let row_tot: Vec<f64> = (0..=np).map(|i| (0..=nc).map(|j| value(i, j)).sum::<f64>().max(1.0)).collect();
+        let svg = charts::heatmap(&prev, &cur, &|i, j| {
+            let v = value(i, j);
+            (charts::sequential(v / row_tot[i]), if v > 0.0 { format!("{v:.0}") } else { String::new() })
+        }, 52)
+        .map_err(Error::Internal)?;
+        let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{svg}", method_label(method));
+    }
+    if let Some(t) = hist["tiers"]["tiers"].as_array() {
+        let names: Vec<String> = t.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+        let counts: Vec<Vec<f64>> = hist["tiers"]["counts"].as_array().into_iter().flatten()
+            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect()).collect();
+        let rows: Vec<String> = names.iter().map(|n| format!("suggested {n} last month")).collect();
+        let svg = charts::heatmap(&rows, &names, &|i, j| {
+            let tot: f64 = counts[i].iter().sum::<f64>().max(1.0);
+            let v = counts[i][j];
+            (charts::sequential(v / tot), format!("{v:.0}"))
+        }, 90)
+        .map_err(Error::Internal)?;
+        let _ = write!(h, "<h3>Suggested tier: last month → this month</h3><p class=\"note\">{} accounts' suggested tier changed.</p>{svg}", hist["tiers"]["moved"]);
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+fn map_section(h: &mut String, r: &RunData) -> Result<()> {
+    h.push_str("<section id=\"map\"><h2>Map of accounts</h2>");
+    match &r.map {
+        Some(m) => {
+            let svg = charts::scatter(
+                &m.points,
+                &m.groups,
+                &format!("principal component 1 ({:.0}% of variance)", m.explained[0] * 100.0),
+                &format!("PC 2 ({:.0}%)", m.explained[1] * 100.0),
+            )
+            .map_err(Error::Internal)?;
+            let _ = write!(
+                h,
+                "<p class=\"note\">The normalised feature matrix projected on its first two principal components, coloured by k-means segment; {} of {} accounts shown{}.</p>{svg}",
+                m.points.len(),
+                m.total,
+                if m.points.len() < m.total { " (an even sample)" } else { "" }
+            );
+        }
+        None => h.push_str("<p>No feature matrix in this run directory.</p>"),
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+/// The headline content as Markdown (for email or chat).
+pub fn markdown(r: &RunData) -> String {
+    let c = &r.comparison;
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "# Customer segments vs CS tiers — {}\n\npipeline “{}”, {} accounts, strata {}\n",
+        c["as_of"].as_str().unwrap_or(""),
+        r.manifest["pipeline_name"].as_str().unwrap_or(""),
+        r.manifest["accounts"],
+        r.manifest["strata_version"].as_str().unwrap_or("")
+    );
+    m.push_str("## Agreement with today's tiers\n\n| method | segments | ARI | AMI | purity |\n|---|---|---|---|---|\n");
+    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
+        let method = mc["method"].as_str().unwrap_or("");
+        let k = profiles(c, method).len();
+        let a = &mc["agreement"];
+        let _ = writeln!(m, "| {} | {k} | {} | {} | {} |", method_label(method), f3(&a["ari"]), f3(&a["ami"]), f3(&a["purity"]));
+    }
+    m.push_str("\n## k-means segments\n\n| segment | name | accounts | ARR share | most common tier |\n|---|---|---|---|---|\n");
+    let mapping = c["comparison"]["methods"].as_array().and_then(|a| a.iter().find(|x| x["method"] == "kmeans")).map(|x| x["mapping"].clone());
+    for p in profiles(c, "kmeans") {
+        let tier = mapping.as_ref().and_then(|mp| mp.as_array()?.iter().find(|x| x["id"] == p["id"]).cloned())
+            .map(|x| format!("{} ({})", x["tier"].as_str().unwrap_or(""), pct(&x["share"])))
+            .unwrap_or_else(|| "–".into());
+        let _ = writeln!(m, "| {} | {} | {} ({}) | {} | {} |", p["id"], p["name"].as_str().unwrap_or(""), p["size"], pct(&p["share_accounts"]), pct(&p["share_value"]), tier);
+    }
+    m.push_str("\n## Since last month\n\n");
+    m.push_str(&change_text(c, false));
+    if let Some(all) = c["comparison"]["exceptions"].as_array() {
+        let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | confidence | ARR at stake | why |\n|---|---|---|---|---|", all.len());
+        for e in all.iter().take(10) {
+            let why = e["reasons"].as_array().and_then(|r| r.first()).and_then(|r| r["text"].as_str()).unwrap_or("");
+            let _ = writeln!(m, "| {} | {} → {} | {:.2} | {} | {} |", e["account_id"].as_str().unwrap_or(""), e["current_tier"].as_str().unwrap_or(""),
+                e["suggested_tier"].as_str().unwrap_or(""), e["confidence"].as_f64().unwrap_or(0.0), e["value_text"].as_str().unwrap_or(""), why);
+        }
+    }
+    let findings = r.quality["findings"].as_array().cloned().unwrap_or_default();
+    let warn = findings.iter().filter(|f| f["severity"] == "warning").count();
+    let _ = writeln!(m, "\n## Data quality\n\n{} warning(s){}\n\nFull report: report.html in the run directory for {}.", warn,
+        if findings.is_empty() { String::new() } else {
+            format!(": {}", findings.iter().filter_map(|f| f["code"].as_str()).collect::<Vec<_>>().join(", "))
+        },
+        c["as_of"].as_str().unwrap_or(""));
+    m
+}
+
+/// Render `report.html` and `report.md` into a run directory. Returns the
+/// HTML size in bytes.
+/// Each file is written beside its final name and renamed over it, so
+/// re-rendering a committed run never leaves half a report.
+pub fn write(dir: &Path) -> Result<usize> {
+    let data = load(dir)?;
+    let page = html(&data)?;
+    for (name, text) in [("report.html", page.as_str()), ("report.md", markdown(&data).as_str())] {
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let path = dir.join(name);
+        crate::rundir::write_file(&tmp, text.as_bytes())?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io("writing", &path, e))?;
+    }
+    Ok(page.len())
+}
