@@ -62,7 +62,9 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-const DATA_FILES: [&str; 6] = [
+const DATA_FILES: [&str; 8] = [
+    "report.html",
+    "report.md",
     "assignments.parquet",
     "segments.parquet",
     "features.parquet",

@@ -1,0 +1,134 @@
+//! The analyst's report and the exploration notebook, on a real run of the
+//! committed sample (two months, so every section has content).
+//!
+//! These tests need Debian's `chromium` and a Python with the packages in
+//! notebooks/requirements.txt; `.ci/run` installs both. Set STRATA_CHROMIUM /
+//! STRATA_PYTHON to use other binaries.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The sample's two months, run once for every test in this file.
+fn sample_run() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap().keep();
+        let out = tmp.join("out");
+        let o = strata(
+            &["run", "pipelines/sample.toml", "--months", "2026-10..2026-11", "--out", out.to_str().unwrap(), "-q"],
+            &repo(),
+        );
+        assert_eq!(o.code, 0, "{}", o.text());
+        out
+    })
+}
+
+const SECTIONS: [&str; 10] = [
+    "summary", "quality", "k-selection", "modularity", "profiles", "sizes", "tiers", "exceptions", "migration", "map",
+];
+
+fn chromium() -> String {
+    std::env::var("STRATA_CHROMIUM").unwrap_or_else(|_| "chromium".into())
+}
+
+#[test]
+fn report_renders_in_headless_chromium_without_errors() {
+    let run = sample_run().join("2026-11");
+    let page = run.join("report.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: no scripts, nothing fetched.
+    for bad in ["<script", "src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(!html.contains(bad), "report.html contains {bad}");
+    }
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-2026-11.png");
+    let profile = tempfile::tempdir().unwrap();
+    let flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+    ];
+    let run_chromium = |extra: &[String]| {
+        Command::new(chromium())
+            .args(flags)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", page.display()))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot start {} ({e}): install Debian's chromium (apt-get install chromium) or set STRATA_CHROMIUM", chromium()))
+    };
+    let dom = run_chromium(&["--dump-dom".into()]);
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let log = String::from_utf8_lossy(&dom.stderr);
+    for line in log.lines() {
+        assert!(
+            !line.contains("CONSOLE") && !line.contains("Uncaught") && !line.contains("Failed to load resource"),
+            "browser console: {line}"
+        );
+    }
+    for id in SECTIONS {
+        let start = dom_text.find(&format!("<section id=\"{id}\"")).unwrap_or_else(|| panic!("section {id} missing"));
+        let end = dom_text[start..].find("</section>").unwrap() + start;
+        let body = &dom_text[start..end];
+        assert!(body.contains("<h2>"), "{id} has no heading");
+        if !["summary", "quality", "exceptions"].contains(&id) {
+            assert!(body.contains("<svg"), "{id} has no chart");
+        }
+    }
+    assert!(dom_text.contains("Compared with 2026-10"), "migration summary");
+    assert!(dom_text.contains("Upgrade candidates") && dom_text.contains("Downgrade candidates"));
+    let shot_run = run_chromium(&[format!("--screenshot={}", shot.display()), "--window-size=1280,11000".into()]);
+    assert!(shot_run.status.success(), "{}", String::from_utf8_lossy(&shot_run.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 100_000, "screenshot looks empty ({} bytes)", png.len());
+    eprintln!("screenshot: {}", shot.display());
+}
+
+#[test]
+fn report_command_rerenders_identically_from_outputs_alone() {
+    let run = sample_run().join("2026-10");
+    let before = std::fs::read(run.join("report.html")).unwrap();
+    let md = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(md.contains("First committed run"), "{md}");
+    assert!(md.contains("## Top exceptions"));
+    // Copy the outputs elsewhere (without the report) and render there.
+    let copy = tempfile::tempdir().unwrap();
+    let dir = copy.path().join("2026-10");
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&run).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("report.") {
+            std::fs::copy(e.path(), dir.join(&name)).unwrap();
+        }
+    }
+    let o = strata(&["report", dir.to_str().unwrap()], copy.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    assert!(std::fs::read(dir.join("report.html")).unwrap() == before, "re-rendered report differs");
+    // Not a run directory: a clear error.
+    let o = strata(&["report", copy.path().to_str().unwrap()], copy.path());
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(o.stderr.contains("has no comparison.json"), "{}", o.stderr);
+}
+
+#[test]
+fn notebook_runs_top_to_bottom_against_the_sample_run() {
+    let run = sample_run().join("2026-11");
+    let python = std::env::var("STRATA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let o = Command::new(&python)
+        .arg(repo().join("notebooks/run_notebook.py"))
+        .arg(&run)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {python} ({e}); set STRATA_PYTHON to a Python with notebooks/requirements.txt"));
+    let text = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "the notebook failed (needs a Python with notebooks/requirements.txt, e.g. the venv .ci/run makes; set STRATA_PYTHON):\n{text}"
+    );
+    assert!(text.contains("code cells ran"), "{text}");
+    assert!(text.contains("DuckDB read it"), "{text}");
+}
