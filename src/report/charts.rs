@@ -48,17 +48,28 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// Small multiples: one line chart per score over k, the chosen k marked.
-pub fn k_selection(ks: &[f64], series: &[(&str, Vec<f64>, bool)], chosen: f64) -> Res<String> {
+/// Small multiples: one line chart per score over x (k, or the resolution γ),
+/// the chosen x marked. `better`: whether higher or lower is better, if either.
+pub fn small_multiples(
+    xs: &[f64],
+    x_desc: &str,
+    series: &[(&str, Vec<f64>, Option<bool>)],
+    chosen: f64,
+) -> Res<String> {
     let mut out = String::new();
     let (w, h) = (230u32, 190u32);
-    for (i, (name, ys, higher_better)) in series.iter().enumerate() {
-        let pts: Vec<(f64, f64)> = ks
+    let integer_x = xs.iter().all(|x| x.fract() == 0.0);
+    let (x_min, x_max) = xs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &x| (a.0.min(x), a.1.max(x)));
+    for (i, (name, ys, better)) in series.iter().enumerate() {
+        let mut pts: Vec<(f64, f64)> = xs
             .iter()
             .zip(ys)
             .filter(|(_, y)| y.is_finite())
             .map(|(&x, &y)| (x, y))
             .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         if pts.is_empty() {
             continue;
         }
@@ -70,22 +81,25 @@ pub fn k_selection(ks: &[f64], series: &[(&str, Vec<f64>, bool)], chosen: f64) -
                 (a.0.min(p.1), a.1.max(p.1))
             });
             let pad = ((hi - lo) * 0.1).max(1e-9);
-            let x0 = ks.first().copied().unwrap_or(0.0);
-            let x1 = ks.last().copied().unwrap_or(1.0).max(x0 + 1.0);
-            let caption = format!("{name} ({} is better)", if *higher_better { "higher" } else { "lower" });
+            let span = (x_max - x_min).max(1.0);
+            let caption = match better {
+                Some(true) => format!("{name} (higher is better)"),
+                Some(false) => format!("{name} (lower is better)"),
+                None => name.to_string(),
+            };
             let mut chart = ChartBuilder::on(&root)
                 .caption(caption, ("sans-serif", 13))
                 .margin(6)
                 .x_label_area_size(28)
                 .y_label_area_size(46)
-                .build_cartesian_2d(x0 - 0.3..x1 + 0.3, lo - pad..hi + pad)
+                .build_cartesian_2d(x_min - 0.05 * span..x_max + 0.05 * span, lo - pad..hi + pad)
                 .map_err(err)?;
             chart
                 .configure_mesh()
-                .x_desc("k")
-                .x_labels(ks.len().min(10))
+                .x_desc(x_desc)
+                .x_labels(if integer_x { xs.len().min(10) } else { 6 })
                 .y_labels(5)
-                .x_label_formatter(&|v| format!("{v:.0}"))
+                .x_label_formatter(&|v| if integer_x { format!("{v:.0}") } else { format!("{v:.2}") })
                 .y_label_formatter(&|v| short(*v))
                 .light_line_style(RGBColor(235, 235, 235))
                 .label_style(("sans-serif", 11))
@@ -200,6 +214,9 @@ pub fn heatmap(
                 .map_err(err)?;
             for j in 0..cols.len() {
                 let (fill, text) = cell(i, j);
+                if text.is_empty() && fill == WHITE {
+                    continue; // sparse matrices stay small
+                }
                 let x = (left + cell_w * j as u32) as i32;
                 root.draw(&Rectangle::new(
                     [(x, y), (x + cell_w as i32 - 1, y + ch as i32 - 1)],
@@ -293,7 +310,7 @@ mod tests {
 
     #[test]
     fn charts_are_svg_with_their_labels() {
-        let s = k_selection(&[2.0, 3.0, 4.0], &[("silhouette", vec![0.2, 0.5, 0.4], true)], 3.0).unwrap();
+        let s = small_multiples(&[2.0, 3.0, 4.0], "k", &[("silhouette", vec![0.2, 0.5, 0.4], Some(true))], 3.0).unwrap();
         assert!(s.starts_with("<svg") && s.contains("silhouette"));
         let h = heatmap(
             &["Segment 1".into()],

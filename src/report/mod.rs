@@ -310,7 +310,7 @@ pub fn html(r: &RunData) -> Result<String> {
     h.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#quality\">Data quality</a><a href=\"#k-selection\">Choosing k</a><a href=\"#modularity\">Communities</a><a href=\"#profiles\">Profiles</a><a href=\"#sizes\">Sizes</a><a href=\"#tiers\">Segments × tiers</a><a href=\"#exceptions\">Exceptions</a><a href=\"#migration\">Since last month</a><a href=\"#map\">Map</a></nav>\n<main>\n");
     summary(&mut h, r);
     quality(&mut h, r);
-    k_selection(&mut h, c)?;
+    k_choice(&mut h, c)?;
     modularity(&mut h, c)?;
     profile_heatmaps(&mut h, c, &r.manifest)?;
     sizes(&mut h, c)?;
@@ -460,7 +460,7 @@ fn community_details(c: &Value) -> Option<&Value> {
     c["segmentations"].as_array()?.iter().find(|s| s["method"] == "community").map(|s| &s["details"])
 }
 
-fn k_selection(h: &mut String, c: &Value) -> Result<()> {
+fn k_choice(h: &mut String, c: &Value) -> Result<()> {
     h.push_str("<section id=\"k-selection\"><h2>Choosing k (k-means)</h2>");
     let Some(d) = kmeans_details(c) else {
         h.push_str("<p>No k-means in this run.</p></section>\n");
@@ -481,16 +481,16 @@ fn k_selection(h: &mut String, c: &Value) -> Result<()> {
         let ks: Vec<f64> = scores.iter().map(|s| s["k"].as_f64().unwrap_or(0.0)).collect();
         let get = |k: &str| -> Vec<f64> { scores.iter().map(|s| s[k].as_f64().unwrap_or(f64::NAN)).collect() };
         let mut series = vec![
-            ("silhouette", get("silhouette"), true),
-            ("Calinski–Harabasz", get("calinski_harabasz"), true),
-            ("Davies–Bouldin", get("davies_bouldin"), false),
-            ("inertia", get("inertia"), false),
+            ("silhouette", get("silhouette"), Some(true)),
+            ("Calinski–Harabasz", get("calinski_harabasz"), Some(true)),
+            ("Davies–Bouldin", get("davies_bouldin"), Some(false)),
+            ("inertia (elbow)", get("inertia"), None),
         ];
         let ps = get("prediction_strength");
         if ps.iter().any(|v| v.is_finite()) {
-            series.push(("prediction strength", ps, true));
+            series.push(("prediction strength", ps, Some(true)));
         }
-        let svg = charts::k_selection(&ks, &series, chosen as f64).map_err(Error::Internal)?;
+        let svg = charts::small_multiples(&ks, "k", &series, chosen as f64).map_err(Error::Internal)?;
         let _ = write!(h, "<div class=\"charts\">{svg}</div><p class=\"note\">The black dot marks the chosen k.</p>");
     } else {
         h.push_str("<p class=\"note\">k was fixed in the pipeline file, so no other k was scored.</p>");
@@ -522,9 +522,13 @@ fn modularity(h: &mut String, c: &Value) -> Result<()> {
         let xs: Vec<f64> = sweep.iter().map(|s| s["resolution"].as_f64().unwrap_or(0.0)).collect();
         let q: Vec<f64> = sweep.iter().map(|s| s["modularity"].as_f64().unwrap_or(f64::NAN)).collect();
         let k: Vec<f64> = sweep.iter().map(|s| s["communities"].as_f64().unwrap_or(f64::NAN)).collect();
-        let svg = charts::k_selection(&xs, &[("modularity", q, true), ("communities", k, true)], d["resolution"].as_f64().unwrap_or(1.0))
-            .map_err(Error::Internal)?
-            .replace(">k<", ">γ<");
+        let svg = charts::small_multiples(
+            &xs,
+            "resolution γ",
+            &[("modularity", q, None), ("communities", k, None)],
+            d["resolution"].as_f64().unwrap_or(1.0),
+        )
+        .map_err(Error::Internal)?;
         let _ = write!(h, "<div class=\"charts\">{svg}</div>");
     }
     h.push_str("<table><tr><th>γ</th><th>modularity</th><th>communities</th><th>small ones merged</th></tr>");
