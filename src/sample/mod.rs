@@ -431,16 +431,16 @@ pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
                 "accounts",
                 params.format,
             )?;
-            let (usage, revenue) = monthly_tables(params, &accts, &mut rng)?;
+            let (usage, revenue) = monthly_tables(params, &accts)?;
             emit(usage, "usage", params.format)?;
             emit(revenue, "revenue", params.format)?;
             emit(
-                nps_table(params, &accts, &mut rng, false)?,
+                nps_table(params, &accts, false)?,
                 "nps",
                 params.format,
             )?;
             emit(
-                ticket_table(params, &accts, &mut rng)?,
+                ticket_table(params, &accts)?,
                 "tickets",
                 params.format,
             )?;
@@ -460,7 +460,7 @@ pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
                 SampleFormat::Parquet,
             )?;
             emit(
-                nps_table(params, &accts, &mut rng, true)?,
+                nps_table(params, &accts, true)?,
                 "surveys",
                 SampleFormat::Csv,
             )?;
@@ -529,11 +529,24 @@ fn account_table(
     t.frame()
 }
 
+/// A random stream for one account in one month (and one table, `salt`), so a
+/// month's rows are the same in every data drop that contains that month:
+/// the follow-on month's files repeat the earlier months' noise instead of
+/// drawing it again, as a real export would. FNV-1a over the key, then
+/// SplitMix inside `seed_from_u64`.
+fn cell_rng(seed: u64, id: &str, m: Month, salt: u64) -> Xoshiro256PlusPlus {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed ^ salt.rotate_left(32);
+    for b in id.bytes().chain(m.to_string().bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Xoshiro256PlusPlus::seed_from_u64(h)
+}
+
 /// Monthly usage and revenue, `params.months` months ending at as-of.
 fn monthly_tables(
     params: &SampleParams,
     accts: &[Account],
-    rng: &mut Xoshiro256PlusPlus,
 ) -> Result<(DataFrame, DataFrame)> {
     let unit = Normal::new(0.0, 1.0).expect("valid");
     let cap = accts.len() * params.months as usize;
@@ -559,6 +572,7 @@ fn monthly_tables(
             if m < a.since {
                 continue;
             }
+            let rng = &mut cell_rng(params.seed, &a.id, m, 1);
             let day = date_days(m.first_day());
             let years_back = back as f64 / 12.0;
             let arr_m = a.arr / (1.0 + a.growth).max(0.2).powf(years_back);
@@ -617,36 +631,37 @@ fn nps_score(rng: &mut Xoshiro256PlusPlus, mean: f64) -> i64 {
     (mean + z).round().clamp(0.0, 10.0) as i64
 }
 
-fn nps_table(
-    params: &SampleParams,
-    accts: &[Account],
-    rng: &mut Xoshiro256PlusPlus,
-    alt: bool,
-) -> Result<DataFrame> {
+fn nps_table(params: &SampleParams, accts: &[Account], alt: bool) -> Result<DataFrame> {
     let (mut rid, mut id, mut who, mut day, mut score) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let horizon = params.months.min(18) as i32;
-    let start = date_days(params.as_of.add(-(horizon - 1)).first_day());
-    let end = date_days(params.as_of.add(1).first_day());
     let mut n = 0u64;
     for a in accts {
-        // A third of accounts never answer.
-        if rng.gen_bool(0.33) {
+        // A third of accounts never answer (decided once per account).
+        if cell_rng(params.seed, &a.id, Month::parse("1970-01").expect("valid"), 2).gen_bool(0.33) {
             continue;
         }
-        let expected = (0.8 + (a.seats.ln_1p() * 0.5)) * horizon as f64 / 12.0;
-        let k = Poisson::new(expected.max(0.1)).expect("valid").sample(rng) as usize;
-        for _ in 0..k.max(1) {
-            n += 1;
-            rid.push(format!("R{n:08}"));
-            id.push(a.id.clone());
-            who.push(format!(
-                "contact{}@{}",
-                rng.gen_range(1..50),
-                a.id.to_lowercase()
-            ));
-            day.push(rng.gen_range(start.max(date_days(a.since.first_day()))..end));
-            score.push(nps_score(rng, a.nps_mean));
+        let per_month = (0.8 + (a.seats.ln_1p() * 0.5)) / 12.0;
+        let mut answered = false;
+        for back in (0..horizon).rev() {
+            let m = params.as_of.add(-back);
+            if m < a.since {
+                continue;
+            }
+            let rng = &mut cell_rng(params.seed, &a.id, m, 3);
+            let k = Poisson::new(per_month.max(0.01)).expect("valid").sample(rng) as usize;
+            let (d0, d1) = (date_days(m.first_day()), date_days(m.add(1).first_day()));
+            // Responders answer at least once: in their latest month if never before.
+            let k = if back == 0 && !answered { k.max(1) } else { k };
+            answered |= k > 0;
+            for _ in 0..k {
+                n += 1;
+                rid.push(format!("R{n:08}"));
+                id.push(a.id.clone());
+                who.push(format!("contact{}@{}", rng.gen_range(1..50), a.id.to_lowercase()));
+                day.push(rng.gen_range(d0..d1));
+                score.push(nps_score(rng, a.nps_mean));
+            }
         }
     }
     let mut t = Table::default();
@@ -676,26 +691,23 @@ fn dmy(days: i32) -> String {
     d.format("%d/%m/%Y").to_string()
 }
 
-fn ticket_table(
-    params: &SampleParams,
-    accts: &[Account],
-    rng: &mut Xoshiro256PlusPlus,
-) -> Result<DataFrame> {
+fn ticket_table(params: &SampleParams, accts: &[Account]) -> Result<DataFrame> {
     let (mut tid, mut id, mut day, mut prio) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let months = params.months.min(6) as i32;
-    let start = date_days(params.as_of.add(-(months - 1)).first_day());
-    let end = date_days(params.as_of.add(1).first_day());
     let mut n = 0u64;
     for a in accts {
-        let k = Poisson::new((a.tickets_rate * months as f64).max(0.05))
-            .expect("valid")
-            .sample(rng) as usize;
-        for _ in 0..k {
-            n += 1;
-            tid.push(format!("T{n:08}"));
-            id.push(a.id.clone());
-            day.push(rng.gen_range(start..end));
-            prio.push(pick(rng, &["low", "normal", "normal", "high", "urgent"]));
+        for back in (0..months).rev() {
+            let m = params.as_of.add(-back);
+            let rng = &mut cell_rng(params.seed, &a.id, m, 4);
+            let k = Poisson::new(a.tickets_rate.max(0.01)).expect("valid").sample(rng) as usize;
+            let (d0, d1) = (date_days(m.first_day()), date_days(m.add(1).first_day()));
+            for _ in 0..k {
+                n += 1;
+                tid.push(format!("T{n:08}"));
+                id.push(a.id.clone());
+                day.push(rng.gen_range(d0..d1));
+                prio.push(pick(rng, &["low", "normal", "normal", "high", "urgent"]));
+            }
         }
     }
     let mut t = Table::default();

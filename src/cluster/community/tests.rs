@@ -141,3 +141,21 @@ fn same_seed_same_labels_and_relabelling_invariance() {
     assert_eq!(leiden(&g, 1.0, 3, 10), leiden(&g, 1.0, 3, 10));
     assert_eq!(louvain(&g, 1.0, 3), louvain(&g, 1.0, 3));
 }
+
+#[test]
+fn warm_started_leiden_improves_on_its_start() {
+    // From the two factions (a good but not optimal start) Leiden must climb
+    // to at least the start's modularity and near the optimum; from an
+    // arbitrary coarse start it must still improve.
+    let (g, truth) = load("karate", "faction_value");
+    let q_truth = modularity(&g, &truth, 1.0);
+    let warm = leiden_from(&g, &truth, 1.0, 1, 10);
+    let q_warm = modularity(&g, &warm, 1.0);
+    assert!(q_warm >= q_truth - 1e-12, "{q_warm} < start {q_truth}");
+    assert!(q_warm > 0.40, "warm start stuck at {q_warm}");
+    let halves: Vec<usize> = (0..g.n()).map(|v| v * 2 / g.n()).collect();
+    let q_halves = modularity(&g, &halves, 1.0);
+    let from_halves = modularity(&g, &leiden_from(&g, &halves, 1.0, 1, 10), 1.0);
+    assert!(from_halves > q_halves + 0.05, "{from_halves} vs start {q_halves}");
+    assert!(from_halves > 0.39, "from halves: {from_halves}");
+}
