@@ -209,11 +209,12 @@ pub fn committed_runs(root: &Path) -> Result<Vec<(Month, PathBuf)>> {
     Ok(runs)
 }
 
-/// The latest committed run strictly before `as_of`.
+/// The latest committed run strictly before `as_of` that has segments to
+/// match against (runs made with `--until features` have none and are skipped).
 pub fn previous_run(root: &Path, as_of: Month) -> Result<Option<(Month, PathBuf)>> {
     Ok(committed_runs(root)?
         .into_iter()
-        .filter(|(m, _)| *m < as_of)
+        .filter(|(m, p)| *m < as_of && p.join("assignments.parquet").is_file())
         .next_back())
 }
 
@@ -242,10 +243,12 @@ mod tests {
         let target = dir.path().join("2026-10");
         let s = lock.staging(m).unwrap();
         write_file(&s.join("a.txt"), b"old").unwrap();
+        write_file(&s.join("assignments.parquet"), b"").unwrap();
         commit(&s, &target).unwrap();
         assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"old");
         let s = lock.staging(m).unwrap();
         write_file(&s.join("a.txt"), b"new").unwrap();
+        write_file(&s.join("assignments.parquet"), b"").unwrap();
         commit(&s, &target).unwrap();
         assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"new");
         assert!(!s.exists(), "the replaced copy is removed");

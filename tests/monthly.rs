@@ -328,6 +328,20 @@ fn json_logs_for_schedulers() {
 }
 
 #[test]
+fn a_features_only_month_is_skipped_when_matching_the_next_month() {
+    let dir = months_fixture(300);
+    let o = strata(&["run", "pipeline.toml", "--as-of", "2026-10", "--until", "features"], dir.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    let o = strata(&["run", "pipeline.toml", "--as-of", "2026-11"], dir.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    let c = json(&dir.path().join("out/2026-11/comparison.json"));
+    assert!(c["history"]["previous_as_of"].is_null(), "nothing to match against");
+    let h = strata(&["history", "out"], dir.path());
+    assert_eq!(h.code, 0, "{}", h.text());
+    assert_eq!(h.stdout.lines().count(), 3, "{}", h.stdout);
+}
+
+#[test]
 fn follow_on_sample_is_the_same_business_a_month_later() {
     let dir = months_fixture(500);
     let ids = |m: &str| -> BTreeSet<String> {

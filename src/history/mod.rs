@@ -288,17 +288,23 @@ pub struct History {
 /// accounts that are new), aligned to `ids`.
 pub fn previous_labels(prev: &PreviousRun, ids: &[String], method: &str) -> Option<Vec<Option<u32>>> {
     let pm = prev.methods.get(method)?;
+    Some(
+        align(prev, ids)
+            .into_iter()
+            .map(|r| r.and_then(|r| pm.ids[r]))
+            .collect(),
+    )
+}
+
+/// For each current account, its row in the previous run (None when new).
+fn align(prev: &PreviousRun, ids: &[String]) -> Vec<Option<usize>> {
     let index: HashMap<&str, usize> = prev
         .accounts
         .iter()
         .enumerate()
         .map(|(i, a)| (a.as_str(), i))
         .collect();
-    Some(
-        ids.iter()
-            .map(|a| index.get(a.as_str()).and_then(|&r| pm.ids[r]))
-            .collect(),
-    )
+    ids.iter().map(|a| index.get(a.as_str()).copied()).collect()
 }
 
 /// Match this run to the previous one: set each segmentation's stable IDs,
@@ -312,15 +318,7 @@ pub fn track(
 ) -> History {
     let n = ids.len();
     let cur_to_prev: Vec<Option<usize>> = match prev {
-        Some(p) => {
-            let index: HashMap<&str, usize> = p
-                .accounts
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (a.as_str(), i))
-                .collect();
-            ids.iter().map(|a| index.get(a.as_str()).copied()).collect()
-        }
+        Some(p) => align(p, ids),
         None => vec![None; n],
     };
     let common = cur_to_prev.iter().flatten().count() as u64;
