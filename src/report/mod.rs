@@ -231,6 +231,28 @@ fn profiles<'a>(c: &'a Value, method: &str) -> Vec<&'a Value> {
     v
 }
 
+/// Segments drawn per chart at most: with more (communities at a million
+/// accounts number 100+), the largest are shown and the page says so.
+pub const MAX_SHOWN: usize = 30;
+
+/// The profiles a chart shows (the [`MAX_SHOWN`] largest, in ID order) and a
+/// note when some are left out.
+fn shown_profiles<'a>(c: &'a Value, method: &str) -> (Vec<&'a Value>, String) {
+    let mut ps = profiles(c, method);
+    let total = ps.len();
+    if total <= MAX_SHOWN {
+        return (ps, String::new());
+    }
+    ps.sort_by_key(|p| std::cmp::Reverse(p["size"].as_u64().unwrap_or(0)));
+    ps.truncate(MAX_SHOWN);
+    ps.sort_by_key(|p| p["id"].as_u64().unwrap_or(0));
+    let note = format!(
+        "<p class=\"note\">Showing the {MAX_SHOWN} largest of {total} {}; every one is in segments.parquet.</p>",
+        if method == "kmeans" { "segments" } else { "communities" }
+    );
+    (ps, note)
+}
+
 fn method_label(m: &str) -> &'static str {
     if m == "kmeans" {
         "k-means"
@@ -393,10 +415,14 @@ fn change_text(c: &Value, html: bool) -> String {
             method_label(m["method"].as_str().unwrap_or("")),
             f3(&m["drift_ari"]),
             m["moved"],
-            if changes.is_empty() {
-                "every segment survived".to_string()
-            } else {
-                changes.join("; ")
+            match changes.len() {
+                0 => "every segment survived".to_string(),
+                n if n > 8 => format!(
+                    "{}; and {} more changes (all in comparison.json)",
+                    changes[..8].join("; "),
+                    n - 8
+                ),
+                _ => changes.join("; "),
             }
         ));
     }
@@ -550,7 +576,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
         .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
     for method in ["kmeans", "community"] {
-        let ps = profiles(c, method);
+        let (ps, note) = shown_profiles(c, method);
         if ps.is_empty() {
             continue;
         }
@@ -586,7 +612,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
             46,
         )
         .map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}</h3>{svg}", method_label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
         if method == "kmeans" {
             h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out</th><th>typical levels</th></tr>");
             for p in &ps {
@@ -609,7 +635,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
 fn sizes(h: &mut String, c: &Value) -> Result<()> {
     h.push_str("<section id=\"sizes\"><h2>Segment sizes and ARR share</h2><p class=\"legend\"><span style=\"background:#0072B2\"></span>share of accounts<span style=\"background:#E69F00\"></span>share of ARR (the value feature)</p>");
     for method in ["kmeans", "community"] {
-        let ps = profiles(c, method);
+        let (ps, note) = shown_profiles(c, method);
         if ps.is_empty() {
             continue;
         }
@@ -617,7 +643,7 @@ fn sizes(h: &mut String, c: &Value) -> Result<()> {
         let acc: Vec<f64> = ps.iter().map(|p| p["share_accounts"].as_f64().unwrap_or(0.0)).collect();
         let val: Option<Vec<f64>> = ps.iter().map(|p| p["share_value"].as_f64()).collect();
         let svg = charts::shares(&labels, &acc, val.as_deref()).map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}</h3>{svg}", method_label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
     }
     h.push_str("</section>\n");
     Ok(())
@@ -637,8 +663,12 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
         let table: Vec<Vec<f64>> = mc["contingency"].as_array().into_iter().flatten()
             .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect())
             .collect();
-        // Rows in ID order.
-        let mut order: Vec<usize> = (0..mapping.len()).collect();
+        // Rows in ID order, the shown segments only.
+        let (shown, note) = shown_profiles(c, method);
+        let shown_ids: Vec<u64> = shown.iter().filter_map(|p| p["id"].as_u64()).collect();
+        let mut order: Vec<usize> = (0..mapping.len())
+            .filter(|&i| shown_ids.contains(&mapping[i]["id"].as_u64().unwrap_or(0)))
+            .collect();
         order.sort_by_key(|&i| mapping[i]["id"].as_u64().unwrap_or(0));
         let rows: Vec<String> = order.iter().map(|&i| format!("{} {} · {}", if method == "kmeans" { "Segment" } else { "Community" }, mapping[i]["id"], profile_name(c, method, mapping[i]["id"].as_u64().unwrap_or(0) as u32))).collect();
         let svg = charts::heatmap(
@@ -653,7 +683,7 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
             90,
         )
         .map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}</h3>{svg}", method_label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
         h.push_str("<table><tr><th>segment</th><th>accounts</th><th>most common tier</th><th>its share</th><th>paired tier (one-to-one)</th></tr>");
         for &i in &order {
             let m = &mapping[i];
@@ -725,6 +755,10 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
         let new: Vec<f64> = mig["new"].as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect();
         let lost: Vec<f64> = mig["lost"].as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect();
         let (np, nc) = (counts.len(), new.len());
+        if np.max(nc) > MAX_SHOWN {
+            let _ = write!(h, "<h3>{}: migration</h3><p class=\"note\">{np} segments last month and {nc} now: too many for a readable matrix. The full matrix is in comparison.json (history.methods[].migration), and each account's previous segment in assignments.parquet.</p>", method_label(method));
+            continue;
+        }
         let value = |i: usize, j: usize| -> f64 {
             match (i < np, j < nc) {
                 (true, true) => counts[i][j],
@@ -844,4 +878,30 @@ pub fn write(dir: &Path) -> Result<usize> {
         std::fs::rename(&tmp, &path).map_err(|e| Error::io("writing", &path, e))?;
     }
     Ok(page.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_communities_show_the_largest_with_a_note() {
+        let profiles: Vec<Value> = (1..=40)
+            .map(|id| serde_json::json!({"method": "community", "id": id, "size": id * 10, "name": format!("c{id}")}))
+            .collect();
+        let c = serde_json::json!({"comparison": {"profiles": profiles}});
+        let (shown, note) = shown_profiles(&c, "community");
+        let ids: Vec<u64> = shown.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids, (11..=40).collect::<Vec<u64>>(), "the 30 largest, in ID order");
+        assert!(note.contains("30 largest of 40 communities"), "{note}");
+        let (all, none) = shown_profiles(&c, "kmeans");
+        assert!(all.is_empty() && none.is_empty());
+    }
+
+    #[test]
+    fn pca_axis_of_a_diagonal_covariance_is_the_largest_variance() {
+        let (v, l) = top_eigen(&[vec![1.0, 0.0], vec![0.0, 4.0]]);
+        assert!((l - 4.0).abs() < 1e-9);
+        assert!((v[1] - 1.0).abs() < 1e-6 && v[0].abs() < 1e-6);
+    }
 }
