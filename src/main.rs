@@ -152,9 +152,9 @@ fn parse_month(s: &str) -> Result<Month, String> {
 }
 
 fn parse_range(s: &str) -> Result<(Month, Month), String> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or_else(|| format!("`{s}` is not a range of months; write FIRST..LAST, e.g. 2026-09..2026-11"))?;
+    let (a, b) = s.split_once("..").ok_or_else(|| {
+        format!("`{s}` is not a range of months; write FIRST..LAST, e.g. 2026-09..2026-11")
+    })?;
     let (a, b) = (parse_month(a)?, parse_month(b)?);
     if b < a {
         return Err(format!("`{s}`: the last month is before the first"));
@@ -403,7 +403,12 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                 };
                 let summary = run::run(&p, &opts, log)?;
                 if log.format == LogFormat::Json {
-                    log.json("info", "finished", "run", &summary.dir.display().to_string());
+                    log.json(
+                        "info",
+                        "finished",
+                        "run",
+                        &summary.dir.display().to_string(),
+                    );
                 } else if !cli.quiet {
                     print!("{}", summary.report);
                     print!("{}", run::summary_text(&summary));
@@ -419,8 +424,14 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                 )));
             }
             // Hold the output folder's lock so a run cannot replace this month meanwhile.
-            let parent = run_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            let _lock = strata::rundir::OutputLock::acquire(parent, &format!("strata report {}", run_dir.display()))?;
+            let parent = run_dir
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let _lock = strata::rundir::OutputLock::acquire(
+                parent,
+                &format!("strata report {}", run_dir.display()),
+            )?;
             let bytes = strata::report::write(&run_dir)?;
             if !cli.quiet && log.format == LogFormat::Text {
                 println!(
@@ -443,7 +454,8 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
             if json {
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&rows).map_err(|e| Error::Internal(e.to_string()))?
+                    serde_json::to_string_pretty(&rows)
+                        .map_err(|e| Error::Internal(e.to_string()))?
                 );
             } else {
                 print!("{}", strata::history::history_text(&rows));

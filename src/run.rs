@@ -142,7 +142,9 @@ fn sha256_file(path: &Path) -> Result<(String, u64)> {
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io("hashing", path, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("hashing", path, e))?;
         if n == 0 {
             break;
         }
@@ -164,7 +166,10 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         &format!("run of {} as of {as_of}", p.file.display()),
     )?;
     for d in lock.clean_debris()? {
-        progress.note(&format!("removed {} left by an interrupted run", d.display()));
+        progress.note(&format!(
+            "removed {} left by an interrupted run",
+            d.display()
+        ));
     }
     let mut timings = BTreeMap::new();
 
@@ -214,10 +219,20 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         timings.insert("cluster", t.elapsed().as_secs_f64());
         for s in &segmentations {
             timings.insert(
-                if s.method == "kmeans" { "kmeans" } else { "communities" },
+                if s.method == "kmeans" {
+                    "kmeans"
+                } else {
+                    "communities"
+                },
                 s.seconds,
             );
-            if let cluster::Details::Community { graph, detect_seconds, modularity, .. } = &s.details {
+            if let cluster::Details::Community {
+                graph,
+                detect_seconds,
+                modularity,
+                ..
+            } = &s.details
+            {
                 timings.insert("knn", graph.knn_seconds);
                 timings.insert("graph_weights", graph.weight_seconds);
                 timings.insert("community_detection", *detect_seconds);
@@ -234,7 +249,12 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         );
         progress.stage("history");
         let t = Instant::now();
-        let h = history::track(prev.as_ref(), &matrix.ids, &mut segmentations, &mut comparison);
+        let h = history::track(
+            prev.as_ref(),
+            &matrix.ids,
+            &mut segmentations,
+            &mut comparison,
+        );
         timings.insert("history", t.elapsed().as_secs_f64());
         progress.done(
             "history",
@@ -276,7 +296,15 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     };
     write_outputs(&staging, &frame, &matrix, &report, &meta)?;
     if let (Some(comparison), Some(history)) = (&comparison, &history) {
-        write_results(&staging, p, &matrix, &segmentations, comparison, history, &meta)?;
+        write_results(
+            &staging,
+            p,
+            &matrix,
+            &segmentations,
+            comparison,
+            history,
+            &meta,
+        )?;
     }
     timings.insert("write", t.elapsed().as_secs_f64());
     let t = Instant::now();
@@ -324,7 +352,10 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     if comparison.is_some() {
         progress.stage("report");
         let bytes = crate::report::write(&staging)?;
-        progress.done("report", &format!("report.html ({} kB), report.md", bytes / 1000));
+        progress.done(
+            "report",
+            &format!("report.html ({} kB), report.md", bytes / 1000),
+        );
     }
     rundir::commit(&staging, &final_dir)?;
     progress.done("write", &final_dir.display().to_string());
@@ -416,7 +447,10 @@ impl FileMeta {
     fn pairs(&self) -> Vec<(String, String)> {
         vec![
             ("strata.as_of".into(), self.as_of.to_string()),
-            ("strata.pipeline_sha256".into(), self.pipeline_sha256.clone()),
+            (
+                "strata.pipeline_sha256".into(),
+                self.pipeline_sha256.clone(),
+            ),
             ("strata.version".into(), crate::VERSION.into()),
         ]
     }
@@ -454,7 +488,10 @@ fn write_results(
             .get(s.method)
             .cloned()
             .unwrap_or_else(|| vec![None; n]);
-        cols.push(Column::new(format!("previous_{}_segment", s.method).into(), prev));
+        cols.push(Column::new(
+            format!("previous_{}_segment", s.method).into(),
+            prev,
+        ));
     }
     if let Some(t) = &cmp.tiers {
         let current: Vec<Option<String>> = t
@@ -489,7 +526,13 @@ fn write_results(
         cols.push(Column::new("confidence".into(), conf));
         cols.push(Column::new("value_at_stake".into(), stake));
         cols.push(Column::new("reason".into(), reason));
-        let or_none = |v: &Vec<Option<String>>| if v.len() == n { v.clone() } else { vec![None; n] };
+        let or_none = |v: &Vec<Option<String>>| {
+            if v.len() == n {
+                v.clone()
+            } else {
+                vec![None; n]
+            }
+        };
         cols.push(Column::new(
             "previous_suggested_tier".into(),
             or_none(&history.previous_suggested_tier),

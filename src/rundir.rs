@@ -86,7 +86,8 @@ impl OutputLock {
     /// of replaced months. Only safe while holding the lock.
     pub fn clean_debris(&self) -> Result<Vec<PathBuf>> {
         let mut removed = Vec::new();
-        let entries = std::fs::read_dir(&self.root).map_err(|e| Error::io("listing", &self.root, e))?;
+        let entries =
+            std::fs::read_dir(&self.root).map_err(|e| Error::io("listing", &self.root, e))?;
         let mut names: Vec<PathBuf> = entries
             .filter_map(|e| e.ok())
             .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING))
@@ -116,7 +117,8 @@ impl OutputLock {
 /// Write `bytes` to `path` and fsync it.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io("creating", path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io("writing", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("writing", path, e))?;
     f.sync_all().map_err(|e| Error::io("syncing", path, e))
 }
 
@@ -136,7 +138,8 @@ pub fn commit(staging: &Path, final_dir: &Path) -> Result<()> {
         exchange(staging, final_dir)?;
         sync_path(parent)?;
         // `staging` now holds the replaced run.
-        std::fs::remove_dir_all(staging).map_err(|e| Error::io("removing replaced run", staging, e))?;
+        std::fs::remove_dir_all(staging)
+            .map_err(|e| Error::io("removing replaced run", staging, e))?;
     } else {
         std::fs::rename(staging, final_dir).map_err(|e| Error::io("committing", final_dir, e))?;
         sync_path(parent)?;
@@ -261,7 +264,13 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("2026-09")).unwrap();
         let runs = committed_runs(dir.path()).unwrap();
         assert_eq!(runs.len(), 1);
-        assert_eq!(previous_run(dir.path(), Month::parse("2026-11").unwrap()).unwrap().unwrap().0, m);
+        assert_eq!(
+            previous_run(dir.path(), Month::parse("2026-11").unwrap())
+                .unwrap()
+                .unwrap()
+                .0,
+            m
+        );
         assert!(previous_run(dir.path(), m).unwrap().is_none());
     }
 }

@@ -21,7 +21,20 @@ fn months_fixture(accounts: usize) -> tempfile::TempDir {
     let n = accounts.to_string();
     for (out, follow) in [("data/2026-10", "0"), ("data/2026-11", "1")] {
         let o = strata(
-            &["sample", "--accounts", &n, "--seed", "5", "--as-of", "2026-10", "--follow-on", follow, "--out", out, "-q"],
+            &[
+                "sample",
+                "--accounts",
+                &n,
+                "--seed",
+                "5",
+                "--as-of",
+                "2026-10",
+                "--follow-on",
+                follow,
+                "--out",
+                out,
+                "-q",
+            ],
             dir.path(),
         );
         assert_eq!(o.code, 0, "{}", o.text());
@@ -90,7 +103,10 @@ fn assert_only_complete_months(out: &Path) {
 #[test]
 fn two_months_give_stable_ids_transitions_and_migration() {
     let dir = months_fixture(1500);
-    let o = strata(&["run", "pipeline.toml", "--months", "2026-10..2026-11"], dir.path());
+    let o = strata(
+        &["run", "pipeline.toml", "--months", "2026-10..2026-11"],
+        dir.path(),
+    );
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.text());
     let out = dir.path().join("out");
@@ -104,47 +120,90 @@ fn two_months_give_stable_ids_transitions_and_migration() {
         h["new_accounts"].as_u64().unwrap(),
         h["lost_accounts"].as_u64().unwrap(),
     );
-    assert!(new > 0 && lost > 0, "the follow-on month has new and churned accounts");
+    assert!(
+        new > 0 && lost > 0,
+        "the follow-on month has new and churned accounts"
+    );
     assert_eq!(common + new, nov.height() as u64);
     assert_eq!(common + lost, oct.height() as u64);
 
     // The previous segment recorded per account is last month's, by account.
     let prev_of: BTreeMap<String, u32> = oct
-        .column("account_id").unwrap().str().unwrap().iter()
+        .column("account_id")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
         .zip(oct.column("kmeans_segment").unwrap().u32().unwrap().iter())
         .map(|(a, s)| (a.unwrap().to_string(), s.unwrap()))
         .collect();
     let ids = nov.column("account_id").unwrap().str().unwrap();
     let now = nov.column("kmeans_segment").unwrap().u32().unwrap();
-    let recorded = nov.column("previous_kmeans_segment").unwrap().u32().unwrap();
+    let recorded = nov
+        .column("previous_kmeans_segment")
+        .unwrap()
+        .u32()
+        .unwrap();
     let mut same = 0;
     for i in 0..nov.height() {
         let a = ids.get(i).unwrap();
-        assert_eq!(recorded.get(i), prev_of.get(a).copied(), "previous segment of {a}");
+        assert_eq!(
+            recorded.get(i),
+            prev_of.get(a).copied(),
+            "previous segment of {a}"
+        );
         if recorded.get(i).is_some() && recorded.get(i) == now.get(i) {
             same += 1;
         }
     }
     // IDs follow the accounts: with ~2% drift most keep their segment ID.
-    assert!(same as f64 > 0.9 * common as f64, "{same} of {common} kept their ID");
+    assert!(
+        same as f64 > 0.9 * common as f64,
+        "{same} of {common} kept their ID"
+    );
 
     for m in h["methods"].as_array().unwrap() {
         let method = m["method"].as_str().unwrap();
         let mig = &m["migration"];
-        let total: u64 = mig["counts"].as_array().unwrap().iter()
+        let total: u64 = mig["counts"]
+            .as_array()
+            .unwrap()
+            .iter()
             .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
             .sum();
-        assert_eq!(total, common, "{method}: migration matrix covers the accounts in both months");
-        let new_sum: u64 = mig["new"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(
+            total, common,
+            "{method}: migration matrix covers the accounts in both months"
+        );
+        let new_sum: u64 = mig["new"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
         assert_eq!(new_sum, new);
-        let lost_sum: u64 = mig["lost"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).sum();
+        let lost_sum: u64 = mig["lost"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum();
         assert_eq!(lost_sum, lost);
-        let kinds: Vec<&str> = m["transitions"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+        let kinds: Vec<&str> = m["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["kind"].as_str().unwrap())
+            .collect();
         assert!(kinds.contains(&"survived"), "{method}: {kinds:?}");
         // k-means segments barely move with ~2% drift; communities split the
         // planted segments into finer groups whose borders move more.
         let floor = if method == "kmeans" { 0.8 } else { 0.3 };
-        assert!(m["drift_ari"].as_f64().unwrap() > floor, "{method}: drift {}", m["drift_ari"]);
+        assert!(
+            m["drift_ari"].as_f64().unwrap() > floor,
+            "{method}: drift {}",
+            m["drift_ari"]
+        );
     }
     // Survivors keep their names; segments.parquet uses the stable IDs.
     let seg_oct = read_parquet(&out.join("2026-10/segments.parquet"));
@@ -153,14 +212,35 @@ fn two_months_give_stable_ids_transitions_and_migration() {
         let m = df.column("method").unwrap().str().unwrap();
         let s = df.column("segment").unwrap().u32().unwrap();
         let n = df.column("name").unwrap().str().unwrap();
-        (0..df.height()).map(|i| ((m.get(i).unwrap().into(), s.get(i).unwrap()), n.get(i).unwrap().into())).collect()
+        (0..df.height())
+            .map(|i| {
+                (
+                    (m.get(i).unwrap().into(), s.get(i).unwrap()),
+                    n.get(i).unwrap().into(),
+                )
+            })
+            .collect()
     };
     let (no, nn) = (names(&seg_oct), names(&seg_nov));
-    let km = &h["methods"].as_array().unwrap().iter().find(|m| m["method"] == "kmeans").unwrap()["transitions"];
-    for t in km.as_array().unwrap().iter().filter(|t| t["kind"] == "survived") {
+    let km = &h["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == "kmeans")
+        .unwrap()["transitions"];
+    for t in km
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "survived")
+    {
         let p = t["previous"][0].as_u64().unwrap() as u32;
         let c = t["current"][0].as_u64().unwrap() as u32;
-        assert_eq!(no[&("kmeans".into(), p)], nn[&("kmeans".into(), c)], "survivor keeps its name");
+        assert_eq!(
+            no[&("kmeans".into(), p)],
+            nn[&("kmeans".into(), c)],
+            "survivor keeps its name"
+        );
     }
     let nov_ids: BTreeSet<u32> = now.iter().flatten().collect();
     let listed: BTreeSet<u32> = nn.keys().filter(|k| k.0 == "kmeans").map(|k| k.1).collect();
@@ -194,10 +274,19 @@ fn rerun_of_a_month_is_byte_identical_and_parquet_carries_metadata() {
     let b = run();
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (name, bytes) in &a {
-        assert!(bytes == &b[name], "{name} differs between two runs of the same month");
+        assert!(
+            bytes == &b[name],
+            "{name} differs between two runs of the same month"
+        );
     }
-    for f in ["assignments.parquet", "segments.parquet", "features.parquet"] {
-        let mut r = ParquetReader::new(std::fs::File::open(dir.path().join("out/2026-10").join(f)).unwrap());
+    for f in [
+        "assignments.parquet",
+        "segments.parquet",
+        "features.parquet",
+    ] {
+        let mut r = ParquetReader::new(
+            std::fs::File::open(dir.path().join("out/2026-10").join(f)).unwrap(),
+        );
         let md = r.get_metadata().unwrap();
         let kv: BTreeMap<String, String> = md
             .key_value_metadata()
@@ -206,9 +295,21 @@ fn rerun_of_a_month_is_byte_identical_and_parquet_carries_metadata() {
             .into_iter()
             .map(|k| (k.key, k.value.unwrap_or_default()))
             .collect();
-        assert_eq!(kv.get("strata.as_of").map(String::as_str), Some("2026-10"), "{f}: {kv:?}");
-        assert_eq!(kv.get("strata.pipeline_sha256").map(String::len), Some(64), "{f}");
-        assert_eq!(kv.get("strata.version").map(String::as_str), Some(env!("CARGO_PKG_VERSION")), "{f}");
+        assert_eq!(
+            kv.get("strata.as_of").map(String::as_str),
+            Some("2026-10"),
+            "{f}: {kv:?}"
+        );
+        assert_eq!(
+            kv.get("strata.pipeline_sha256").map(String::len),
+            Some(64),
+            "{f}"
+        );
+        assert_eq!(
+            kv.get("strata.version").map(String::as_str),
+            Some(env!("CARGO_PKG_VERSION")),
+            "{f}"
+        );
     }
     // The manifest records each input's hash and rows.
     let m = json(&dir.path().join("out/2026-10/manifest.json"));
@@ -219,7 +320,10 @@ fn rerun_of_a_month_is_byte_identical_and_parquet_carries_metadata() {
         assert!(i["rows_read"].as_u64().unwrap() > 0);
         assert!(i["path"].as_str().unwrap().contains("2026-10"));
     }
-    assert!(m["pipeline_text"].as_str().unwrap().contains("[sources.accounts]"));
+    assert!(m["pipeline_text"]
+        .as_str()
+        .unwrap()
+        .contains("[sources.accounts]"));
     assert!(m["headline"]["segments"]["kmeans"].as_u64().unwrap() >= 2);
 }
 
@@ -237,13 +341,19 @@ fn concurrent_runs_on_one_output_folder_exactly_one_succeeds() {
                 .unwrap()
         })
         .collect();
-    let results: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let results: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
     let ok = results.iter().filter(|r| r.status.success()).count();
     assert_eq!(ok, 1, "exactly one run succeeds");
     for r in results.iter().filter(|r| !r.status.success()) {
         assert_eq!(r.status.code(), Some(1));
         let err = String::from_utf8_lossy(&r.stderr);
-        assert!(err.contains("another strata run is writing to out"), "{err}");
+        assert!(
+            err.contains("another strata run is writing to out"),
+            "{err}"
+        );
     }
     assert_only_complete_months(&dir.path().join("out"));
 }
@@ -289,7 +399,10 @@ fn sigkill_at_random_moments_never_damages_a_committed_month() {
         assert_only_complete_months(&out);
         let now = snapshot(&out.join("2026-10"));
         for (name, bytes) in &committed {
-            assert!(bytes == &now[name], "kill {i} ({month}, after {delay:?}) changed 2026-10/{name}");
+            assert!(
+                bytes == &now[name],
+                "kill {i} ({month}, after {delay:?}) changed 2026-10/{name}"
+            );
         }
     }
     // The next run cleans up and succeeds.
@@ -307,14 +420,26 @@ fn sigkill_at_random_moments_never_damages_a_committed_month() {
 #[test]
 fn json_logs_for_schedulers() {
     let dir = months_fixture(300);
-    let o = strata(&["run", "pipeline.toml", "--as-of", "2026-10", "--log-format", "json"], dir.path());
+    let o = strata(
+        &[
+            "run",
+            "pipeline.toml",
+            "--as-of",
+            "2026-10",
+            "--log-format",
+            "json",
+        ],
+        dir.path(),
+    );
     assert_eq!(o.code, 0, "{}", o.text());
     let events: Vec<serde_json::Value> = o
         .stderr
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
-    assert!(events.iter().any(|e| e["event"] == "done" && e["stage"] == "ingest"));
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "done" && e["stage"] == "ingest"));
     assert!(events.iter().any(|e| e["event"] == "finished"));
     // An error is one JSON line too, and the exit code says "fix your input".
     let o = strata(&["run", "missing.toml", "--log-format", "json"], dir.path());
@@ -330,12 +455,25 @@ fn json_logs_for_schedulers() {
 #[test]
 fn a_features_only_month_is_skipped_when_matching_the_next_month() {
     let dir = months_fixture(300);
-    let o = strata(&["run", "pipeline.toml", "--as-of", "2026-10", "--until", "features"], dir.path());
+    let o = strata(
+        &[
+            "run",
+            "pipeline.toml",
+            "--as-of",
+            "2026-10",
+            "--until",
+            "features",
+        ],
+        dir.path(),
+    );
     assert_eq!(o.code, 0, "{}", o.text());
     let o = strata(&["run", "pipeline.toml", "--as-of", "2026-11"], dir.path());
     assert_eq!(o.code, 0, "{}", o.text());
     let c = json(&dir.path().join("out/2026-11/comparison.json"));
-    assert!(c["history"]["previous_as_of"].is_null(), "nothing to match against");
+    assert!(
+        c["history"]["previous_as_of"].is_null(),
+        "nothing to match against"
+    );
     let h = strata(&["history", "out"], dir.path());
     assert_eq!(h.code, 0, "{}", h.text());
     assert_eq!(h.stdout.lines().count(), 3, "{}", h.stdout);
@@ -354,7 +492,11 @@ fn follow_on_sample_is_the_same_business_a_month_later() {
     };
     let (a, b) = (ids("2026-10"), ids("2026-11"));
     let kept = a.intersection(&b).count();
-    assert!(kept as f64 > 0.95 * a.len() as f64 && kept < a.len(), "{kept} of {}", a.len());
+    assert!(
+        kept as f64 > 0.95 * a.len() as f64 && kept < a.len(),
+        "{kept} of {}",
+        a.len()
+    );
     assert!(b.len() > kept, "new accounts appear");
     // The follow-on month's usage reaches into November.
     let usage = std::fs::read_to_string(dir.path().join("data/2026-11/usage.csv")).unwrap();

@@ -19,7 +19,15 @@ fn sample_run() -> &'static Path {
         let tmp = tempfile::tempdir().unwrap().keep();
         let out = tmp.join("out");
         let o = strata(
-            &["run", "pipelines/sample.toml", "--months", "2026-10..2026-11", "--out", out.to_str().unwrap(), "-q"],
+            &[
+                "run",
+                "pipelines/sample.toml",
+                "--months",
+                "2026-10..2026-11",
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ],
             &repo(),
         );
         assert_eq!(o.code, 0, "{}", o.text());
@@ -28,7 +36,16 @@ fn sample_run() -> &'static Path {
 }
 
 const SECTIONS: [&str; 10] = [
-    "summary", "quality", "k-selection", "modularity", "profiles", "sizes", "tiers", "exceptions", "migration", "map",
+    "summary",
+    "quality",
+    "k-selection",
+    "modularity",
+    "profiles",
+    "sizes",
+    "tiers",
+    "exceptions",
+    "migration",
+    "map",
 ];
 
 fn chromium() -> String {
@@ -41,15 +58,29 @@ fn report_renders_in_headless_chromium_without_errors() {
     let page = run.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     // Self-contained: no scripts, nothing fetched.
-    for bad in ["<script", "src=\"http", "href=\"http", "@import", "url(http"] {
+    for bad in [
+        "<script",
+        "src=\"http",
+        "href=\"http",
+        "@import",
+        "url(http",
+    ] {
         assert!(!html.contains(bad), "report.html contains {bad}");
     }
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-2026-11.png");
     let profile = tempfile::tempdir().unwrap();
     let flags = [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--enable-logging=stderr",
+        "--v=0",
     ];
     let run_chromium = |extra: &[String]| {
         Command::new(chromium())
@@ -61,17 +92,25 @@ fn report_renders_in_headless_chromium_without_errors() {
             .unwrap_or_else(|e| panic!("cannot start {} ({e}): install Debian's chromium (apt-get install chromium) or set STRATA_CHROMIUM", chromium()))
     };
     let dom = run_chromium(&["--dump-dom".into()]);
-    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     let dom_text = String::from_utf8_lossy(&dom.stdout);
     let log = String::from_utf8_lossy(&dom.stderr);
     for line in log.lines() {
         assert!(
-            !line.contains("CONSOLE") && !line.contains("Uncaught") && !line.contains("Failed to load resource"),
+            !line.contains("CONSOLE")
+                && !line.contains("Uncaught")
+                && !line.contains("Failed to load resource"),
             "browser console: {line}"
         );
     }
     for id in SECTIONS {
-        let start = dom_text.find(&format!("<section id=\"{id}\"")).unwrap_or_else(|| panic!("section {id} missing"));
+        let start = dom_text
+            .find(&format!("<section id=\"{id}\""))
+            .unwrap_or_else(|| panic!("section {id} missing"));
         let end = dom_text[start..].find("</section>").unwrap() + start;
         let body = &dom_text[start..end];
         assert!(body.contains("<h2>"), "{id} has no heading");
@@ -79,12 +118,26 @@ fn report_renders_in_headless_chromium_without_errors() {
             assert!(body.contains("<svg"), "{id} has no chart");
         }
     }
-    assert!(dom_text.contains("Compared with 2026-10"), "migration summary");
+    assert!(
+        dom_text.contains("Compared with 2026-10"),
+        "migration summary"
+    );
     assert!(dom_text.contains("Upgrade candidates") && dom_text.contains("Downgrade candidates"));
-    let shot_run = run_chromium(&[format!("--screenshot={}", shot.display()), "--window-size=1280,11000".into()]);
-    assert!(shot_run.status.success(), "{}", String::from_utf8_lossy(&shot_run.stderr));
+    let shot_run = run_chromium(&[
+        format!("--screenshot={}", shot.display()),
+        "--window-size=1280,11000".into(),
+    ]);
+    assert!(
+        shot_run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot_run.stderr)
+    );
     let png = std::fs::read(&shot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 100_000, "screenshot looks empty ({} bytes)", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 100_000,
+        "screenshot looks empty ({} bytes)",
+        png.len()
+    );
     eprintln!("screenshot: {}", shot.display());
 }
 
@@ -108,7 +161,10 @@ fn report_command_rerenders_identically_from_outputs_alone() {
     }
     let o = strata(&["report", dir.to_str().unwrap()], copy.path());
     assert_eq!(o.code, 0, "{}", o.text());
-    assert!(std::fs::read(dir.join("report.html")).unwrap() == before, "re-rendered report differs");
+    assert!(
+        std::fs::read(dir.join("report.html")).unwrap() == before,
+        "re-rendered report differs"
+    );
     // Not a run directory: a clear error.
     let o = strata(&["report", copy.path().to_str().unwrap()], copy.path());
     assert_eq!(o.code, 1, "{}", o.text());
@@ -124,7 +180,11 @@ fn notebook_runs_top_to_bottom_against_the_sample_run() {
         .arg(&run)
         .output()
         .unwrap_or_else(|e| panic!("cannot start {python} ({e}); set STRATA_PYTHON to a Python with notebooks/requirements.txt"));
-    let text = format!("{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(
         o.status.success(),
         "the notebook failed (needs a Python with notebooks/requirements.txt, e.g. the venv .ci/run makes; set STRATA_PYTHON):\n{text}"

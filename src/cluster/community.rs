@@ -390,7 +390,13 @@ fn leiden_pass(
 
 /// Leiden, iterated from its own result until modularity stops improving (at most `max_iterations`).
 pub fn leiden(g: &Csr, gamma: f64, seed: u64, max_iterations: usize) -> Vec<usize> {
-    leiden_from(g, &(0..g.n()).collect::<Vec<_>>(), gamma, seed, max_iterations)
+    leiden_from(
+        g,
+        &(0..g.n()).collect::<Vec<_>>(),
+        gamma,
+        seed,
+        max_iterations,
+    )
 }
 
 /// Leiden started from a given partition instead of singletons (as

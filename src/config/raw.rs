@@ -87,8 +87,13 @@ pub(super) struct RawCommunity {
     pub warm_start: Option<bool>,
 }
 impl RawCommunity {
-    pub const KEYS: &'static [&'static str] =
-        &["algorithm", "resolution", "min_size", "iterations", "warm_start"];
+    pub const KEYS: &'static [&'static str] = &[
+        "algorithm",
+        "resolution",
+        "min_size",
+        "iterations",
+        "warm_start",
+    ];
 }
 
 #[derive(Debug, Deserialize, Default)]

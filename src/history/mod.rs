@@ -169,7 +169,13 @@ impl PreviousRun {
                         .collect(),
                 );
             }
-            let max_id = ids.iter().flatten().chain(names.keys()).max().copied().unwrap_or(0);
+            let max_id = ids
+                .iter()
+                .flatten()
+                .chain(names.keys())
+                .max()
+                .copied()
+                .unwrap_or(0);
             let next_id = next.get(method).copied().unwrap_or(0).max(max_id + 1);
             methods.insert(
                 method.to_string(),
@@ -286,7 +292,11 @@ pub struct History {
 
 /// Last month's segment ID under `method` for each current account (None for
 /// accounts that are new), aligned to `ids`.
-pub fn previous_labels(prev: &PreviousRun, ids: &[String], method: &str) -> Option<Vec<Option<u32>>> {
+pub fn previous_labels(
+    prev: &PreviousRun,
+    ids: &[String],
+    method: &str,
+) -> Option<Vec<Option<u32>>> {
     let pm = prev.methods.get(method)?;
     Some(
         align(prev, ids)
@@ -341,7 +351,9 @@ pub fn track(
         let pm = prev.and_then(|p| p.methods.get(seg.method));
         let Some(pm) = pm else {
             seg.ids = (1..=seg.k() as u32).collect();
-            history.next_ids.insert(seg.method.to_string(), seg.k() as u32 + 1);
+            history
+                .next_ids
+                .insert(seg.method.to_string(), seg.k() as u32 + 1);
             continue;
         };
         let prev_labels: Vec<Option<u32>> = cur_to_prev
@@ -450,8 +462,18 @@ fn match_segments(
     profiles: &[Vec<(String, f64)>],
 ) -> (Vec<u32>, Vec<Transition>, BTreeMap<u32, u32>, u32) {
     let k = sizes.len();
-    let prev_ids: Vec<u32> = pm.names.keys().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    let pi: HashMap<u32, usize> = prev_ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let prev_ids: Vec<u32> = pm
+        .names
+        .keys()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let pi: HashMap<u32, usize> = prev_ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i))
+        .collect();
     let kp = prev_ids.len();
     let mut n = vec![vec![0u64; k]; kp];
     let mut prev_common = vec![0u64; kp];
@@ -469,11 +491,19 @@ fn match_segments(
             && (v as f64 >= MAJORITY * prev_common[p] as f64
                 || v as f64 >= MAJORITY * cur_common[c] as f64)
     };
-    let links_p: Vec<Vec<usize>> = (0..kp).map(|p| (0..k).filter(|&c| linked(p, c)).collect()).collect();
-    let links_c: Vec<Vec<usize>> = (0..k).map(|c| (0..kp).filter(|&p| linked(p, c)).collect()).collect();
+    let links_p: Vec<Vec<usize>> = (0..kp)
+        .map(|p| (0..k).filter(|&c| linked(p, c)).collect())
+        .collect();
+    let links_c: Vec<Vec<usize>> = (0..k)
+        .map(|c| (0..kp).filter(|&p| linked(p, c)).collect())
+        .collect();
     // ID-keeping pairs: Hungarian on overlap among linked pairs.
     let score: Vec<Vec<f64>> = (0..kp)
-        .map(|p| (0..k).map(|c| if linked(p, c) { n[p][c] as f64 } else { 0.0 }).collect())
+        .map(|p| {
+            (0..k)
+                .map(|c| if linked(p, c) { n[p][c] as f64 } else { 0.0 })
+                .collect()
+        })
         .collect();
     let mut heir: Vec<Option<usize>> = vec![None; k]; // current label → previous index
     for (p, c) in assign::maximise(&score).into_iter().enumerate() {
@@ -621,7 +651,9 @@ fn profile_pairs(
         return Vec::new();
     }
     let get = |prof: &Vec<(String, f64)>, f: &str| -> f64 {
-        prof.iter().find(|(g, _)| g == f).map_or(f64::NAN, |(_, v)| *v)
+        prof.iter()
+            .find(|(g, _)| g == f)
+            .map_or(f64::NAN, |(_, v)| *v)
     };
     let scale: Vec<f64> = features
         .iter()
@@ -633,8 +665,13 @@ fn profile_pairs(
                 .filter(|v| v.is_finite())
                 .collect();
             let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-            let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
-            if sd > 0.0 { sd } else { f64::INFINITY }
+            let sd =
+                (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+            if sd > 0.0 {
+                sd
+            } else {
+                f64::INFINITY
+            }
         })
         .collect();
     let dist = |a: &Vec<(String, f64)>, b: &Vec<(String, f64)>| -> f64 {
@@ -689,8 +726,16 @@ fn migration(
     let previous_ids: Vec<u32> = pm.names.keys().copied().collect();
     let mut current_ids: Vec<u32> = seg.ids.clone();
     current_ids.sort_unstable();
-    let pi: HashMap<u32, usize> = previous_ids.iter().enumerate().map(|(i, &v)| (v, i)).collect();
-    let ci: HashMap<u32, usize> = current_ids.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+    let pi: HashMap<u32, usize> = previous_ids
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v, i))
+        .collect();
+    let ci: HashMap<u32, usize> = current_ids
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (v, i))
+        .collect();
     let mut counts = vec![vec![0u64; current_ids.len()]; previous_ids.len()];
     let mut new = vec![0u64; current_ids.len()];
     let mut lost = vec![0u64; previous_ids.len()];
@@ -803,7 +848,11 @@ pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
         let map_f = |key: &str| -> BTreeMap<String, f64> {
             h[key]
                 .as_object()
-                .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect())
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         rows.push(HistoryRow {
@@ -811,7 +860,11 @@ pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
             accounts: v["accounts"].as_u64().unwrap_or(0),
             segments: h["segments"]
                 .as_object()
-                .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_u64()?))).collect())
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                        .collect()
+                })
                 .unwrap_or_default(),
             ari_vs_tiers: map_f("ari_vs_tiers"),
             exceptions: h["exceptions"].as_u64(),
@@ -828,7 +881,9 @@ pub fn history_text(rows: &[HistoryRow]) -> String {
     let mut out = String::from(
         "as-of     accounts  k-means  communities  ARI k-means/tiers  ARI communities/tiers  exceptions  drift ARI k-means  drift ARI communities  new    lost\n",
     );
-    let f = |m: &BTreeMap<String, f64>, k: &str| m.get(k).map_or("-".to_string(), |v| format!("{v:.3}"));
+    let f = |m: &BTreeMap<String, f64>, k: &str| {
+        m.get(k).map_or("-".to_string(), |v| format!("{v:.3}"))
+    };
     let u = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
     for r in rows {
         out.push_str(&format!(

@@ -5,7 +5,10 @@ fn prev_method(ids: &[u32], medians: &[(u32, f64)]) -> PreviousMethod {
     let mut med = BTreeMap::new();
     for &(id, m) in medians {
         names.insert(id, format!("old {id}"));
-        med.insert(id, vec![("arr".to_string(), m), ("seats".to_string(), m / 10.0)]);
+        med.insert(
+            id,
+            vec![("arr".to_string(), m), ("seats".to_string(), m / 10.0)],
+        );
     }
     PreviousMethod {
         ids: ids.iter().map(|&i| Some(i)).collect(),
@@ -54,8 +57,13 @@ fn relabelled_segments_keep_their_ids() {
     let pm = prev_method(&prev, &[(4, 100.0), (9, 500.0)]);
     let labels: Vec<usize> = prev.iter().map(|&p| if p == 4 { 1 } else { 0 }).collect();
     let prev_labels: Vec<Option<u32>> = prev.iter().map(|&p| Some(p)).collect();
-    let (ids, t, survived, next) =
-        match_segments(&pm, &prev_labels, &labels, &sizes(&labels), &profiles(&[500.0, 100.0]));
+    let (ids, t, survived, next) = match_segments(
+        &pm,
+        &prev_labels,
+        &labels,
+        &sizes(&labels),
+        &profiles(&[500.0, 100.0]),
+    );
     assert_eq!(ids, vec![9, 4]);
     assert_eq!(next, 10);
     assert_eq!(survived.len(), 2);
@@ -112,7 +120,10 @@ fn split_merge_emerge_disappear() {
     assert_eq!(has(TransitionKind::Survived), 0, "{k:?}");
     let merged = t.iter().find(|t| t.kind == TransitionKind::Merged).unwrap();
     assert_eq!(merged.previous, vec![2, 3]);
-    let gone = t.iter().find(|t| t.kind == TransitionKind::Disappeared).unwrap();
+    let gone = t
+        .iter()
+        .find(|t| t.kind == TransitionKind::Disappeared)
+        .unwrap();
     assert_eq!(gone.previous, vec![4]);
 }
 
@@ -120,9 +131,19 @@ fn split_merge_emerge_disappear() {
 fn profile_fallback_pairs_a_segment_of_new_accounts() {
     // Segment 7 lost all its accounts; this month a segment of new accounts
     // with almost the same profile appears: it inherits 7 by profile.
-    let prev_labels: Vec<Option<u32>> = rep(&[(5, 30), (6, 30)]).into_iter().map(Some).chain(std::iter::repeat_n(None, 25)).collect();
-    let labels: Vec<usize> = rep(&[(0, 30), (1, 30), (2, 25)]).into_iter().map(|v| v as usize).collect();
-    let pm = prev_method(&rep(&[(5, 30), (6, 30), (7, 25)]), &[(5, 100.0), (6, 1000.0), (7, 3000.0)]);
+    let prev_labels: Vec<Option<u32>> = rep(&[(5, 30), (6, 30)])
+        .into_iter()
+        .map(Some)
+        .chain(std::iter::repeat_n(None, 25))
+        .collect();
+    let labels: Vec<usize> = rep(&[(0, 30), (1, 30), (2, 25)])
+        .into_iter()
+        .map(|v| v as usize)
+        .collect();
+    let pm = prev_method(
+        &rep(&[(5, 30), (6, 30), (7, 25)]),
+        &[(5, 100.0), (6, 1000.0), (7, 3000.0)],
+    );
     let (ids, t, survived, _) = match_segments(
         &pm,
         &prev_labels,
@@ -147,8 +168,14 @@ fn profile_fallback_pairs_a_segment_of_new_accounts() {
 
 #[test]
 fn drift_is_one_for_identical_partitions_under_relabelling() {
-    let prev: Vec<Option<u32>> = rep(&[(3, 10), (8, 10), (2, 5)]).into_iter().map(Some).collect();
-    let labels: Vec<usize> = rep(&[(1, 10), (0, 10), (2, 5)]).into_iter().map(|v| v as usize).collect();
+    let prev: Vec<Option<u32>> = rep(&[(3, 10), (8, 10), (2, 5)])
+        .into_iter()
+        .map(Some)
+        .collect();
+    let labels: Vec<usize> = rep(&[(1, 10), (0, 10), (2, 5)])
+        .into_iter()
+        .map(|v| v as usize)
+        .collect();
     let seg = Segmentation {
         method: "kmeans",
         sizes: sizes(&labels),

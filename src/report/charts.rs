@@ -25,7 +25,11 @@ fn hex(h: &str) -> RGBColor {
 
 /// Diverging colour for `v` in [-1, 1]: blue (negative), white, orange (positive).
 pub fn diverging(v: f64) -> RGBColor {
-    let v = if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 };
+    let v = if v.is_finite() {
+        v.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    };
     let (end, t) = if v < 0.0 {
         ((33.0, 102.0, 172.0), -v)
     } else {
@@ -37,7 +41,11 @@ pub fn diverging(v: f64) -> RGBColor {
 
 /// Sequential colour for a share in [0, 1]: white to dark blue.
 pub fn sequential(v: f64) -> RGBColor {
-    let t = if v.is_finite() { v.clamp(0.0, 1.0) } else { 0.0 };
+    let t = if v.is_finite() {
+        v.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let mix = |a: f64| (255.0 + (a - 255.0) * t).round() as u8;
     RGBColor(mix(8.0), mix(48.0), mix(107.0))
 }
@@ -59,9 +67,9 @@ pub fn small_multiples(
     let mut out = String::new();
     let (w, h) = (230u32, 190u32);
     let integer_x = xs.iter().all(|x| x.fract() == 0.0);
-    let (x_min, x_max) = xs
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, &x| (a.0.min(x), a.1.max(x)));
+    let (x_min, x_max) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, &x| {
+        (a.0.min(x), a.1.max(x))
+    });
     for (i, (name, ys, better)) in series.iter().enumerate() {
         let mut pts: Vec<(f64, f64)> = xs
             .iter()
@@ -99,7 +107,13 @@ pub fn small_multiples(
                 .x_desc(x_desc)
                 .x_labels(if integer_x { xs.len().min(10) } else { 6 })
                 .y_labels(5)
-                .x_label_formatter(&|v| if integer_x { format!("{v:.0}") } else { format!("{v:.2}") })
+                .x_label_formatter(&|v| {
+                    if integer_x {
+                        format!("{v:.0}")
+                    } else {
+                        format!("{v:.2}")
+                    }
+                })
                 .y_label_formatter(&|v| short(*v))
                 .light_line_style(RGBColor(235, 235, 235))
                 .label_style(("sans-serif", 11))
@@ -115,7 +129,11 @@ pub fn small_multiples(
                     Circle::new(
                         (x, y),
                         if chosen_here { 6 } else { 3 },
-                        if chosen_here { BLACK.filled() } else { c.filled() },
+                        if chosen_here {
+                            BLACK.filled()
+                        } else {
+                            c.filled()
+                        },
                     )
                 }))
                 .map_err(err)?;
@@ -162,14 +180,25 @@ pub fn shares(labels: &[String], accounts: &[f64], value: Option<&[f64]>) -> Res
         let small = TextStyle::from(("sans-serif", 11).into_font()).color(&RGBColor(60, 60, 60));
         for i in 0..n {
             let y = 14 + row * i as i32;
-            root.draw(&Text::new(truncate(&labels[i], 46), (6, y + 10), label.clone()))
-                .map_err(err)?;
+            root.draw(&Text::new(
+                truncate(&labels[i], 46),
+                (6, y + 10),
+                label.clone(),
+            ))
+            .map_err(err)?;
             let bar = |v: f64, dy: i32, c: RGBColor| -> Res<()> {
                 let len = (v / max * bar_w).round() as i32;
-                root.draw(&Rectangle::new([(left, y + dy), (left + len.max(1), y + dy + 13)], c.filled()))
-                    .map_err(err)?;
-                root.draw(&Text::new(format!("{:.0}%", v * 100.0), (left + len + 4, y + dy + 1), small.clone()))
-                    .map_err(err)?;
+                root.draw(&Rectangle::new(
+                    [(left, y + dy), (left + len.max(1), y + dy + 13)],
+                    c.filled(),
+                ))
+                .map_err(err)?;
+                root.draw(&Text::new(
+                    format!("{:.0}%", v * 100.0),
+                    (left + len + 4, y + dy + 1),
+                    small.clone(),
+                ))
+                .map_err(err)?;
                 Ok(())
             };
             bar(accounts[i], 0, colour(0))?;
@@ -177,8 +206,11 @@ pub fn shares(labels: &[String], accounts: &[f64], value: Option<&[f64]>) -> Res
                 bar(v[i], 15, colour(1))?;
             }
         }
-        root.draw(&PathElement::new(vec![(left, 8), (left, h as i32 - 6)], RGBColor(150, 150, 150)))
-            .map_err(err)?;
+        root.draw(&PathElement::new(
+            vec![(left, 8), (left, h as i32 - 6)],
+            RGBColor(150, 150, 150),
+        ))
+        .map_err(err)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -192,7 +224,11 @@ pub fn heatmap(
     cell_w: u32,
 ) -> Res<String> {
     let left = 260u32;
-    let longest = cols.iter().map(|c| c.chars().count().min(18)).max().unwrap_or(4) as u32;
+    let longest = cols
+        .iter()
+        .map(|c| c.chars().count().min(18))
+        .max()
+        .unwrap_or(4) as u32;
     let top = 16 + longest * 7;
     let ch = 26u32;
     let w = left + cell_w * cols.len() as u32 + 10;
@@ -225,9 +261,13 @@ pub fn heatmap(
                 .map_err(err)?;
                 if !text.is_empty() {
                     let dark = (fill.0 as u32 + fill.1 as u32 + fill.2 as u32) < 330;
-                    let st = TextStyle::from(("sans-serif", 11).into_font())
-                        .color(if dark { &WHITE } else { &BLACK });
-                    root.draw(&Text::new(text, (x + 4, y + 7), st)).map_err(err)?;
+                    let st = TextStyle::from(("sans-serif", 11).into_font()).color(if dark {
+                        &WHITE
+                    } else {
+                        &BLACK
+                    });
+                    root.draw(&Text::new(text, (x + 4, y + 7), st))
+                        .map_err(err)?;
                 }
             }
         }
@@ -245,13 +285,23 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// A scatter plot of 2-D points coloured by group, with a legend.
-pub fn scatter(points: &[(f64, f64, usize)], groups: &[String], x_desc: &str, y_desc: &str) -> Res<String> {
+pub fn scatter(
+    points: &[(f64, f64, usize)],
+    groups: &[String],
+    x_desc: &str,
+    y_desc: &str,
+) -> Res<String> {
     let (w, h) = (760u32, 520u32);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        let (mut x0, mut x1, mut y0, mut y1) = (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        );
         for &(x, y, _) in points {
             x0 = x0.min(x);
             x1 = x1.max(x);
@@ -310,7 +360,13 @@ mod tests {
 
     #[test]
     fn charts_are_svg_with_their_labels() {
-        let s = small_multiples(&[2.0, 3.0, 4.0], "k", &[("silhouette", vec![0.2, 0.5, 0.4], Some(true))], 3.0).unwrap();
+        let s = small_multiples(
+            &[2.0, 3.0, 4.0],
+            "k",
+            &[("silhouette", vec![0.2, 0.5, 0.4], Some(true))],
+            3.0,
+        )
+        .unwrap();
         assert!(s.starts_with("<svg") && s.contains("silhouette"));
         let h = heatmap(
             &["Segment 1".into()],
@@ -320,7 +376,13 @@ mod tests {
         )
         .unwrap();
         assert!(h.contains("Segment 1") && h.contains("seats"));
-        let p = scatter(&[(0.0, 1.0, 0), (1.0, 0.0, 1)], &["a".into(), "b".into()], "PC1", "PC2").unwrap();
+        let p = scatter(
+            &[(0.0, 1.0, 0), (1.0, 0.0, 1)],
+            &["a".into(), "b".into()],
+            "PC1",
+            "PC2",
+        )
+        .unwrap();
         assert!(p.contains("<circle"));
     }
 

@@ -52,8 +52,12 @@ pub struct RunData {
 
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::Usage(format!("{} is not valid JSON ({e}); re-run that month", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not valid JSON ({e}); re-run that month",
+            path.display()
+        ))
+    })
 }
 
 fn read_parquet(path: &Path, cols: Option<Vec<String>>) -> Result<DataFrame> {
@@ -61,7 +65,12 @@ fn read_parquet(path: &Path, cols: Option<Vec<String>>) -> Result<DataFrame> {
     ParquetReader::new(f)
         .with_columns(cols)
         .finish()
-        .map_err(|e| Error::Usage(format!("{} cannot be read ({e}); re-run that month", path.display())))
+        .map_err(|e| {
+            Error::Usage(format!(
+                "{} cannot be read ({e}); re-run that month",
+                path.display()
+            ))
+        })
 }
 
 /// Read a run directory (staged or committed).
@@ -107,7 +116,10 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     }
     let df = read_parquet(&fpath, Some(schema_cols.clone()))?;
     let a = read_parquet(&apath, Some(vec!["kmeans_segment".into()]))?;
-    let seg = a.column("kmeans_segment")?.as_materialized_series().cast(&DataType::UInt32)?;
+    let seg = a
+        .column("kmeans_segment")?
+        .as_materialized_series()
+        .cast(&DataType::UInt32)?;
     let seg: Vec<Option<u32>> = seg.u32()?.iter().collect();
     let n = df.height();
     let d = schema_cols.len();
@@ -122,7 +134,10 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     if n < 3 {
         return Ok(None);
     }
-    let mean: Vec<f64> = cols.iter().map(|c| c.iter().sum::<f64>() / n as f64).collect();
+    let mean: Vec<f64> = cols
+        .iter()
+        .map(|c| c.iter().sum::<f64>() / n as f64)
+        .collect();
     let mut cov = vec![vec![0.0; d]; d];
     for a in 0..d {
         for b in a..d {
@@ -149,7 +164,12 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
         .as_array()
         .and_then(|s| s.iter().find(|m| m["method"] == "kmeans"))
         .and_then(|m| m["segment_ids"].as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_u64())
+                .map(|v| v as u32)
+                .collect()
+        })
         .unwrap_or_default();
     let mut sorted_ids = ids.clone();
     sorted_ids.sort_unstable();
@@ -190,7 +210,9 @@ fn top_eigen(m: &[Vec<f64>]) -> (Vec<f64>, f64) {
     let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 * 1e-3).collect();
     let mut lambda = 0.0;
     for _ in 0..500 {
-        let w: Vec<f64> = (0..d).map(|i| (0..d).map(|j| m[i][j] * v[j]).sum()).collect();
+        let w: Vec<f64> = (0..d)
+            .map(|i| (0..d).map(|j| m[i][j] * v[j]).sum())
+            .collect();
         let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
         if norm < 1e-300 {
             break;
@@ -274,7 +296,8 @@ fn f3(v: &Value) -> String {
 }
 
 fn pct(v: &Value) -> String {
-    v.as_f64().map_or("–".into(), |x| format!("{:.0}%", x * 100.0))
+    v.as_f64()
+        .map_or("–".into(), |x| format!("{:.0}%", x * 100.0))
 }
 
 fn money(v: f64) -> String {
@@ -348,7 +371,11 @@ fn summary(h: &mut String, r: &RunData) {
     let c = &r.comparison;
     let m = &r.manifest;
     h.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
-    let _ = write!(h, "<div class=\"card\">accounts<b>{}</b></div>", m["accounts"]);
+    let _ = write!(
+        h,
+        "<div class=\"card\">accounts<b>{}</b></div>",
+        m["accounts"]
+    );
     for s in c["segmentations"].as_array().into_iter().flatten() {
         let method = s["method"].as_str().unwrap_or("");
         let _ = write!(
@@ -367,7 +394,11 @@ fn summary(h: &mut String, r: &RunData) {
         );
     }
     if let Some(e) = c["comparison"]["exceptions"].as_array() {
-        let _ = write!(h, "<div class=\"card\">tier exceptions<b>{}</b></div>", e.len());
+        let _ = write!(
+            h,
+            "<div class=\"card\">tier exceptions<b>{}</b></div>",
+            e.len()
+        );
     }
     h.push_str("</div>");
     if let Some(methods) = c["comparison"]["methods"].as_array() {
@@ -393,7 +424,8 @@ fn change_text(c: &Value, html: bool) -> String {
     let hist = &c["history"];
     let Some(prev) = hist["previous_as_of"].as_str() else {
         return if html {
-            "<p>This is the first committed run in this output folder: segment IDs start here.</p>".into()
+            "<p>This is the first committed run in this output folder: segment IDs start here.</p>"
+                .into()
         } else {
             "First committed run in this output folder; segment IDs start here.\n".into()
         };
@@ -434,7 +466,13 @@ fn change_text(c: &Value, html: bool) -> String {
         ));
     }
     if html {
-        format!("<ul>{}</ul>", lines.iter().map(|l| format!("<li>{}</li>", esc(l))).collect::<String>())
+        format!(
+            "<ul>{}</ul>",
+            lines
+                .iter()
+                .map(|l| format!("<li>{}</li>", esc(l)))
+                .collect::<String>()
+        )
     } else {
         lines.iter().map(|l| format!("- {l}\n")).collect()
     }
@@ -479,11 +517,19 @@ fn quality(h: &mut String, r: &RunData) {
 }
 
 fn kmeans_details(c: &Value) -> Option<&Value> {
-    c["segmentations"].as_array()?.iter().find(|s| s["method"] == "kmeans").map(|s| &s["details"])
+    c["segmentations"]
+        .as_array()?
+        .iter()
+        .find(|s| s["method"] == "kmeans")
+        .map(|s| &s["details"])
 }
 
 fn community_details(c: &Value) -> Option<&Value> {
-    c["segmentations"].as_array()?.iter().find(|s| s["method"] == "community").map(|s| &s["details"])
+    c["segmentations"]
+        .as_array()?
+        .iter()
+        .find(|s| s["method"] == "community")
+        .map(|s| &s["details"])
 }
 
 fn k_choice(h: &mut String, c: &Value) -> Result<()> {
@@ -504,8 +550,16 @@ fn k_choice(h: &mut String, c: &Value) -> Result<()> {
         esc(d["chosen_by"].as_str().unwrap_or(""))
     );
     if scores.len() > 1 {
-        let ks: Vec<f64> = scores.iter().map(|s| s["k"].as_f64().unwrap_or(0.0)).collect();
-        let get = |k: &str| -> Vec<f64> { scores.iter().map(|s| s[k].as_f64().unwrap_or(f64::NAN)).collect() };
+        let ks: Vec<f64> = scores
+            .iter()
+            .map(|s| s["k"].as_f64().unwrap_or(0.0))
+            .collect();
+        let get = |k: &str| -> Vec<f64> {
+            scores
+                .iter()
+                .map(|s| s[k].as_f64().unwrap_or(f64::NAN))
+                .collect()
+        };
         let mut series = vec![
             ("silhouette", get("silhouette"), Some(true)),
             ("Calinski–Harabasz", get("calinski_harabasz"), Some(true)),
@@ -516,10 +570,13 @@ fn k_choice(h: &mut String, c: &Value) -> Result<()> {
         if ps.iter().any(|v| v.is_finite()) {
             series.push(("prediction strength", ps, Some(true)));
         }
-        let svg = charts::small_multiples(&ks, "k", &series, chosen as f64).map_err(Error::Internal)?;
+        let svg =
+            charts::small_multiples(&ks, "k", &series, chosen as f64).map_err(Error::Internal)?;
         let _ = write!(h, "<div class=\"charts\">{svg}</div><p class=\"note\">The black dot marks the chosen k.</p>");
     } else {
-        h.push_str("<p class=\"note\">k was fixed in the pipeline file, so no other k was scored.</p>");
+        h.push_str(
+            "<p class=\"note\">k was fixed in the pipeline file, so no other k was scored.</p>",
+        );
     }
     h.push_str("</section>\n");
     Ok(())
@@ -545,9 +602,18 @@ fn modularity(h: &mut String, c: &Value) -> Result<()> {
     );
     let sweep = d["sweep"].as_array().cloned().unwrap_or_default();
     if sweep.len() > 1 {
-        let xs: Vec<f64> = sweep.iter().map(|s| s["resolution"].as_f64().unwrap_or(0.0)).collect();
-        let q: Vec<f64> = sweep.iter().map(|s| s["modularity"].as_f64().unwrap_or(f64::NAN)).collect();
-        let k: Vec<f64> = sweep.iter().map(|s| s["communities"].as_f64().unwrap_or(f64::NAN)).collect();
+        let xs: Vec<f64> = sweep
+            .iter()
+            .map(|s| s["resolution"].as_f64().unwrap_or(0.0))
+            .collect();
+        let q: Vec<f64> = sweep
+            .iter()
+            .map(|s| s["modularity"].as_f64().unwrap_or(f64::NAN))
+            .collect();
+        let k: Vec<f64> = sweep
+            .iter()
+            .map(|s| s["communities"].as_f64().unwrap_or(f64::NAN))
+            .collect();
         let svg = charts::small_multiples(
             &xs,
             "resolution γ",
@@ -559,7 +625,8 @@ fn modularity(h: &mut String, c: &Value) -> Result<()> {
     }
     h.push_str("<table><tr><th>γ</th><th>modularity</th><th>communities</th><th>small ones merged</th></tr>");
     for s in &sweep {
-        let _ = write!(
+        let _ =
+            write!(
             h,
             "<tr><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
             s["resolution"], f3(&s["modularity"]), s["communities"], s["merged_small"]
@@ -573,7 +640,11 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
     h.push_str("<section id=\"profiles\"><h2>Segment profiles</h2><p class=\"note\">Each cell: how far the segment's mean is from the other accounts', in pooled standard deviations (orange above, blue below). Columns: the features that distinguish segments most.</p>");
     let columns: Vec<String> = manifest["features"]
         .as_array()
-        .map(|a| a.iter().filter_map(|f| f["name"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["name"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     for method in ["kmeans", "community"] {
         let (ps, note) = shown_profiles(c, method);
@@ -584,7 +655,10 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
         let mut wanted: Vec<usize> = Vec::new();
         for p in &ps {
             for d in p["distinguishing"].as_array().into_iter().flatten().take(3) {
-                if let Some(i) = columns.iter().position(|c| Some(c.as_str()) == d["column"].as_str()) {
+                if let Some(i) = columns
+                    .iter()
+                    .position(|c| Some(c.as_str()) == d["column"].as_str())
+                {
                     if !wanted.contains(&i) {
                         wanted.push(i);
                     }
@@ -595,12 +669,28 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
         wanted.truncate(16);
         let rows: Vec<String> = ps
             .iter()
-            .map(|p| format!("{} {}: {}", if method == "kmeans" { "Segment" } else { "Community" }, p["id"], p["name"].as_str().unwrap_or("")))
+            .map(|p| {
+                format!(
+                    "{} {}: {}",
+                    if method == "kmeans" {
+                        "Segment"
+                    } else {
+                        "Community"
+                    },
+                    p["id"],
+                    p["name"].as_str().unwrap_or("")
+                )
+            })
             .collect();
         let cols: Vec<String> = wanted.iter().map(|&i| columns[i].clone()).collect();
         let effects: Vec<Vec<f64>> = ps
             .iter()
-            .map(|p| p["effects"].as_array().map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect()).unwrap_or_default())
+            .map(|p| {
+                p["effects"]
+                    .as_array()
+                    .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect())
+                    .unwrap_or_default()
+            })
             .collect();
         let svg = charts::heatmap(
             &rows,
@@ -616,11 +706,31 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
         if method == "kmeans" {
             h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out</th><th>typical levels</th></tr>");
             for p in &ps {
-                let dist: Vec<String> = p["distinguishing"].as_array().into_iter().flatten().take(4)
-                    .map(|d| format!("{} ({:+.1})", d["column"].as_str().unwrap_or(""), d["effect"].as_f64().unwrap_or(0.0)))
+                let dist: Vec<String> = p["distinguishing"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .take(4)
+                    .map(|d| {
+                        format!(
+                            "{} ({:+.1})",
+                            d["column"].as_str().unwrap_or(""),
+                            d["effect"].as_f64().unwrap_or(0.0)
+                        )
+                    })
                     .collect();
-                let levels: Vec<String> = p["top_levels"].as_array().into_iter().flatten()
-                    .filter_map(|l| Some(format!("{} {} ({:.0}%)", l[0].as_str()?, l[1].as_str()?, l[2].as_f64()? * 100.0)))
+                let levels: Vec<String> = p["top_levels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| {
+                        Some(format!(
+                            "{} {} ({:.0}%)",
+                            l[0].as_str()?,
+                            l[1].as_str()?,
+                            l[2].as_f64()? * 100.0
+                        ))
+                    })
                     .collect();
                 let _ = write!(h, "<tr><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
                     p["id"], esc(p["name"].as_str().unwrap_or("")), p["size"], esc(&dist.join(", ")), esc(&levels.join(", ")));
@@ -639,8 +749,14 @@ fn sizes(h: &mut String, c: &Value) -> Result<()> {
         if ps.is_empty() {
             continue;
         }
-        let labels: Vec<String> = ps.iter().map(|p| format!("{} · {}", p["id"], p["name"].as_str().unwrap_or(""))).collect();
-        let acc: Vec<f64> = ps.iter().map(|p| p["share_accounts"].as_f64().unwrap_or(0.0)).collect();
+        let labels: Vec<String> = ps
+            .iter()
+            .map(|p| format!("{} · {}", p["id"], p["name"].as_str().unwrap_or("")))
+            .collect();
+        let acc: Vec<f64> = ps
+            .iter()
+            .map(|p| p["share_accounts"].as_f64().unwrap_or(0.0))
+            .collect();
         let val: Option<Vec<f64>> = ps.iter().map(|p| p["share_value"].as_f64()).collect();
         let svg = charts::shares(&labels, &acc, val.as_deref()).map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
@@ -655,13 +771,25 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
         h.push_str("<p>No tiers configured (<code>[tiers]</code> in the pipeline file), so there is nothing to compare with.</p></section>\n");
         return Ok(());
     };
-    let tier_names: Vec<String> = names.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let tier_names: Vec<String> = names
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
     h.push_str("<p class=\"note\">Accounts per segment (rows) and current tier (columns); shading is the row share. A segment concentrated in one tier agrees with it.</p>");
     for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
         let method = mc["method"].as_str().unwrap_or("");
         let mapping = mc["mapping"].as_array().cloned().unwrap_or_default();
-        let table: Vec<Vec<f64>> = mc["contingency"].as_array().into_iter().flatten()
-            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect())
+        let table: Vec<Vec<f64>> = mc["contingency"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                r.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_f64().unwrap_or(0.0))
+                    .collect()
+            })
             .collect();
         // Rows in ID order, the shown segments only.
         let (shown, note) = shown_profiles(c, method);
@@ -670,7 +798,21 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
             .filter(|&i| shown_ids.contains(&mapping[i]["id"].as_u64().unwrap_or(0)))
             .collect();
         order.sort_by_key(|&i| mapping[i]["id"].as_u64().unwrap_or(0));
-        let rows: Vec<String> = order.iter().map(|&i| format!("{} {} · {}", if method == "kmeans" { "Segment" } else { "Community" }, mapping[i]["id"], profile_name(c, method, mapping[i]["id"].as_u64().unwrap_or(0) as u32))).collect();
+        let rows: Vec<String> = order
+            .iter()
+            .map(|&i| {
+                format!(
+                    "{} {} · {}",
+                    if method == "kmeans" {
+                        "Segment"
+                    } else {
+                        "Community"
+                    },
+                    mapping[i]["id"],
+                    profile_name(c, method, mapping[i]["id"].as_u64().unwrap_or(0) as u32)
+                )
+            })
+            .collect();
         let svg = charts::heatmap(
             &rows,
             &tier_names,
@@ -699,18 +841,30 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
 fn exception_rows(c: &Value, kind: &str) -> Vec<Value> {
     c["comparison"]["exceptions"]
         .as_array()
-        .map(|a| a.iter().filter(|e| e["kind"] == kind).take(TOP_EXCEPTIONS).cloned().collect())
+        .map(|a| {
+            a.iter()
+                .filter(|e| e["kind"] == kind)
+                .take(TOP_EXCEPTIONS)
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn exceptions(h: &mut String, c: &Value) {
     h.push_str("<section id=\"exceptions\"><h2>Exceptions: accounts in the wrong tier</h2>");
-    let all = c["comparison"]["exceptions"].as_array().cloned().unwrap_or_default();
+    let all = c["comparison"]["exceptions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     if c["comparison"]["tiers"].is_null() {
         h.push_str("<p>No tiers configured.</p></section>\n");
         return;
     }
-    let stake: f64 = all.iter().filter_map(|e| e["value_at_stake"].as_f64()).sum();
+    let stake: f64 = all
+        .iter()
+        .filter_map(|e| e["value_at_stake"].as_f64())
+        .sum();
     let _ = write!(
         h,
         "<p>{} accounts behave like another tier (from {} segments), {} in ARR. Ranked by confidence × ARR at stake; confidence combines how typical the account's segment is of the suggested tier, how typical the account is of its segment, and whether both methods agree.</p>",
@@ -718,7 +872,10 @@ fn exceptions(h: &mut String, c: &Value) {
         esc(c["comparison"]["exceptions_from"].as_str().unwrap_or("")),
         money(stake)
     );
-    for (kind, title) in [("upgrade", "Upgrade candidates"), ("downgrade", "Downgrade candidates")] {
+    for (kind, title) in [
+        ("upgrade", "Upgrade candidates"),
+        ("downgrade", "Downgrade candidates"),
+    ] {
         let rows = exception_rows(c, kind);
         let _ = write!(h, "<h3>{title} (top {})</h3>", rows.len());
         if rows.is_empty() {
@@ -727,7 +884,12 @@ fn exceptions(h: &mut String, c: &Value) {
         }
         h.push_str("<table><tr><th>account</th><th>tier now → suggested</th><th>segment</th><th>confidence</th><th>ARR at stake</th><th>why</th></tr>");
         for e in rows {
-            let reasons: Vec<String> = e["reasons"].as_array().into_iter().flatten().filter_map(|r| r["text"].as_str().map(esc)).collect();
+            let reasons: Vec<String> = e["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["text"].as_str().map(esc))
+                .collect();
             let _ = write!(h, "<tr><td>{}</td><td>{} → {}</td><td class=n>{}</td><td class=n>{:.2}</td><td class=n>{}</td><td>{}</td></tr>",
                 esc(e["account_id"].as_str().unwrap_or("")), esc(e["current_tier"].as_str().unwrap_or("")), esc(e["suggested_tier"].as_str().unwrap_or("")),
                 e["segment_id"], e["confidence"].as_f64().unwrap_or(0.0), esc(e["value_text"].as_str().unwrap_or("")), reasons.join("<br>"));
@@ -748,12 +910,44 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
     for m in hist["methods"].as_array().into_iter().flatten() {
         let method = m["method"].as_str().unwrap_or("");
         let mig = &m["migration"];
-        let prev: Vec<String> = mig["previous_ids"].as_array().into_iter().flatten().map(|v| format!("was {v}")).chain(std::iter::once("new accounts".to_string())).collect();
-        let cur: Vec<String> = mig["current_ids"].as_array().into_iter().flatten().map(|v| format!("now {v}")).chain(std::iter::once("gone".to_string())).collect();
-        let counts: Vec<Vec<f64>> = mig["counts"].as_array().into_iter().flatten()
-            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect()).collect();
-        let new: Vec<f64> = mig["new"].as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect();
-        let lost: Vec<f64> = mig["lost"].as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect();
+        let prev: Vec<String> = mig["previous_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("was {v}"))
+            .chain(std::iter::once("new accounts".to_string()))
+            .collect();
+        let cur: Vec<String> = mig["current_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| format!("now {v}"))
+            .chain(std::iter::once("gone".to_string()))
+            .collect();
+        let counts: Vec<Vec<f64>> = mig["counts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                r.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_f64().unwrap_or(0.0))
+                    .collect()
+            })
+            .collect();
+        let new: Vec<f64> = mig["new"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v.as_f64().unwrap_or(0.0))
+            .collect();
+        let lost: Vec<f64> = mig["lost"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| v.as_f64().unwrap_or(0.0))
+            .collect();
         let (np, nc) = (counts.len(), new.len());
         if np.max(nc) > MAX_SHOWN {
             let _ = write!(h, "<h3>{}: migration</h3><p class=\"note\">{np} segments last month and {nc} now: too many for a readable matrix. The full matrix is in comparison.json (history.methods[].migration), and each account's previous segment in assignments.parquet.</p>", method_label(method));
@@ -767,24 +961,59 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
                 (false, false) => 0.0,
             }
         };
-        let row_tot: Vec<f64> = (0..=np).map(|i| (0..=nc).map(|j| value(i, j)).sum::<f64>().max(1.0)).collect();
-        let svg = charts::heatmap(&prev, &cur, &|i, j| {
-            let v = value(i, j);
-            (charts::sequential(v / row_tot[i]), if v > 0.0 { format!("{v:.0}") } else { String::new() })
-        }, 52)
+        let row_tot: Vec<f64> = (0..=np)
+            .map(|i| (0..=nc).map(|j| value(i, j)).sum::<f64>().max(1.0))
+            .collect();
+        let svg = charts::heatmap(
+            &prev,
+            &cur,
+            &|i, j| {
+                let v = value(i, j);
+                (
+                    charts::sequential(v / row_tot[i]),
+                    if v > 0.0 {
+                        format!("{v:.0}")
+                    } else {
+                        String::new()
+                    },
+                )
+            },
+            52,
+        )
         .map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{svg}", method_label(method));
     }
     if let Some(t) = hist["tiers"]["tiers"].as_array() {
-        let names: Vec<String> = t.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
-        let counts: Vec<Vec<f64>> = hist["tiers"]["counts"].as_array().into_iter().flatten()
-            .map(|r| r.as_array().into_iter().flatten().map(|v| v.as_f64().unwrap_or(0.0)).collect()).collect();
-        let rows: Vec<String> = names.iter().map(|n| format!("suggested {n} last month")).collect();
-        let svg = charts::heatmap(&rows, &names, &|i, j| {
-            let tot: f64 = counts[i].iter().sum::<f64>().max(1.0);
-            let v = counts[i][j];
-            (charts::sequential(v / tot), format!("{v:.0}"))
-        }, 90)
+        let names: Vec<String> = t
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        let counts: Vec<Vec<f64>> = hist["tiers"]["counts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                r.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_f64().unwrap_or(0.0))
+                    .collect()
+            })
+            .collect();
+        let rows: Vec<String> = names
+            .iter()
+            .map(|n| format!("suggested {n} last month"))
+            .collect();
+        let svg = charts::heatmap(
+            &rows,
+            &names,
+            &|i, j| {
+                let tot: f64 = counts[i].iter().sum::<f64>().max(1.0);
+                let v = counts[i][j];
+                (charts::sequential(v / tot), format!("{v:.0}"))
+            },
+            90,
+        )
         .map_err(Error::Internal)?;
         let _ = write!(h, "<h3>Suggested tier: last month → this month</h3><p class=\"note\">{} accounts' suggested tier changed.</p>{svg}", hist["tiers"]["moved"]);
     }
@@ -799,7 +1028,10 @@ fn map_section(h: &mut String, r: &RunData) -> Result<()> {
             let svg = charts::scatter(
                 &m.points,
                 &m.groups,
-                &format!("principal component 1 ({:.0}% of variance)", m.explained[0] * 100.0),
+                &format!(
+                    "principal component 1 ({:.0}% of variance)",
+                    m.explained[0] * 100.0
+                ),
                 &format!("PC 2 ({:.0}%)", m.explained[1] * 100.0),
             )
             .map_err(Error::Internal)?;
@@ -834,28 +1066,73 @@ pub fn markdown(r: &RunData) -> String {
         let method = mc["method"].as_str().unwrap_or("");
         let k = profiles(c, method).len();
         let a = &mc["agreement"];
-        let _ = writeln!(m, "| {} | {k} | {} | {} | {} |", method_label(method), f3(&a["ari"]), f3(&a["ami"]), f3(&a["purity"]));
+        let _ = writeln!(
+            m,
+            "| {} | {k} | {} | {} | {} |",
+            method_label(method),
+            f3(&a["ari"]),
+            f3(&a["ami"]),
+            f3(&a["purity"])
+        );
     }
     m.push_str("\n## k-means segments\n\n| segment | name | accounts | ARR share | most common tier |\n|---|---|---|---|---|\n");
-    let mapping = c["comparison"]["methods"].as_array().and_then(|a| a.iter().find(|x| x["method"] == "kmeans")).map(|x| x["mapping"].clone());
+    let mapping = c["comparison"]["methods"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["method"] == "kmeans"))
+        .map(|x| x["mapping"].clone());
     for p in profiles(c, "kmeans") {
-        let tier = mapping.as_ref().and_then(|mp| mp.as_array()?.iter().find(|x| x["id"] == p["id"]).cloned())
-            .map(|x| format!("{} ({})", x["tier"].as_str().unwrap_or(""), pct(&x["share"])))
+        let tier = mapping
+            .as_ref()
+            .and_then(|mp| mp.as_array()?.iter().find(|x| x["id"] == p["id"]).cloned())
+            .map(|x| {
+                format!(
+                    "{} ({})",
+                    x["tier"].as_str().unwrap_or(""),
+                    pct(&x["share"])
+                )
+            })
             .unwrap_or_else(|| "–".into());
-        let _ = writeln!(m, "| {} | {} | {} ({}) | {} | {} |", p["id"], p["name"].as_str().unwrap_or(""), p["size"], pct(&p["share_accounts"]), pct(&p["share_value"]), tier);
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} ({}) | {} | {} |",
+            p["id"],
+            p["name"].as_str().unwrap_or(""),
+            p["size"],
+            pct(&p["share_accounts"]),
+            pct(&p["share_value"]),
+            tier
+        );
     }
     m.push_str("\n## Since last month\n\n");
     m.push_str(&change_text(c, false));
     if let Some(all) = c["comparison"]["exceptions"].as_array() {
         let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | confidence | ARR at stake | why |\n|---|---|---|---|---|", all.len());
         for e in all.iter().take(10) {
-            let why = e["reasons"].as_array().and_then(|r| r.first()).and_then(|r| r["text"].as_str()).unwrap_or("");
-            let _ = writeln!(m, "| {} | {} → {} | {:.2} | {} | {} |", e["account_id"].as_str().unwrap_or(""), e["current_tier"].as_str().unwrap_or(""),
-                e["suggested_tier"].as_str().unwrap_or(""), e["confidence"].as_f64().unwrap_or(0.0), e["value_text"].as_str().unwrap_or(""), why);
+            let why = e["reasons"]
+                .as_array()
+                .and_then(|r| r.first())
+                .and_then(|r| r["text"].as_str())
+                .unwrap_or("");
+            let _ = writeln!(
+                m,
+                "| {} | {} → {} | {:.2} | {} | {} |",
+                e["account_id"].as_str().unwrap_or(""),
+                e["current_tier"].as_str().unwrap_or(""),
+                e["suggested_tier"].as_str().unwrap_or(""),
+                e["confidence"].as_f64().unwrap_or(0.0),
+                e["value_text"].as_str().unwrap_or(""),
+                why
+            );
         }
     }
-    let findings = r.quality["findings"].as_array().cloned().unwrap_or_default();
-    let warn = findings.iter().filter(|f| f["severity"] == "warning").count();
+    let findings = r.quality["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let warn = findings
+        .iter()
+        .filter(|f| f["severity"] == "warning")
+        .count();
     let _ = writeln!(m, "\n## Data quality\n\n{} warning(s){}\n\nFull report: report.html in the run directory for {}.", warn,
         if findings.is_empty() { String::new() } else {
             format!(": {}", findings.iter().filter_map(|f| f["code"].as_str()).collect::<Vec<_>>().join(", "))
@@ -871,7 +1148,10 @@ pub fn markdown(r: &RunData) -> String {
 pub fn write(dir: &Path) -> Result<usize> {
     let data = load(dir)?;
     let page = html(&data)?;
-    for (name, text) in [("report.html", page.as_str()), ("report.md", markdown(&data).as_str())] {
+    for (name, text) in [
+        ("report.html", page.as_str()),
+        ("report.md", markdown(&data).as_str()),
+    ] {
         let tmp = dir.join(format!(".{name}.tmp"));
         let path = dir.join(name);
         crate::rundir::write_file(&tmp, text.as_bytes())?;
@@ -892,7 +1172,11 @@ mod tests {
         let c = serde_json::json!({"comparison": {"profiles": profiles}});
         let (shown, note) = shown_profiles(&c, "community");
         let ids: Vec<u64> = shown.iter().map(|p| p["id"].as_u64().unwrap()).collect();
-        assert_eq!(ids, (11..=40).collect::<Vec<u64>>(), "the 30 largest, in ID order");
+        assert_eq!(
+            ids,
+            (11..=40).collect::<Vec<u64>>(),
+            "the 30 largest, in ID order"
+        );
         assert!(note.contains("30 largest of 40 communities"), "{note}");
         let (all, none) = shown_profiles(&c, "kmeans");
         assert!(all.is_empty() && none.is_empty());

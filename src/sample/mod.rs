@@ -300,7 +300,11 @@ const DRIFTS_TO: [usize; 5] = [3, 3, 4, 1, 1];
 /// accounts churn, 2% are new, 2% change behaviour (to [`DRIFTS_TO`]) while
 /// keeping their tier, so they become upgrade or downgrade candidates, and all
 /// behaviour wobbles a little.
-fn drift(params: &SampleParams, mut accts: Vec<Account>, rng: &mut Xoshiro256PlusPlus) -> Vec<Account> {
+fn drift(
+    params: &SampleParams,
+    mut accts: Vec<Account>,
+    rng: &mut Xoshiro256PlusPlus,
+) -> Vec<Account> {
     let unit = Normal::new(0.0, 1.0).expect("valid");
     let mut next_id = accts.len() + 1;
     for month in 1..=params.follow_on {
@@ -434,16 +438,8 @@ pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
             let (usage, revenue) = monthly_tables(params, &accts)?;
             emit(usage, "usage", params.format)?;
             emit(revenue, "revenue", params.format)?;
-            emit(
-                nps_table(params, &accts, false)?,
-                "nps",
-                params.format,
-            )?;
-            emit(
-                ticket_table(params, &accts)?,
-                "tickets",
-                params.format,
-            )?;
+            emit(nps_table(params, &accts, false)?, "nps", params.format)?;
+            emit(ticket_table(params, &accts)?, "tickets", params.format)?;
         }
         Schema::Alt => {
             emit(
@@ -544,10 +540,7 @@ fn cell_rng(seed: u64, id: &str, m: Month, salt: u64) -> Xoshiro256PlusPlus {
 }
 
 /// Monthly usage and revenue, `params.months` months ending at as-of.
-fn monthly_tables(
-    params: &SampleParams,
-    accts: &[Account],
-) -> Result<(DataFrame, DataFrame)> {
+fn monthly_tables(params: &SampleParams, accts: &[Account]) -> Result<(DataFrame, DataFrame)> {
     let unit = Normal::new(0.0, 1.0).expect("valid");
     let cap = accts.len() * params.months as usize;
     let (mut u_id, mut u_month, mut u_active, mut u_seats, mut u_logins, mut u_feat) = (
@@ -638,7 +631,14 @@ fn nps_table(params: &SampleParams, accts: &[Account], alt: bool) -> Result<Data
     let mut n = 0u64;
     for a in accts {
         // A third of accounts never answer (decided once per account).
-        if cell_rng(params.seed, &a.id, Month::parse("1970-01").expect("valid"), 2).gen_bool(0.33) {
+        if cell_rng(
+            params.seed,
+            &a.id,
+            Month::parse("1970-01").expect("valid"),
+            2,
+        )
+        .gen_bool(0.33)
+        {
             continue;
         }
         let per_month = (0.8 + (a.seats.ln_1p() * 0.5)) / 12.0;
@@ -649,7 +649,9 @@ fn nps_table(params: &SampleParams, accts: &[Account], alt: bool) -> Result<Data
                 continue;
             }
             let rng = &mut cell_rng(params.seed, &a.id, m, 3);
-            let k = Poisson::new(per_month.max(0.01)).expect("valid").sample(rng) as usize;
+            let k = Poisson::new(per_month.max(0.01))
+                .expect("valid")
+                .sample(rng) as usize;
             let (d0, d1) = (date_days(m.first_day()), date_days(m.add(1).first_day()));
             // Responders answer at least once: in their latest month if never before.
             let k = if back == 0 && !answered { k.max(1) } else { k };
@@ -658,7 +660,11 @@ fn nps_table(params: &SampleParams, accts: &[Account], alt: bool) -> Result<Data
                 n += 1;
                 rid.push(format!("R{n:08}"));
                 id.push(a.id.clone());
-                who.push(format!("contact{}@{}", rng.gen_range(1..50), a.id.to_lowercase()));
+                who.push(format!(
+                    "contact{}@{}",
+                    rng.gen_range(1..50),
+                    a.id.to_lowercase()
+                ));
                 day.push(rng.gen_range(d0..d1));
                 score.push(nps_score(rng, a.nps_mean));
             }
@@ -699,7 +705,9 @@ fn ticket_table(params: &SampleParams, accts: &[Account]) -> Result<DataFrame> {
         for back in (0..months).rev() {
             let m = params.as_of.add(-back);
             let rng = &mut cell_rng(params.seed, &a.id, m, 4);
-            let k = Poisson::new(a.tickets_rate.max(0.01)).expect("valid").sample(rng) as usize;
+            let k = Poisson::new(a.tickets_rate.max(0.01))
+                .expect("valid")
+                .sample(rng) as usize;
             let (d0, d1) = (date_days(m.first_day()), date_days(m.add(1).first_day()));
             for _ in 0..k {
                 n += 1;

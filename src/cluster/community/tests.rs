@@ -156,6 +156,9 @@ fn warm_started_leiden_improves_on_its_start() {
     let halves: Vec<usize> = (0..g.n()).map(|v| v * 2 / g.n()).collect();
     let q_halves = modularity(&g, &halves, 1.0);
     let from_halves = modularity(&g, &leiden_from(&g, &halves, 1.0, 1, 10), 1.0);
-    assert!(from_halves > q_halves + 0.05, "{from_halves} vs start {q_halves}");
+    assert!(
+        from_halves > q_halves + 0.05,
+        "{from_halves} vs start {q_halves}"
+    );
     assert!(from_halves > 0.39, "from halves: {from_halves}");
 }
