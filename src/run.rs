@@ -101,6 +101,8 @@ struct Manifest<'a> {
     headline: Headline,
     /// The previous committed run this one was matched to, if any.
     previous_as_of: Option<String>,
+    /// The next unused segment ID per method (read by next month's run).
+    next_segment_ids: BTreeMap<String, u32>,
     /// Every parameter of the run: the pipeline file verbatim, the resolved
     /// cluster parameters and the learned feature transforms.
     pipeline_text: &'a str,
@@ -338,6 +340,10 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         inputs,
         headline,
         previous_as_of,
+        next_segment_ids: history
+            .as_ref()
+            .map(|h| h.next_ids.clone())
+            .unwrap_or_default(),
         pipeline_text: &p.text,
         cluster: &p.cluster,
         features: &matrix.columns,

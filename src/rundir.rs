@@ -193,6 +193,32 @@ fn two_renames(new: &Path, target: &Path) -> Result<()> {
     std::fs::rename(&aside, new).map_err(|e| Error::io("moving", &aside, e))
 }
 
+/// Read a JSON output of a run directory.
+pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not valid JSON ({e}); re-run that month",
+            path.display()
+        ))
+    })
+}
+
+/// Read a Parquet output of a run directory (all columns, or `cols`).
+pub fn read_parquet(path: &Path, cols: Option<Vec<String>>) -> Result<polars::prelude::DataFrame> {
+    use polars::prelude::{ParquetReader, SerReader};
+    let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+    ParquetReader::new(f)
+        .with_columns(cols)
+        .finish()
+        .map_err(|e| {
+            Error::Usage(format!(
+                "{} cannot be read ({e}); re-run that month (or delete it)",
+                path.display()
+            ))
+        })
+}
+
 /// Committed runs under `root` (folders named YYYY-MM holding `_SUCCESS`),
 /// oldest first.
 pub fn committed_runs(root: &Path) -> Result<Vec<(Month, PathBuf)>> {

@@ -242,6 +242,15 @@ fn two_months_give_stable_ids_transitions_and_migration() {
             "survivor keeps its name"
         );
     }
+    // New IDs continue past every ID issued before (read from the manifest).
+    let oct_next = &json(&out.join("2026-10/manifest.json"))["next_segment_ids"];
+    for ((method, id), _) in nn.iter().filter(|(k, _)| !no.contains_key(*k)) {
+        let next = oct_next[method.as_str()].as_u64().unwrap() as u32;
+        assert!(
+            *id >= next,
+            "{method} segment {id} reuses an ID below {next}"
+        );
+    }
     let nov_ids: BTreeSet<u32> = now.iter().flatten().collect();
     let listed: BTreeSet<u32> = nn.keys().filter(|k| k.0 == "kmeans").map(|k| k.1).collect();
     assert_eq!(nov_ids, listed);

@@ -244,46 +244,41 @@ pub fn run_communities(
     let mut sweep = Vec::new();
     let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
     let mut warm_used = false;
-    let run = |gamma: f64, init: Option<&[usize]>| -> (Vec<usize>, usize) {
-        match (&local, &order) {
-            (Some(lg), Some(o)) => {
-                let (lp, merged) = community::detect_from(
-                    lg,
-                    cfg.community.algorithm,
-                    gamma,
-                    seed,
-                    cfg.community.min_size,
-                    cfg.community.iterations,
-                    init,
-                );
+    // Detection runs on the locality-numbered graph when there is one; labels
+    // come back in account order. Returns (canonical labels, modularity, merged).
+    let run = |gamma: f64, init: Option<&[usize]>| -> (Vec<usize>, f64, usize) {
+        let (lp, merged) = community::detect_from(
+            local.as_ref().unwrap_or(&g),
+            cfg.community.algorithm,
+            gamma,
+            seed,
+            cfg.community.min_size,
+            cfg.community.iterations,
+            init,
+        );
+        let labels = match &order {
+            Some(o) => {
                 let mut labels = vec![0usize; lp.len()];
                 for (p, &v) in o.iter().enumerate() {
                     labels[v as usize] = lp[p];
                 }
-                (labels, merged)
+                labels
             }
-            _ => community::detect_from(
-                &g,
-                cfg.community.algorithm,
-                gamma,
-                seed,
-                cfg.community.min_size,
-                cfg.community.iterations,
-                init,
-            ),
-        }
+            None => lp,
+        };
+        let (labels, _) = kmeans::canonical(&labels);
+        let q = graph::modularity(&g, &labels, gamma);
+        (labels, q, merged)
     };
     for &gamma in &cfg.community.resolutions {
         let cold = run(gamma, None);
         // A warm start is kept only when it fits this month's graph about as
         // well as a fresh run (modularity within 1%): stability must not cost
         // segment quality.
-        let (labels, merged) = match init.as_deref() {
+        let (labels, q, merged) = match init.as_deref() {
             Some(init) if cfg.community.algorithm == Algorithm::Leiden => {
                 let warm = run(gamma, Some(init));
-                let qc = graph::modularity(&g, &cold.0, gamma);
-                let qw = graph::modularity(&g, &warm.0, gamma);
-                if qw >= qc - 0.01 * qc.abs() {
+                if warm.1 >= cold.1 - 0.01 * cold.1.abs() {
                     if chosen.is_none() {
                         warm_used = true;
                     }
@@ -294,8 +289,6 @@ pub fn run_communities(
             }
             _ => cold,
         };
-        let (labels, _) = kmeans::canonical(&labels);
-        let q = graph::modularity(&g, &labels, gamma);
         sweep.push(ResolutionScore {
             resolution: gamma,
             modularity: q,

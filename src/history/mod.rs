@@ -49,7 +49,6 @@
 //! per method.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -60,6 +59,7 @@ use crate::compare::{assign, Comparison};
 use crate::config::Month;
 use crate::error::{Error, Result};
 use crate::partition;
+use crate::rundir::{read_json, read_parquet};
 
 /// Overlap thresholds (see the module docs).
 const MAJORITY: f64 = 0.5;
@@ -88,16 +88,6 @@ pub struct PreviousRun {
     pub exception: Option<Vec<Option<String>>>,
 }
 
-fn read_parquet(path: &Path) -> Result<DataFrame> {
-    let f = File::open(path).map_err(|e| Error::io("opening previous run's", path, e))?;
-    ParquetReader::new(f).finish().map_err(|e| {
-        Error::Usage(format!(
-            "the previous run's {} cannot be read ({e}); delete that month or re-run it",
-            path.display()
-        ))
-    })
-}
-
 fn strings(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<String>>>> {
     let Ok(c) = df.column(name) else {
         return Ok(None);
@@ -119,19 +109,18 @@ fn u32s(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<u32>>>> {
 impl PreviousRun {
     /// Read a committed run's assignments, segments and ID counters.
     pub fn load(as_of: Month, dir: &Path) -> Result<PreviousRun> {
-        let a = read_parquet(&dir.join("assignments.parquet"))?;
-        let s = read_parquet(&dir.join("segments.parquet"))?;
+        let a = read_parquet(&dir.join("assignments.parquet"), None)?;
+        let s = read_parquet(&dir.join("segments.parquet"), None)?;
         let accounts: Vec<String> = strings(&a, crate::ingest::ACCOUNT_ID)?
             .ok_or_else(|| Error::Usage(format!("{} has no account_id column", dir.display())))?
             .into_iter()
             .map(|v| v.unwrap_or_default())
             .collect();
-        // ID counters from comparison.json, when the run wrote them.
-        let next: BTreeMap<String, u32> = std::fs::read_to_string(dir.join("comparison.json"))
+        // ID counters from the (small) manifest; comparison.json has them too
+        // but runs to tens of MB at a million accounts.
+        let next: BTreeMap<String, u32> = read_json(&dir.join("manifest.json"))
             .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("history")?.get("next_ids").cloned())
-            .and_then(|v| serde_json::from_value(v).ok())
+            .and_then(|v| serde_json::from_value(v["next_segment_ids"].clone()).ok())
             .unwrap_or_default();
         let seg_method = strings(&s, "method")?.unwrap_or_default();
         let seg_id = u32s(&s, "segment")?.unwrap_or_default();
@@ -840,10 +829,7 @@ pub struct HistoryRow {
 pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
     let mut rows = Vec::new();
     for (m, dir) in crate::rundir::committed_runs(root)? {
-        let path = dir.join("manifest.json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Usage(format!("{} is not valid JSON: {e}", path.display())))?;
+        let v = read_json(&dir.join("manifest.json"))?;
         let h = &v["headline"];
         let map_f = |key: &str| -> BTreeMap<String, f64> {
             h[key]

@@ -23,6 +23,7 @@ use polars::prelude::*;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::rundir::{read_json, read_parquet};
 
 /// Accounts drawn on the 2-D map at most.
 pub const MAP_POINTS: usize = 3000;
@@ -48,29 +49,6 @@ pub struct RunData {
     pub manifest: Value,
     pub quality: Value,
     pub map: Option<Map>,
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not valid JSON ({e}); re-run that month",
-            path.display()
-        ))
-    })
-}
-
-fn read_parquet(path: &Path, cols: Option<Vec<String>>) -> Result<DataFrame> {
-    let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
-    ParquetReader::new(f)
-        .with_columns(cols)
-        .finish()
-        .map_err(|e| {
-            Error::Usage(format!(
-                "{} cannot be read ({e}); re-run that month",
-                path.display()
-            ))
-        })
 }
 
 /// Read a run directory (staged or committed).
@@ -298,17 +276,6 @@ fn f3(v: &Value) -> String {
 fn pct(v: &Value) -> String {
     v.as_f64()
         .map_or("–".into(), |x| format!("{:.0}%", x * 100.0))
-}
-
-fn money(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e6 {
-        format!("${:.1}M", v / 1e6)
-    } else if a >= 1e3 {
-        format!("${:.0}k", v / 1e3)
-    } else {
-        format!("${v:.0}")
-    }
 }
 
 const CSS: &str = r#"
@@ -870,7 +837,7 @@ fn exceptions(h: &mut String, c: &Value) {
         "<p>{} accounts behave like another tier (from {} segments), {} in ARR. Ranked by confidence × ARR at stake; confidence combines how typical the account's segment is of the suggested tier, how typical the account is of its segment, and whether both methods agree.</p>",
         all.len(),
         esc(c["comparison"]["exceptions_from"].as_str().unwrap_or("")),
-        money(stake)
+        crate::config::Unit::Usd.format(stake)
     );
     for (kind, title) in [
         ("upgrade", "Upgrade candidates"),

@@ -634,6 +634,7 @@ fn nps_table(params: &SampleParams, accts: &[Account], alt: bool) -> Result<Data
         if cell_rng(
             params.seed,
             &a.id,
+            // Per-account draws are keyed by a month no data reaches.
             Month::parse("1970-01").expect("valid"),
             2,
         )
