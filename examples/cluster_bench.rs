@@ -32,6 +32,13 @@ fn main() {
             x[[i, j]] = centers[c][j] + normal.sample(&mut rng);
         }
     }
+    if let Ok(path) = std::env::var("X_F32") {
+        // A raw little-endian f32 matrix of n × d (to compare with another tool on the same data).
+        let bytes = std::fs::read(path).expect("X_F32 file");
+        for (i, c) in bytes.chunks_exact(4).enumerate().take(n * d) {
+            x[[i / d, i % d]] = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64;
+        }
+    }
     let t = Instant::now();
     let cfg = kmeans::KMeansConfig {
         k: Some(k),
@@ -59,6 +66,9 @@ fn main() {
         t.elapsed().as_secs_f64(),
         nn.rounds
     );
+    if std::env::var_os("ONLY_KNN").is_some() {
+        return;
+    }
     // Recall on a sample of 1000 points against brute force.
     let sample: Vec<usize> = (0..1000.min(n)).map(|i| i * (n / 1000.min(n))).collect();
     let mut hits = 0;
@@ -91,10 +101,6 @@ fn main() {
     );
     let t = Instant::now();
     let g = knn::graph(&nn, knn::Weighting::Snn);
-    let g = match &nn.order {
-        Some(o) => g.permuted(o),
-        None => g,
-    };
     println!(
         "graph: {:.2} s, {} edges",
         t.elapsed().as_secs_f64(),

@@ -417,16 +417,18 @@ pub fn segment(
             &cfg.stability,
             seed,
             |xs, s| {
-                let (g, _, _) = cluster::build_graph(xs, &cfg.graph, s);
-                Ok(community::detect(
-                    &g,
-                    cfg.community.algorithm,
-                    gamma,
-                    s,
-                    cfg.community.min_size,
-                    cfg.community.iterations,
-                )
-                .0)
+                let (g, neighbours, _) = cluster::build_graph(xs, &cfg.graph, s);
+                Ok(neighbours.to_accounts(
+                    community::detect(
+                        &g,
+                        cfg.community.algorithm,
+                        gamma,
+                        s,
+                        cfg.community.min_size,
+                        cfg.community.iterations,
+                    )
+                    .0,
+                ))
             },
         )?);
         progress.done("stability", &format!("{} runs", cfg.stability.runs));

@@ -129,6 +129,22 @@ impl Neighbourhood {
     }
 }
 
+/// The order nodes are visited in: random, and on large graphs random by
+/// blocks of consecutive nodes. The kNN graph numbers its nodes so that
+/// neighbours are close together (see [`super::knn::graph`]); walking a block
+/// in order keeps its nodes' neighbour lists and labels in cache, while the
+/// shuffled blocks keep the randomisation the local moves rely on. Up to 8191
+/// nodes the blocks are single nodes (a plain shuffle).
+fn visit_order(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<usize> {
+    let b = (n / 4096).max(1);
+    let mut blocks: Vec<usize> = (0..n.div_ceil(b)).collect();
+    blocks.shuffle(rng);
+    blocks
+        .into_iter()
+        .flat_map(|s| s * b..((s + 1) * b).min(n))
+        .collect()
+}
+
 /// Louvain's local moving phase: sweeps until no node moves. Returns whether any node moved.
 fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256PlusPlus) -> bool {
     let n = g.n();
@@ -138,8 +154,7 @@ fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256Plus
     for i in 0..n {
         tot[memb[i]] += k[i];
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(rng);
+    let order = visit_order(n, rng);
     let mut nb = Neighbourhood::new(n);
     let mut any = false;
     // Pruning (Ozaki, Tezuka & Inaba 2016): after the first sweep only nodes
@@ -213,8 +228,7 @@ fn move_nodes_fast(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256
     }
     let mut empty: Vec<usize> = (0..n).filter(|&c| size[c] == 0).collect();
     empty.reverse();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(rng);
+    let order = visit_order(n, rng);
     let mut queue: VecDeque<usize> = order.into_iter().collect();
     let mut queued = vec![true; n];
     let mut nb = Neighbourhood::new(n);
@@ -282,8 +296,7 @@ fn refine(
                 .sum()
         })
         .collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(rng);
+    let order = visit_order(n, rng);
     let mut nb = Neighbourhood::new(n);
     let mut cands: Vec<(usize, f64)> = Vec::new();
     for v in order {

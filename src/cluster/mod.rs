@@ -185,7 +185,9 @@ pub fn run_kmeans(m: &FeatureMatrix, cfg: &KMeansConfig, seed: u64) -> Result<Se
 }
 
 /// Build the similarity graph of a matrix; also returns the seconds spent on
-/// the neighbours and on the weighted graph.
+/// the neighbours and on the weighted graph. The graph's nodes are numbered in
+/// the neighbours' locality order when they have one: map node labels back to
+/// rows with [`knn::Knn::to_accounts`].
 pub fn build_graph(
     x: ndarray::ArrayView2<f64>,
     cfg: &GraphConfig,
@@ -228,15 +230,15 @@ pub fn run_communities(
         weight_seconds,
     };
     let t_detect = Instant::now();
-    // Community detection walks neighbours of neighbours: number the nodes in
-    // the kNN stage's locality order (when there is one) so that walk stays in cache.
-    let order = neighbours.order;
-    let local = order.as_ref().map(|o| g.permuted(o));
+    // The graph's nodes are numbered in the kNN stage's locality order when
+    // there is one (community detection walks neighbours of neighbours, and
+    // that order keeps the walk in cache); labels are mapped back to accounts.
+    let order = neighbours.order.as_ref();
     // Starting partition: last month's community, new accounts on their own.
     let init: Option<Vec<usize>> = warm.map(|w| {
         let top = w.iter().flatten().max().map_or(0, |&m| m as usize + 1);
         let start = |v: usize| w[v].map_or(top + v, |c| c as usize);
-        match &order {
+        match order {
             Some(o) => o.iter().map(|&v| start(v as usize)).collect(),
             None => (0..w.len()).map(start).collect(),
         }
@@ -244,11 +246,10 @@ pub fn run_communities(
     let mut sweep = Vec::new();
     let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
     let mut warm_used = false;
-    // Detection runs on the locality-numbered graph when there is one; labels
-    // come back in account order. Returns (canonical labels, modularity, merged).
+    // Returns (canonical labels in account order, modularity, merged).
     let run = |gamma: f64, init: Option<&[usize]>| -> (Vec<usize>, f64, usize) {
         let (lp, merged) = community::detect_from(
-            local.as_ref().unwrap_or(&g),
+            &g,
             cfg.community.algorithm,
             gamma,
             seed,
@@ -256,18 +257,8 @@ pub fn run_communities(
             cfg.community.iterations,
             init,
         );
-        let labels = match &order {
-            Some(o) => {
-                let mut labels = vec![0usize; lp.len()];
-                for (p, &v) in o.iter().enumerate() {
-                    labels[v as usize] = lp[p];
-                }
-                labels
-            }
-            None => lp,
-        };
-        let (labels, _) = kmeans::canonical(&labels);
-        let q = graph::modularity(&g, &labels, gamma);
+        let q = graph::modularity(&g, &lp, gamma);
+        let (labels, _) = kmeans::canonical(&neighbours.to_accounts(lp));
         (labels, q, merged)
     };
     for &gamma in &cfg.community.resolutions {
