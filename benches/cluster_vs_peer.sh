@@ -45,7 +45,7 @@ for s in c["segmentations"]:
     det = s["details"]
     extra = {k: det[k] for k in ("inertia", "modularity", "detect_seconds") if k in det}
     if "graph" in det: extra["graph"] = det["graph"]
-    print(s["method"], "k =", len(s["sizes"]), "seconds", round(s["seconds"], 2), extra)
+    print(s["method"], "k =", len(s["sizes"]), extra)
 PY
 done
 echo "== peer"

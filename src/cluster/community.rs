@@ -81,9 +81,11 @@ pub fn aggregate(g: &Csr, memb: &[usize], k: usize) -> Csr {
 }
 
 /// Scratch space for gathering a node's weight to each neighbouring community.
+/// A community is listed in `touched` the first time its weight leaves zero
+/// (edge weights are positive), so one array serves as both the sums and the
+/// "seen" marks: on large graphs each lookup is a cache miss, and this halves them.
 struct Neighbourhood {
     weight: Vec<f64>,
-    seen: Vec<bool>,
     touched: Vec<usize>,
 }
 
@@ -91,15 +93,16 @@ impl Neighbourhood {
     fn new(n: usize) -> Self {
         Neighbourhood {
             weight: vec![0.0; n],
-            seen: vec![false; n],
             touched: Vec::new(),
         }
     }
     fn gather(&mut self, g: &Csr, v: usize, label: impl Fn(usize) -> usize) {
         for (u, w) in g.neighbors(v) {
+            if w <= 0.0 {
+                continue; // contributes nothing; keeps `weight == 0` meaning "unseen"
+            }
             let c = label(u);
-            if !self.seen[c] {
-                self.seen[c] = true;
+            if self.weight[c] == 0.0 {
                 self.touched.push(c);
             }
             self.weight[c] += w;
@@ -123,7 +126,6 @@ impl Neighbourhood {
     fn clear(&mut self) {
         for &c in &self.touched {
             self.weight[c] = 0.0;
-            self.seen[c] = false;
         }
         self.touched.clear();
     }
@@ -146,16 +148,23 @@ fn visit_order(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<usize> {
 }
 
 /// Louvain's local moving phase: sweeps until no node moves. Returns whether any node moved.
+///
+/// The same moves as [`Neighbourhood`]-based code elsewhere in this file, with
+/// the memory laid out for large graphs, where every community lookup is a
+/// cache miss: labels are u32, and a community's gathered weight sits beside
+/// its total strength, since every neighbouring community needs both.
 fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256PlusPlus) -> bool {
     let n = g.n();
     let k = g.strengths();
-    let m2 = g.total_weight();
-    let mut tot = vec![0.0; n];
+    let scale = gamma / g.total_weight();
+    // acc[c] = [weight from the current node to c, total strength of c].
+    let mut acc = vec![[0.0f64; 2]; n];
     for i in 0..n {
-        tot[memb[i]] += k[i];
+        acc[memb[i]][1] += k[i];
     }
+    let mut lab: Vec<u32> = memb.iter().map(|&c| c as u32).collect();
+    let mut touched: Vec<usize> = Vec::new();
     let order = visit_order(n, rng);
-    let mut nb = Neighbourhood::new(n);
     let mut any = false;
     // Pruning (Ozaki, Tezuka & Inaba 2016): after the first sweep only nodes
     // whose neighbourhood changed can improve, so each sweep visits just the
@@ -168,27 +177,52 @@ fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256Plus
             if !active[v] {
                 continue;
             }
-            let a = memb[v];
-            nb.gather(g, v, |u| memb[u]);
-            tot[a] -= k[v];
-            let (best, _) = nb.best(a, &tot, k[v], gamma / m2);
-            tot[best] += k[v];
-            memb[v] = best;
+            let a = lab[v] as usize;
+            for (u, w) in g.neighbors(v) {
+                if w <= 0.0 {
+                    continue;
+                }
+                let c = lab[u] as usize;
+                if acc[c][0] == 0.0 {
+                    touched.push(c);
+                }
+                acc[c][0] += w;
+            }
+            let kv = k[v];
+            acc[a][1] -= kv;
+            // Stay unless another community is strictly better.
+            let mut best = a;
+            let mut best_gain = acc[a][0] - scale * acc[a][1] * kv;
+            for &c in &touched {
+                let gain = acc[c][0] - scale * acc[c][1] * kv;
+                if gain > best_gain + 1e-12 {
+                    best = c;
+                    best_gain = gain;
+                }
+            }
+            acc[best][1] += kv;
+            lab[v] = best as u32;
             if best != a {
                 moved += 1;
                 for (u, _) in g.neighbors(v) {
-                    if memb[u] != best {
+                    if lab[u] as usize != best {
                         next[u] = true;
                     }
                 }
             }
-            nb.clear();
+            for &c in &touched {
+                acc[c][0] = 0.0;
+            }
+            touched.clear();
         }
         if moved == 0 {
             break;
         }
         active = next;
         any = true;
+    }
+    for (m, &l) in memb.iter_mut().zip(&lab) {
+        *m = l as usize;
     }
     any
 }

@@ -363,7 +363,14 @@ fn sides(x: &[f32], d: usize, p: &[u32], xa: &[f32], xb: &[f32]) -> Vec<f32> {
 /// memory: NN-descent is bound by random memory access, and this locality makes
 /// it several times faster. Results are mapped back and ties re-sorted by the
 /// original index.
+///
+/// Point indices are u32 with one bit kept for a flag: n must stay below 2³¹
+/// (an f32 matrix that size is hundreds of gigabytes).
 pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, seed: u64) -> Knn {
+    assert!(
+        n < 1 << 31,
+        "NN-descent indexes points with 31 bits; {n} points is too many"
+    );
     let leaves = rp_leaves(x, d, (0..n as u32).collect(), 64, mix(seed ^ 0x10ca1));
     let perm: Vec<u32> = leaves.concat();
     drop(leaves);
@@ -872,6 +879,26 @@ impl Knn {
     }
 }
 
+/// Jaccard similarity of two sets given as rows of distinct values padded with
+/// `u32::MAX`. Every member of one row is compared with every slot of the other
+/// (at most (k+1)² comparisons, which vectorise without branches) — several times
+/// faster than a sorted merge, whose branches mispredict, on these short rows.
+#[inline]
+fn padded_jaccard(a: &[u32], b: &[u32]) -> f64 {
+    let len = |r: &[u32]| r.iter().filter(|&&x| x != u32::MAX).count();
+    let inter: usize = a
+        .iter()
+        .filter(|&&x| x != u32::MAX)
+        .map(|&x| b.iter().map(|&y| (y == x) as usize).sum::<usize>())
+        .sum();
+    let union = len(a) + len(b) - inter;
+    if union == 0 {
+        1.0
+    } else {
+        inter as f64 / union as f64
+    }
+}
+
 /// Symmetrise and weight the kNN lists into a graph: `u` and `v` are joined
 /// when either lists the other. When the lists carry a locality order (from
 /// NN-descent) the graph's nodes are numbered in it — community detection then
@@ -901,10 +928,7 @@ fn graph_of(knn: &Knn, weighting: Weighting) -> Csr {
     } else {
         Vec::new()
     };
-    let set = |i: usize| {
-        let s = &sets[i * (k + 1)..(i + 1) * (k + 1)];
-        &s[..s.iter().position(|&j| j == u32::MAX).unwrap_or(s.len())]
-    };
+    let set = |i: usize| &sets[i * (k + 1)..(i + 1) * (k + 1)];
     let sigma: Vec<f32> = (0..n)
         .map(|i| {
             let r = &knn.dist[i * k..(i + 1) * k];
@@ -936,7 +960,7 @@ fn graph_of(knn: &Knn, weighting: Weighting) -> Csr {
         Weighting::Gaussian => (-(d2 as f64) / (sigma[u] as f64 * sigma[v] as f64))
             .exp()
             .max(1e-12),
-        Weighting::Snn => crate::partition::jaccard_sorted(set(u), set(v)),
+        Weighting::Snn => padded_jaccard(set(u), set(v)),
     };
     const CHUNK: usize = 4096;
     let parts: Vec<(Vec<usize>, Vec<u32>, Vec<f64>)> = (0..n.div_ceil(CHUNK))
@@ -1003,6 +1027,26 @@ mod tests {
             }
         }
         (x, labels)
+    }
+
+    #[test]
+    fn padded_jaccard_matches_the_sorted_merge() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        for _ in 0..500 {
+            let mut row = |len: usize| {
+                let mut r: Vec<u32> = (0..len).map(|_| rng.gen_range(0..40)).collect();
+                r.sort_unstable();
+                r.dedup();
+                let mut padded = r.clone();
+                padded.resize(16, u32::MAX);
+                (r, padded)
+            };
+            let ((a, pa), (b, pb)) = (row(16), row(12));
+            assert_eq!(
+                padded_jaccard(&pa, &pb),
+                crate::partition::jaccard_sorted(&a, &b)
+            );
+        }
     }
 
     #[test]
