@@ -80,6 +80,7 @@ fn main() {
     } else {
         1000.min(n)
     };
+    let by_row = nn.in_account_order();
     let sample: Vec<usize> = (0..probes).map(|i| i * (n / 1000.min(n))).collect();
     let mut hits = 0;
     for &i in &sample {
@@ -101,7 +102,7 @@ fn main() {
         let truth: Vec<usize> = all[..nn.k].iter().map(|p| p.1).collect();
         hits += truth
             .iter()
-            .filter(|j| nn.row(i).contains(&(**j as u32)))
+            .filter(|j| by_row.row(i).contains(&(**j as u32)))
             .count();
     }
     println!(

@@ -479,17 +479,11 @@ fn write_results(
     for s in segs {
         let labels: Vec<u32> = s.labels.iter().map(|&l| s.ids[l]).collect();
         cols.push(Column::new(format!("{}_segment", s.method).into(), labels));
-        let names: Vec<String> = s
-            .labels
-            .iter()
-            .map(|&l| {
-                cmp.profiles
-                    .iter()
-                    .find(|pr| pr.method == s.method && pr.segment == l)
-                    .map(|pr| pr.name.clone())
-                    .unwrap_or_default()
-            })
+        // Names looked up once per segment, not once per account.
+        let segment_names: Vec<&str> = (0..s.k())
+            .map(|l| cmp.profile(s.method, l).map_or("", |pr| pr.name.as_str()))
             .collect();
+        let names: Vec<&str> = s.labels.iter().map(|&l| segment_names[l]).collect();
         cols.push(Column::new(format!("{}_name", s.method).into(), names));
         let prev: Vec<Option<u32>> = history
             .previous_segment

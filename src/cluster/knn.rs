@@ -78,6 +78,11 @@ impl Default for GraphConfig {
 }
 
 /// k nearest neighbours of every point, sorted by (distance, index), self excluded.
+///
+/// Points are numbered as *nodes*: when `order` is set (NN-descent), node `p`
+/// is row `order[p]` of the matrix and the lists hold node numbers — the
+/// numbering the graph and community detection keep. [`Knn::to_accounts`] maps
+/// node labels back to rows; [`Knn::in_account_order`] maps the lists.
 #[derive(Debug, Clone)]
 pub struct Knn {
     pub k: usize,
@@ -87,8 +92,9 @@ pub struct Knn {
     /// How the lists were found, and NN-descent's rounds.
     pub method: &'static str,
     pub rounds: usize,
-    /// A locality-preserving order of the points (position → point), when one
-    /// was computed: later stages number graph nodes in it for cache-friendly access.
+    /// A locality-preserving order of the points (node → matrix row), when one
+    /// was computed: neighbours are then close in memory, which NN-descent and
+    /// community detection rely on for speed.
     pub order: Option<Vec<u32>>,
 }
 
@@ -361,8 +367,7 @@ fn sides(x: &[f32], d: usize, p: &[u32], xa: &[f32], xb: &[f32]) -> Vec<f32> {
 /// The points are first renumbered in the leaf order of one random-projection
 /// tree, so that neighbours (and neighbours of neighbours) sit close together in
 /// memory: NN-descent is bound by random memory access, and this locality makes
-/// it several times faster. Results are mapped back and ties re-sorted by the
-/// original index.
+/// it several times faster. The lists stay in that numbering (see [`Knn`]).
 ///
 /// Point indices are u32 with one bit kept for a flag: n must stay below 2³¹
 /// (an f32 matrix that size is hundreds of gigabytes).
@@ -374,45 +379,13 @@ pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, se
     let leaves = rp_leaves(x, d, (0..n as u32).collect(), 64, mix(seed ^ 0x10ca1));
     let perm: Vec<u32> = leaves.concat();
     drop(leaves);
-    let mut inv = vec![0u32; n];
-    for (new, &old) in perm.iter().enumerate() {
-        inv[old as usize] = new as u32;
-    }
     let xp: Vec<f32> = perm
         .iter()
         .flat_map(|&o| x[o as usize * d..(o as usize + 1) * d].iter().copied())
         .collect();
-    let inner = nn_descent_local(&xp, n, d, k, cfg, seed);
-    drop(xp);
-    let kk = inner.k;
-    let mut idx = vec![0u32; n * kk];
-    let mut dist = vec![0f32; n * kk];
-    idx.par_chunks_mut(kk)
-        .zip(dist.par_chunks_mut(kk))
-        .enumerate()
-        .for_each(|(old, (ir, dr))| {
-            let new = inv[old] as usize;
-            let mut r: Vec<(f32, u32)> = (0..kk)
-                .map(|s| {
-                    let j = inner.idx[new * kk + s];
-                    let j = if j == u32::MAX { j } else { perm[j as usize] };
-                    (inner.dist[new * kk + s], j)
-                })
-                .collect();
-            r.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-            for (s, (dd, j)) in r.into_iter().enumerate() {
-                ir[s] = j;
-                dr[s] = dd;
-            }
-        });
-    Knn {
-        k: kk,
-        idx,
-        dist,
-        method: "nn-descent",
-        rounds: inner.rounds,
-        order: Some(perm),
-    }
+    let mut knn = nn_descent_local(&xp, n, d, k, cfg, seed);
+    knn.order = Some(perm);
+    knn
 }
 
 /// A proposed neighbour: `(list, squared distance, candidate)`.
@@ -649,21 +622,6 @@ fn join_impl(
     dist: impl Fn(&[f32], &[f32]) -> f32,
 ) {
     let row = |p: u32| &x[p as usize * d..(p as usize + 1) * d];
-    // Ask for every candidate's row up front, so that the cache misses overlap
-    // instead of stalling one distance after another.
-    #[cfg(target_arch = "x86_64")]
-    for &q in new.iter().chain(old) {
-        let r = row(q);
-        for line in (0..r.len()).step_by(16) {
-            // SAFETY: prefetching is a hint; the address is inside `x`.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch(
-                    r.as_ptr().add(line) as *const i8,
-                    std::arch::x86_64::_MM_HINT_T0,
-                )
-            };
-        }
-    }
     for (a, &p) in new.iter().enumerate() {
         let (tp, xp) = (g.threshold(p), row(p));
         for &q in new[a + 1..].iter().chain(old) {
@@ -814,6 +772,8 @@ pub fn knn(x: &[f32], n: usize, d: usize, cfg: &GraphConfig, seed: u64) -> Knn {
 
 /// Share of the exact neighbours that `approx` found (for tests and benchmarks).
 pub fn recall(approx: &Knn, exact: &Knn) -> f64 {
+    let approx = approx.in_account_order();
+    let exact = exact.in_account_order();
     let n = exact.n();
     let hits: usize = (0..n)
         .into_par_iter()
@@ -844,8 +804,13 @@ impl Knn {
         }
     }
 
-    /// The lists with point `order[p]` renumbered `p`, rows sorted by (distance, index).
-    fn relabelled(&self, order: &[u32]) -> Knn {
+    /// The lists numbered by matrix row (row `order[p]` is node `p`), each
+    /// sorted by (distance, row): for comparing with exact search. Graph
+    /// building needs no such copy.
+    pub fn in_account_order(&self) -> std::borrow::Cow<'_, Knn> {
+        let Some(order) = &self.order else {
+            return std::borrow::Cow::Borrowed(self);
+        };
         let (n, k) = (self.n(), self.k);
         let mut inv = vec![0u32; n];
         for (p, &v) in order.iter().enumerate() {
@@ -856,11 +821,11 @@ impl Knn {
         idx.par_chunks_mut(k)
             .zip(dist.par_chunks_mut(k))
             .enumerate()
-            .for_each(|(p, (ir, dr))| {
-                let old = order[p] as usize;
-                let mut r: Vec<(f32, u32)> = (old * k..(old + 1) * k)
+            .for_each(|(row, (ir, dr))| {
+                let node = inv[row] as usize;
+                let mut r: Vec<(f32, u32)> = (node * k..(node + 1) * k)
                     .filter(|&s| self.idx[s] != u32::MAX)
-                    .map(|s| (self.dist[s], inv[self.idx[s] as usize]))
+                    .map(|s| (self.dist[s], order[self.idx[s] as usize]))
                     .collect();
                 r.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
                 for (s, (dd, j)) in r.into_iter().enumerate() {
@@ -868,14 +833,14 @@ impl Knn {
                     dr[s] = dd;
                 }
             });
-        Knn {
+        std::borrow::Cow::Owned(Knn {
             k,
             idx,
             dist,
             method: self.method,
             rounds: self.rounds,
             order: None,
-        }
+        })
     }
 }
 
@@ -900,20 +865,12 @@ fn padded_jaccard(a: &[u32], b: &[u32]) -> f64 {
 }
 
 /// Symmetrise and weight the kNN lists into a graph: `u` and `v` are joined
-/// when either lists the other. When the lists carry a locality order (from
-/// NN-descent) the graph's nodes are numbered in it — community detection then
-/// walks memory in order — and [`Knn::to_accounts`] maps node labels back.
+/// when either lists the other. The graph's nodes are the lists' nodes (in the
+/// locality order when there is one; [`Knn::to_accounts`] maps labels back).
 ///
 /// Each node's list is the sorted union of its own neighbours and of the points
 /// that list it, built in parallel: O(n·k log k), no global sort.
 pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
-    match &knn.order {
-        Some(o) => graph_of(&knn.relabelled(o), weighting),
-        None => graph_of(knn, weighting),
-    }
-}
-
-fn graph_of(knn: &Knn, weighting: Weighting) -> Csr {
     let n = knn.n();
     let k = knn.k;
     // S(x) = x and its neighbours, sorted by index, for Jaccard.
@@ -1080,6 +1037,7 @@ mod tests {
                 .install(|| nn_descent(&x, 3000, 8, 10, &cfg, 9))
         };
         let (a, b) = (run(1), run(2));
+        assert_eq!(a.order, b.order);
         assert_eq!(a.idx, b.idx);
         assert_eq!(a.dist, b.dist);
     }

@@ -210,6 +210,15 @@ pub struct Comparison {
     pub suggested: Vec<Option<usize>>,
 }
 
+impl Comparison {
+    /// The profile of one method's segment (by label, not ID).
+    pub fn profile(&self, method: &str, segment: usize) -> Option<&Profile> {
+        self.profiles
+            .iter()
+            .find(|p| p.method == method && p.segment == segment)
+    }
+}
+
 fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison {
     let known: Vec<usize> = (0..seg.labels.len())
         .filter(|&i| tiers.labels[i].is_some())

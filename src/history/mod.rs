@@ -351,9 +351,7 @@ pub fn track(
             .collect();
         let profiles: Vec<Vec<(String, f64)>> = (0..seg.k())
             .map(|s| {
-                cmp.profiles
-                    .iter()
-                    .find(|p| p.method == seg.method && p.segment == s)
+                cmp.profile(seg.method, s)
                     .map(|p| p.medians.clone())
                     .unwrap_or_default()
             })

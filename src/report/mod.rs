@@ -176,6 +176,20 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     }))
 }
 
+/// A JSON array of numbers (missing or non-numeric entries as 0).
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|x| x.as_f64().unwrap_or(0.0))
+        .collect()
+}
+
+/// A JSON array of arrays of numbers, as rows.
+fn matrix(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array().into_iter().flatten().map(numbers).collect()
+}
+
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -650,15 +664,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
             })
             .collect();
         let cols: Vec<String> = wanted.iter().map(|&i| columns[i].clone()).collect();
-        let effects: Vec<Vec<f64>> = ps
-            .iter()
-            .map(|p| {
-                p["effects"]
-                    .as_array()
-                    .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0)).collect())
-                    .unwrap_or_default()
-            })
-            .collect();
+        let effects: Vec<Vec<f64>> = ps.iter().map(|p| numbers(&p["effects"])).collect();
         let svg = charts::heatmap(
             &rows,
             &cols,
@@ -746,18 +752,7 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
     for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
         let method = mc["method"].as_str().unwrap_or("");
         let mapping = mc["mapping"].as_array().cloned().unwrap_or_default();
-        let table: Vec<Vec<f64>> = mc["contingency"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                r.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| v.as_f64().unwrap_or(0.0))
-                    .collect()
-            })
-            .collect();
+        let table: Vec<Vec<f64>> = matrix(&mc["contingency"]);
         // Rows in ID order, the shown segments only.
         let (shown, note) = shown_profiles(c, method);
         let shown_ids: Vec<u64> = shown.iter().filter_map(|p| p["id"].as_u64()).collect();
@@ -891,30 +886,9 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
             .map(|v| format!("now {v}"))
             .chain(std::iter::once("gone".to_string()))
             .collect();
-        let counts: Vec<Vec<f64>> = mig["counts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                r.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| v.as_f64().unwrap_or(0.0))
-                    .collect()
-            })
-            .collect();
-        let new: Vec<f64> = mig["new"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|v| v.as_f64().unwrap_or(0.0))
-            .collect();
-        let lost: Vec<f64> = mig["lost"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|v| v.as_f64().unwrap_or(0.0))
-            .collect();
+        let counts: Vec<Vec<f64>> = matrix(&mig["counts"]);
+        let new: Vec<f64> = numbers(&mig["new"]);
+        let lost: Vec<f64> = numbers(&mig["lost"]);
         let (np, nc) = (counts.len(), new.len());
         if np.max(nc) > MAX_SHOWN {
             let _ = write!(h, "<h3>{}: migration</h3><p class=\"note\">{np} segments last month and {nc} now: too many for a readable matrix. The full matrix is in comparison.json (history.methods[].migration), and each account's previous segment in assignments.parquet.</p>", method_label(method));
@@ -955,18 +929,7 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
             .iter()
             .filter_map(|v| v.as_str().map(str::to_owned))
             .collect();
-        let counts: Vec<Vec<f64>> = hist["tiers"]["counts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|r| {
-                r.as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|v| v.as_f64().unwrap_or(0.0))
-                    .collect()
-            })
-            .collect();
+        let counts: Vec<Vec<f64>> = matrix(&hist["tiers"]["counts"]);
         let rows: Vec<String> = names
             .iter()
             .map(|n| format!("suggested {n} last month"))
