@@ -1025,17 +1025,20 @@ mod tests {
         assert!(r > 0.95, "recall {r}");
     }
 
+    /// Runs `f` on a rayon pool of `threads` threads.
+    fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
     #[test]
     fn nn_descent_is_deterministic_across_thread_counts() {
         let (x, _) = blobs(3000, 8, 5, 4);
         let cfg = GraphConfig::default();
-        let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| nn_descent(&x, 3000, 8, 10, &cfg, 9))
-        };
+        let run = |threads| on_threads(threads, || nn_descent(&x, 3000, 8, 10, &cfg, 9));
         let (a, b) = (run(1), run(2));
         assert_eq!(a.order, b.order);
         assert_eq!(a.idx, b.idx);
@@ -1050,24 +1053,20 @@ mod tests {
         let (x, truth) = blobs(n, 8, 6, 11);
         let cfg = GraphConfig::default();
         let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    let nn = knn(&x, n, 8, &cfg, 5);
-                    assert_eq!(nn.method, "nn-descent");
-                    let g = graph(&nn, Weighting::Snn);
-                    let (labels, _) = super::super::community::detect(
-                        &g,
-                        super::super::community::Algorithm::Louvain,
-                        1.0,
-                        3,
-                        1,
-                        2,
-                    );
-                    (g, nn.to_accounts(labels))
-                })
+            on_threads(threads, || {
+                let nn = knn(&x, n, 8, &cfg, 5);
+                assert_eq!(nn.method, "nn-descent");
+                let g = graph(&nn, Weighting::Snn);
+                let (labels, _) = super::super::community::detect(
+                    &g,
+                    super::super::community::Algorithm::Louvain,
+                    1.0,
+                    3,
+                    1,
+                    2,
+                );
+                (g, nn.to_accounts(labels))
+            })
         };
         let ((g1, a), (g2, b)) = (run(1), run(2));
         assert_eq!(g1, g2);
