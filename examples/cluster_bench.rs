@@ -4,7 +4,8 @@
 //!
 //! Environment: `X_F32=path` reads the matrix (raw little-endian f32, n × d)
 //! instead of generating blobs, to run on exactly the data another tool saw;
-//! `TREES=n` sets the NN-descent forest; `ONLY_KNN=1` stops after the kNN;
+//! `TREES=n` sets the NN-descent forest; `ONLY_KNN=1` stops after the kNN,
+//! `ONLY_GRAPH=1` after the graph (timed with SNN and with binary weights);
 //! `NO_RECALL=1` skips the brute-force recall check (slow at 1M).
 
 use std::time::Instant;
@@ -117,6 +118,16 @@ fn main() {
         t.elapsed().as_secs_f64(),
         g.edges()
     );
+    if std::env::var_os("ONLY_GRAPH").is_some() {
+        let t = Instant::now();
+        let gb = knn::graph(&nn, knn::Weighting::Binary);
+        println!(
+            "graph (binary): {:.2} s, {} edges",
+            t.elapsed().as_secs_f64(),
+            gb.edges()
+        );
+        return;
+    }
     for (name, alg) in [
         ("louvain", community::Algorithm::Louvain),
         ("leiden", community::Algorithm::Leiden),

@@ -135,7 +135,8 @@ fn finish_lanes(mut acc: [f32; 8], ra: &[f32], rb: &[f32]) -> f32 {
         let t = x - y;
         acc[l] += t * t;
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+    // The order of a 128-bit horizontal sum: halves, then pairs two apart.
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
 /// [`dist`] in 256-bit registers (the compiler does not vectorise the portable
@@ -161,6 +162,12 @@ unsafe fn dist_avx2(a: &[f32], b: &[f32]) -> f32 {
         };
         acc = _mm256_add_ps(acc, _mm256_mul_ps(t, t));
         i += 8;
+    }
+    if full == a.len() {
+        // No tail: sum the lanes in registers, in `finish_lanes`' order.
+        let s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+        let t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps::<1>(t, t)));
     }
     let mut lanes = [0f32; 8];
     // SAFETY: `lanes` holds eight f32.
@@ -368,6 +375,8 @@ fn sides(x: &[f32], d: usize, p: &[u32], xa: &[f32], xb: &[f32]) -> Vec<f32> {
 /// tree, so that neighbours (and neighbours of neighbours) sit close together in
 /// memory: NN-descent is bound by random memory access, and this locality makes
 /// it several times faster. The lists stay in that numbering (see [`Knn`]).
+/// That tree (leaves of at most 64) is also the first of the forest whose leaves
+/// start the lists; `cfg.trees - 1` more (leaves of at most max(2k, 32)) follow.
 ///
 /// Point indices are u32 with one bit kept for a flag: n must stay below 2³¹
 /// (an f32 matrix that size is hundreds of gigabytes).
@@ -377,13 +386,18 @@ pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, se
         "NN-descent indexes points with 31 bits; {n} points is too many"
     );
     let leaves = rp_leaves(x, d, (0..n as u32).collect(), 64, mix(seed ^ 0x10ca1));
+    let sizes: Vec<usize> = leaves.iter().map(Vec::len).collect();
     let perm: Vec<u32> = leaves.concat();
     drop(leaves);
-    let xp: Vec<f32> = perm
-        .iter()
-        .flat_map(|&o| x[o as usize * d..(o as usize + 1) * d].iter().copied())
-        .collect();
-    let mut knn = nn_descent_local(&xp, n, d, k, cfg, seed);
+    let mut xp = vec![0f32; n * d];
+    xp.par_chunks_mut(d * 1024)
+        .zip(perm.par_chunks(1024))
+        .for_each(|(out, rows)| {
+            for (o, &r) in out.chunks_exact_mut(d).zip(rows) {
+                o.copy_from_slice(&x[r as usize * d..(r as usize + 1) * d]);
+            }
+        });
+    let mut knn = nn_descent_local(&xp, n, d, k, &sizes, cfg, seed);
     knn.order = Some(perm);
     knn
 }
@@ -442,6 +456,25 @@ impl Lists {
         }
     }
 
+    /// Every pair within each run of consecutive points of `sizes` (which
+    /// cover all points), written straight into the runs' own lists.
+    fn fill_runs(&mut self, x: &[f32], d: usize, sizes: &[usize]) {
+        let k = self.k;
+        let mut runs = Vec::with_capacity(sizes.len());
+        let (mut l, mut f, mut t) = (&mut self.lists[..], &mut self.flags[..], &mut self.thr[..]);
+        let mut start = 0;
+        for &len in sizes {
+            let (lh, lr) = std::mem::take(&mut l).split_at_mut(len * k);
+            let (fh, fr) = std::mem::take(&mut f).split_at_mut(len * k);
+            let (th, trest) = std::mem::take(&mut t).split_at_mut(len);
+            runs.push((start, lh, fh, th));
+            (l, f, t, start) = (lr, fr, trest, start + len);
+        }
+        debug_assert!(l.is_empty(), "the runs cover every point");
+        runs.into_par_iter()
+            .for_each(|(start, l, f, t)| fill_run(x, d, k, start, l, f, t));
+    }
+
     /// Squared distance to the current k-th neighbour of `p`.
     #[inline]
     fn threshold(&self, p: u32) -> f32 {
@@ -491,14 +524,27 @@ impl Lists {
     }
 }
 
-fn nn_descent_local(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, seed: u64) -> Knn {
+/// NN-descent on points numbered in the leaf order of a random-projection
+/// tree whose leaves have `sizes` (consecutive runs of points).
+fn nn_descent_local(
+    x: &[f32],
+    n: usize,
+    d: usize,
+    k: usize,
+    sizes: &[usize],
+    cfg: &GraphConfig,
+    seed: u64,
+) -> Knn {
     let k = k.min(n.saturating_sub(1)).max(1);
     let row = |p: u32| &x[p as usize * d..(p as usize + 1) * d];
     let mut g = Lists::new(n, k);
 
     // Initialise from the leaves of a few RP trees: every pair in a leaf.
+    // The numbering's own tree comes first: its leaves are runs of consecutive
+    // points, so each leaf fills its own lists directly, in parallel.
+    g.fill_runs(x, d, sizes);
     let leaf = (2 * k).max(32);
-    let forest: Vec<Vec<Vec<u32>>> = (0..cfg.trees.max(1))
+    let forest: Vec<Vec<Vec<u32>>> = (1..cfg.trees.max(1))
         .into_par_iter()
         .map(|t| {
             let s = mix(seed.wrapping_add(t as u64 * 7919));
@@ -576,6 +622,10 @@ fn nn_descent_local(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, 
         while start < n {
             let end = (start + BLOCK).min(n);
             g.run(start..end, 1024, |g, v, out| {
+                if v + 1 < n {
+                    prefetch_rows(x, d, &new_c[(v + 1) * mc..(v + 2) * mc]);
+                    prefetch_rows(x, d, &old_c[(v + 1) * mc..(v + 2) * mc]);
+                }
                 let nc = valid(&new_c[v * mc..(v + 1) * mc]);
                 let oc = valid(&old_c[v * mc..(v + 1) * mc]);
                 join(g, x, d, nc, oc, out);
@@ -606,6 +656,66 @@ fn nn_descent_local(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, 
         rounds,
         order: None,
     }
+}
+
+/// Every pair of the points `start..start + t.len()`, inserted into their lists
+/// `l` (flags `f`, thresholds `t`).
+#[inline(always)]
+fn fill_run_impl(
+    x: &[f32],
+    d: usize,
+    k: usize,
+    start: usize,
+    l: &mut [(f32, u32)],
+    f: &mut [u8],
+    t: &mut [f32],
+    dist: impl Fn(&[f32], &[f32]) -> f32,
+) {
+    let len = t.len();
+    let row = |i: usize| &x[(start + i) * d..(start + i + 1) * d];
+    for i in 0..len {
+        for j in i + 1..len {
+            let dd = dist(row(i), row(j));
+            let (li, fi) = (i * k..(i + 1) * k, i * k..(i + 1) * k);
+            insert(&mut l[li], &mut f[fi], dd, (start + j) as u32, 1);
+            let (lj, fj) = (j * k..(j + 1) * k, j * k..(j + 1) * k);
+            insert(&mut l[lj], &mut f[fj], dd, (start + i) as u32, 1);
+        }
+    }
+    for (i, ti) in t.iter_mut().enumerate() {
+        *ti = l[i * k + k - 1].0;
+    }
+}
+
+fn fill_run(
+    x: &[f32],
+    d: usize,
+    k: usize,
+    start: usize,
+    l: &mut [(f32, u32)],
+    f: &mut [u8],
+    t: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(
+        x: &[f32],
+        d: usize,
+        k: usize,
+        start: usize,
+        l: &mut [(f32, u32)],
+        f: &mut [u8],
+        t: &mut [f32],
+    ) {
+        // SAFETY: this function only runs where AVX2 is available.
+        fill_run_impl(x, d, k, start, l, f, t, |a, b| unsafe { dist_avx2(a, b) })
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { avx2(x, d, k, start, l, f, t) };
+    }
+    fill_run_impl(x, d, k, start, l, f, t, dist)
 }
 
 /// Local join of one candidate set: every pair within `new` and every pair of
@@ -658,6 +768,27 @@ fn join(g: &Lists, x: &[f32], d: usize, new: &[u32], old: &[u32], out: &mut Buck
     join_impl(g, x, d, new, old, out, dist)
 }
 
+/// Asks the cache for the rows of `ids` (padding entries are skipped): the
+/// next point's candidates are fetched while this point's join runs.
+#[inline(always)]
+fn prefetch_rows(x: &[f32], d: usize, ids: &[u32]) {
+    #[cfg(target_arch = "x86_64")]
+    for &p in ids {
+        if p == u32::MAX {
+            break;
+        }
+        let row = &x[p as usize * d..(p as usize + 1) * d];
+        // 16 f32 per cache line; the last element covers a row's final line.
+        for i in (0..d).step_by(16).chain([d - 1]) {
+            // SAFETY: prefetching is a hint and the pointer is in bounds.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(i) as *const i8);
+            }
+        }
+    }
+}
+
 /// The leading entries of a candidate row (rows are padded with `u32::MAX`).
 #[inline]
 fn valid(row: &[u32]) -> &[u32] {
@@ -678,11 +809,24 @@ fn sample_candidates(
     new_c: &mut [u32],
     old_c: &mut [u32],
 ) {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
     let k = g.k;
     let (parts, per) = (g.parts, g.per);
-    // Reverse entries `(v, u | new << 31)` for "u lists v", bucketed by the
-    // slice of points v falls in, so that each slice is then sampled by one
-    // thread from memory it owns.
+    // Points with a new candidate either way: only they join this round, so
+    // only they need their old candidates (most points, in the late rounds).
+    let active: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
+    (0..n).into_par_iter().with_min_len(4096).for_each(|u| {
+        for s in u * k..(u + 1) * k {
+            let v = g.lists[s].1;
+            if g.flags[s] != 0 && v != u32::MAX {
+                active[u].store(true, Relaxed);
+                active[v as usize].store(true, Relaxed);
+            }
+        }
+    });
+    // Reverse entries `(v, u | new << 31)` for "u lists v" where v is active,
+    // bucketed by the slice of points v falls in, so that each slice is then
+    // sampled by one thread from memory it owns.
     let produced: Vec<Vec<Vec<(u32, u32)>>> = (0..n)
         .into_par_iter()
         .with_min_len(4096)
@@ -691,7 +835,7 @@ fn sample_candidates(
             |mut b, u| {
                 for s in u * k..(u + 1) * k {
                     let v = g.lists[s].1;
-                    if v != u32::MAX {
+                    if v != u32::MAX && active[v as usize].load(Relaxed) {
                         b[v as usize / per].push((v, u as u32 | ((g.flags[s] != 0) as u32) << 31));
                     }
                 }
@@ -710,8 +854,8 @@ fn sample_candidates(
         .for_each(|(p, (nr, or))| {
             let base = p * per;
             let len = nr.len() / mc;
-            // This slice's reverse lists in CSR form. Rows are sorted below,
-            // so the order the producers' buckets come in does not matter.
+            // This slice's reverse lists in CSR form. The producers cover
+            // ascending ranges of u, so each row lists u in ascending order.
             let mut off = vec![0usize; len + 1];
             for b in &produced {
                 for &(v, _) in &b[p] {
@@ -729,32 +873,48 @@ fn sample_candidates(
                     fill[v as usize - base] += 1;
                 }
             }
-            let (mut nb, mut ob): (Vec<(u64, u32)>, Vec<(u64, u32)>) = (Vec::new(), Vec::new());
+            // Forward entries are distinct and so are reverse ones: a candidate
+            // is listed twice only when v and j list each other with the same flag.
+            let (mut fwd, mut nb, mut ob) = (Vec::new(), Vec::new(), Vec::new());
+            let mut ranked: Vec<(u64, u32)> = Vec::new();
             for r in 0..len {
                 let v = base + r;
-                nb.clear();
-                ob.clear();
-                let fwd = (v * k..(v + 1) * k)
-                    .filter(|&s| g.lists[s].1 != u32::MAX)
-                    .map(|s| (g.lists[s].1, g.flags[s] != 0));
-                let back = rev[off[r]..off[r + 1]]
-                    .iter()
-                    .map(|&u| (u & !(1 << 31), u >> 31 != 0));
-                for (j, new) in fwd.chain(back) {
-                    if new { &mut nb } else { &mut ob }.push((prio(v, j), j));
-                }
                 let (nr, or) = (&mut nr[r * mc..(r + 1) * mc], &mut or[r * mc..(r + 1) * mc]);
                 nr.fill(u32::MAX);
                 or.fill(u32::MAX);
-                if nb.is_empty() {
+                if !active[v].load(Relaxed) {
                     // No new candidates: nothing to join, old ones are not needed.
                     continue;
                 }
-                for (buf, out) in [(&mut nb, nr), (&mut ob, or)] {
-                    buf.sort_unstable();
-                    buf.dedup();
-                    for (slot, &(_, j)) in out.iter_mut().zip(buf.iter()) {
-                        *slot = j;
+                fwd.clear();
+                fwd.extend(
+                    (v * k..(v + 1) * k)
+                        .filter(|&s| g.lists[s].1 != u32::MAX)
+                        .map(|s| g.lists[s].1 | ((g.flags[s] != 0) as u32) << 31),
+                );
+                nb.clear();
+                ob.clear();
+                for &e in fwd.iter() {
+                    if e >> 31 != 0 { &mut nb } else { &mut ob }.push(e & !(1 << 31));
+                }
+                for &e in &rev[off[r]..off[r + 1]] {
+                    // Branch-free membership test: these rows are short.
+                    if !fwd.iter().fold(false, |hit, &f| hit | (f == e)) {
+                        if e >> 31 != 0 { &mut nb } else { &mut ob }.push(e & !(1 << 31));
+                    }
+                }
+                debug_assert!(!nb.is_empty(), "an active point has a new candidate");
+                for (cands, out) in [(&nb, nr), (&ob, or)] {
+                    if cands.len() <= mc {
+                        out[..cands.len()].copy_from_slice(cands);
+                    } else {
+                        // Too many: keep the mc of lowest priority.
+                        ranked.clear();
+                        ranked.extend(cands.iter().map(|&j| (prio(v, j), j)));
+                        ranked.select_nth_unstable(mc - 1);
+                        for (slot, &(_, j)) in out.iter_mut().zip(&ranked[..mc]) {
+                            *slot = j;
+                        }
                     }
                 }
             }
@@ -845,23 +1005,66 @@ impl Knn {
 }
 
 /// Jaccard similarity of two sets given as rows of distinct values padded with
-/// `u32::MAX`. Every member of one row is compared with every slot of the other
-/// (at most (k+1)² comparisons, which vectorise without branches) — several times
-/// faster than a sorted merge, whose branches mispredict, on these short rows.
-#[inline]
+/// `u32::MAX`, in any order, to one width that is a multiple of 8. Every slot of
+/// one row is compared with every slot of the other, 8 lanes at a time, and the
+/// padding's matches with padding are subtracted: (k+1)² comparisons without a
+/// branch, several times faster than a sorted merge, whose branches mispredict.
+#[inline(always)]
 fn padded_jaccard(a: &[u32], b: &[u32]) -> f64 {
-    let len = |r: &[u32]| r.iter().filter(|&&x| x != u32::MAX).count();
-    let inter: usize = a
-        .iter()
-        .filter(|&&x| x != u32::MAX)
-        .map(|&x| b.iter().map(|&y| (y == x) as usize).sum::<usize>())
-        .sum();
-    let union = len(a) + len(b) - inter;
+    debug_assert!(a.len() == b.len() && a.len() % 8 == 0);
+    let mut hits = [0u32; 8];
+    for &x in a {
+        for c in b.chunks_exact(8) {
+            for l in 0..8 {
+                hits[l] += (c[l] == x) as u32;
+            }
+        }
+    }
+    let w = a.len();
+    let pad = |r: &[u32]| r.iter().map(|&x| (x == u32::MAX) as usize).sum::<usize>();
+    let (pa, pb) = (pad(a), pad(b));
+    let inter = hits.iter().sum::<u32>() as usize - pa * pb;
+    let union = (w - pa) + (w - pb) - inter;
     if union == 0 {
         1.0
     } else {
         inter as f64 / union as f64
     }
+}
+
+/// Appends the Jaccard weight of `u` with each of `vs` to `out`; `sets` holds
+/// every node's padded set, `w` slots each.
+fn snn_weights(sets: &[u32], w: usize, u: usize, vs: &[(u32, f32)], out: &mut Vec<f64>) {
+    #[inline(always)]
+    fn imp(sets: &[u32], w: usize, u: usize, vs: &[(u32, f32)], out: &mut Vec<f64>) {
+        let a = &sets[u * w..(u + 1) * w];
+        #[cfg(target_arch = "x86_64")]
+        for &(v, _) in vs {
+            // SAFETY: prefetching is a hint; the pointer is in bounds.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(sets.as_ptr().add(v as usize * w) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(sets.as_ptr().add(v as usize * w + w - 1) as *const i8);
+            }
+        }
+        for &(v, _) in vs {
+            out.push(padded_jaccard(
+                a,
+                &sets[v as usize * w..(v as usize + 1) * w],
+            ));
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(sets: &[u32], w: usize, u: usize, vs: &[(u32, f32)], out: &mut Vec<f64>) {
+        imp(sets, w, u, vs, out)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { avx2(sets, w, u, vs, out) };
+    }
+    imp(sets, w, u, vs, out)
 }
 
 /// Symmetrise and weight the kNN lists into a graph: `u` and `v` are joined
@@ -873,26 +1076,29 @@ fn padded_jaccard(a: &[u32], b: &[u32]) -> f64 {
 pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
     let n = knn.n();
     let k = knn.k;
-    // S(x) = x and its neighbours, sorted by index, for Jaccard.
+    // S(x) = x and its neighbours, padded to a multiple of 8 for Jaccard.
+    let w = (k + 1).next_multiple_of(8);
     let sets: Vec<u32> = if weighting == Weighting::Snn {
-        let mut sets = vec![u32::MAX; n * (k + 1)];
-        sets.par_chunks_mut(k + 1).enumerate().for_each(|(i, s)| {
+        let mut sets = vec![u32::MAX; n * w];
+        sets.par_chunks_mut(w).enumerate().for_each(|(i, s)| {
             s[..k].copy_from_slice(knn.row(i));
             s[k] = i as u32;
-            s.sort_unstable();
         });
         sets
     } else {
         Vec::new()
     };
-    let set = |i: usize| &sets[i * (k + 1)..(i + 1) * (k + 1)];
-    let sigma: Vec<f32> = (0..n)
-        .map(|i| {
-            let r = &knn.dist[i * k..(i + 1) * k];
-            let last = r.iter().rposition(|d| d.is_finite()).map_or(0.0, |s| r[s]);
-            last.sqrt().max(1e-12)
-        })
-        .collect();
+    let sigma: Vec<f32> = if weighting == Weighting::Gaussian {
+        (0..n)
+            .map(|i| {
+                let r = &knn.dist[i * k..(i + 1) * k];
+                let last = r.iter().rposition(|d| d.is_finite()).map_or(0.0, |s| r[s]);
+                last.sqrt().max(1e-12)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Who lists v, with the distance, in CSR form.
     let mut off = vec![0usize; n + 1];
     for &j in &knn.idx {
@@ -912,12 +1118,10 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
         }
     }
     drop(fill);
-    let weight = |u: usize, v: usize, d2: f32| match weighting {
-        Weighting::Binary => 1.0,
-        Weighting::Gaussian => (-(d2 as f64) / (sigma[u] as f64 * sigma[v] as f64))
+    let gaussian = |u: usize, v: usize, d2: f32| {
+        (-(d2 as f64) / (sigma[u] as f64 * sigma[v] as f64))
             .exp()
-            .max(1e-12),
-        Weighting::Snn => padded_jaccard(set(u), set(v)),
+            .max(1e-12)
     };
     const CHUNK: usize = 4096;
     let parts: Vec<(Vec<usize>, Vec<u32>, Vec<f64>)> = (0..n.div_ceil(CHUNK))
@@ -936,9 +1140,13 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
                 both.sort_unstable_by_key(|e| e.0);
                 both.dedup_by_key(|e| e.0);
                 deg.push(both.len());
-                for &(v, d2) in &both {
-                    targets.push(v);
-                    weights.push(weight(u, v as usize, d2));
+                targets.extend(both.iter().map(|e| e.0));
+                match weighting {
+                    Weighting::Snn => snn_weights(&sets, w, u, &both, &mut weights),
+                    Weighting::Binary => weights.extend(both.iter().map(|_| 1.0)),
+                    Weighting::Gaussian => {
+                        weights.extend(both.iter().map(|&(v, d2)| gaussian(u, v as usize, d2)))
+                    }
                 }
             }
             (deg, targets, weights)
@@ -946,15 +1154,24 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
         .collect();
     let mut offsets = Vec::with_capacity(n + 1);
     offsets.push(0);
-    let total: usize = parts.iter().map(|p| p.1.len()).sum();
-    let (mut targets, mut weights) = (Vec::with_capacity(total), Vec::with_capacity(total));
-    for (deg, t, w) in parts {
-        for dg in deg {
-            offsets.push(offsets.last().expect("pushed") + dg);
-        }
-        targets.extend_from_slice(&t);
-        weights.extend_from_slice(&w);
+    for dg in parts.iter().flat_map(|p| &p.0) {
+        offsets.push(offsets.last().expect("pushed") + dg);
     }
+    // Copy the chunks' rows into place in parallel.
+    let total = offsets[n];
+    let (mut targets, mut weights) = (vec![0u32; total], vec![0f64; total]);
+    let (mut t_rest, mut w_rest) = (&mut targets[..], &mut weights[..]);
+    let mut slots = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let (t, tr_) = std::mem::take(&mut t_rest).split_at_mut(p.1.len());
+        let (w, wr_) = std::mem::take(&mut w_rest).split_at_mut(p.1.len());
+        slots.push((p, t, w));
+        (t_rest, w_rest) = (tr_, wr_);
+    }
+    slots.into_par_iter().for_each(|(p, t, w)| {
+        t.copy_from_slice(&p.1);
+        w.copy_from_slice(&p.2);
+    });
     Csr {
         offsets,
         targets,
@@ -987,6 +1204,21 @@ mod tests {
     }
 
     #[test]
+    fn avx2_distance_has_the_portable_bits() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+            for len in 1..70 {
+                let a: Vec<f32> = (0..len).map(|_| rng.gen_range(-50.0..50.0)).collect();
+                let b: Vec<f32> = (0..len).map(|_| rng.gen_range(-50.0..50.0)).collect();
+                // SAFETY: AVX2 is available (checked above).
+                let fast = unsafe { dist_avx2(&a, &b) };
+                assert_eq!(fast.to_bits(), dist(&a, &b).to_bits(), "length {len}");
+            }
+        }
+    }
+
+    #[test]
     fn padded_jaccard_matches_the_sorted_merge() {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
         for _ in 0..500 {
@@ -994,8 +1226,12 @@ mod tests {
                 let mut r: Vec<u32> = (0..len).map(|_| rng.gen_range(0..40)).collect();
                 r.sort_unstable();
                 r.dedup();
+                // Any order, padding anywhere (a short kNN list leaves
+                // padding before the point itself).
                 let mut padded = r.clone();
-                padded.resize(16, u32::MAX);
+                padded.reverse();
+                padded.insert(len % 5, u32::MAX);
+                padded.resize(24, u32::MAX);
                 (r, padded)
             };
             let ((a, pa), (b, pb)) = (row(16), row(12));
