@@ -35,7 +35,7 @@
 
 use linfa::prelude::*;
 use linfa_clustering::KMeans;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::index::sample;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
@@ -115,14 +115,7 @@ pub fn prediction_strength(
         let (_, ctr, _) = fit(xtr.view(), k, cfg, seed.wrapping_add(s as u64))?;
         let (lte, _, _) = fit(xte.view(), k, cfg, seed.wrapping_add(100 + s as u64))?;
         // Assign test points to the training centroids.
-        let pred: Vec<usize> = xte
-            .outer_iter()
-            .map(|row| {
-                (0..k)
-                    .min_by(|&a, &b| sq_dist(row, ctr.row(a)).total_cmp(&sq_dist(row, ctr.row(b))))
-                    .unwrap_or(0)
-            })
-            .collect();
+        let (pred, _) = nearest(xte.view(), &ctr);
         let c = crate::partition::Contingency::new(&lte, &pred);
         let worst = (0..c.rows.len())
             .filter(|&j| c.rows[j] > 1)
@@ -181,15 +174,36 @@ pub fn fit(
         .tolerance(tol)
         .fit(&ds)
         .map_err(|e| Error::Internal(format!("k-means (k = {k}): {e}")))?;
-    let labels: Array1<usize> = model.predict(&ds);
-    let labels = labels.to_vec();
     let centroids = model.centroids().clone();
-    let inertia = inertia(x, &labels, &centroids);
+    let (labels, inertia) = nearest(x, &centroids);
     Ok((labels, centroids, inertia))
 }
 
+/// Each row's nearest centroid (the lowest label on a tie) and the inertia, in
+/// one parallel pass (linfa's `predict` and a separate inertia pass took two).
+pub fn nearest(x: ArrayView2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
+    let best: Vec<(usize, f64)> = x
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .map(|row| {
+            centroids
+                .axis_iter(Axis(0))
+                .map(|c| sq_dist(row, c))
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or((0, 0.0))
+        })
+        .collect();
+    // Summed in row order, so the total does not depend on the thread count.
+    let inertia = best.iter().map(|b| b.1).sum();
+    (best.into_iter().map(|b| b.0).collect(), inertia)
+}
+
 fn sq_dist(a: ndarray::ArrayView1<f64>, b: ndarray::ArrayView1<f64>) -> f64 {
-    a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum()
+    match (a.as_slice(), b.as_slice()) {
+        (Some(a), Some(b)) => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
+        _ => a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum(),
+    }
 }
 
 /// Sum of squared distances to the assigned centroid.
