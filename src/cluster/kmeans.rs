@@ -1,9 +1,7 @@
 //! k-means with linfa-clustering, and the choice of k.
 //!
-//! Lloyd's algorithm (linfa) from greedy k-means++ seeds (scikit-learn's
-//! default; see [`greedy_kmeans_pp`]), restarted a fixed number of times from
-//! the pipeline (`kmeans.restarts`, 4 by default); the restart with the lowest
-//! inertia is kept. Convergence
+//! Lloyd's algorithm with k-means++ seeding and a fixed number of restarts
+//! (linfa's default of 10 is set explicitly, from the pipeline). Convergence
 //! follows scikit-learn: stop when the squared centroid shift is at most
 //! `tolerance` × the mean feature variance. For
 //! `k = "auto"` every k in the range is fitted on a seeded sample of at most
@@ -36,7 +34,7 @@
 //! every reduction is sequential, so results do not depend on the thread count.
 
 use linfa::prelude::*;
-use linfa_clustering::{KMeans, KMeansInit};
+use linfa_clustering::KMeans;
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -170,116 +168,15 @@ pub fn fit(
     let mean_var = x.var_axis(Axis(0), 0.0).mean().unwrap_or(1.0);
     let tol = (cfg.tolerance * mean_var).sqrt().max(1e-12);
     let ds = DatasetBase::from(x);
-    let mut rng = Xoshiro256Plus::seed_from_u64(seed);
-    // Restarts are compared by the exact inertia (linfa's is a per-point mean of
-    // its own distance): the first of equal ones wins.
-    let mut best: Option<(Vec<usize>, Array2<f64>, f64)> = None;
-    for _ in 0..cfg.restarts.max(1) {
-        let init = greedy_kmeans_pp(x, k, &mut rng);
-        let model = KMeans::params_with_rng(k, rng.clone())
-            .n_runs(1)
-            .init_method(KMeansInit::Precomputed(init))
-            .max_n_iterations(cfg.max_iter)
-            .tolerance(tol)
-            .fit(&ds)
-            .map_err(|e| Error::Internal(format!("k-means (k = {k}): {e}")))?;
-        let centroids = model.centroids().clone();
-        let (labels, inertia) = nearest(x, &centroids);
-        if best.as_ref().is_none_or(|b| inertia < b.2) {
-            best = Some((labels, centroids, inertia));
-        }
-    }
-    Ok(best.expect("at least one restart"))
-}
-
-/// Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, §6; scikit-learn's
-/// default): each new centre is drawn 2 + ⌊ln k⌋ times with probability
-/// proportional to the squared distance to the nearest centre so far, and the
-/// draw that lowers the total of those distances most is kept. Plain k-means++
-/// (one draw, linfa's) lands in a poor local minimum far more often: on 100k
-/// Gaussian blobs with one restart it merged two blobs where this does not.
-/// Cost O(n·k·d·log k); the sums are taken over fixed chunks in order, so the
-/// seeds do not depend on the thread count.
-fn greedy_kmeans_pp(x: ArrayView2<f64>, k: usize, rng: &mut impl rand::Rng) -> Array2<f64> {
-    const CHUNK: usize = 4096;
-    let n = x.nrows();
-    let trials = 2 + (k as f64).ln() as usize;
-    let mut centers = Array2::zeros((k, x.ncols()));
-    let first = rng.gen_range(0..n);
-    centers.row_mut(0).assign(&x.row(first));
-    let mut closest: Vec<f64> = x
-        .axis_iter(Axis(0))
-        .into_par_iter()
-        .map(|row| fast_sq_dist(row, x.row(first)))
-        .collect();
-    let mut pot: f64 = closest.iter().sum();
-    let mut cum = vec![0.0; n];
-    let mut dist = vec![0.0; n * trials];
-    for c in 1..k {
-        let mut acc = 0.0;
-        for (s, d) in cum.iter_mut().zip(&closest) {
-            acc += d;
-            *s = acc;
-        }
-        let cands: Vec<usize> = (0..trials)
-            .map(|_| {
-                let r = rng.gen::<f64>() * pot;
-                cum.partition_point(|&s| s < r).min(n - 1)
-            })
-            .collect();
-        dist.par_chunks_mut(trials)
-            .zip(x.axis_iter(Axis(0)).into_par_iter())
-            .zip(closest.par_iter())
-            .for_each(|((out, row), &near)| {
-                for (o, &j) in out.iter_mut().zip(&cands) {
-                    *o = near.min(fast_sq_dist(row, x.row(j)));
-                }
-            });
-        let partial: Vec<Vec<f64>> = dist
-            .par_chunks(CHUNK * trials)
-            .map(|block| {
-                let mut sums = vec![0.0; trials];
-                for row in block.chunks_exact(trials) {
-                    for (s, v) in sums.iter_mut().zip(row) {
-                        *s += v;
-                    }
-                }
-                sums
-            })
-            .collect();
-        let pots: Vec<f64> = (0..trials)
-            .map(|t| partial.iter().map(|p| p[t]).sum())
-            .collect();
-        let b = (0..trials)
-            .min_by(|&a, &b| pots[a].total_cmp(&pots[b]))
-            .unwrap_or(0);
-        pot = pots[b];
-        for (cl, row) in closest.iter_mut().zip(dist.chunks_exact(trials)) {
-            *cl = row[b];
-        }
-        centers.row_mut(c).assign(&x.row(cands[b]));
-    }
-    centers
-}
-
-/// Squared distance in four independent sums (vectorises; for seeding only,
-/// where the last bits do not matter as they do for reported inertia).
-fn fast_sq_dist(a: ndarray::ArrayView1<f64>, b: ndarray::ArrayView1<f64>) -> f64 {
-    let (Some(a), Some(b)) = (a.as_slice(), b.as_slice()) else {
-        return sq_dist(a, b);
-    };
-    let mut acc = [0.0; 4];
-    let full = a.len() / 4 * 4;
-    for (x, y) in a[..full].chunks_exact(4).zip(b[..full].chunks_exact(4)) {
-        for l in 0..4 {
-            let t = x[l] - y[l];
-            acc[l] += t * t;
-        }
-    }
-    for (x, y) in a[full..].iter().zip(&b[full..]) {
-        acc[0] += (x - y) * (x - y);
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+    let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
+        .n_runs(cfg.restarts)
+        .max_n_iterations(cfg.max_iter)
+        .tolerance(tol)
+        .fit(&ds)
+        .map_err(|e| Error::Internal(format!("k-means (k = {k}): {e}")))?;
+    let centroids = model.centroids().clone();
+    let (labels, inertia) = nearest(x, &centroids);
+    Ok((labels, centroids, inertia))
 }
 
 /// Each row's nearest centroid (the lowest label on a tie) and the inertia, in
