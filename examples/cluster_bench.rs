@@ -106,11 +106,13 @@ fn main() {
             .filter(|j| by_row.row(i).contains(&(**j as u32)))
             .count();
     }
-    println!(
-        "knn recall@{}: {:.4}",
-        nn.k,
-        hits as f64 / (sample.len().max(1) * nn.k) as f64
-    );
+    if !sample.is_empty() {
+        println!(
+            "knn recall@{}: {:.4}",
+            nn.k,
+            hits as f64 / (sample.len() * nn.k) as f64
+        );
+    }
     let t = Instant::now();
     let g = knn::graph(&nn, knn::Weighting::Snn);
     println!(

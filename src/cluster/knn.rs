@@ -467,12 +467,16 @@ impl Lists {
             let (lh, lr) = std::mem::take(&mut l).split_at_mut(len * k);
             let (fh, fr) = std::mem::take(&mut f).split_at_mut(len * k);
             let (th, trest) = std::mem::take(&mut t).split_at_mut(len);
-            runs.push((start, lh, fh, th));
+            runs.push(Run {
+                start,
+                l: lh,
+                f: fh,
+                t: th,
+            });
             (l, f, t, start) = (lr, fr, trest, start + len);
         }
         debug_assert!(l.is_empty(), "the runs cover every point");
-        runs.into_par_iter()
-            .for_each(|(start, l, f, t)| fill_run(x, d, k, start, l, f, t));
+        runs.into_par_iter().for_each(|run| fill_run(x, d, k, run));
     }
 
     /// Squared distance to the current k-th neighbour of `p`.
@@ -658,19 +662,19 @@ fn nn_descent_local(
     }
 }
 
-/// Every pair of the points `start..start + t.len()`, inserted into their lists
-/// `l` (flags `f`, thresholds `t`).
-#[inline(always)]
-fn fill_run_impl(
-    x: &[f32],
-    d: usize,
-    k: usize,
+/// One run of consecutive points `start..start + t.len()` with its lists `l`,
+/// flags `f` and thresholds `t`.
+struct Run<'a> {
     start: usize,
-    l: &mut [(f32, u32)],
-    f: &mut [u8],
-    t: &mut [f32],
-    dist: impl Fn(&[f32], &[f32]) -> f32,
-) {
+    l: &'a mut [(f32, u32)],
+    f: &'a mut [u8],
+    t: &'a mut [f32],
+}
+
+/// Every pair of the run's points, inserted into their lists.
+#[inline(always)]
+fn fill_run_impl(x: &[f32], d: usize, k: usize, run: Run, dist: impl Fn(&[f32], &[f32]) -> f32) {
+    let Run { start, l, f, t } = run;
     let len = t.len();
     let row = |i: usize| &x[(start + i) * d..(start + i + 1) * d];
     for i in 0..len {
@@ -687,35 +691,19 @@ fn fill_run_impl(
     }
 }
 
-fn fill_run(
-    x: &[f32],
-    d: usize,
-    k: usize,
-    start: usize,
-    l: &mut [(f32, u32)],
-    f: &mut [u8],
-    t: &mut [f32],
-) {
+fn fill_run(x: &[f32], d: usize, k: usize, run: Run) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn avx2(
-        x: &[f32],
-        d: usize,
-        k: usize,
-        start: usize,
-        l: &mut [(f32, u32)],
-        f: &mut [u8],
-        t: &mut [f32],
-    ) {
+    unsafe fn avx2(x: &[f32], d: usize, k: usize, run: Run) {
         // SAFETY: this function only runs where AVX2 is available.
-        fill_run_impl(x, d, k, start, l, f, t, |a, b| unsafe { dist_avx2(a, b) })
+        fill_run_impl(x, d, k, run, |a, b| unsafe { dist_avx2(a, b) })
     }
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { avx2(x, d, k, start, l, f, t) };
+        return unsafe { avx2(x, d, k, run) };
     }
-    fill_run_impl(x, d, k, start, l, f, t, dist)
+    fill_run_impl(x, d, k, run, dist)
 }
 
 /// Local join of one candidate set: every pair within `new` and every pair of
