@@ -181,7 +181,7 @@ pub fn fit(
 
 /// Each row's nearest centroid (the lowest label on a tie) and the inertia, in
 /// one parallel pass (linfa's `predict` and a separate inertia pass took two).
-pub fn nearest(x: ArrayView2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
+fn nearest(x: ArrayView2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
     let best: Vec<(usize, f64)> = x
         .axis_iter(Axis(0))
         .into_par_iter()
