@@ -26,23 +26,28 @@ fn main() {
         args.get(1).copied().unwrap_or(32),
         args.get(2).copied().unwrap_or(8),
     );
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
-    let normal = Normal::new(0.0, 1.0).unwrap();
-    let centers: Vec<Vec<f64>> = (0..k)
-        .map(|_| (0..d).map(|_| normal.sample(&mut rng) * 4.0).collect())
-        .collect();
     let mut x = Array2::<f64>::zeros((n, d));
-    for i in 0..n {
-        let c = rng.gen_range(0..k);
-        for j in 0..d {
-            x[[i, j]] = centers[c][j] + normal.sample(&mut rng);
-        }
-    }
     if let Ok(path) = std::env::var("X_F32") {
         // A raw little-endian f32 matrix of n × d (to compare with another tool on the same data).
-        let bytes = std::fs::read(path).expect("X_F32 file");
+        let bytes = std::fs::read(&path).expect("X_F32 file");
+        assert!(
+            bytes.len() >= n * d * 4,
+            "{path} holds fewer than {n} × {d} f32 values"
+        );
         for (i, c) in bytes.chunks_exact(4).enumerate().take(n * d) {
             x[[i / d, i % d]] = f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64;
+        }
+    } else {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        let normal = Normal::new(0.0, 1.0).unwrap();
+        let centers: Vec<Vec<f64>> = (0..k)
+            .map(|_| (0..d).map(|_| normal.sample(&mut rng) * 4.0).collect())
+            .collect();
+        for i in 0..n {
+            let c = rng.gen_range(0..k);
+            for j in 0..d {
+                x[[i, j]] = centers[c][j] + normal.sample(&mut rng);
+            }
         }
     }
     let t = Instant::now();
@@ -113,21 +118,19 @@ fn main() {
             hits as f64 / (sample.len() * nn.k) as f64
         );
     }
-    let t = Instant::now();
-    let g = knn::graph(&nn, knn::Weighting::Snn);
-    println!(
-        "graph: {:.2} s, {} edges",
-        t.elapsed().as_secs_f64(),
-        g.edges()
-    );
-    if std::env::var_os("ONLY_GRAPH").is_some() {
+    let timed_graph = |weighting: knn::Weighting| {
         let t = Instant::now();
-        let gb = knn::graph(&nn, knn::Weighting::Binary);
+        let g = knn::graph(&nn, weighting);
         println!(
-            "graph (binary): {:.2} s, {} edges",
+            "graph ({weighting:?}): {:.2} s, {} edges",
             t.elapsed().as_secs_f64(),
-            gb.edges()
+            g.edges()
         );
+        g
+    };
+    let g = timed_graph(knn::Weighting::Snn);
+    if std::env::var_os("ONLY_GRAPH").is_some() {
+        timed_graph(knn::Weighting::Binary);
         return;
     }
     for (name, alg) in [
