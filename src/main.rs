@@ -423,11 +423,20 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                     run_dir.display()
                 )));
             }
-            // Hold the output folder's lock so a run cannot replace this month meanwhile.
-            let parent = run_dir
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
+            if !run_dir.join(strata::rundir::SUCCESS).is_file() {
+                return Err(Error::Usage(format!(
+                    "{} is not a committed run directory (it has no {}); give a month folder such as out/sample/2026-11",
+                    run_dir.display(),
+                    strata::rundir::SUCCESS
+                )));
+            }
+            // Hold the output folder's lock so a run cannot replace this month
+            // meanwhile. The folder is resolved first: the parent of `.` (run
+            // from inside a month) is the output folder, not the month itself.
+            let resolved = run_dir
+                .canonicalize()
+                .map_err(|e| Error::io("resolving", &run_dir, e))?;
+            let parent = resolved.parent().unwrap_or(std::path::Path::new("/"));
             let _lock = strata::rundir::OutputLock::acquire(
                 parent,
                 &format!("strata report {}", run_dir.display()),

@@ -13,11 +13,13 @@ use serde::Serialize;
 
 use crate::cluster::{self, community, kmeans, stability, Segmentation};
 use crate::compare::{self, Comparison};
+use crate::config::Severity;
 use crate::config::{Month, Pipeline};
 use crate::error::{Error, Result};
 use crate::features::{self, ColumnInfo, FeatureMatrix};
 use crate::history::{self, History, PreviousRun};
-use crate::ingest::{self, quality::QualityReport, AccountFrame};
+use crate::ingest::quality::{Finding, QualityReport};
+use crate::ingest::{self, AccountFrame};
 use crate::rundir::{self, OutputLock};
 use rayon::prelude::*;
 
@@ -60,6 +62,27 @@ impl Progress for Silent {
 pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<(QualityReport, Option<AccountFrame>)> {
     let ingested = ingest::ingest(p, opts.as_of(p))?;
     let mut report = ingested.report;
+    if let Some(frame) = &ingested.frame {
+        if !opts.features_only {
+            for (key, message) in p.cluster.problems_for(frame.df.height()) {
+                let hint = format!("change {key} in the pipeline file, or run on more accounts");
+                report.push(pipeline_finding(
+                    p,
+                    Severity::Error,
+                    "too_few_accounts",
+                    format!("{key}: {message}"),
+                    hint,
+                ));
+            }
+            if let Some(t) = &p.tiers {
+                let tiers = compare::current_tiers(t, frame)?;
+                for (severity, code, message, hint) in compare::tier_findings(t, &tiers) {
+                    report.push(pipeline_finding(p, severity, code, message, hint));
+                }
+            }
+        }
+    }
+    report.sort();
     if opts.strict {
         report.make_strict();
     }
@@ -69,6 +92,27 @@ pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<(QualityReport, Optio
         ingested.frame
     };
     Ok((report, frame))
+}
+
+/// A finding about the pipeline file as it meets the data.
+fn pipeline_finding(
+    p: &Pipeline,
+    severity: Severity,
+    code: &'static str,
+    message: String,
+    hint: String,
+) -> Finding {
+    Finding {
+        severity,
+        code,
+        source: "pipeline".into(),
+        file: p.file.display().to_string(),
+        column: None,
+        count: 0,
+        message,
+        hint,
+        examples: Vec::new(),
+    }
 }
 
 /// What a run produced.
@@ -173,6 +217,8 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             d.display()
         ));
     }
+    // Before any work: the month must be writable where it goes.
+    rundir::check_target(&out_root.join(as_of.to_string()))?;
     let mut timings = BTreeMap::new();
 
     progress.stage("ingest");
@@ -273,7 +319,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             headline.segments.insert(s.method, s.k());
         }
         for mc in &comparison.methods {
-            headline.ari_vs_tiers.insert(mc.method, mc.agreement.ari);
+            if let Some(a) = &mc.agreement {
+                headline.ari_vs_tiers.insert(mc.method, a.ari);
+            }
         }
         if comparison.tiers.is_some() {
             headline.exceptions = Some(comparison.exceptions.len());
@@ -363,7 +411,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             &format!("report.html ({} kB), report.md", bytes / 1000),
         );
     }
-    rundir::commit(&staging, &final_dir)?;
+    rundir::commit(staging, &final_dir)?;
     progress.done("write", &final_dir.display().to_string());
     drop(lock);
     Ok(RunSummary {
@@ -658,8 +706,18 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result
     ParquetWriter::new(&mut f)
         .with_statistics(StatisticsOptions::full())
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
-        .finish(df)?;
+        .finish(df)
+        .map_err(|e| Error::io("writing", path, io_error(e)))?;
     f.sync_all().map_err(|e| Error::io("syncing", path, e))
+}
+
+/// A failed write as the I/O error underneath (a full disk reads "No space
+/// left on device", not as an internal Polars error).
+fn io_error(e: PolarsError) -> std::io::Error {
+    match e {
+        PolarsError::IO { error, .. } => std::io::Error::new(error.kind(), error.to_string()),
+        other => std::io::Error::other(crate::ingest::load::plain(&other.to_string())),
+    }
 }
 
 /// A readable summary of a run, for the end of `strata run`.
@@ -715,14 +773,17 @@ pub fn summary_text(s: &RunSummary) -> String {
     }
     if let Some(t) = &c.tiers {
         for mc in &c.methods {
-            out.push_str(&format!(
-                "  {} vs tiers: ARI {:.3}, AMI {:.3}, NMI {:.3}, purity {:.3}\n",
-                mc.method,
-                mc.agreement.ari,
-                mc.agreement.ami,
-                mc.agreement.nmi,
-                mc.agreement.purity
-            ));
+            out.push_str(&match &mc.agreement {
+                Some(a) => format!(
+                    "  {} vs tiers: ARI {:.3}, AMI {:.3}, NMI {:.3}, purity {:.3}\n",
+                    mc.method, a.ari, a.ami, a.nmi, a.purity
+                ),
+                None => format!(
+                    "  {} vs tiers: not measured (fewer than {} accounts have a known tier)\n",
+                    mc.method,
+                    compare::MIN_TIERED_ACCOUNTS
+                ),
+            });
         }
         let up = c
             .exceptions
@@ -797,4 +858,28 @@ pub fn summary_text(s: &RunSummary) -> String {
     }
     out.push_str(&format!("  outputs: {}\n", s.dir.display()));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_an_io_error_naming_the_file() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            return; // not Linux
+        }
+        let mut df = df!("a" => (0..100_000i64).collect::<Vec<_>>()).unwrap();
+        let meta = FileMeta {
+            as_of: Month::parse("2026-10").unwrap(),
+            pipeline_sha256: "0".repeat(64),
+        };
+        let e = write_parquet(full, &mut df, &meta).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), 2, "{msg}");
+        assert!(msg.contains("/dev/full"), "{msg}");
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert!(!msg.contains("internal error"), "{msg}");
+    }
 }

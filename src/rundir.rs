@@ -95,22 +95,66 @@ impl OutputLock {
             .collect();
         names.sort();
         for p in names {
-            std::fs::remove_dir_all(&p).map_err(|e| Error::io("removing leftover", &p, e))?;
+            remove_any(&p).map_err(|e| Error::io("removing leftover", &p, e))?;
             removed.push(p);
         }
         Ok(removed)
     }
 
-    /// A fresh staging folder for `as_of`.
-    pub fn staging(&self, as_of: Month) -> Result<PathBuf> {
+    /// A fresh staging folder for `as_of`, removed again unless committed.
+    pub fn staging(&self, as_of: Month) -> Result<Staging> {
         let dir = self
             .root
             .join(format!("{STAGING}{as_of}-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
+        if std::fs::symlink_metadata(&dir).is_ok() {
+            remove_any(&dir).map_err(|e| Error::io("removing", &dir, e))?;
         }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-        Ok(dir)
+        Ok(Staging { dir })
+    }
+}
+
+/// A staging folder being written. Dropping it without [`commit`] (a run
+/// that failed) removes it, so a failed run leaves nothing behind; a killed
+/// run's folder is removed by the next run's [`OutputLock::clean_debris`].
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+}
+
+impl std::ops::Deref for Staging {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if std::fs::symlink_metadata(&self.dir).is_ok() {
+            let _ = remove_any(&self.dir);
+        }
+    }
+}
+
+/// Remove a folder with its contents, or a file or link.
+fn remove_any(path: &Path) -> std::io::Result<()> {
+    if std::fs::symlink_metadata(path)?.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    }
+}
+
+/// A month's folder must be a folder (or not exist yet): a file in its place
+/// is something the user put there, and strata will not replace it.
+pub fn check_target(final_dir: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(final_dir) {
+        Ok(m) if !m.is_dir() => Err(Error::Usage(format!(
+            "{} is a file, not a run directory, so this month cannot be written there; move or delete it",
+            final_dir.display()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -130,18 +174,18 @@ pub fn sync_path(path: &Path) -> Result<()> {
 }
 
 /// Commit a complete staging folder as `final_dir` (see the module docs).
-pub fn commit(staging: &Path, final_dir: &Path) -> Result<()> {
+pub fn commit(staging: Staging, final_dir: &Path) -> Result<()> {
+    check_target(final_dir)?;
     write_file(&staging.join(SUCCESS), b"")?;
-    sync_path(staging)?;
+    sync_path(&staging)?;
     let parent = final_dir.parent().unwrap_or(Path::new("."));
     if final_dir.exists() {
-        exchange(staging, final_dir)?;
+        exchange(&staging, final_dir)?;
         sync_path(parent)?;
-        // `staging` now holds the replaced run.
-        std::fs::remove_dir_all(staging)
-            .map_err(|e| Error::io("removing replaced run", staging, e))?;
+        // `staging` now holds the replaced run; dropping it removes it.
+        remove_any(&staging).map_err(|e| Error::io("removing replaced run", &*staging, e))?;
     } else {
-        std::fs::rename(staging, final_dir).map_err(|e| Error::io("committing", final_dir, e))?;
+        std::fs::rename(&*staging, final_dir).map_err(|e| Error::io("committing", final_dir, e))?;
         sync_path(parent)?;
     }
     Ok(())
@@ -273,18 +317,27 @@ mod tests {
         let s = lock.staging(m).unwrap();
         write_file(&s.join("a.txt"), b"old").unwrap();
         write_file(&s.join("assignments.parquet"), b"").unwrap();
-        commit(&s, &target).unwrap();
+        commit(s, &target).unwrap();
         assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"old");
         let s = lock.staging(m).unwrap();
+        let staged = s.to_path_buf();
         write_file(&s.join("a.txt"), b"new").unwrap();
         write_file(&s.join("assignments.parquet"), b"").unwrap();
-        commit(&s, &target).unwrap();
+        commit(s, &target).unwrap();
         assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"new");
-        assert!(!s.exists(), "the replaced copy is removed");
-        // Debris from a killed run is removed; committed months are not.
+        assert!(!staged.exists(), "the replaced copy is removed");
+        // A staging folder dropped without a commit (a failed run) is removed.
+        let s = lock.staging(m).unwrap();
+        let staged = s.to_path_buf();
+        write_file(&s.join("a.txt"), b"half").unwrap();
+        drop(s);
+        assert!(!staged.exists(), "a failed run's staging folder is removed");
+        // Debris from a killed run is removed, a folder or a stray file;
+        // committed months are not.
         std::fs::create_dir_all(dir.path().join(".staging-2026-11-99")).unwrap();
+        std::fs::write(dir.path().join(".staging-x"), b"").unwrap();
         let removed = lock.clean_debris().unwrap();
-        assert_eq!(removed.len(), 1);
+        assert_eq!(removed.len(), 2);
         assert!(target.join(SUCCESS).is_file());
         // An uncommitted month folder is not a run.
         std::fs::create_dir_all(dir.path().join("2026-09")).unwrap();
@@ -298,5 +351,21 @@ mod tests {
             m
         );
         assert!(previous_run(dir.path(), m).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_file_where_the_month_goes_is_refused_before_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = OutputLock::acquire(dir.path(), "t").unwrap();
+        let m = Month::parse("2026-10").unwrap();
+        let target = dir.path().join("2026-10");
+        std::fs::write(&target, b"notes").unwrap();
+        let s = lock.staging(m).unwrap();
+        let staged = s.to_path_buf();
+        let e = commit(s, &target).unwrap_err();
+        assert_eq!(e.exit_code(), 1, "{e}");
+        assert!(e.to_string().contains("is a file"), "{e}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"notes", "left as it was");
+        assert!(!staged.exists());
     }
 }

@@ -273,3 +273,447 @@ fn bad_arguments_exit_cleanly() {
     assert_eq!(out.code, 1, "a bad argument is bad input:\n{}", out.text());
     assert!(out.text().contains("YYYY-MM"));
 }
+
+// ---- issue 17: no silent wrong result from bad input -------------------------
+
+/// Rewrite column `col` (0-based) of every data line of a CSV with `f`.
+fn map_column(fx: &Fixture, rel: &str, col: usize, f: impl Fn(&str) -> String) {
+    let text = fx.read(rel);
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 {
+            out.push_str(line);
+        } else {
+            let mut fields: Vec<String> = line.split(',').map(str::to_string).collect();
+            fields[col] = f(&fields[col]);
+            out.push_str(&fields.join(","));
+        }
+        out.push('\n');
+    }
+    fx.write(rel, &out);
+}
+
+/// YYYY-MM-DD → MM/DD/YYYY.
+fn us_date(iso: &str) -> String {
+    let p: Vec<&str> = iso.split('-').collect();
+    format!("{}/{}/{}", p[1], p[2], p[0])
+}
+
+fn features_frame(fx: &Fixture, out: &str) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    let f = std::fs::File::open(fx.path(&format!("{out}/2026-10/features.parquet"))).unwrap();
+    ParquetReader::new(f).finish().unwrap()
+}
+
+#[test]
+fn us_dates_are_detected_said_and_read_the_same_as_iso() {
+    let fx = Fixture::new(120, "csv");
+    let run = |out: &str| {
+        let o = fx.run(&["run", "pipeline.toml", "--until", "features", "--out", out]);
+        o.assert_clean();
+        assert_eq!(o.code, 0, "{}", o.text());
+        o
+    };
+    run("iso");
+    // nps.responded_at holds days above 12, so month/day/year is the only reading.
+    map_column(&fx, "data/nps.csv", 3, us_date);
+    let o = run("us");
+    for n in [
+        "date_format_detected",
+        "nps.csv",
+        "`responded_at`",
+        "%m/%d/%Y",
+        "date_format = \"%m/%d/%Y\"",
+    ] {
+        assert!(o.text().contains(n), "`{n}` missing:\n{}", o.text());
+    }
+    assert_eq!(
+        features_frame(&fx, "iso"),
+        features_frame(&fx, "us"),
+        "US dates give the same features as ISO dates"
+    );
+}
+
+#[test]
+fn month_first_dates_in_us_order_are_ambiguous() {
+    let fx = Fixture::new(120, "csv");
+    // usage.month is always the 1st: 10/01/2025 reads as 1 October or 10 January.
+    map_column(&fx, "data/usage.csv", 1, us_date);
+    expect_data_error(
+        &fx,
+        &[
+            "ambiguous_date",
+            "usage.csv",
+            "`month`",
+            "line ",
+            "date_format = \"%m/%d/%Y\"",
+            "date_format = \"%d/%m/%Y\"",
+        ],
+    );
+}
+
+#[test]
+fn k_range_and_neighbours_beyond_the_data_are_refused_by_validate_and_run() {
+    let fx = Fixture::new(120, "csv");
+    let base = fx.pipeline();
+    // Static limits, whatever the data.
+    fx.write(
+        "pipeline.toml",
+        &base.replace("k_range = [2, 10]", "k_range = [2, 5000]"),
+    );
+    expect_data_error(&fx, &["kmeans.k_range", "at most 50"]);
+    fx.write(
+        "pipeline.toml",
+        &base.replace("neighbors = 15", "neighbors = 5000"),
+    );
+    expect_data_error(&fx, &["graph.neighbors", "more than 100"]);
+    // Limits from the number of accounts (120).
+    fx.write(
+        "pipeline.toml",
+        &base.replace("k_range = [2, 10]", "k_range = [2, 40]"),
+    );
+    expect_data_error(&fx, &["too_few_accounts", "kmeans.k_range", "at most 24"]);
+    fx.write("pipeline.toml", &base.replace("k = \"auto\"", "k = 100"));
+    expect_data_error(&fx, &["kmeans.k", "k = 100 segments for 120 accounts"]);
+    let fx = Fixture::new(80, "csv");
+    let base = fx.pipeline();
+    fx.write(
+        "pipeline.toml",
+        &base.replace("neighbors = 15", "neighbors = 90"),
+    );
+    expect_data_error(&fx, &["graph.neighbors", "only 80 accounts"]);
+}
+
+#[test]
+fn a_one_row_account_table_is_refused_by_validate_and_run() {
+    let fx = Fixture::new(120, "csv");
+    let text = fx.read("data/accounts.csv");
+    let two: Vec<&str> = text.lines().take(2).collect();
+    fx.write("data/accounts.csv", &(two.join("\n") + "\n"));
+    expect_data_error(&fx, &["too_few_accounts", "1 account(s)", "at least 20"]);
+}
+
+#[test]
+fn stray_staging_file_is_cleaned_and_a_file_in_the_months_place_is_refused() {
+    let fx = Fixture::new(120, "csv");
+    std::fs::create_dir_all(fx.path("out")).unwrap();
+    fx.write("out/.staging-x", "");
+    let o = fx.run(&["run", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.text());
+    assert!(o.text().contains("removed"), "{}", o.text());
+    assert!(!fx.path("out/.staging-x").exists());
+
+    let fx = Fixture::new(120, "csv");
+    std::fs::create_dir_all(fx.path("out")).unwrap();
+    fx.write("out/2026-10", "my notes");
+    let o = fx.run(&["run", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.text().contains("is a file, not a run directory"),
+        "{}",
+        o.text()
+    );
+    assert_eq!(fx.read("out/2026-10"), "my notes", "left untouched");
+    let left: Vec<_> = std::fs::read_dir(fx.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".staging"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "a failed run leaves no staging folder: {left:?}"
+    );
+}
+
+#[test]
+fn tiers_nobody_has_are_an_error_and_a_handful_are_not_agreement() {
+    let fx = Fixture::new(120, "csv");
+    let base = fx.pipeline();
+    fx.write(
+        "pipeline.toml",
+        &base.replace(
+            "order = [\"High Touch\", \"Hybrid\", \"Tech Touch\"]",
+            "order = [\"High-Touch\", \"Hybrd\", \"Tech\"]",
+        ),
+    );
+    expect_data_error(
+        &fx,
+        &[
+            "no_known_tier",
+            "tiers.order",
+            "`Tech Touch` (",
+            "did you mean",
+        ],
+    );
+
+    // Only 5 accounts keep a tier: no agreement is reported on them.
+    fx.write("pipeline.toml", &base);
+    let text = fx.read("data/accounts.csv");
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+        if i > 5 {
+            f[6] = "Unassigned".into();
+        }
+        out.push_str(&f.join(","));
+        out.push('\n');
+    }
+    fx.write("data/accounts.csv", &out);
+    let o = fx.run(&["run", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.text());
+    assert!(o.text().contains("few_tiered_accounts"), "{}", o.text());
+    assert!(o.text().contains("not measured"), "{}", o.text());
+    let cmp: serde_json::Value =
+        serde_json::from_str(&fx.read("out/2026-10/comparison.json")).unwrap();
+    for m in cmp["comparison"]["methods"].as_array().unwrap() {
+        assert!(m["agreement"].is_null(), "{m}");
+    }
+    assert_eq!(cmp["comparison"]["exceptions"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn report_md_escapes_table_breaking_text() {
+    let fx = Fixture::new(120, "csv");
+    let odd = "High|Touch <script>alert(1)</script>";
+    let text = fx.read("data/accounts.csv").replace("High Touch", odd);
+    fx.write("data/accounts.csv", &text);
+    fx.write(
+        "pipeline.toml",
+        &fx.pipeline()
+            .replace("order = [\"High Touch\"", &format!("order = [{:?}", odd)),
+    );
+    let o = fx.run(&["run", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.text());
+    let md = fx.read("out/2026-10/report.md");
+    assert!(!md.contains("<script>"), "raw HTML passes through:\n{md}");
+    assert!(md.contains("High\\|Touch"), "{md}");
+    // Every row of a table has as many cells as its header.
+    let cells = |l: &str| l.replace("\\|", "").matches('|').count();
+    let mut header = None;
+    for line in md.lines() {
+        if line.starts_with('|') {
+            let h = *header.get_or_insert(cells(line));
+            assert_eq!(cells(line), h, "row with extra cells: {line}");
+        } else {
+            header = None;
+        }
+    }
+}
+
+#[test]
+fn an_empty_numeric_column_is_named_without_a_query_plan() {
+    let fx = Fixture::new(120, "csv");
+    // employees is the second column of accounts.csv
+    map_column(&fx, "data/accounts.csv", 1, |_| String::new());
+    let out = expect_data_error(&fx, &["employees"]);
+    for bad in ["FAILED HERE", "Resolved plan", "infer_schema_length"] {
+        assert!(!out.text().contains(bad), "`{bad}` shown:\n{}", out.text());
+    }
+}
+
+#[test]
+fn unterminated_quote_in_the_last_row() {
+    let fx = Fixture::new(120, "csv");
+    let text = fx.read("data/usage.csv");
+    let lines = text.lines().count() + 1;
+    fx.write(
+        "data/usage.csv",
+        &format!("{text}A0000001,2026-10-01,\"3,4,50,6\n"),
+    );
+    let out = expect_data_error(
+        &fx,
+        &["unterminated_quote", "usage.csv", &format!("line {lines}")],
+    );
+    for bad in ["infer_schema_length", "ignore_errors"] {
+        assert!(!out.text().contains(bad), "{}", out.text());
+    }
+}
+
+#[test]
+fn latin1_bytes_are_named_with_their_line() {
+    let fx = Fixture::new(120, "csv");
+    let mut bytes = std::fs::read(fx.path("data/accounts.csv")).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    let third = text.lines().take(3).map(|l| l.len() + 1).sum::<usize>();
+    // "Software" on line 4 becomes "Softwar\xe9" (Latin-1 é).
+    let at = third
+        + text[third..]
+            .find("Software")
+            .expect("an industry on line 4 or later");
+    bytes[at + 7] = 0xe9;
+    let line = text[..at].matches('\n').count() + 1;
+    std::fs::write(fx.path("data/accounts.csv"), bytes).unwrap();
+    expect_data_error(
+        &fx,
+        &[
+            "not_utf8",
+            "accounts.csv",
+            &format!("line {line}"),
+            "UTF-8",
+            "iconv",
+        ],
+    );
+}
+
+#[test]
+fn semicolon_separated_file_says_set_separator() {
+    let fx = Fixture::new(120, "csv");
+    let text = fx.read("data/nps.csv").replace(',', ";");
+    fx.write("data/nps.csv", &text);
+    let out = expect_data_error(&fx, &["wrong_separator", "nps.csv", "separator = \";\""]);
+    assert!(
+        !out.text().contains("did you mean `response_id;"),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn a_folder_as_source_path_says_folder_not_format() {
+    let fx = Fixture::new(120, "csv");
+    std::fs::create_dir_all(fx.path("data/tickets")).unwrap();
+    fx.write(
+        "pipeline.toml",
+        &fx.pipeline().replace("data/tickets.csv", "data/tickets"),
+    );
+    let out = expect_data_error(&fx, &["sources.tickets.path", "is a folder"]);
+    assert!(
+        !out.text().contains("cannot tell the format"),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn duplicated_header_column_is_an_error() {
+    let fx = Fixture::new(120, "csv");
+    let text = fx.read("data/accounts.csv");
+    let (head, rest) = text.split_once('\n').unwrap();
+    fx.write(
+        "data/accounts.csv",
+        &format!("{}\n{rest}", head.replace(",plan,", ",employees,")),
+    );
+    expect_data_error(
+        &fx,
+        &[
+            "duplicate_column",
+            "accounts.csv",
+            "`employees`",
+            "columns 2, 6",
+        ],
+    );
+}
+
+#[test]
+fn file_cut_inside_its_last_field_is_an_error_unless_allowed() {
+    let fx = Fixture::new(120, "csv");
+    let text = fx.read("data/usage.csv");
+    let half = text.len() / 2;
+    // Cut just after a digit, inside a number of the last field or another.
+    let cut = (half..text.len())
+        .find(|&i| text.as_bytes()[i - 1].is_ascii_digit() && text.as_bytes()[i] != b'\n')
+        .unwrap();
+    fx.write("data/usage.csv", &text[..cut]);
+    expect_data_error(
+        &fx,
+        &[
+            "truncated_file",
+            "usage.csv",
+            "no line break",
+            "quality.truncated",
+        ],
+    );
+    // A complete file without its last line break, allowed by policy.
+    fx.write("data/usage.csv", text.trim_end());
+    fx.write(
+        "pipeline.toml",
+        &(fx.pipeline() + "\n[quality]\ntruncated = \"warning\"\n"),
+    );
+    let o = fx.run(&["validate", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.text());
+    assert!(o.text().contains("truncated_file"), "{}", o.text());
+}
+
+#[test]
+fn report_inside_a_run_folder_takes_the_output_lock_and_cleans_up() {
+    let fx = Fixture::new(120, "csv");
+    let o = fx.run(&["run", "pipeline.toml"]);
+    assert_eq!(o.code, 0, "{}", o.text());
+    let month = fx.path("out/2026-10");
+    let o = strata(&["report", "."], &month);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.text());
+    assert!(
+        !month.join(".strata.lock").exists(),
+        "lock file left in the month"
+    );
+    // A failed re-render leaves no temporary file.
+    std::fs::remove_file(month.join("report.html")).unwrap();
+    std::fs::create_dir(month.join("report.html")).unwrap();
+    let o = strata(&["report", "."], &month);
+    o.assert_clean();
+    assert_eq!(o.code, 2, "{}", o.text());
+    assert!(!month.join(".report.html.tmp").exists());
+    // Not a run directory at all.
+    let o = fx.run(&["report", "out"]);
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.text().contains("not a committed run directory"),
+        "{}",
+        o.text()
+    );
+}
+
+#[test]
+fn filter_subqueries_cannot_read_undeclared_files() {
+    let fx = Fixture::new(120, "csv");
+    fx.write("secret.csv", "account_id\nA0000001\n");
+    let text = fx.pipeline().replace(
+        "[sources.usage]",
+        "[sources.usage]\nfilter = \"account_id IN (SELECT account_id FROM read_csv('secret.csv'))\"",
+    );
+    fx.write("pipeline.toml", &text);
+    expect_data_error(
+        &fx,
+        &["sources.usage.filter", "`SELECT`", "declared sources"],
+    );
+}
+
+#[test]
+fn quoted_column_names_with_spaces_work_in_expressions() {
+    let fx = Fixture::new(120, "csv");
+    let text = fx
+        .read("data/accounts.csv")
+        .replacen("employees", "Employee Count", 1);
+    fx.write("data/accounts.csv", &text);
+    let p = fx.pipeline();
+    assert!(
+        p.contains("expr = \"employees\""),
+        "the sample pipeline reads employees"
+    );
+    let head = "expr = \"greatest(employees - coalesce(seats, 0), 0) / nullif(employees, 0)\"";
+    assert!(p.contains(head));
+    fx.write(
+        "pipeline.toml",
+        &p.replace("expr = \"employees\"", "expr = '\"Employee Count\"'")
+            .replace(
+                head,
+                "expr = 'greatest(\"Employee Count\" - coalesce(seats, 0), 0) / nullif(\"Employee Count\", 0)'",
+            ),
+    );
+    let o = fx.run(&["validate", "pipeline.toml"]);
+    assert_eq!(o.code, 0, "{}", o.text());
+    // Unquoted, the parse error says how to quote.
+    fx.write(
+        "pipeline.toml",
+        &p.replace("expr = \"employees\"", "expr = \"Employee Count\""),
+    );
+    let o = fx.run(&["validate", "pipeline.toml"]);
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(o.text().contains("double quotes"), "{}", o.text());
+}

@@ -115,6 +115,10 @@ fn two_months_give_stable_ids_transitions_and_migration() {
     let cmp = json(&out.join("2026-11/comparison.json"));
     let h = &cmp["history"];
     assert_eq!(h["previous_as_of"], "2026-10");
+    assert_eq!(
+        h["previous_dir"], "2026-10",
+        "relative to the output folder"
+    );
     let (common, new, lost) = (
         h["common_accounts"].as_u64().unwrap(),
         h["new_accounts"].as_u64().unwrap(),
@@ -510,4 +514,32 @@ fn follow_on_sample_is_the_same_business_a_month_later() {
     // The follow-on month's usage reaches into November.
     let usage = std::fs::read_to_string(dir.path().join("data/2026-11/usage.csv")).unwrap();
     assert!(usage.contains("2026-11"));
+}
+
+#[test]
+fn the_same_months_under_another_output_folder_are_byte_identical() {
+    let dir = months_fixture(300);
+    for out in ["out", "elsewhere/deeper/out2"] {
+        let o = strata(
+            &[
+                "run",
+                "pipeline.toml",
+                "--months",
+                "2026-10..2026-11",
+                "--out",
+                out,
+                "-q",
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.code, 0, "{}", o.text());
+    }
+    let a = snapshot(&dir.path().join("out/2026-11"));
+    let b = snapshot(&dir.path().join("elsewhere/deeper/out2/2026-11"));
+    for name in DATA_FILES {
+        assert!(
+            a[name] == b[name],
+            "{name} depends on the output folder's path"
+        );
+    }
 }

@@ -56,7 +56,17 @@ pub struct KMeansConfig {
     pub tolerance: f64,
     pub selection_sample: usize,
     pub silhouette_sample: usize,
+    /// Whether the pipeline set `k_range` (a default range is capped to the
+    /// data's size; a range the user set is checked against it).
+    #[serde(skip)]
+    pub k_range_set: bool,
 }
+
+/// The highest k an automatic choice may try (each k is fitted and scored).
+pub const MAX_AUTO_K: usize = 50;
+/// Accounts per segment, on average, below which segments are not worth
+/// finding: k is at most accounts / this.
+pub const MIN_ACCOUNTS_PER_SEGMENT: usize = 5;
 
 impl Default for KMeansConfig {
     fn default() -> Self {
@@ -69,6 +79,7 @@ impl Default for KMeansConfig {
             tolerance: 1e-4,
             selection_sample: 25_000,
             silhouette_sample: 4_000,
+            k_range_set: false,
         }
     }
 }
@@ -429,7 +440,12 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
         None => {
             let idx = sample_indices(n, cfg.selection_sample, seed ^ 0x6b);
             let xs = take_rows(x, &idx);
-            let hi = cfg.k_max.min(xs.nrows().saturating_sub(1)).max(cfg.k_min);
+            // A default range is narrowed to the data (a range the pipeline
+            // set was checked against it: ClusterConfig::problems_for).
+            let hi = cfg
+                .k_max
+                .min(xs.nrows() / MIN_ACCOUNTS_PER_SEGMENT)
+                .max(cfg.k_min);
             let mut scores = Vec::new();
             for k in cfg.k_min..=hi {
                 let (labels, _, inertia) = fit(xs.view(), k, cfg, seed)?;

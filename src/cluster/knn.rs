@@ -53,6 +53,9 @@ pub enum Weighting {
     Binary,
 }
 
+/// The most neighbours per account a pipeline may ask for.
+pub const MAX_NEIGHBORS: usize = 100;
+
 /// Checked graph parameters.
 #[derive(Debug, Clone, Serialize)]
 pub struct GraphConfig {

@@ -163,6 +163,61 @@ fn first_ids(labels: &[usize]) -> Vec<u32> {
     (1..=sizes(labels).len() as u32).collect()
 }
 
+/// Fewest accounts strata segments: below this no segment is worth a CS team's
+/// time, and the neighbour graph has nothing to link.
+pub const MIN_ACCOUNTS: usize = 20;
+
+impl ClusterConfig {
+    /// What this configuration cannot do on `n` accounts, as (pipeline key,
+    /// message) pairs. `strata validate` and `strata run` both check it once
+    /// the accounts are counted, so they accept the same pipelines; a default
+    /// k range is narrowed to the data instead (see [`kmeans::run`]).
+    pub fn problems_for(&self, n: usize) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if n < MIN_ACCOUNTS {
+            out.push((
+                "sources",
+                format!("the account table has {n} account(s); strata needs at least {MIN_ACCOUNTS} to find segments"),
+            ));
+            return out;
+        }
+        let most = n / kmeans::MIN_ACCOUNTS_PER_SEGMENT;
+        let per = kmeans::MIN_ACCOUNTS_PER_SEGMENT;
+        match self.kmeans.k {
+            Some(k) if k > most => out.push((
+                "kmeans.k",
+                format!("k = {k} segments for {n} accounts: at most {most} (at least {per} accounts per segment on average)"),
+            )),
+            Some(_) => {}
+            None if self.kmeans.k_range_set && self.kmeans.k_max > most => out.push((
+                "kmeans.k_range",
+                format!(
+                    "[{}, {}] for {n} accounts: the high end can be at most {most} (at least {per} accounts per segment on average)",
+                    self.kmeans.k_min, self.kmeans.k_max
+                ),
+            )),
+            None if self.kmeans.k_min > most => out.push((
+                "kmeans.k_range",
+                format!(
+                    "the low end {} is more than {most} segments for {n} accounts (at least {per} accounts per segment on average)",
+                    self.kmeans.k_min
+                ),
+            )),
+            None => {}
+        }
+        if self.graph.k >= n {
+            out.push((
+                "graph.neighbors",
+                format!(
+                    "{} neighbours per account, but there are only {n} accounts: use fewer than {n}, typically 10 to 30",
+                    self.graph.k
+                ),
+            ));
+        }
+        out
+    }
+}
+
 /// Run k-means.
 pub fn run_kmeans(m: &FeatureMatrix, cfg: &KMeansConfig, seed: u64) -> Result<Segmentation> {
     let t = Instant::now();

@@ -111,6 +111,81 @@ pub fn current_tiers(t: &Tiers, frame: &AccountFrame) -> Result<CurrentTiers> {
     })
 }
 
+/// Fewest accounts with a known tier on which agreement with the tiers is
+/// measured; below it no agreement is reported and no exception flagged.
+pub const MIN_TIERED_ACCOUNTS: usize = 20;
+
+/// What the tiers in the data say about the pipeline's `tiers` section, as
+/// (severity, code, message, hint): no known tier at all is an error (every
+/// metric would be computed on nothing); too few for agreement, and values
+/// outside `tiers.order`, are warnings.
+pub fn tier_findings(
+    t: &Tiers,
+    tiers: &CurrentTiers,
+) -> Vec<(crate::config::Severity, &'static str, String, String)> {
+    use crate::config::Severity;
+    let known = tiers.labels.iter().flatten().count();
+    let mut seen: Vec<(&String, &usize)> = tiers.unknown.iter().collect();
+    seen.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let listed = seen
+        .iter()
+        .take(8)
+        .map(|(v, n)| format!("`{v}` ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let guesses: Vec<String> = seen
+        .iter()
+        .filter_map(|(v, _)| {
+            t.order
+                .iter()
+                .map(|o| (strsim::levenshtein(&o.to_lowercase(), &v.to_lowercase()), o))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, o)| format!("`{v}` → `{o}`?"))
+        })
+        .take(5)
+        .collect();
+    let guess = if guesses.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {})", guesses.join(", "))
+    };
+    let order = t.order.join(", ");
+    let mut out = Vec::new();
+    if known == 0 {
+        let message = if seen.is_empty() {
+            "no account has a tier: the tier is empty for every account".to_string()
+        } else {
+            format!("no account has a tier named in tiers.order ({order}); the data has {listed}{guess}")
+        };
+        out.push((
+            Severity::Error,
+            "no_known_tier",
+            message,
+            "make tiers.order list the tier names exactly as the data writes them".into(),
+        ));
+        return out;
+    }
+    if known < MIN_TIERED_ACCOUNTS {
+        out.push((
+            Severity::Warning,
+            "few_tiered_accounts",
+            format!("only {known} account(s) have a tier in tiers.order: too few to measure agreement with the tiers, so none is reported and no exceptions are flagged"),
+            format!("at least {MIN_TIERED_ACCOUNTS} accounts need a known tier"),
+        ));
+    }
+    if !seen.is_empty() {
+        let n: usize = seen.iter().map(|(_, n)| **n).sum();
+        out.push((
+            Severity::Warning,
+            "unknown_tier",
+            format!("{n} account(s) have a tier not in tiers.order ({order}) and are left out of the comparison: {listed}{guess}"),
+            "add those tiers to tiers.order, or correct them in the data".into(),
+        ));
+    }
+    out
+}
+
 /// One segment's tier mapping.
 #[derive(Debug, Clone, Serialize)]
 pub struct SegmentTier {
@@ -131,8 +206,9 @@ pub struct SegmentTier {
 #[derive(Debug, Clone, Serialize)]
 pub struct MethodComparison {
     pub method: &'static str,
-    /// Agreement with the tiers (tiers as the "true" labels), on accounts with a known tier.
-    pub agreement: Agreement,
+    /// Agreement with the tiers (tiers as the "true" labels), on accounts with
+    /// a known tier; None (`null`) when fewer than [`MIN_TIERED_ACCOUNTS`] have one.
+    pub agreement: Option<Agreement>,
     /// segment × tier account counts.
     pub contingency: Vec<Vec<u64>>,
     pub mapping: Vec<SegmentTier>,
@@ -228,7 +304,7 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
         .map(|&i| tiers.labels[i].expect("known"))
         .collect();
     let b: Vec<usize> = known.iter().map(|&i| seg.labels[i]).collect();
-    let agreement = agreement(&a, &b);
+    let agreement = (known.len() >= MIN_TIERED_ACCOUNTS).then(|| agreement(&a, &b));
     let k = seg.k();
     let t = tiers.names.len();
     let mut table = vec![vec![0u64; t]; k];
@@ -373,10 +449,12 @@ pub fn compare(
     let tier_of =
         |mc: &MethodComparison, s: usize| tiers.names.iter().position(|n| *n == mc.mapping[s].tier);
     let seg = &segs[primary];
+    // Too few known tiers to compare with: no suggestion, so no exception.
+    let measured = methods[primary].agreement.is_some();
     let suggested: Vec<Option<usize>> = seg
         .labels
         .iter()
-        .map(|&s| tier_of(&methods[primary], s))
+        .map(|&s| tier_of(&methods[primary], s).filter(|_| measured))
         .collect();
     let typical = typicality(m.x.view(), seg);
 

@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 pub use types::*;
 
 use crate::cluster::community::Algorithm;
-use crate::cluster::knn::Weighting;
-use crate::cluster::ClusterConfig;
+use crate::cluster::knn::{self, Weighting};
+use crate::cluster::{kmeans, ClusterConfig};
 use crate::error::{Error, Result};
 use raw::*;
 
@@ -270,7 +270,10 @@ fn validate(
         } else if path.is_dir() {
             problems.push(
                 key("path"),
-                format!("{} is a folder, not a file", path.display()),
+                format!(
+                    "{} is a folder, not a file: point `path` at the CSV or Parquet file inside it",
+                    path.display()
+                ),
             );
         }
         let ext = path
@@ -280,6 +283,8 @@ fn validate(
         let format = match s.format.as_deref().unwrap_or(ext.as_str()) {
             "csv" | "txt" | "tsv" => Format::Csv,
             "parquet" | "pq" => Format::Parquet,
+            // A folder has no extension; that problem is reported above.
+            _ if s.format.is_none() && !templated && path.is_dir() => Format::Csv,
             other => {
                 problems.push(
                     key("format"),
@@ -664,6 +669,13 @@ fn validate(
             Severity::Error,
             SEVERITIES,
         ),
+        truncated: choice(
+            problems,
+            "quality.truncated",
+            q.truncated.as_deref(),
+            Severity::Error,
+            SEVERITIES,
+        ),
         max_examples: q.max_examples.unwrap_or(5),
     };
 
@@ -849,9 +861,18 @@ fn cluster_config(raw: &RawPipeline, problems: &mut Problems) -> ClusterConfig {
                         "[{lo}, {hi}] must be two whole numbers 2 <= low <= high, e.g. [2, 10]"
                     ),
                 );
+            } else if hi > kmeans::MAX_AUTO_K {
+                problems.push(
+                    "kmeans.k_range",
+                    format!(
+                        "[{lo}, {hi}]: choosing k fits and scores every k in the range, so the high end is at most {}; for a fixed, larger number of segments set k instead",
+                        kmeans::MAX_AUTO_K
+                    ),
+                );
             }
             c.kmeans.k_min = lo;
             c.kmeans.k_max = hi;
+            c.kmeans.k_range_set = true;
         }
         positive(
             problems,
@@ -889,6 +910,16 @@ fn cluster_config(raw: &RawPipeline, problems: &mut Problems) -> ClusterConfig {
     }
     if let Some(g) = &raw.graph {
         positive(problems, "graph.neighbors", g.neighbors, &mut c.graph.k);
+        if c.graph.k > knn::MAX_NEIGHBORS {
+            problems.push(
+                "graph.neighbors",
+                format!(
+                    "{} is more than {}: each account is linked to this many similar accounts, typically 10 to 30",
+                    c.graph.k,
+                    knn::MAX_NEIGHBORS
+                ),
+            );
+        }
         c.graph.weighting = choice(
             problems,
             "graph.weighting",
@@ -996,12 +1027,33 @@ const SEVERITIES: &[(&str, Severity)] = &[
 ];
 
 /// Parse a Polars SQL expression, recording a problem when it does not parse.
+///
+/// Only expressions over the declared sources' columns are allowed: a
+/// subquery (`x IN (SELECT c FROM read_csv('…'))`) would be run by Polars while
+/// parsing and could read files the pipeline does not declare, so it is
+/// rejected before Polars sees it.
 fn parse_expr(problems: &mut Problems, key: &str, text: &str) -> Option<polars::prelude::Expr> {
+    if let Some(word) = sql_outside_expressions(text) {
+        problems.push(
+            key,
+            format!("`{text}` uses `{word}`: expressions may only use the columns of declared sources (no subqueries); declare another file as a source instead"),
+        );
+        return None;
+    }
     let parsed = std::panic::catch_unwind(|| polars::sql::sql_expr(text));
     match parsed {
         Ok(Ok(e)) => Some(e),
         Ok(Err(e)) => {
-            problems.push(key, format!("`{text}` is not a Polars SQL expression: {e}"));
+            let first = crate::ingest::load::plain(&e.to_string());
+            let quoting = if text.contains(' ') {
+                " (a column name with spaces or other characters must be in double quotes: \"Tenure in Months\" > 12)"
+            } else {
+                ""
+            };
+            problems.push(
+                key,
+                format!("`{text}` is not a Polars SQL expression: {first}{quoting}"),
+            );
             None
         }
         Err(_) => {
@@ -1012,6 +1064,29 @@ fn parse_expr(problems: &mut Problems, key: &str, text: &str) -> Option<polars::
             None
         }
     }
+}
+
+/// `SELECT`, if `text` has it outside string literals and quoted identifiers:
+/// every subquery needs it, and only a subquery can reach beyond the
+/// expression's own columns (a table function such as `read_csv` stands in a
+/// subquery's FROM). `FROM` alone is fine (`EXTRACT(YEAR FROM d)`).
+fn sql_outside_expressions(text: &str) -> Option<String> {
+    let mut bare = String::with_capacity(text.len());
+    let mut quote: Option<char> = None;
+    for c in text.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' || c == '`' => {
+                quote = Some(c);
+                bare.push(' ');
+            }
+            None => bare.push(c),
+        }
+    }
+    bare.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .find(|w| w.eq_ignore_ascii_case("select"))
+        .map(str::to_string)
 }
 
 #[cfg(test)]

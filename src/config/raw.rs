@@ -253,6 +253,7 @@ pub(super) struct RawQuality {
     pub orphans: Option<String>,
     pub nulls: Option<String>,
     pub non_finite: Option<String>,
+    pub truncated: Option<String>,
     pub max_examples: Option<usize>,
 }
 impl RawQuality {
@@ -261,6 +262,7 @@ impl RawQuality {
         "orphans",
         "nulls",
         "non_finite",
+        "truncated",
         "max_examples",
     ];
 }

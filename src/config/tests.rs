@@ -148,3 +148,48 @@ fn relative_paths_are_cleaned() {
         Path::new("/abs/a.csv")
     );
 }
+
+#[test]
+fn subqueries_are_refused_before_polars_runs_them() {
+    let d = dir_with(&["accounts.csv"]);
+    let text = MINIMAL.replace(
+        "expr = \"employees\"",
+        "expr = \"employees IN (SELECT x FROM read_csv('/etc/passwd'))\"",
+    );
+    let ps = problems(&text, &d);
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert!(ps[0].message.contains("no subqueries"), "{ps:?}");
+    // SELECT inside a string or a quoted name is data, and FROM alone is SQL syntax.
+    assert_eq!(sql_outside_expressions("name = 'select'"), None);
+    assert_eq!(sql_outside_expressions("\"select\" > 1"), None);
+    assert_eq!(sql_outside_expressions("EXTRACT(YEAR FROM signup)"), None);
+    assert_eq!(
+        sql_outside_expressions("x in (Select 1)"),
+        Some("Select".into())
+    );
+}
+
+#[test]
+fn too_many_segments_or_neighbours_are_refused_without_data() {
+    let d = dir_with(&["accounts.csv"]);
+    let ps = problems(&format!("{MINIMAL}\n[kmeans]\nk_range = [2, 5000]\n"), &d);
+    assert!(
+        ps.iter()
+            .any(|p| p.key == "kmeans.k_range" && p.message.contains("at most 50")),
+        "{ps:?}"
+    );
+    let ps = problems(&format!("{MINIMAL}\n[graph]\nneighbors = 5000\n"), &d);
+    assert!(ps.iter().any(|p| p.key == "graph.neighbors"), "{ps:?}");
+}
+
+#[test]
+fn a_folder_as_path_is_one_problem_not_two() {
+    let d = dir_with(&[]);
+    std::fs::create_dir(d.path().join("accounts")).unwrap();
+    let ps = problems(
+        &MINIMAL.replace("path = \"accounts.csv\"", "path = \"accounts\""),
+        &d,
+    );
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert!(ps[0].message.contains("is a folder"), "{ps:?}");
+}

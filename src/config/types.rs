@@ -287,6 +287,8 @@ pub struct QualityPolicy {
     pub orphans: Severity,
     pub nulls: Severity,
     pub non_finite: Severity,
+    /// A CSV file whose last line has no line break (it may have been cut off).
+    pub truncated: Severity,
     pub max_examples: usize,
 }
 

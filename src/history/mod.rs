@@ -261,6 +261,7 @@ pub struct ExceptionChanges {
 #[derive(Debug, Clone, Serialize)]
 pub struct History {
     pub previous_as_of: Option<String>,
+    /// The previous run's folder, relative to the output folder.
     pub previous_dir: Option<String>,
     pub common_accounts: u64,
     pub new_accounts: u64,
@@ -324,7 +325,13 @@ pub fn track(
     let prev_n = prev.map_or(0, |p| p.accounts.len()) as u64;
     let mut history = History {
         previous_as_of: prev.map(|p| p.as_of.to_string()),
-        previous_dir: prev.map(|p| p.dir.display().to_string()),
+        // Relative to the output folder (the months are siblings), so the
+        // same month written under another --out is byte-identical.
+        previous_dir: prev.map(|p| {
+            p.dir
+                .file_name()
+                .map_or_else(|| p.as_of.to_string(), |n| n.to_string_lossy().into_owned())
+        }),
         common_accounts: common,
         new_accounts: n as u64 - common,
         lost_accounts: prev_n - common,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 
 use super::quality::{Example, Finding};
-use crate::config::{Format, Severity, Source};
+use crate::config::{Format, QualityPolicy, Severity, Source};
 
 /// Name of the row-number column added to every source (0-based data row).
 pub const ROW: &str = "__row";
@@ -30,22 +30,44 @@ pub fn guarded_call_active() -> bool {
     GUARDS.load(Ordering::SeqCst) > 0
 }
 
-/// Run `f`, turning a panic into an error message.
+/// Run `f`, turning a panic into an error message. Polars' messages are cut
+/// to their first paragraph ([`plain`]): the rest is a query plan or advice
+/// for Polars' Python API, neither of which a strata user can act on.
 pub fn guard<T>(f: impl FnOnce() -> PolarsResult<T>) -> Result<T, String> {
     GUARDS.fetch_add(1, Ordering::SeqCst);
     let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     GUARDS.fetch_sub(1, Ordering::SeqCst);
     match out {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(plain(&e.to_string())),
         Err(payload) => {
             let msg = payload
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(format!("the reader failed unexpectedly ({msg})"))
+            Err(format!("the reader failed unexpectedly ({})", plain(&msg)))
         }
+    }
+}
+
+/// The first paragraph of a Polars error message, on one line: what went
+/// wrong, without the resolved query plan ("FAILED HERE …"), the byte offset
+/// or the advice for Polars' Python API (`infer_schema_length`,
+/// `ignore_errors=True`, `strict=False`) that follow it.
+pub fn plain(msg: &str) -> String {
+    let first = msg.trim().split("\n\n").next().unwrap_or("");
+    let mut out = first.split_whitespace().collect::<Vec<_>>().join(" ");
+    for marker in ["Resolved plan until failure", "You might want to try"] {
+        if let Some(i) = out.find(marker) {
+            out.truncate(i);
+        }
+    }
+    let out = out.trim().trim_end_matches(':').trim();
+    if out.is_empty() {
+        "the data could not be processed".into()
+    } else {
+        out.to_string()
     }
 }
 
@@ -90,8 +112,19 @@ pub fn read_columns(src: &Source) -> Result<Vec<String>, String> {
                 .has_headers(true)
                 .from_path(&src.path)
                 .map_err(|e| e.to_string())?;
-            let headers = rdr.headers().map_err(|e| e.to_string())?;
-            Ok(headers.iter().map(|h| h.trim().to_string()).collect())
+            let headers = rdr.byte_headers().map_err(|e| e.to_string())?;
+            headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| match std::str::from_utf8(h) {
+                    Ok(h) => Ok(h.trim().to_string()),
+                    Err(_) => Err(format!(
+                        "line 1 (the header), column {}: the bytes are not UTF-8 text ({}); save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+                        i + 1,
+                        String::from_utf8_lossy(h)
+                    )),
+                })
+                .collect()
         }
         Format::Parquet => guard(|| {
             let f = File::open(&src.path)?;
@@ -101,6 +134,18 @@ pub fn read_columns(src: &Source) -> Result<Vec<String>, String> {
     }
 }
 
+/// Header names that occur more than once, each with its 1-based positions.
+pub fn duplicated_columns(header: &[String]) -> Vec<(String, Vec<usize>)> {
+    let mut at: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, h) in header.iter().enumerate() {
+        at.entry(h.as_str()).or_default().push(i + 1);
+    }
+    at.into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(h, v)| (h.to_string(), v))
+        .collect()
+}
+
 /// Read `columns` of `src` plus the row-number column: with the inferred
 /// schema, or with every column as text when the typed read fails on values
 /// (the caller then converts and reports them). On failure returns the
@@ -108,8 +153,8 @@ pub fn read_columns(src: &Source) -> Result<Vec<String>, String> {
 pub fn read(
     src: &Source,
     columns: &BTreeSet<String>,
-    max_examples: usize,
-) -> Result<DataFrame, Vec<Finding>> {
+    policy: &QualityPolicy,
+) -> Result<(DataFrame, Vec<Finding>), Vec<Finding>> {
     let cols: Vec<String> = columns.iter().cloned().collect();
     match src.format {
         Format::Parquet => {
@@ -123,7 +168,7 @@ pub fn read(
                     }))
                     .finish()
             });
-            out.map_err(|msg| {
+            out.map(|df| (df, Vec::new())).map_err(|msg| {
                 vec![finding(
                     src,
                     Severity::Error,
@@ -138,24 +183,26 @@ pub fn read(
         Format::Csv => {
             // Polars fills short rows with nulls and, with a projection, skips
             // surplus fields without a word: check the structure first.
-            let ragged = scan_structure(src, max_examples);
-            if !ragged.is_empty() {
-                return Err(ragged);
+            let structural = scan_structure(src, policy);
+            let stop = structural.iter().any(|f| f.severity == Severity::Error);
+            if stop {
+                return Err(structural);
             }
-            let typed = guard(|| csv_reader(src, &cols, Some(10_000)));
+            let typed = guard(|| csv_reader(src, &cols, Some(10_000)))
+                .or_else(|_| guard(|| csv_reader(src, &cols, Some(0))));
             match typed {
-                Ok(df) => Ok(df),
-                Err(first) => guard(|| csv_reader(src, &cols, Some(0))).map_err(|msg| {
-                    vec![finding(
-                        src,
-                        Severity::Error,
-                        "unreadable_file",
-                        None,
-                        1,
-                        format!("cannot be read as CSV: {msg} (first attempt: {first})"),
-                        "check the file's encoding (UTF-8), separator and quoting",
-                    )]
-                }),
+                // Warnings of the structural scan (a missing final line break
+                // the policy allows) travel with the frame.
+                Ok(df) => Ok((df, structural)),
+                Err(msg) => Err(vec![finding(
+                    src,
+                    Severity::Error,
+                    "unreadable_file",
+                    None,
+                    1,
+                    format!("cannot be read as CSV: {msg}"),
+                    "check the file's encoding (UTF-8), separator and quoting",
+                )]),
             }
         }
     }
@@ -176,9 +223,17 @@ fn csv_reader(src: &Source, cols: &[String], infer: Option<usize>) -> PolarsResu
         .finish()
 }
 
-/// Find rows whose number of fields differs from the header's, and rows that
-/// are not valid CSV (e.g. not UTF-8 is left to Polars). One pass over the file.
-pub fn scan_structure(src: &Source, max_examples: usize) -> Vec<Finding> {
+/// The structural scan of a CSV file, one pass with the `csv` crate, before
+/// Polars reads it (Polars fills short rows with nulls, skips surplus fields
+/// under a projection, and reports encoding and quoting errors without a line):
+///
+/// * rows whose number of fields differs from the header's;
+/// * rows that are not UTF-8 text (a Latin-1 or Windows-1252 export);
+/// * a quote opened in the last row and never closed;
+/// * a last line without a line break: the file may have been cut off while
+///   it was written or copied (severity `quality.truncated`).
+pub fn scan_structure(src: &Source, policy: &QualityPolicy) -> Vec<Finding> {
+    let max_examples = policy.max_examples;
     let mut rdr = match csv::ReaderBuilder::new()
         .delimiter(src.separator)
         .has_headers(true)
@@ -188,7 +243,7 @@ pub fn scan_structure(src: &Source, max_examples: usize) -> Vec<Finding> {
         Ok(r) => r,
         Err(_) => return Vec::new(),
     };
-    let width = match rdr.headers() {
+    let width = match rdr.byte_headers() {
         Ok(h) => h.len(),
         Err(_) => return Vec::new(),
     };
@@ -201,21 +256,52 @@ pub fn scan_structure(src: &Source, max_examples: usize) -> Vec<Finding> {
         format!("rows do not have the header's {width} fields"),
         "fix or remove these rows (a stray separator or an unquoted comma inside a value is the usual cause)",
     );
+    let mut not_utf8 = finding(
+        src,
+        Severity::Error,
+        "not_utf8",
+        None,
+        0,
+        "rows are not UTF-8 text (the file looks like Latin-1 or Windows-1252)",
+        "save or export the file as UTF-8 (for example `iconv -f latin1 -t utf-8 in.csv > out.csv`)",
+    );
     let mut broken: Option<Finding> = None;
     let mut record = csv::ByteRecord::new();
+    let mut last_start: Option<(u64, u64)> = None;
+    let mut last_multiline = false;
     let mut row = 0usize;
     loop {
         match rdr.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
+                let line = record.position().map(|p| p.line() as usize);
+                last_start = record.position().map(|p| (p.byte(), p.line()));
+                last_multiline = record.as_slice().contains(&b'\n');
                 if record.len() != width {
                     bad.count += 1;
                     if bad.examples.len() < max_examples {
-                        let line = record.position().map(|p| p.line() as usize);
                         bad.examples.push(Example {
                             row: Some(row + 1),
                             line,
                             value: Some(format!("{} field(s)", record.len())),
+                        });
+                    }
+                }
+                if std::str::from_utf8(record.as_slice()).is_err() {
+                    not_utf8.count += 1;
+                    if not_utf8.examples.len() < max_examples {
+                        let field = record
+                            .iter()
+                            .position(|f| std::str::from_utf8(f).is_err())
+                            .unwrap_or(0);
+                        not_utf8.examples.push(Example {
+                            row: Some(row + 1),
+                            line,
+                            value: Some(format!(
+                                "field {}: {}",
+                                field + 1,
+                                String::from_utf8_lossy(&record[field])
+                            )),
                         });
                     }
                 }
@@ -248,8 +334,90 @@ pub fn scan_structure(src: &Source, max_examples: usize) -> Vec<Finding> {
         row += 1;
     }
     let mut out: Vec<Finding> = broken.into_iter().collect();
+    if let Some((byte, line)) = last_start {
+        out.extend(check_tail(
+            src,
+            policy,
+            byte,
+            line as usize,
+            row,
+            last_multiline,
+        ));
+    }
+    if not_utf8.count > 0 {
+        out.push(not_utf8);
+    }
     if bad.count > 0 {
         out.push(bad);
+    }
+    out
+}
+
+/// Checks on the last record, which starts at byte `start` on line `line`
+/// (1-based data row `rows`): an unterminated quote, and a missing final
+/// line break.
+fn check_tail(
+    src: &Source,
+    policy: &QualityPolicy,
+    start: u64,
+    line: usize,
+    rows: usize,
+    multiline: bool,
+) -> Vec<Finding> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut tail = Vec::new();
+    let read = File::open(&src.path).and_then(|mut f| {
+        f.seek(SeekFrom::Start(start))?;
+        f.read_to_end(&mut tail)
+    });
+    if read.is_err() || tail.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let shown = || {
+        let text = String::from_utf8_lossy(&tail);
+        let first = text.lines().next().unwrap_or("").to_string();
+        if first.chars().count() > 80 {
+            format!("{}…", first.chars().take(80).collect::<String>())
+        } else {
+            first
+        }
+    };
+    let example = Example {
+        row: Some(rows),
+        line: Some(line),
+        value: Some(shown()),
+    };
+    let unterminated_line = !tail.ends_with(b"\n") && !tail.ends_with(b"\r");
+    // A doubled quote inside a quoted field counts twice, so an odd count
+    // means a quote that never closes, when the last value runs over a line
+    // break or to the end of an unterminated line (a lone `"` inside an
+    // unquoted value, as in `5" screen`, is a literal quote).
+    let odd = tail.iter().filter(|&&b| b == b'"').count() % 2 == 1;
+    if odd && (multiline || unterminated_line) {
+        let mut f = finding(
+            src,
+            Severity::Error,
+            "unterminated_quote",
+            None,
+            1,
+            format!("a quote opened on line {line} is never closed: everything after it reads as one value"),
+            "close the quote (or remove it); if the file was cut off, export it again",
+        );
+        f.examples.push(example.clone());
+        out.push(f);
+    } else if unterminated_line && policy.truncated != Severity::Ignore {
+        let mut f = finding(
+            src,
+            policy.truncated,
+            "truncated_file",
+            None,
+            1,
+            format!("the last line ({line}) has no line break at its end: the file may have been cut off while it was written or copied"),
+            "export or copy the file again; if it is complete (some spreadsheet exports omit the last line break), add a line break at its end or set quality.truncated = \"warning\"",
+        );
+        f.examples.push(example);
+        out.push(f);
     }
     out
 }
@@ -262,5 +430,34 @@ pub fn is_empty_file(path: &Path) -> bool {
             .map(|b| b.iter().all(u8::is_ascii_whitespace))
             .unwrap_or(false),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polars_messages_lose_the_plan_and_the_python_advice() {
+        let plan = "unable to add a column of length 3 to a DataFrame of height 2\n\nResolved plan until failure:\n\n\t---> FAILED HERE RESOLVING 'with_columns' <---\nDF [\"a\"]";
+        assert_eq!(
+            plain(plan),
+            "unable to add a column of length 3 to a DataFrame of height 2"
+        );
+        let advice = "could not parse `x` as dtype `i64` at column 'a' (column number 1)\n\nThe current offset in the file is 10 bytes.\n\nYou might want to try:\n- increasing `infer_schema_length` (e.g. `infer_schema_length=10000`),";
+        assert_eq!(
+            plain(advice),
+            "could not parse `x` as dtype `i64` at column 'a' (column number 1)"
+        );
+        assert_eq!(plain(""), "the data could not be processed");
+    }
+
+    #[test]
+    fn duplicated_header_names_are_found_with_positions() {
+        let h: Vec<String> = ["a", "b", "a", "c", "b"].map(String::from).to_vec();
+        assert_eq!(
+            duplicated_columns(&h),
+            vec![("a".to_string(), vec![1, 3]), ("b".to_string(), vec![2, 5])]
+        );
     }
 }

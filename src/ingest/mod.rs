@@ -24,6 +24,7 @@
 //! (tenure = `months_since_customer_since`). Rows dated after the as-of month never
 //! count, so re-running an old month gives the same features.
 
+pub mod dates;
 pub mod load;
 pub mod quality;
 
@@ -228,7 +229,7 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
 
     // 4: aggregate and derive features.
     let t = std::time::Instant::now();
-    let frame = build_features(p, &linked, &mut report)?;
+    let frame = build_features(p, &linked, as_of, &mut report)?;
     trace("aggregate features", t);
     report.sort();
     Ok(Ingested {
@@ -257,6 +258,18 @@ fn read_and_prepare(
     report: &mut QualityReport,
 ) -> Option<DataFrame> {
     let max_ex = p.quality.max_examples;
+    if s.path.is_dir() {
+        report.push(finding(
+            s,
+            Severity::Error,
+            "not_a_file",
+            None,
+            0,
+            "the path is a folder, not a file",
+            "point `path` at the CSV or Parquet file inside it",
+        ));
+        return None;
+    }
     if !s.path.is_file() {
         // Only possible for `{as_of}` paths: fixed paths are checked with the pipeline file.
         report.push(finding(
@@ -298,6 +311,50 @@ fn read_and_prepare(
         }
     };
     let mut missing = false;
+    for (col, places) in load::duplicated_columns(&header) {
+        missing = true;
+        let places: Vec<String> = places.iter().map(usize::to_string).collect();
+        report.push(finding(
+            s,
+            Severity::Error,
+            "duplicate_column",
+            Some(&col),
+            places.len(),
+            format!(
+                "column `{col}` appears {} times in the header (columns {}), so which one is meant is ambiguous",
+                places.len(),
+                places.join(", ")
+            ),
+            "rename or remove the extra columns in the file",
+        ));
+    }
+    // A file with one wide column whose name holds another separator was
+    // exported with that separator.
+    let other_separator = (header.len() == 1 && s.format == crate::config::Format::Csv)
+        .then(|| {
+            [(b';', "\";\""), (b'\t', "\"\\t\""), (b'|', "\"|\"")]
+                .into_iter()
+                .find(|(c, _)| *c != s.separator && header[0].contains(*c as char))
+        })
+        .flatten();
+    if let Some((c, shown)) = other_separator {
+        let n = header[0].split(c as char).count();
+        report.push(finding(
+            s,
+            Severity::Error,
+            "wrong_separator",
+            None,
+            0,
+            format!(
+                "the header is one column, but it splits into {n} at `{}`: the file is separated by `{}`, not `{}`",
+                (c as char).escape_default(),
+                (c as char).escape_default(),
+                (s.separator as char).escape_default()
+            ),
+            format!("set separator = {shown} on sources.{}", s.name),
+        ));
+        return None;
+    }
     for (col, why) in need {
         if !header.contains(col) {
             missing = true;
@@ -314,7 +371,14 @@ fn read_and_prepare(
                 })
                 .filter(|(d, _)| *d <= 3)
                 .min()
-                .map(|(_, h)| format!("did you mean `{h}`? "))
+                .map(|(_, h)| {
+                    let plain = h.chars().all(|c| c.is_alphanumeric() || c == '_');
+                    if plain {
+                        format!("did you mean `{h}`? ")
+                    } else {
+                        format!("did you mean `{h}`? (in an expression a name with spaces or other characters goes in double quotes: \"{h}\") ")
+                    }
+                })
                 .unwrap_or_default();
             report.push(finding(
                 s,
@@ -331,8 +395,13 @@ fn read_and_prepare(
         return None;
     }
     let cols: BTreeSet<String> = need.keys().cloned().collect();
-    let mut df = match load::read(s, &cols, max_ex) {
-        Ok(df) => df,
+    let mut df = match load::read(s, &cols, &p.quality) {
+        Ok((df, warnings)) => {
+            for f in warnings {
+                report.push(f);
+            }
+            df
+        }
         Err(findings) => {
             for f in findings {
                 report.push(f);
@@ -418,7 +487,15 @@ fn read_and_prepare(
             if let Some(num) = numeric_from_text(s, &c, col, &rows, max_ex, report) {
                 c = num;
                 df.with_column(c.clone().into_column()).ok()?;
+            } else if c.null_count() == c.len() || c.dtype() == &DataType::Null {
+                // An empty column has no type to infer: read it as missing
+                // numbers, so expressions over it work (and give missing values).
+                c = c.cast(&DataType::Float64).ok()?;
+                df.with_column(c.clone().into_column()).ok()?;
             }
+        } else if c.dtype() == &DataType::Null {
+            c = c.cast(&DataType::Float64).ok()?;
+            df.with_column(c.clone().into_column()).ok()?;
         }
         if c.dtype().is_float() {
             let f = c.cast(&DataType::Float64).ok()?;
@@ -451,7 +528,12 @@ fn read_and_prepare(
         let nulls = c.null_count();
         if nulls > 0 {
             let idx = null_rows(&c.clone().into());
-            let mut x = finding(s, p.quality.nulls, "null_value", Some(col), nulls, format!("{nulls} of {rows_read} value(s) are empty"), "empty values are left out of aggregates and imputed per the feature's `missing` policy; fill them in if they should not be empty");
+            let message = if nulls == rows_read {
+                format!("every value is empty (all {rows_read} rows)")
+            } else {
+                format!("{nulls} of {rows_read} value(s) are empty")
+            };
+            let mut x = finding(s, p.quality.nulls, "null_value", Some(col), nulls, message, "empty values are left out of aggregates and imputed per the feature's `missing` policy; fill them in if they should not be empty");
             x.examples = idx
                 .iter()
                 .take(max_ex)
@@ -575,10 +657,22 @@ fn parse_dates(
             return None;
         }
     }
-    let (fmt, suffix) = match s.date_format.as_deref() {
-        Some(f) if !f.contains("%d") && !f.contains("%j") => (Some(format!("{f}-%d")), true),
-        Some(f) => (Some(f.to_string()), false),
-        None => (None, false),
+    let hint = format!(
+        "write dates as YYYY-MM-DD, or set date_format on sources.{} (e.g. \"%m/%d/%Y\" for 11/30/2025, \"%d/%m/%Y\" for 30/11/2025)",
+        s.name
+    );
+    let declared = s.date_format.clone();
+    let (chosen, exact) = match declared {
+        Some(f) => (f, true),
+        None => {
+            let (f, exact) = detect_format(s, df, d, rows, max_ex, &hint, report)?;
+            (f.to_string(), exact)
+        }
+    };
+    let (fmt, suffix) = if dates::month_only(&chosen) {
+        (Some(format!("{chosen}-%d")), true)
+    } else {
+        (Some(chosen.clone()), false)
     };
     let mut input = col(d);
     if suffix {
@@ -587,7 +681,7 @@ fn parse_dates(
     let opts = StrptimeOptions {
         format: fmt.clone().map(Into::into),
         strict: false,
-        exact: true,
+        exact,
         cache: true,
     };
     let parsed = guard(|| {
@@ -609,7 +703,7 @@ fn parse_dates(
                 Some(d),
                 df.height(),
                 format!("dates cannot be parsed: {e}"),
-                "write dates as YYYY-MM-DD, or set date_format (e.g. \"%d/%m/%Y\") on the source",
+                hint.clone(),
             ));
             return None;
         }
@@ -630,13 +724,16 @@ fn parse_dates(
             Some(d),
             bad.len(),
             format!(
-                "{} value(s) are not dates{}",
+                "{} value(s) are not dates in format {chosen} ({}{})",
                 bad.len(),
-                fmt.as_ref()
-                    .map(|f| format!(" in format {f}"))
-                    .unwrap_or_default()
+                dates::describe(&chosen),
+                if s.date_format.is_some() {
+                    ", the source's date_format"
+                } else {
+                    ", the format most values are in"
+                }
             ),
-            "write dates as YYYY-MM-DD, or set date_format (e.g. \"%d/%m/%Y\") on the source",
+            hint,
         );
         f.examples = bad
             .iter()
@@ -646,6 +743,115 @@ fn parse_dates(
         report.push(f);
     }
     Some(out)
+}
+
+/// The format of date column `d` when the source declares none: the one that
+/// reads every value of an evenly spaced sample of up to 100,000 rows (see
+/// [`dates`]). Returns the format and whether values are dates alone (exact
+/// match) or dates followed by a time. A non-ISO format is used and reported
+/// as a warning; an ambiguous one, or none at all, is an error and `None`.
+fn detect_format(
+    s: &Source,
+    df: &DataFrame,
+    d: &str,
+    rows: &[usize],
+    max_ex: usize,
+    hint: &str,
+    report: &mut QualityReport,
+) -> Option<(&'static str, bool)> {
+    let c = df.column(d).ok()?.str().ok()?.clone();
+    let n = c.len();
+    let step = n.div_ceil(100_000).max(1);
+    let sample: Vec<&str> = (0..n).step_by(step).filter_map(|i| c.get(i)).collect();
+    let with_time = sample.iter().any(|v| dates::has_time(v));
+    let first_row =
+        |value: &str| -> Option<usize> { c.iter().position(|v| v == Some(value)).map(|i| rows[i]) };
+    match dates::detect(sample.iter().copied().filter(|v| !v.trim().is_empty())) {
+        dates::Detected::Format(f) | dates::Detected::Partial(f) => {
+            if f != dates::ISO {
+                let example = sample
+                    .iter()
+                    .find(|v| dates::parse(v, f).is_some())
+                    .copied()
+                    .unwrap_or("");
+                let read = dates::parse(example, f)
+                    .map(|x| x.to_string())
+                    .unwrap_or_default();
+                let mut x = finding(
+                    s,
+                    Severity::Warning,
+                    "date_format_detected",
+                    Some(d),
+                    0,
+                    format!(
+                        "dates are not ISO (YYYY-MM-DD); read as {f} ({}), the only format that fits them: `{example}` = {read}",
+                        dates::describe(f)
+                    ),
+                    format!("set date_format = \"{f}\" on sources.{} to make this explicit", s.name),
+                );
+                if let Some(r) = first_row(example) {
+                    x.examples.push(example_at(s, r, Some(example.to_string())));
+                }
+                report.push(x);
+            }
+            Some((f, !with_time))
+        }
+        dates::Detected::Ambiguous {
+            value,
+            first,
+            second,
+        } => {
+            let mut x = finding(
+                s,
+                Severity::Error,
+                "ambiguous_date",
+                Some(d),
+                0,
+                format!(
+                    "the dates fit both {} ({}) and {} ({}): `{value}` is {} or {}",
+                    first.0,
+                    dates::describe(first.0),
+                    second.0,
+                    dates::describe(second.0),
+                    first.1,
+                    second.1
+                ),
+                format!(
+                    "say which with date_format = \"{}\" or date_format = \"{}\" on sources.{}",
+                    first.0, second.0, s.name
+                ),
+            );
+            if let Some(r) = first_row(&value) {
+                x.examples.push(example_at(s, r, Some(value.clone())));
+            }
+            report.push(x);
+            None
+        }
+        dates::Detected::Nothing => {
+            let bad: Vec<usize> = (0..n)
+                .filter(|&i| c.get(i).is_some_and(|v| !v.trim().is_empty()))
+                .collect();
+            let mut x = finding(
+                s,
+                Severity::Error,
+                "unparsable_date",
+                Some(d),
+                bad.len(),
+                format!(
+                    "{} value(s) are not dates in any format strata knows",
+                    bad.len()
+                ),
+                hint,
+            );
+            x.examples = bad
+                .iter()
+                .take(max_ex)
+                .map(|&i| example_at(s, rows[i], c.get(i).map(str::to_string)))
+                .collect();
+            report.push(x);
+            None
+        }
+    }
 }
 
 /// A text column that is mostly numbers is a numeric column with bad values:
@@ -951,6 +1157,7 @@ fn link_source(
 fn build_features(
     p: &Pipeline,
     linked: &HashMap<String, DataFrame>,
+    as_of: Month,
     report: &mut QualityReport,
 ) -> Result<Option<DataFrame>> {
     let acc_src = p.account_source();
@@ -1140,8 +1347,65 @@ fn build_features(
         cols.push(c);
     }
     let df = DataFrame::new_infer_height(cols)?;
+    // A feature with no value for any account carries nothing and would be
+    // imputed into a constant: it is always a mistake (a window outside the
+    // data, a wrong as-of, an empty column).
+    let mut empty = false;
+    for f in &p.features {
+        if df.height() > 0 && df.column(&f.name)?.null_count() == df.height() {
+            empty = true;
+            report.push(feature_finding(
+                f,
+                Severity::Error,
+                "empty_feature",
+                df.height(),
+                format!(
+                    "`{}` has no value for any of the {} accounts",
+                    f.name,
+                    df.height()
+                ),
+                &empty_feature_hint(p, f, linked, as_of),
+            ));
+        }
+    }
+    if empty {
+        return Ok(None);
+    }
     let df = df.sort([ACCOUNT_ID], SortMultipleOptions::default())?;
     Ok(Some(df))
+}
+
+/// Why a feature may be empty for every account, from its source's dates.
+fn empty_feature_hint(
+    p: &Pipeline,
+    f: &Feature,
+    linked: &HashMap<String, DataFrame>,
+    as_of: Month,
+) -> String {
+    let src = f.source.as_deref().and_then(|n| p.source(n));
+    let range = src.and_then(|s| {
+        let t = s.time.as_deref()?;
+        let c = linked
+            .get(&s.name)?
+            .column(t)
+            .ok()?
+            .as_materialized_series()
+            .clone();
+        let lo = c.min_reduce().ok()?.value().to_string();
+        let hi = c.max_reduce().ok()?.value().to_string();
+        Some((s.name.clone(), t.to_string(), lo, hi))
+    });
+    match (range, f.window) {
+        (Some((s, t, lo, hi)), Some(w)) => {
+            let last = as_of.add(-(w.offset as i32));
+            let first = last.add(-(w.months as i32 - 1));
+            format!("its window is {first}..{last} (as-of {as_of}), but the rows of source `{s}` are dated {lo} to {hi} (column `{t}`): run with --as-of set to a month the data covers, or fix the window")
+        }
+        (Some((s, t, lo, hi)), None) => format!(
+            "the rows of source `{s}` are dated {lo} to {hi} (column `{t}`), up to as-of {as_of}: check the expression and the source's filter"
+        ),
+        (None, _) => "check the expression and the columns it reads: every value is empty".into(),
+    }
 }
 
 #[cfg(test)]

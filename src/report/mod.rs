@@ -283,6 +283,25 @@ pub fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Escape text for Markdown, table cells included: every character Markdown
+/// could read as markup (including `|`, which would add a cell, and `<`, which
+/// renderers that allow HTML would take as a tag) gets a backslash, and line
+/// breaks become spaces (a newline would end the table row).
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\r' | '\n' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' | '#' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn f3(v: &Value) -> String {
     v.as_f64().map_or("–".into(), |x| format!("{x:.3}"))
 }
@@ -455,7 +474,7 @@ fn change_text(c: &Value, html: bool) -> String {
                 .collect::<String>()
         )
     } else {
-        lines.iter().map(|l| format!("- {l}\n")).collect()
+        lines.iter().map(|l| format!("- {}\n", md(l))).collect()
     }
 }
 
@@ -986,8 +1005,8 @@ pub fn markdown(r: &RunData) -> String {
     let _ = writeln!(
         m,
         "# Customer segments vs CS tiers — {}\n\npipeline “{}”, {} accounts, strata {}\n",
-        c["as_of"].as_str().unwrap_or(""),
-        r.manifest["pipeline_name"].as_str().unwrap_or(""),
+        md(c["as_of"].as_str().unwrap_or("")),
+        md(r.manifest["pipeline_name"].as_str().unwrap_or("")),
         r.manifest["accounts"],
         r.manifest["strata_version"].as_str().unwrap_or("")
     );
@@ -1017,7 +1036,7 @@ pub fn markdown(r: &RunData) -> String {
             .map(|x| {
                 format!(
                     "{} ({})",
-                    x["tier"].as_str().unwrap_or(""),
+                    md(x["tier"].as_str().unwrap_or("")),
                     pct(&x["share"])
                 )
             })
@@ -1026,7 +1045,7 @@ pub fn markdown(r: &RunData) -> String {
             m,
             "| {} | {} | {} ({}) | {} | {} |",
             p["id"],
-            p["name"].as_str().unwrap_or(""),
+            md(p["name"].as_str().unwrap_or("")),
             p["size"],
             pct(&p["share_accounts"]),
             pct(&p["share_value"]),
@@ -1046,12 +1065,12 @@ pub fn markdown(r: &RunData) -> String {
             let _ = writeln!(
                 m,
                 "| {} | {} → {} | {:.2} | {} | {} |",
-                e["account_id"].as_str().unwrap_or(""),
-                e["current_tier"].as_str().unwrap_or(""),
-                e["suggested_tier"].as_str().unwrap_or(""),
+                md(e["account_id"].as_str().unwrap_or("")),
+                md(e["current_tier"].as_str().unwrap_or("")),
+                md(e["suggested_tier"].as_str().unwrap_or("")),
                 e["confidence"].as_f64().unwrap_or(0.0),
-                e["value_text"].as_str().unwrap_or(""),
-                why
+                md(e["value_text"].as_str().unwrap_or("")),
+                md(why)
             );
         }
     }
@@ -1084,8 +1103,13 @@ pub fn write(dir: &Path) -> Result<usize> {
     ] {
         let tmp = dir.join(format!(".{name}.tmp"));
         let path = dir.join(name);
-        crate::rundir::write_file(&tmp, text.as_bytes())?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io("writing", &path, e))?;
+        let written = crate::rundir::write_file(&tmp, text.as_bytes()).and_then(|()| {
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io("writing", &path, e))
+        });
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
     }
     Ok(page.len())
 }
@@ -1093,6 +1117,16 @@ pub fn write(dir: &Path) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_escapes_cells_html_and_line_breaks() {
+        assert_eq!(
+            md("a|b\nc <script>x</script>"),
+            "a\\|b c \\<script\\>x\\</script\\>"
+        );
+        assert_eq!(md("A_1 *bold* [x](y)"), "A\\_1 \\*bold\\* \\[x\\](y)");
+        assert_eq!(md("plain text 1.5"), "plain text 1.5");
+    }
 
     #[test]
     fn many_communities_show_the_largest_with_a_note() {

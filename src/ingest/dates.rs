@@ -1,0 +1,202 @@
+//! Which date format a text column is written in, decided from the data.
+//!
+//! Without `date_format`, strata does not let the parser guess value by value
+//! (a guess turned `11/30/2025` into nulls and `03/04/2026` into the wrong
+//! month). Instead it tries a fixed list of common formats on the column's
+//! distinct values (from an evenly spaced sample of rows) and takes the one
+//! that reads every value. When two formats read every value but disagree on
+//! some date (`03/04/2026`: 3 April or 4 March?) the column is ambiguous and the
+//! user must say which with `date_format`. Years outside 1900–2200 do not count
+//! as read, so `%Y` cannot swallow a two-digit year.
+
+use std::collections::HashSet;
+
+use chrono::{Datelike, NaiveDate};
+
+/// The formats tried, ISO first (ties go to the earlier one).
+pub const CANDIDATES: &[&str] = &[
+    "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d", "%m/%d/%Y", "%d/%m/%Y", "%m-%d-%Y", "%d-%m-%Y",
+    "%d.%m.%Y", "%m/%d/%y", "%d/%m/%y", "%d-%b-%Y", "%d %b %Y", "%b %d %Y", "%Y-%m", "%Y/%m",
+    "%m/%Y",
+];
+
+/// The ISO format, which needs no word to the user.
+pub const ISO: &str = "%Y-%m-%d";
+
+/// Whether `fmt` names a month without a day (read as the month's first day).
+pub fn month_only(fmt: &str) -> bool {
+    !fmt.contains("%d") && !fmt.contains("%j")
+}
+
+/// The date part of a value: before a time (`2026-10-01T12:00:00Z`,
+/// `11/30/2025 14:05`), trimmed.
+pub fn date_token(v: &str) -> &str {
+    let v = v.trim();
+    for (i, c) in v.char_indices() {
+        if (c == 'T' || c == ' ') && i >= 6 {
+            let rest = &v[i + c.len_utf8()..];
+            if rest.len() >= 4 && rest.as_bytes()[0].is_ascii_digit() && rest.contains(':') {
+                return &v[..i];
+            }
+        }
+    }
+    v
+}
+
+/// Whether some value has a time after its date.
+pub fn has_time(v: &str) -> bool {
+    date_token(v).len() < v.trim().len()
+}
+
+/// `v` read with `fmt`, if it reads and its year is plausible.
+pub fn parse(v: &str, fmt: &str) -> Option<NaiveDate> {
+    let token = date_token(v);
+    let d = if month_only(fmt) {
+        NaiveDate::parse_from_str(&format!("{token}-01"), &format!("{fmt}-%d")).ok()?
+    } else {
+        NaiveDate::parse_from_str(token, fmt).ok()?
+    };
+    (1900..=2200).contains(&d.year()).then_some(d)
+}
+
+/// What the data says about its format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Detected {
+    /// One format reads every value (or the others that do agree with it).
+    Format(&'static str),
+    /// No format reads every value; this one reads the most (the values it
+    /// cannot read are the errors to report).
+    Partial(&'static str),
+    /// No format reads any value.
+    Nothing,
+    /// Two formats read every value but give different dates for `value`.
+    Ambiguous {
+        value: String,
+        first: (&'static str, NaiveDate),
+        second: (&'static str, NaiveDate),
+    },
+}
+
+/// Decide the format of `values` (distinct, non-empty).
+pub fn detect<'a>(values: impl IntoIterator<Item = &'a str>) -> Detected {
+    let values: Vec<&str> = values
+        .into_iter()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut values = values;
+    values.sort_unstable();
+    if values.is_empty() {
+        return Detected::Format(ISO);
+    }
+    let parsed: Vec<Vec<Option<NaiveDate>>> = CANDIDATES
+        .iter()
+        .map(|f| values.iter().map(|v| parse(v, f)).collect())
+        .collect();
+    let counts: Vec<usize> = parsed.iter().map(|p| p.iter().flatten().count()).collect();
+    let full: Vec<usize> = (0..CANDIDATES.len())
+        .filter(|&i| counts[i] == values.len())
+        .collect();
+    if let Some(&first) = full.first() {
+        for &other in &full[1..] {
+            if let Some(j) = (0..values.len()).find(|&j| parsed[first][j] != parsed[other][j]) {
+                return Detected::Ambiguous {
+                    value: values[j].to_string(),
+                    first: (CANDIDATES[first], parsed[first][j].expect("full")),
+                    second: (CANDIDATES[other], parsed[other][j].expect("full")),
+                };
+            }
+        }
+        return Detected::Format(CANDIDATES[first]);
+    }
+    // The earliest of the formats that read the most values.
+    let best = (0..CANDIDATES.len())
+        .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+        .expect("candidates");
+    if counts[best] == 0 {
+        Detected::Nothing
+    } else {
+        Detected::Partial(CANDIDATES[best])
+    }
+}
+
+/// A format in words, for messages: `%m/%d/%Y` → `MM/DD/YYYY`.
+pub fn describe(fmt: &str) -> String {
+    fmt.replace("%Y", "YYYY")
+        .replace("%y", "YY")
+        .replace("%m", "MM")
+        .replace("%d", "DD")
+        .replace("%b", "Mon")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_dates_are_iso() {
+        assert_eq!(
+            detect(["2026-10-01", "2025-01-31"]),
+            Detected::Format("%Y-%m-%d")
+        );
+        assert_eq!(
+            detect(["2026-10-01T12:00:00Z", "2025-01-31 00:00:00"]),
+            Detected::Format("%Y-%m-%d")
+        );
+    }
+
+    #[test]
+    fn us_dates_are_detected_when_a_day_is_above_12() {
+        assert_eq!(
+            detect(["11/30/2025", "12/01/2025", "01/02/2026"]),
+            Detected::Format("%m/%d/%Y")
+        );
+        assert_eq!(
+            detect(["30/11/2025", "01/12/2025"]),
+            Detected::Format("%d/%m/%Y")
+        );
+        assert_eq!(detect(["30.11.2025"]), Detected::Format("%d.%m.%Y"));
+        assert_eq!(detect(["11/30/25"]), Detected::Format("%m/%d/%y"));
+        assert_eq!(detect(["2026-10"]), Detected::Format("%Y-%m"));
+    }
+
+    #[test]
+    fn day_and_month_both_at_most_12_is_ambiguous() {
+        match detect(["03/04/2026", "05/06/2026"]) {
+            Detected::Ambiguous {
+                value,
+                first,
+                second,
+            } => {
+                assert_eq!(value, "03/04/2026");
+                assert_eq!(first.0, "%m/%d/%Y");
+                assert_eq!(second.0, "%d/%m/%Y");
+                assert_ne!(first.1, second.1);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Dates on which both readings agree are not ambiguous.
+        assert_eq!(
+            detect(["01/01/2026", "02/02/2026"]),
+            Detected::Format("%m/%d/%Y")
+        );
+    }
+
+    #[test]
+    fn a_bad_value_among_good_ones_is_partial() {
+        assert_eq!(
+            detect(["2026-10-01", "31/02/2026", "2026-11-01"]),
+            Detected::Partial("%Y-%m-%d")
+        );
+        assert_eq!(detect(["soon", "later"]), Detected::Nothing);
+    }
+
+    #[test]
+    fn two_digit_years_are_not_read_as_year_25() {
+        assert_eq!(parse("11/30/25", "%m/%d/%Y"), None);
+        assert_eq!(
+            parse("11/30/25", "%m/%d/%y"),
+            NaiveDate::from_ymd_opt(2025, 11, 30)
+        );
+    }
+}
