@@ -121,7 +121,7 @@ enum Command {
 
 #[derive(clap::Args)]
 struct Common {
-    /// The month to run as of (YYYY-MM); default: the pipeline's `run.as_of`, else the current month.
+    /// The month to run as of (YYYY-MM); default: the pipeline's `run.as_of`, else the latest month with rows in every time-indexed source.
     #[arg(long, value_parser = parse_month)]
     as_of: Option<Month>,
     /// Treat data-quality warnings as errors.
@@ -355,7 +355,15 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                 strict: common.strict,
                 features_only: false,
             };
-            let (q, _) = run::validate(&p, &opts)?;
+            let run::Validated {
+                report: q,
+                as_of,
+                as_of_note,
+                ..
+            } = run::validate(&p, &opts)?;
+            if let Some(note) = &as_of_note {
+                log.note(note);
+            }
             if let Some(path) = report {
                 run::write_json(&path, &q)?;
             }
@@ -364,11 +372,7 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
             }
             if !cli.quiet {
                 print!("{q}");
-                println!(
-                    "pipeline {} is valid for {}",
-                    pipeline.display(),
-                    opts.as_of(&p)
-                );
+                println!("pipeline {} is valid for {as_of}", pipeline.display());
             }
             Ok(())
         }

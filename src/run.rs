@@ -38,9 +38,21 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    pub fn as_of(&self, p: &Pipeline) -> Month {
-        self.as_of.or(p.as_of).unwrap_or_else(Month::current)
+    /// The as-of month asked for (`--as-of`, else `run.as_of`); None: take it
+    /// from the data (see [`ingest::as_of_from_data`]).
+    pub fn as_of(&self, p: &Pipeline) -> Option<Month> {
+        self.as_of.or(p.as_of)
     }
+}
+
+/// What `strata validate` found: the report, the account frame when there is
+/// no error, and the month the data was read as of.
+pub struct Validated {
+    pub report: QualityReport,
+    pub frame: Option<AccountFrame>,
+    pub as_of: Month,
+    /// How the as-of month was found, when it was taken from the data.
+    pub as_of_note: Option<String>,
 }
 
 /// Progress and stage messages, so the library does no printing itself.
@@ -59,7 +71,7 @@ impl Progress for Silent {
 }
 
 /// Ingest and check the data: exactly what `strata validate` does.
-pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<(QualityReport, Option<AccountFrame>)> {
+pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<Validated> {
     let ingested = ingest::ingest(p, opts.as_of(p))?;
     let mut report = ingested.report;
     if let Some(frame) = &ingested.frame {
@@ -76,7 +88,8 @@ pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<(QualityReport, Optio
             }
             if let Some(t) = &p.tiers {
                 let tiers = compare::current_tiers(t, frame)?;
-                for (severity, code, message, hint) in compare::tier_findings(t, &tiers) {
+                let most = p.quality.max_unknown_tiers;
+                for (severity, code, message, hint) in compare::tier_findings(t, &tiers, most) {
                     report.push(pipeline_finding(p, severity, code, message, hint));
                 }
             }
@@ -91,7 +104,12 @@ pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<(QualityReport, Optio
     } else {
         ingested.frame
     };
-    Ok((report, frame))
+    Ok(Validated {
+        report,
+        frame,
+        as_of: ingested.as_of,
+        as_of_note: ingested.as_of_note,
+    })
 }
 
 /// A finding about the pipeline file as it meets the data.
@@ -205,11 +223,15 @@ fn sha256_file(path: &Path) -> Result<(String, u64)> {
 /// The output folder is locked for the whole run; outputs are staged, fsynced
 /// and committed atomically with `_SUCCESS` (see [`crate::rundir`]).
 pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<RunSummary> {
-    let as_of = opts.as_of(p);
     let out_root = opts.output.clone().unwrap_or_else(|| p.output.clone());
+    let asked = opts.as_of(p);
     let lock = OutputLock::acquire(
         &out_root,
-        &format!("run of {} as of {as_of}", p.file.display()),
+        &format!(
+            "run of {} as of {}",
+            p.file.display(),
+            asked.map_or("the data's latest month".to_string(), |m| m.to_string())
+        ),
     )?;
     for d in lock.clean_debris()? {
         progress.note(&format!(
@@ -218,13 +240,24 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         ));
     }
     // Before any work: the month must be writable where it goes.
-    rundir::check_target(&out_root.join(as_of.to_string()))?;
+    if let Some(m) = asked {
+        rundir::check_target(&out_root.join(m.to_string()))?;
+    }
     let mut timings = BTreeMap::new();
 
     progress.stage("ingest");
     let t = Instant::now();
-    let (report, frame) = validate(p, opts)?;
+    let Validated {
+        report,
+        frame,
+        as_of,
+        as_of_note,
+    } = validate(p, opts)?;
     timings.insert("ingest", t.elapsed().as_secs_f64());
+    if let Some(note) = &as_of_note {
+        progress.note(note);
+    }
+    rundir::check_target(&out_root.join(as_of.to_string()))?;
     let Some(frame) = frame else {
         return Err(Error::Data(Box::new(report)));
     };

@@ -390,6 +390,11 @@ fn a_one_row_account_table_is_refused_by_validate_and_run() {
     let text = fx.read("data/accounts.csv");
     let two: Vec<&str> = text.lines().take(2).collect();
     fx.write("data/accounts.csv", &(two.join("\n") + "\n"));
+    // The other sources' rows now name accounts that are gone: let them go.
+    fx.write(
+        "pipeline.toml",
+        &(fx.pipeline() + "\n[quality]\norphans = \"ignore\"\nmax_orphans = 1.0\n"),
+    );
     expect_data_error(&fx, &["too_few_accounts", "1 account(s)", "at least 20"]);
 }
 
@@ -448,14 +453,19 @@ fn tiers_nobody_has_are_an_error_and_a_handful_are_not_agreement() {
         ],
     );
 
-    // Only 5 accounts keep a tier: no agreement is reported on them.
-    fx.write("pipeline.toml", &base);
+    // Only 6 accounts keep a tier (two of each): no agreement is reported on them.
+    fx.write(
+        "pipeline.toml",
+        &(base.clone() + "\n[quality]\nmax_unknown_tiers = 1.0\n"),
+    );
     let text = fx.read("data/accounts.csv");
     let mut out = String::new();
     for (i, line) in text.lines().enumerate() {
         let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
-        if i > 5 {
+        if i > 6 {
             f[6] = "Unassigned".into();
+        } else if i > 0 {
+            f[6] = ["High Touch", "Hybrid", "Tech Touch"][i % 3].into();
         }
         out.push_str(&f.join(","));
         out.push('\n');

@@ -55,6 +55,11 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new(accounts: usize, format: &str) -> Fixture {
+        Fixture::generated(accounts, format, "2026-10", 13)
+    }
+    /// As [`Fixture::new`], with `months` of data up to `last_month` (the
+    /// pipeline still runs as of 2026-10).
+    pub fn generated(accounts: usize, format: &str, last_month: &str, months: u32) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let n = accounts.to_string();
         let out = strata(
@@ -66,6 +71,10 @@ impl Fixture {
                 "3",
                 "--format",
                 format,
+                "--as-of",
+                last_month,
+                "--months",
+                &months.to_string(),
                 "--out",
                 "data",
             ],

@@ -122,6 +122,7 @@ pub const MIN_TIERED_ACCOUNTS: usize = 20;
 pub fn tier_findings(
     t: &Tiers,
     tiers: &CurrentTiers,
+    max_unknown: f64,
 ) -> Vec<(crate::config::Severity, &'static str, String, String)> {
     use crate::config::Severity;
     let known = tiers.labels.iter().flatten().count();
@@ -166,6 +167,41 @@ pub fn tier_findings(
         ));
         return out;
     }
+    // A tier of `order` nobody has is a misspelling when the tiers come from
+    // the data (rules may legitimately match nobody this month).
+    let mut count = vec![0usize; t.order.len()];
+    for l in tiers.labels.iter().flatten() {
+        count[*l] += 1;
+    }
+    for (name, _) in t.order.iter().zip(&count).filter(|(_, c)| **c == 0) {
+        let like = seen
+            .iter()
+            .map(|(v, _)| {
+                (
+                    strsim::levenshtein(&v.to_lowercase(), &name.to_lowercase()),
+                    *v,
+                )
+            })
+            .filter(|(d, _)| *d <= 3)
+            .min()
+            .map(|(_, v)| format!("; did you mean `{v}` (in the data)?"))
+            .unwrap_or_default();
+        let from_data = matches!(t.source, TierSource::Feature(_));
+        out.push((
+            if from_data {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            "unseen_tier",
+            format!("no account has tier `{name}` of tiers.order{like}"),
+            if from_data {
+                "write the tier in tiers.order exactly as the data does, or remove it".into()
+            } else {
+                "no rule gives this tier to any account: check the rules".into()
+            },
+        ));
+    }
     if known < MIN_TIERED_ACCOUNTS {
         out.push((
             Severity::Warning,
@@ -176,11 +212,12 @@ pub fn tier_findings(
     }
     if !seen.is_empty() {
         let n: usize = seen.iter().map(|(_, n)| **n).sum();
+        let share = n as f64 / tiers.labels.len().max(1) as f64;
         out.push((
-            Severity::Warning,
+            if share > max_unknown { Severity::Error } else { Severity::Warning },
             "unknown_tier",
-            format!("{n} account(s) have a tier not in tiers.order ({order}) and are left out of the comparison: {listed}{guess}"),
-            "add those tiers to tiers.order, or correct them in the data".into(),
+            format!("{n} account(s) ({:.0}%) have a tier not in tiers.order ({order}) and are left out of the comparison: {listed}{guess}", share * 100.0),
+            format!("add those tiers to tiers.order, or correct them in the data (more than quality.max_unknown_tiers = {max_unknown} of accounts is an error)"),
         ));
     }
     out

@@ -307,6 +307,31 @@ fn validate(
             }
         };
         let link = match (&s.id, &s.account, &s.via) {
+            _ if s.lookup.is_some() => {
+                if s.id.is_some() || s.account.is_some() || s.via.is_some() {
+                    problems.push(
+                        sname.clone(),
+                        "a `lookup` source is joined by its `key`: leave out `id`, `account` and `via`",
+                    );
+                }
+                if s.key.is_none() {
+                    problems.push(key("key"), "a `lookup` source needs `key`: its column that `on` matches (one row per key)");
+                }
+                if s.on.is_none() {
+                    problems.push(key("on"), format!("a `lookup` source needs `on`: the column of source `{}` that matches this source's key", s.lookup.as_deref().unwrap_or("")));
+                }
+                if s.columns.is_empty() {
+                    problems.push(
+                        key("columns"),
+                        "list the columns this lookup provides, e.g. columns = [\"population\"]",
+                    );
+                }
+                Link::Lookup {
+                    target: s.lookup.clone().unwrap_or_default(),
+                    on: s.on.clone().unwrap_or_default(),
+                    columns: s.columns.clone(),
+                }
+            }
             (Some(id), None, None) => Link::Accounts { id: id.clone() },
             (None, Some(a), None) => Link::Direct { account: a.clone() },
             (None, None, Some(via)) => match &s.link {
@@ -340,6 +365,23 @@ fn validate(
         if s.link.is_some() && s.via.is_none() {
             problems.push(key("link"), "`link` only makes sense together with `via`");
         }
+        if s.lookup.is_none() && (s.on.is_some() || !s.columns.is_empty()) {
+            problems.push(
+                key("on"),
+                "`on` and `columns` only make sense together with `lookup`",
+            );
+        }
+        let is_accounts = matches!(link, Link::Accounts { .. });
+        if !is_accounts {
+            for (k, v) in [("since", &s.since), ("until", &s.until)] {
+                if v.is_some() {
+                    problems.push(key(k), format!("`{k}` belongs on the account table (the source with `id`): it says when an account was a customer"));
+                }
+            }
+        }
+        if is_accounts && s.time.is_some() {
+            problems.push(key("time"), "the account table has no `time`: windows are measured on the rows of other sources. To say when an account became (or stopped being) a customer, use `since` (and `until`); other dates go in `dates`");
+        }
         let filter = s
             .filter
             .as_ref()
@@ -357,6 +399,8 @@ fn validate(
             date_format: s.date_format.clone(),
             filter_text: s.filter.clone(),
             filter,
+            since: s.since.clone(),
+            until: s.until.clone(),
         });
     }
     let account_sources: Vec<&Source> = sources
@@ -391,6 +435,45 @@ fn validate(
                     format!("source `{parent}` has no `key`: set `key` there to the column that `{}` links to", s.name),
                 ),
                 _ => {}
+            }
+        }
+    }
+    for s in &sources {
+        if let Link::Lookup {
+            target, columns, ..
+        } = &s.link
+        {
+            match sources.iter().find(|t| &t.name == target) {
+                None => problems.push(
+                    format!("sources.{}.lookup", s.name),
+                    format!("no source named `{target}`; declared: {}", names.iter().copied().collect::<Vec<_>>().join(", ")),
+                ),
+                Some(t) if t.is_lookup() => problems.push(
+                    format!("sources.{}.lookup", s.name),
+                    format!("`{target}` is itself a lookup; a lookup joins onto the account table or a source linked to it"),
+                ),
+                Some(_) => {}
+            }
+            for c in columns {
+                if let Some(other) = sources.iter().find(|o| {
+                    o.name != s.name
+                        && matches!(&o.link, Link::Lookup { target: t2, columns: c2, .. } if t2 == target && c2.contains(c))
+                }) {
+                    if s.name < other.name {
+                        problems.push(
+                            format!("sources.{}.columns", s.name),
+                            format!("`{c}` is also provided to `{target}` by lookup `{}`", other.name),
+                        );
+                    }
+                }
+            }
+        }
+        if let Link::Via { parent, .. } = &s.link {
+            if sources.iter().any(|p| &p.name == parent && p.is_lookup()) {
+                problems.push(
+                    format!("sources.{}.via", s.name),
+                    format!("`{parent}` is a lookup; link `via` the source it is joined onto"),
+                );
             }
         }
     }
@@ -443,6 +526,14 @@ fn validate(
         let source = match &f.source {
             None => None,
             Some(sn) => match sources.iter().find(|s| &s.name == sn) {
+                Some(s) if s.is_lookup() => {
+                    let target = match &s.link {
+                        Link::Lookup { target, .. } => target.as_str(),
+                        _ => "",
+                    };
+                    problems.push(key("source"), format!("`{sn}` is a lookup: its columns are columns of `{target}`, so aggregate over `{target}` (or, for the account table, leave `source` out)"));
+                    None
+                }
                 Some(s) => {
                     if f.window.is_some() && s.time.is_none() {
                         problems.push(key("window"), format!("source `{sn}` has no `time` column, so a window cannot be applied; set sources.{sn}.time"));
@@ -640,43 +731,47 @@ fn validate(
     }
 
     let q = raw.quality.take().unwrap_or_default();
+    let d = QualityPolicy::default();
+    let severity = |problems: &mut Problems, key: &str, v: &Option<String>, default| {
+        choice(problems, key, v.as_deref(), default, SEVERITIES)
+    };
     let quality = QualityPolicy {
-        duplicates: choice(
+        duplicates: severity(problems, "quality.duplicates", &q.duplicates, d.duplicates),
+        orphans: severity(problems, "quality.orphans", &q.orphans, d.orphans),
+        nulls: severity(problems, "quality.nulls", &q.nulls, d.nulls),
+        non_finite: severity(problems, "quality.non_finite", &q.non_finite, d.non_finite),
+        truncated: severity(problems, "quality.truncated", &q.truncated, d.truncated),
+        max_examples: q.max_examples.unwrap_or(d.max_examples),
+        max_orphans: share(
             problems,
-            "quality.duplicates",
-            q.duplicates.as_deref(),
-            Severity::Warning,
-            SEVERITIES,
+            "quality.max_orphans",
+            q.max_orphans,
+            d.max_orphans,
         ),
-        orphans: choice(
+        max_duplicates: share(
             problems,
-            "quality.orphans",
-            q.orphans.as_deref(),
-            Severity::Warning,
-            SEVERITIES,
+            "quality.max_duplicates",
+            q.max_duplicates,
+            d.max_duplicates,
         ),
-        nulls: choice(
+        max_unknown_tiers: share(
             problems,
-            "quality.nulls",
-            q.nulls.as_deref(),
-            Severity::Warning,
-            SEVERITIES,
+            "quality.max_unknown_tiers",
+            q.max_unknown_tiers,
+            d.max_unknown_tiers,
         ),
-        non_finite: choice(
+        max_imputed: share(
             problems,
-            "quality.non_finite",
-            q.non_finite.as_deref(),
-            Severity::Error,
-            SEVERITIES,
+            "quality.max_imputed",
+            q.max_imputed,
+            d.max_imputed,
         ),
-        truncated: choice(
+        max_empty_window: share(
             problems,
-            "quality.truncated",
-            q.truncated.as_deref(),
-            Severity::Error,
-            SEVERITIES,
+            "quality.max_empty_window",
+            q.max_empty_window,
+            d.max_empty_window,
         ),
-        max_examples: q.max_examples.unwrap_or(5),
     };
 
     let cluster = cluster_config(&raw, problems);
@@ -1009,6 +1104,21 @@ fn cluster_config(raw: &RawPipeline, problems: &mut Problems) -> ClusterConfig {
         );
     }
     c
+}
+
+/// A share in [0, 1], or `default`.
+fn share(problems: &mut Problems, key: &str, value: Option<f64>, default: f64) -> f64 {
+    match value {
+        None => default,
+        Some(v) if (0.0..=1.0).contains(&v) => v,
+        Some(v) => {
+            problems.push(
+                key,
+                format!("{v} must be a share between 0 and 1, e.g. {default}"),
+            );
+            default
+        }
+    }
 }
 
 fn positive(problems: &mut Problems, key: &str, value: Option<usize>, target: &mut usize) {

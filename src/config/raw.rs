@@ -134,6 +134,12 @@ pub(super) struct RawSource {
     pub dates: Vec<String>,
     pub date_format: Option<String>,
     pub filter: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub lookup: Option<String>,
+    pub on: Option<String>,
+    #[serde(default)]
+    pub columns: Vec<String>,
 }
 impl RawSource {
     pub const KEYS: &'static [&'static str] = &[
@@ -150,6 +156,11 @@ impl RawSource {
         "dates",
         "date_format",
         "filter",
+        "since",
+        "until",
+        "lookup",
+        "on",
+        "columns",
     ];
 }
 
@@ -255,6 +266,11 @@ pub(super) struct RawQuality {
     pub non_finite: Option<String>,
     pub truncated: Option<String>,
     pub max_examples: Option<usize>,
+    pub max_orphans: Option<f64>,
+    pub max_duplicates: Option<f64>,
+    pub max_unknown_tiers: Option<f64>,
+    pub max_imputed: Option<f64>,
+    pub max_empty_window: Option<f64>,
 }
 impl RawQuality {
     pub const KEYS: &'static [&'static str] = &[
@@ -264,5 +280,10 @@ impl RawQuality {
         "non_finite",
         "truncated",
         "max_examples",
+        "max_orphans",
+        "max_duplicates",
+        "max_unknown_tiers",
+        "max_imputed",
+        "max_empty_window",
     ];
 }

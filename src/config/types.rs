@@ -75,6 +75,14 @@ pub enum Link {
     Direct { account: String },
     /// Each row names a row of `parent` (by that source's `key`) in `column`.
     Via { parent: String, column: String },
+    /// A lookup table (one row per `key`): its `columns` are joined onto the
+    /// rows of source `target` where `target.on` equals this source's key
+    /// (population by zip code onto the account table, say).
+    Lookup {
+        target: String,
+        on: String,
+        columns: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -95,18 +103,27 @@ pub struct Source {
     pub date_format: Option<String>,
     pub filter_text: Option<String>,
     pub filter: Option<Expr>,
+    /// Account table only: the date an account became a customer (accounts
+    /// that became customers after the as-of month are left out).
+    pub since: Option<String>,
+    /// Account table only: the date an account stopped being a customer
+    /// (accounts gone by the end of the as-of month are left out).
+    pub until: Option<String>,
 }
 
 impl Source {
     /// Every date column of this source (the time column first).
     pub fn date_columns(&self) -> Vec<String> {
         let mut out: Vec<String> = self.time.iter().cloned().collect();
-        for d in &self.dates {
+        for d in self.dates.iter().chain(&self.since).chain(&self.until) {
             if !out.contains(d) {
                 out.push(d.clone());
             }
         }
         out
+    }
+    pub fn is_lookup(&self) -> bool {
+        matches!(self.link, Link::Lookup { .. })
     }
 }
 
@@ -148,6 +165,18 @@ pub enum Missing {
     Mean,
     Mode,
     Value(f64),
+}
+
+impl Missing {
+    /// As written in a pipeline file.
+    pub fn describe(self) -> String {
+        match self {
+            Missing::Median => "\"median\"".into(),
+            Missing::Mean => "\"mean\"".into(),
+            Missing::Mode => "\"mode\"".into(),
+            Missing::Value(v) => format!("{v}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +319,34 @@ pub struct QualityPolicy {
     /// A CSV file whose last line has no line break (it may have been cut off).
     pub truncated: Severity,
     pub max_examples: usize,
+    /// Share of a source's rows that may fail to link (orphans) before it is an error.
+    pub max_orphans: f64,
+    /// Share of a source's rows that may be dropped as duplicates before it is an error.
+    pub max_duplicates: f64,
+    /// Share of accounts whose tier is not in `tiers.order` before it is an error.
+    pub max_unknown_tiers: f64,
+    /// Share of accounts a feature may be missing for (and imputed) before a warning.
+    pub max_imputed: f64,
+    /// Share of accounts a windowed feature may be empty for before it is an error.
+    pub max_empty_window: f64,
+}
+
+impl Default for QualityPolicy {
+    fn default() -> Self {
+        QualityPolicy {
+            duplicates: Severity::Warning,
+            orphans: Severity::Warning,
+            nulls: Severity::Warning,
+            non_finite: Severity::Error,
+            truncated: Severity::Error,
+            max_examples: 5,
+            max_orphans: 0.5,
+            max_duplicates: 0.5,
+            max_unknown_tiers: 0.1,
+            max_imputed: 0.5,
+            max_empty_window: 0.95,
+        }
+    }
 }
 
 /// A validated pipeline.

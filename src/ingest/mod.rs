@@ -28,7 +28,7 @@ pub mod dates;
 pub mod load;
 pub mod quality;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;
 
@@ -51,6 +51,10 @@ pub const ACCOUNT: &str = "__account";
 pub const AID: &str = "__aid";
 /// Name of the id column in the per-account frame strata produces.
 pub const ACCOUNT_ID: &str = "account_id";
+/// Account table with `since`/`until`: a customer at the end of the as-of month.
+const ACTIVE: &str = "__active";
+/// Account table with `since`: a customer by the end of the as-of month (gone or not).
+const STARTED: &str = "__started";
 
 /// The result of ingestion: one row per account, sorted by id.
 #[derive(Debug, Clone)]
@@ -64,6 +68,10 @@ pub struct AccountFrame {
 pub struct Ingested {
     pub frame: Option<AccountFrame>,
     pub report: QualityReport,
+    /// The month the data was read as of.
+    pub as_of: Month,
+    /// How the as-of month was found, when it was taken from the data.
+    pub as_of_note: Option<String>,
 }
 
 fn months_since(col_name: &str) -> String {
@@ -78,8 +86,22 @@ fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
         .iter()
         .flat_map(|s| s.date_columns().into_iter().map(|d| months_since(&d)))
         .collect();
+    // Columns a lookup joins onto its target come from the lookup's file.
+    let mut provided: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for s in &p.sources {
+        if let Link::Lookup {
+            target, columns, ..
+        } = &s.link
+        {
+            provided
+                .entry(target.as_str())
+                .or_default()
+                .extend(columns.iter().map(String::as_str));
+        }
+    }
     let mut add = |src: &str, col: &str, why: String| {
-        if !col.is_empty() && !derived.contains(col) {
+        let from_lookup = provided.get(src).is_some_and(|c| c.contains(col));
+        if !col.is_empty() && !derived.contains(col) && !from_lookup {
             need.entry(src.to_string())
                 .or_default()
                 .entry(col.to_string())
@@ -91,6 +113,20 @@ fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
             Link::Accounts { id } => add(&s.name, id, "the account id (`id`)".into()),
             Link::Direct { account } => add(&s.name, account, "the account id (`account`)".into()),
             Link::Via { column, .. } => add(&s.name, column, "the `link` column".into()),
+            Link::Lookup {
+                target,
+                on,
+                columns,
+            } => {
+                add(
+                    target,
+                    on,
+                    format!("the `on` column of lookup `{}`", s.name),
+                );
+                for c in columns {
+                    add(&s.name, c, "the lookup's `columns`".into());
+                }
+            }
         }
         if let Some(k) = &s.key {
             add(&s.name, k, "the source's `key`".into());
@@ -99,7 +135,11 @@ fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
             add(&s.name, k, "`latest_by`".into());
         }
         for d in s.date_columns() {
-            add(&s.name, &d, "a date column (`time` or `dates`)".into());
+            add(
+                &s.name,
+                &d,
+                "a date column (`time`, `dates`, `since` or `until`)".into(),
+            );
         }
         if let Some(f) = &s.filter {
             for r in f.clone().meta().root_names() {
@@ -135,13 +175,30 @@ fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
 
 /// Run ingestion. Data problems go into the report; only I/O and internal
 /// failures are returned as errors. `{as_of}` in source paths is replaced by
-/// the month.
-pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
-    let p = &p.for_month(as_of);
+/// the month. Without an as-of month (`--as-of`, `run.as_of`) it is taken from
+/// the data: the latest month with rows in every time-indexed source
+/// ([`as_of_from_data`]); paths with `{as_of}` need it given.
+pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
+    let p = &match as_of {
+        Some(m) => p.for_month(m),
+        None => {
+            if let Some(s) = p
+                .sources
+                .iter()
+                .find(|s| s.path.to_string_lossy().contains("{as_of}"))
+            {
+                return Err(Error::Usage(format!(
+                    "sources.{}.path contains {{as_of}}, so the month must be given: --as-of YYYY-MM, or run.as_of in the pipeline file",
+                    s.name
+                )));
+            }
+            p.clone()
+        }
+    };
     let mut report = QualityReport::default();
     let need = needed_columns(p);
 
-    // 1 + 2: read and prepare each source.
+    // 1: read each source and prepare its values.
     let mut prepared: HashMap<String, DataFrame> = HashMap::new();
     for s in &p.sources {
         let cols = need.get(&s.name).cloned().unwrap_or_default();
@@ -150,6 +207,37 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
         trace(&format!("read and prepare {}", s.name), t);
         if let Some(df) = prepared_df {
             prepared.insert(s.name.clone(), df);
+        }
+    }
+
+    // The as-of month, now that the dates are read.
+    let (as_of, as_of_note) = match as_of {
+        Some(m) => (m, None),
+        None => {
+            let (m, note) = as_of_from_data(p, &prepared);
+            (m, Some(note))
+        }
+    };
+
+    // 2: lookups first (deduplicated by key), then every other source gets
+    // its months-since columns, the lookups' columns and its filter.
+    let mut lookups: HashMap<String, DataFrame> = HashMap::new();
+    for s in p.sources.iter().filter(|s| s.is_lookup()) {
+        let Some(df) = prepared.remove(&s.name) else {
+            continue;
+        };
+        let key = s.key.as_deref().expect("validated: a lookup has a key");
+        let df = dedupe(p, s, df, key, &mut report)?;
+        if let Some(df) = finish_prepare(p, s, df, as_of, &lookups, &mut report) {
+            lookups.insert(s.name.clone(), df);
+        }
+    }
+    let names: Vec<String> = prepared.keys().cloned().collect();
+    for name in names {
+        let s = p.source(&name).expect("prepared sources exist");
+        let df = prepared.remove(&name).expect("listed");
+        if let Some(df) = finish_prepare(p, s, df, as_of, &lookups, &mut report) {
+            prepared.insert(name, df);
         }
     }
 
@@ -212,9 +300,19 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
             }
         }
     }
+    let n_accounts = account_ids.as_ref().map_or(0, DataFrame::height);
     for s in &p.sources {
         if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
-            sum.rows_used = linked.get(&s.name).map(DataFrame::height).unwrap_or(0);
+            if let Some(df) = linked.get(&s.name) {
+                sum.rows_used = df.height();
+                if !matches!(s.link, Link::Accounts { .. }) {
+                    let covered = df.column(AID)?.n_unique()?;
+                    sum.accounts_with_rows = Some(covered);
+                    sum.accounts = Some(n_accounts);
+                }
+            } else if let Some(df) = lookups.get(&s.name) {
+                sum.rows_used = df.height();
+            }
         }
     }
 
@@ -224,6 +322,8 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
         return Ok(Ingested {
             frame: None,
             report,
+            as_of,
+            as_of_note,
         });
     }
 
@@ -239,7 +339,56 @@ pub fn ingest(p: &Pipeline, as_of: Month) -> Result<Ingested> {
             frame.map(|df| AccountFrame { df, as_of })
         },
         report,
+        as_of,
+        as_of_note,
     })
+}
+
+/// The as-of month a pipeline without one runs at: the latest month with
+/// rows in every time-indexed source (so no windowed feature starts beyond a
+/// source's data), with a sentence saying so for the log. Without time-indexed
+/// sources, the current month.
+pub fn as_of_from_data(p: &Pipeline, prepared: &HashMap<String, DataFrame>) -> (Month, String) {
+    let mut latest: Vec<(String, chrono::NaiveDate)> = Vec::new();
+    for s in &p.sources {
+        let (Some(t), Some(df)) = (&s.time, prepared.get(&s.name)) else {
+            continue;
+        };
+        let max = df
+            .column(t)
+            .ok()
+            .filter(|c| c.dtype() == &DataType::Date)
+            .and_then(|c| c.as_materialized_series().date().ok()?.physical().max());
+        if let Some(days) = max {
+            let d = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+                + chrono::Duration::days(days as i64);
+            latest.push((s.name.clone(), d));
+        }
+    }
+    use chrono::Datelike;
+    match latest.iter().min_by_key(|(_, d)| *d) {
+        Some((_, d)) => {
+            let m = Month {
+                year: d.year(),
+                month: d.month(),
+            };
+            let each: Vec<String> = latest.iter().map(|(s, d)| format!("{s} to {d}")).collect();
+            (
+                m,
+                format!(
+                    "as-of {m} from the data: the latest month with rows in every time-indexed source ({}); give --as-of (or run.as_of) to run another month",
+                    each.join(", ")
+                ),
+            )
+        }
+        None => {
+            let m = Month::current();
+            (
+                m,
+                format!("as-of {m}, the current month: no source has dated rows (`time`) to take it from; give --as-of (or run.as_of) to run another month"),
+            )
+        }
+    }
 }
 
 fn acc_id_col(s: &Source) -> &str {
@@ -254,7 +403,7 @@ fn read_and_prepare(
     p: &Pipeline,
     s: &Source,
     need: &BTreeMap<String, String>,
-    as_of: Month,
+    as_of: Option<Month>,
     report: &mut QualityReport,
 ) -> Option<DataFrame> {
     let max_ex = p.quality.max_examples;
@@ -278,7 +427,10 @@ fn read_and_prepare(
             "missing_file",
             None,
             0,
-            format!("no file for as-of {as_of}"),
+            match as_of {
+                Some(m) => format!("no file for as-of {m}"),
+                None => "the file does not exist".to_string(),
+            },
             "check that this month's data drop has arrived, or run another month with --as-of",
         ));
         return None;
@@ -411,12 +563,11 @@ fn read_and_prepare(
     };
 
     let rows_read = df.height();
-    report.sources.push(SourceSummary {
-        name: s.name.clone(),
-        file: s.path.display().to_string(),
+    report.sources.push(SourceSummary::new(
+        &s.name,
+        &s.path.display().to_string(),
         rows_read,
-        rows_used: 0,
-    });
+    ));
     if rows_read == 0 {
         report.push(finding(
             s,
@@ -437,6 +588,7 @@ fn read_and_prepare(
         Link::Accounts { id } => keys.push(id),
         Link::Direct { account } => keys.push(account),
         Link::Via { column, .. } => keys.push(column),
+        Link::Lookup { .. } => {}
     }
     if let Some(k) = &s.key {
         keys.push(k);
@@ -466,6 +618,17 @@ fn read_and_prepare(
             report.push(f);
         }
         df.with_column(c).ok()?;
+    }
+
+    // Columns a lookup matches on are compared as text, like keys (but may be empty).
+    for l in &p.sources {
+        if let Link::Lookup { target, on, .. } = &l.link {
+            if target == &s.name && !keys.contains(&on.as_str()) {
+                let c = df.column(on).ok()?.cast(&DataType::String).ok()?;
+                df.with_column(c).ok()?;
+                keys.push(on);
+            }
+        }
     }
 
     // Dates.
@@ -548,6 +711,20 @@ fn read_and_prepare(
         run_check(s, &df, c, &rows, max_ex, report);
     }
 
+    Some(df)
+}
+
+/// Step 2, once the as-of month is known: the `months_since_<date>` columns,
+/// the columns of lookups joined onto this source, and the source's filter.
+fn finish_prepare(
+    p: &Pipeline,
+    s: &Source,
+    mut df: DataFrame,
+    as_of: Month,
+    lookups: &HashMap<String, DataFrame>,
+    report: &mut QualityReport,
+) -> Option<DataFrame> {
+    let date_cols = s.date_columns();
     // months_since_<date> helper columns.
     if !date_cols.is_empty() {
         let idx = as_of.index();
@@ -583,6 +760,62 @@ fn read_and_prepare(
         };
     }
 
+    // The account table's lifetime: a customer at the end of the as-of month
+    // became one in or before it (`since`) and had not stopped by its end (`until`).
+    if matches!(s.link, Link::Accounts { .. }) && (s.since.is_some() || s.until.is_some()) {
+        let mut active = lit(true);
+        if let Some(d) = &s.since {
+            let m = col(months_since(d).as_str());
+            active = active.and(m.clone().is_null().or(m.gt_eq(lit(0))));
+        }
+        if let Some(d) = &s.until {
+            let m = col(months_since(d).as_str());
+            active = active.and(m.clone().is_null().or(m.lt(lit(0))));
+        }
+        let since_ok = match &s.since {
+            Some(d) => {
+                let m = col(months_since(d).as_str());
+                m.clone().is_null().or(m.gt_eq(lit(0)))
+            }
+            None => lit(true),
+        };
+        df = match guard(|| {
+            df.clone()
+                .lazy()
+                .with_columns([
+                    active.clone().alias(ACTIVE),
+                    since_ok.clone().alias(STARTED),
+                ])
+                .collect()
+        }) {
+            Ok(df) => df,
+            Err(e) => {
+                report.push(finding(
+                    s,
+                    Severity::Error,
+                    "bad_lifetime",
+                    None,
+                    0,
+                    format!("could not tell who was a customer: {e}"),
+                    "check the `since` and `until` columns",
+                ));
+                return None;
+            }
+        };
+    }
+
+    // Lookups onto this source, before its filter (which may use their columns).
+    for l in p
+        .sources
+        .iter()
+        .filter(|l| matches!(&l.link, Link::Lookup { target, .. } if target == &s.name))
+    {
+        let Some(table) = lookups.get(&l.name) else {
+            continue; // its own problems are reported
+        };
+        df = join_lookup(p, l, table, s, df, report)?;
+    }
+
     // The source's filter.
     if let Some(f) = &s.filter {
         match guard(|| df.clone().lazy().filter(f.clone()).collect()) {
@@ -605,6 +838,129 @@ fn read_and_prepare(
         }
     }
     Some(df)
+}
+
+/// Join lookup `l`'s columns onto the rows of `t` (prepared as `df`) where
+/// `t.on` equals `l`'s key; report the rows that find no key (an error past
+/// `quality.max_orphans`).
+fn join_lookup(
+    p: &Pipeline,
+    l: &Source,
+    table: &DataFrame,
+    t: &Source,
+    df: DataFrame,
+    report: &mut QualityReport,
+) -> Option<DataFrame> {
+    let Link::Lookup { on, columns, .. } = &l.link else {
+        return Some(df);
+    };
+    let key = l.key.as_deref()?;
+    for c in columns {
+        if df.column(c).is_ok() {
+            report.push(finding(
+                l,
+                Severity::Error,
+                "lookup_column_clash",
+                Some(c),
+                0,
+                format!("column `{c}` is already a column of source `{}`, so the lookup cannot add it there", t.name),
+                format!("rename one of them, or leave `{c}` out of sources.{}.columns", l.name),
+            ));
+            return None;
+        }
+    }
+    let mut right: Vec<Column> = vec![table
+        .column(key)
+        .ok()?
+        .cast(&DataType::String)
+        .ok()?
+        .with_name("__lookup_key".into())];
+    for c in columns {
+        right.push(table.column(c).ok()?.clone());
+    }
+    let right = DataFrame::new_infer_height(right)
+        .ok()?
+        .lazy()
+        .with_column(lit(true).alias("__lookup_hit"));
+    let on_text = df
+        .column(on)
+        .ok()?
+        .cast(&DataType::String)
+        .ok()?
+        .with_name("__lookup_on".into());
+    let mut left = df.clone();
+    left.with_column(on_text).ok()?;
+    let mut args = JoinArgs::new(JoinType::Left);
+    args.maintain_order = MaintainOrderJoin::Left;
+    let joined = match guard(|| {
+        left.clone()
+            .lazy()
+            .join(
+                right.clone(),
+                [col("__lookup_on")],
+                [col("__lookup_key")],
+                args.clone(),
+            )
+            .collect()
+    }) {
+        Ok(j) => j,
+        Err(e) => {
+            report.push(finding(
+                l,
+                Severity::Error,
+                "bad_lookup",
+                Some(on),
+                0,
+                format!("joining onto source `{}` failed: {e}", t.name),
+                "check that `key` and `on` name columns of the same kind of value",
+            ));
+            return None;
+        }
+    };
+    let has_on = joined.column("__lookup_on").ok()?.is_not_null();
+    let hit = joined.column("__lookup_hit").ok()?.is_not_null();
+    let missed: Vec<usize> = has_on
+        .iter()
+        .zip(hit.iter())
+        .enumerate()
+        .filter_map(|(i, (o, h))| (o == Some(true) && h != Some(true)).then_some(i))
+        .collect();
+    let n = joined.height();
+    if let Some(sum) = report.sources.iter_mut().find(|x| x.name == l.name) {
+        sum.target_rows = Some(n);
+        sum.target_rows_matched = Some(n - missed.len());
+    }
+    if !missed.is_empty() {
+        let share = missed.len() as f64 / n.max(1) as f64;
+        let rows = row_numbers(&joined);
+        let values = joined.column("__lookup_on").ok()?.str().ok()?.clone();
+        let severity = if share > p.quality.max_orphans {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+        let mut f = finding(
+            t,
+            severity,
+            "unmatched_lookup",
+            Some(on),
+            missed.len(),
+            format!(
+                "{} of {n} row(s) ({:.0}%) have a `{on}` that is not a `{key}` of lookup `{}`; its columns are empty there",
+                missed.len(),
+                share * 100.0,
+                l.name
+            ),
+            format!("check that `{on}` and `{key}` hold the same values (format, leading zeros, stray spaces); past quality.max_orphans = {} this is an error", p.quality.max_orphans),
+        );
+        f.examples = missed
+            .iter()
+            .take(p.quality.max_examples)
+            .map(|&i| example_at(t, rows[i], values.get(i).map(|v| format!("{v:?}"))))
+            .collect();
+        report.push(f);
+    }
+    Some(joined.drop_many(["__lookup_on", "__lookup_hit"]))
 }
 
 fn row_numbers(df: &DataFrame) -> Vec<usize> {
@@ -1066,9 +1422,30 @@ fn dedupe(
             .as_ref()
             .map(|l| format!("the greatest `{l}`"))
             .unwrap_or_else(|| "the last one in the file".into());
-        let mut f = finding(s, p.quality.duplicates, "duplicate_id", Some(key), dup_rows, format!("{dup_keys} id(s) appear more than once; kept {latest} and dropped {dup_rows} row(s)"), "remove the stale rows at the source, or set `latest_by` to the column that says which row is current");
+        let share = dup_rows as f64 / n as f64;
+        let mut f = finding(s, p.quality.duplicates, "duplicate_id", Some(key), dup_rows, format!("{dup_keys} id(s) appear more than once; kept {latest} and dropped {dup_rows} of {n} row(s) ({:.0}%)", share * 100.0), "remove the stale rows at the source, or set `latest_by` to the column that says which row is current");
+        if share > p.quality.max_duplicates {
+            // So many "duplicates" mean the column is not a key at all.
+            f.severity = Severity::Error;
+            let field = match s.link {
+                Link::Accounts { .. } => "id",
+                _ => "key",
+            };
+            let unique = unique_columns(s, key);
+            f.hint = format!(
+                "`{key}` is not unique per row, so it cannot be this source's `{field}` (over quality.max_duplicates = {}){}",
+                p.quality.max_duplicates,
+                match unique.first() {
+                    Some(u) => format!("; `{u}` is unique in every row: did you mean {field} = \"{u}\"?"),
+                    None => String::new(),
+                }
+            );
+        }
         f.examples = dup_examples;
         report.push(f);
+        if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
+            sum.rows_duplicate = dup_rows;
+        }
     }
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
     with_account(sorted.filter(&mask)?)
@@ -1095,7 +1472,7 @@ fn link_source(
         Link::Direct { account } => (
             accounts.clone().lazy().rename([ACCOUNT], ["__link"], true),
             account.clone(),
-            "account".to_string(),
+            "an account".to_string(),
         ),
         Link::Via { parent, column } => {
             let Some(parent_df) = linked.get(parent) else {
@@ -1115,10 +1492,10 @@ fn link_source(
             (
                 map,
                 column.clone(),
-                format!("`{pkey}` of source `{parent}`"),
+                format!("a `{pkey}` of source `{parent}`"),
             )
         }
-        Link::Accounts { .. } => unreachable!(),
+        Link::Accounts { .. } | Link::Lookup { .. } => unreachable!("not linked"),
     };
     let joined = guard(|| {
         df.clone()
@@ -1139,7 +1516,41 @@ fn link_source(
         let rows = row_numbers(&df);
         let links = df.column(&left)?.cast(&DataType::String)?;
         let links = links.str()?;
-        let mut f = finding(s, p.quality.orphans, "orphan_id", Some(&left), n_orphan, format!("{n_orphan} row(s) name a {what} that does not exist; they are left out"), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
+        let share = n_orphan as f64 / df.height().max(1) as f64;
+        let mut f = finding(s, p.quality.orphans, "orphan_id", Some(&left), n_orphan, format!("{n_orphan} of {} row(s) ({:.0}%) name {what} that does not exist; they are left out", df.height(), share * 100.0), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
+        if share > p.quality.max_orphans {
+            // Most rows linking nowhere means the wrong column links them.
+            f.severity = Severity::Error;
+            let field = match &s.link {
+                Link::Via { .. } => "link",
+                _ => "account",
+            };
+            let targets: HashSet<String> = map
+                .clone()
+                .collect()
+                .ok()
+                .and_then(|m| {
+                    let c = m.column("__link").ok()?.cast(&DataType::String).ok()?;
+                    Some(c.str().ok()?.iter().flatten().map(str::to_string).collect())
+                })
+                .unwrap_or_default();
+            let better = better_link_column(s, &left, &targets, 1.0 - share);
+            f.hint = format!(
+                "`{left}` does not hold {what} for most rows (over quality.max_orphans = {}){}",
+                p.quality.max_orphans,
+                match better {
+                    Some((c, m)) => format!(
+                        "; column `{c}` matches {:.0}% of rows: did you mean {field} = \"{c}\"?",
+                        m * 100.0
+                    ),
+                    None =>
+                        "; check that the id columns match (same format, no stray spaces)".into(),
+                }
+            );
+        }
+        if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
+            sum.rows_orphan = n_orphan;
+        }
         f.examples = orphan
             .iter()
             .enumerate()
@@ -1151,6 +1562,69 @@ fn link_source(
         df = df.filter(&!orphan)?;
     }
     Ok(Some(df))
+}
+
+/// Every column of a source's file as text (for suggestions on the error
+/// path only: it reads the whole file again).
+fn all_columns_as_text(s: &Source) -> Option<DataFrame> {
+    let header = load::read_columns(s).ok()?;
+    let cols: BTreeSet<String> = header.into_iter().collect();
+    let policy = crate::config::QualityPolicy {
+        truncated: Severity::Ignore,
+        ..Default::default()
+    };
+    let (df, _) = load::read(s, &cols, &policy).ok()?;
+    let casted: Vec<Column> = df
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != ROW)
+        .filter_map(|c| c.cast(&DataType::String).ok())
+        .collect();
+    DataFrame::new_infer_height(casted).ok()
+}
+
+/// Columns of `s` other than `key` that are unique in every row, id-like names first.
+fn unique_columns(s: &Source, key: &str) -> Vec<String> {
+    let Some(df) = all_columns_as_text(s) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = df
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != key && c.null_count() == 0)
+        .filter(|c| c.n_unique().ok() == Some(df.height()))
+        .map(|c| c.name().to_string())
+        .collect();
+    out.sort_by_key(|c| {
+        let l = c.to_lowercase();
+        !(l.contains("id") || l.contains("key"))
+    });
+    out
+}
+
+/// The column of `s` whose values are found in `targets` for the largest
+/// share of rows, when it beats the current column's share `current` by far.
+fn better_link_column(
+    s: &Source,
+    current: &str,
+    targets: &HashSet<String>,
+    current_share: f64,
+) -> Option<(String, f64)> {
+    if targets.is_empty() {
+        return None;
+    }
+    let df = all_columns_as_text(s)?;
+    df.columns()
+        .iter()
+        .filter(|c| c.name().as_str() != current)
+        .filter_map(|c| {
+            let ca = c.str().ok()?;
+            let n = ca.len().max(1);
+            let hit = ca.iter().flatten().filter(|v| targets.contains(*v)).count();
+            Some((c.name().to_string(), hit as f64 / n as f64))
+        })
+        .filter(|(_, m)| *m >= 0.5 && *m >= current_share + 0.3)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 /// Step 4: aggregate child sources per account and window, then row-level features.
@@ -1187,6 +1661,9 @@ fn build_features(
         }
     }
     let mut ok = true;
+    // Per (source, window) group: the column saying which accounts have rows.
+    let mut indicators: Vec<(String, String, Option<Window>)> = Vec::new();
+    let mut no_rows: Vec<Expr> = Vec::new();
     for ((src_name, window), feats) in &groups {
         let Some(df) = linked.get(src_name) else {
             continue;
@@ -1213,10 +1690,14 @@ fn build_features(
             }
         }
         let t_group = std::time::Instant::now();
-        let exprs: Vec<Expr> = feats
+        // Which accounts have rows in this group: the others get each
+        // expression's value over no rows (below).
+        let has_rows = format!("__rows_{}", indicators.len());
+        let mut exprs: Vec<Expr> = feats
             .iter()
             .map(|f| f.expr.clone().alias(f.name.as_str()))
             .collect();
+        exprs.push(len().alias(has_rows.as_str()));
         let agg = guard(|| lf.clone().group_by([col(AID)]).agg(exprs.clone()).collect());
         trace(&format!("aggregate {src_name} {window:?}"), t_group);
         let agg = match agg {
@@ -1248,9 +1729,17 @@ fn build_features(
                 if matches!(c.dtype(), DataType::List(_)) {
                     ok = false;
                     report.push(feature_finding(f, Severity::Error, "not_an_aggregate", 0, format!("`{}` gives several values per account; features over source `{src_name}` must aggregate its rows", f.expr_text), "wrap it in an aggregate such as sum(...), avg(...), max(...), last(...) or count(*)"));
+                } else if let Some(v) = over_no_rows(df, f) {
+                    no_rows.push(
+                        when(col(has_rows.as_str()).is_null())
+                            .then(lit(v))
+                            .otherwise(col(f.name.as_str()))
+                            .alias(f.name.as_str()),
+                    );
                 }
             }
         }
+        indicators.push((has_rows, src_name.clone(), *window));
         frame = frame.join(
             agg.lazy(),
             [col(AID)],
@@ -1262,6 +1751,73 @@ fn build_features(
         return Ok(None);
     }
     let mut current = guard(|| frame.clone().collect()).map_err(Error::Internal)?;
+
+    // Only customers at the end of the as-of month are accounts of the run.
+    if let Ok(active) = current.column(ACTIVE).map(|c| c.bool().cloned()) {
+        let active = active?;
+        let started = current.column(STARTED)?.bool()?.clone();
+        let customers = active.sum().unwrap_or(0) as usize;
+        let started_n = started.sum().unwrap_or(0) as usize;
+        report.lifetime = Some(quality::Lifetime {
+            as_of: as_of.to_string(),
+            customers,
+            not_yet: current.height() - started_n,
+            gone: started_n - customers,
+        });
+        current = current.filter(&active)?;
+        if current.height() == 0 {
+            report.push(finding(
+                acc_src,
+                Severity::Error,
+                "no_customers",
+                None,
+                0,
+                format!("no account was a customer at the end of {as_of} (per `since`/`until`)"),
+                "run a month the accounts cover with --as-of, or check the `since` and `until` columns",
+            ));
+            return Ok(None);
+        }
+    }
+
+    // A window with rows for (almost) no account lies outside the data: its
+    // features would be empty, or 0 for every account, and say nothing.
+    let n = current.height();
+    let mut outside = false;
+    for (has_rows, src_name, window) in &indicators {
+        let Some(w) = window else { continue };
+        let without = current.column(has_rows)?.null_count();
+        let share = without as f64 / n.max(1) as f64;
+        if n > 0 && share >= p.quality.max_empty_window {
+            outside = true;
+            for f in groups[&(src_name.clone(), Some(*w))].iter() {
+                report.push(feature_finding(
+                    f,
+                    Severity::Error,
+                    "empty_feature",
+                    without,
+                    format!(
+                        "{without} of the {n} accounts ({:.0}%) have no rows of source `{src_name}` in the window of `{}`",
+                        share * 100.0,
+                        f.name
+                    ),
+                    &empty_feature_hint(p, f, linked, as_of),
+                ));
+            }
+        }
+    }
+    if outside {
+        return Ok(None);
+    }
+    // Accounts without rows get each expression's value over no rows.
+    current = guard(|| {
+        current
+            .clone()
+            .lazy()
+            .with_columns(no_rows.clone())
+            .drop(cols(indicators.iter().map(|i| i.0.as_str())))
+            .collect()
+    })
+    .map_err(Error::Internal)?;
 
     // Row-level features, in declaration order.
     for f in p
@@ -1350,21 +1906,46 @@ fn build_features(
     // A feature with no value for any account carries nothing and would be
     // imputed into a constant: it is always a mistake (a window outside the
     // data, a wrong as-of, an empty column).
+    // A windowed one empty for almost every account (a window outside most
+    // of the data) is as much a mistake; a feature missing for many accounts
+    // is imputed for them, which is worth a word.
     let mut empty = false;
+    let n = df.height();
     for f in &p.features {
-        if df.height() > 0 && df.column(&f.name)?.null_count() == df.height() {
+        let missing = df.column(&f.name)?.null_count();
+        if n == 0 || missing == 0 {
+            continue;
+        }
+        let share = missing as f64 / n as f64;
+        if missing == n {
             empty = true;
             report.push(feature_finding(
                 f,
                 Severity::Error,
                 "empty_feature",
-                df.height(),
-                format!(
-                    "`{}` has no value for any of the {} accounts",
-                    f.name,
-                    df.height()
-                ),
+                missing,
+                format!("`{}` has no value for any of the {n} accounts", f.name),
                 &empty_feature_hint(p, f, linked, as_of),
+            ));
+        } else if share > p.quality.max_imputed && f.in_matrix {
+            let fill = match (f.kind, f.missing) {
+                (Kind::Categorical, crate::config::Missing::Mode) => {
+                    "the most common level".to_string()
+                }
+                (Kind::Categorical, _) => "their own level \"(missing)\"".to_string(),
+                (_, m) => format!("an imputed value (missing = {})", m.describe()),
+            };
+            report.push(feature_finding(
+                f,
+                Severity::Warning,
+                "mostly_missing",
+                missing,
+                format!(
+                    "`{}` has no value for {missing} of the {n} accounts ({:.0}%); they get {fill}, so the feature says little about them",
+                    f.name,
+                    share * 100.0
+                ),
+                "check the feature's source and window, or set `missing` to what no data means (e.g. missing = 0); quality.max_imputed sets when this is said",
             ));
         }
     }
@@ -1373,6 +1954,78 @@ fn build_features(
     }
     let df = df.sort([ACCOUNT_ID], SortMultipleOptions::default())?;
     Ok(Some(df))
+}
+
+/// What aggregate feature `f` is over no rows of `df`'s source, when that is a
+/// number: 0 for `sum(...)` and `count(*)` (and `sum(mrr) * 12`), while `avg`,
+/// `max`, `last`, … have no value over no rows (None: the account stays
+/// missing and is imputed per `missing`). SQL's SUM is NULL over no rows, so
+/// the expression is evaluated with SUM read as TOTAL (a sum that is 0 then).
+fn over_no_rows(df: &DataFrame, f: &Feature) -> Option<f64> {
+    let empty = df.clear();
+    let expr = polars::sql::sql_expr(sums_as_totals(&f.expr_text)).ok()?;
+    let out = guard(|| {
+        empty
+            .lazy()
+            .select([expr.clone().alias("__none")])
+            .collect()
+    })
+    .ok()?;
+    if out.height() != 1 {
+        return None;
+    }
+    let v = out.column("__none").ok()?.cast(&DataType::Float64).ok()?;
+    v.f64().ok()?.get(0).filter(|x| x.is_finite())
+}
+
+/// `text` with every call of SQL `sum(` written `total(` (outside string
+/// literals and quoted names).
+fn sums_as_totals(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let chars: Vec<char> = text.chars().collect();
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match quote {
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            None if c == '\'' || c == '"' || c == '`' => {
+                quote = Some(c);
+                out.push(c);
+                i += 1;
+                continue;
+            }
+            None => {}
+        }
+        let starts_word = i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '_');
+        let is_sum = starts_word
+            && i + 3 <= chars.len()
+            && chars[i..i + 3]
+                .iter()
+                .collect::<String>()
+                .eq_ignore_ascii_case("sum");
+        if is_sum {
+            let mut j = i + 3;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            if j < chars.len() && chars[j] == '(' {
+                out.push_str("total");
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
 }
 
 /// Why a feature may be empty for every account, from its source's dates.

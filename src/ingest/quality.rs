@@ -77,13 +77,69 @@ pub struct SourceSummary {
     pub file: String,
     pub rows_read: usize,
     pub rows_used: usize,
+    /// Rows dropped as duplicates of an id or `key`.
+    pub rows_duplicate: usize,
+    /// Rows dropped because they name no existing account (or parent row).
+    pub rows_orphan: usize,
+    /// A child source: accounts with at least one row, of `accounts`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts_with_rows: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<usize>,
+    /// A lookup: rows of its target that found a key here, of `target_rows`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_rows_matched: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_rows: Option<usize>,
+}
+
+impl SourceSummary {
+    pub fn new(name: &str, file: &str, rows_read: usize) -> SourceSummary {
+        SourceSummary {
+            name: name.to_string(),
+            file: file.to_string(),
+            rows_read,
+            rows_used: 0,
+            rows_duplicate: 0,
+            rows_orphan: 0,
+            accounts_with_rows: None,
+            accounts: None,
+            target_rows_matched: None,
+            target_rows: None,
+        }
+    }
 }
 
 /// All findings of one ingestion.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct QualityReport {
     pub sources: Vec<SourceSummary>,
+    /// With `since`/`until` on the account table: who counted as a customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<Lifetime>,
     pub findings: Vec<Finding>,
+}
+
+/// Accounts left out because they were not customers at the as-of month.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Lifetime {
+    pub as_of: String,
+    /// Customers at the end of the as-of month (the accounts of the run).
+    pub customers: usize,
+    /// `since` after the as-of month: not yet customers.
+    pub not_yet: usize,
+    /// `until` in or before the as-of month: no longer customers.
+    pub gone: usize,
+}
+
+impl fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} customers at the end of {}; left out: {} not yet customers (`since` after {}), {} no longer customers (`until` by {})",
+            self.customers, self.as_of, self.not_yet, self.as_of, self.gone, self.as_of
+        )
+    }
 }
 
 impl QualityReport {
@@ -135,12 +191,43 @@ impl fmt::Display for QualityReport {
             self.error_count(),
             self.warning_count()
         )?;
+        let pct = |a: usize, b: usize| {
+            if b == 0 {
+                "-".to_string()
+            } else {
+                format!("{:.0}%", 100.0 * a as f64 / b as f64)
+            }
+        };
         for s in &self.sources {
+            let mut extra = Vec::new();
+            if s.rows_duplicate > 0 {
+                extra.push(format!("{} duplicate(s) dropped", s.rows_duplicate));
+            }
+            if s.rows_orphan > 0 {
+                extra.push(format!("{} orphan row(s) dropped", s.rows_orphan));
+            }
+            if let (Some(a), Some(n)) = (s.accounts_with_rows, s.accounts) {
+                extra.push(format!("{a} of {n} accounts ({}) have rows", pct(a, n)));
+            }
+            if let (Some(a), Some(n)) = (s.target_rows_matched, s.target_rows) {
+                extra.push(format!("matched {a} of {n} rows ({})", pct(a, n)));
+            }
             writeln!(
                 f,
-                "  source {:<14} {:>10} rows read, {:>10} used  ({})",
-                s.name, s.rows_read, s.rows_used, s.file
+                "  source {:<14} {:>10} rows read, {:>10} used  ({}){}",
+                s.name,
+                s.rows_read,
+                s.rows_used,
+                s.file,
+                if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", extra.join(", "))
+                }
             )?;
+        }
+        if let Some(l) = &self.lifetime {
+            writeln!(f, "  accounts: {l}")?;
         }
         for x in &self.findings {
             let sev = match x.severity {

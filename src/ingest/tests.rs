@@ -10,7 +10,7 @@ fn write(dir: &std::path::Path, name: &str, text: &str) {
 fn run(dir: &std::path::Path, pipeline: &str) -> Ingested {
     write(dir, "p.toml", pipeline);
     let p = config::load(&dir.join("p.toml")).unwrap();
-    ingest(&p, p.as_of.unwrap()).unwrap()
+    ingest(&p, p.as_of).unwrap()
 }
 
 fn value(df: &DataFrame, id: &str, col_name: &str) -> Option<f64> {
@@ -179,4 +179,28 @@ expr = "employees"
     let df = out.frame.unwrap().df;
     assert_eq!(df.height(), 2);
     assert_eq!(value(&df, "A", "employees"), Some(1.0));
+}
+
+#[test]
+fn aggregates_over_no_rows_are_zero_for_sums_and_counts_only() {
+    let df = df!("mrr" => [1.0f64, 2.0], "score" => [3i64, 9]).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "a.csv", "id\n1\n");
+    let feature = |expr: &str| {
+        let text = format!("[sources.a]\npath = \"a.csv\"\nid = \"id\"\n[[feature]]\nname = \"f\"\nexpr = \"{expr}\"\n");
+        config::parse(&text, &d.path().join("p.toml"), d.path())
+            .unwrap()
+            .features[0]
+            .clone()
+    };
+    assert_eq!(over_no_rows(&df, &feature("sum(mrr) * 12")), Some(0.0));
+    assert_eq!(over_no_rows(&df, &feature("count(*)")), Some(0.0));
+    assert_eq!(over_no_rows(&df, &feature("avg(score)")), None);
+    assert_eq!(over_no_rows(&df, &feature("last(score)")), None);
+    assert_eq!(over_no_rows(&df, &feature("max(mrr) - min(mrr)")), None);
+    assert_eq!(over_no_rows(&df, &feature("sum(mrr) / count(*)")), None);
+    assert_eq!(
+        sums_as_totals("SUM (a) + resum(b) + 'sum(' + \"sum(x)\""),
+        "total (a) + resum(b) + 'sum(' + \"sum(x)\""
+    );
 }
