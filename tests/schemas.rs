@@ -213,21 +213,38 @@ fn the_account_table_has_no_time_column() {
 fn accounts_that_became_customers_later_are_left_out_until_their_month() {
     let fx = Fixture::generated(150, "csv", "2026-11", 14);
     // Five accounts start in 2026-11: not customers in 2026-10, new in 2026-11.
+    // Three others churn in 2026-11: customers in 2026-10, lost in 2026-11.
     let text = fx.read("data/accounts.csv");
     let mut late = Vec::new();
+    let mut churned = Vec::new();
     let lines: Vec<String> = text
         .lines()
         .enumerate()
         .map(|(i, l)| {
             let mut f: Vec<String> = l.split(',').map(str::to_string).collect();
-            if i > 0 && i <= 5 {
+            let mut until = String::new();
+            if i == 0 {
+                until = "churned_at".into();
+            } else if i <= 5 {
                 f[7] = "2026-11-15".into(); // customer_since
                 late.push(f[0].clone());
+            } else if i <= 8 {
+                until = "2026-11-05".into();
+                churned.push(f[0].clone());
             }
+            f.push(until);
             f.join(",")
         })
         .collect();
     fx.write("data/accounts.csv", &(lines.join("\n") + "\n"));
+    fx.write(
+        "pipeline.toml",
+        &fx.pipeline().replacen(
+            "since = \"customer_since\"",
+            "since = \"customer_since\"\nuntil = \"churned_at\"",
+            1,
+        ),
+    );
     // Their rows in other sources are not orphans (they are accounts), and
     // count only from their month on.
     let o = fx.run(&["run", "pipeline.toml", "--months", "2026-10..2026-11"]);
@@ -250,7 +267,14 @@ fn accounts_that_became_customers_later_are_left_out_until_their_month() {
         assert!(!ids(&oct).contains(id), "{id} is not a customer in 2026-10");
         assert!(ids(&nov).contains(id), "{id} is a customer in 2026-11");
     }
-    assert_eq!(oct.height() + 5, nov.height());
+    for id in &churned {
+        assert!(ids(&oct).contains(id), "{id} is a customer in 2026-10");
+        assert!(
+            !ids(&nov).contains(id),
+            "{id} is gone by the end of 2026-11"
+        );
+    }
+    assert_eq!(oct.height() + 5 - 3, nov.height());
     // Tenure is never negative.
     let tenure = oct
         .column("tenure_months")
@@ -261,7 +285,7 @@ fn accounts_that_became_customers_later_are_left_out_until_their_month() {
     let cmp: serde_json::Value =
         serde_json::from_str(&fx.read("out/2026-11/comparison.json")).unwrap();
     assert_eq!(cmp["history"]["new_accounts"], 5, "{}", cmp["history"]);
-    assert_eq!(cmp["history"]["lost_accounts"], 0);
+    assert_eq!(cmp["history"]["lost_accounts"], 3);
 }
 
 #[test]
