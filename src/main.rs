@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use strata::config::{self, Month};
 use strata::run::{self, Progress, RunOptions};
-use strata::sample::{self, SampleFormat, SampleParams, Schema};
+use strata::sample::{self, SampleFormat, SampleParams, Schema, TierMix};
 use strata::Error;
 
 const EXAMPLES: &str = "\
@@ -116,6 +116,10 @@ enum Command {
         /// drifted N months on (some changed behaviour, some churned, some new).
         #[arg(long, default_value_t = 0)]
         follow_on: u32,
+        /// How tiers relate to the planted segments: `standard` (12/38/50%),
+        /// `imbalanced` (3/7/90%) or `middle` (Hybrid 40% of every segment, the majority of none).
+        #[arg(long, value_enum, default_value_t = TierMixArg::Standard)]
+        tier_mix: TierMixArg,
     },
 }
 
@@ -139,6 +143,13 @@ enum Until {
 enum FormatArg {
     Csv,
     Parquet,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TierMixArg {
+    Standard,
+    Imbalanced,
+    Middle,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -312,6 +323,7 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
             format,
             schema,
             follow_on,
+            tier_mix,
         } => {
             set_threads(cli.threads);
             if accounts == 0 || months == 0 {
@@ -333,6 +345,11 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                     SchemaArg::Alt => Schema::Alt,
                 },
                 follow_on,
+                tier_mix: match tier_mix {
+                    TierMixArg::Standard => TierMix::Standard,
+                    TierMixArg::Imbalanced => TierMix::Imbalanced,
+                    TierMixArg::Middle => TierMix::Middle,
+                },
             };
             let summary = sample::generate(&params, &out)?;
             if !cli.quiet {

@@ -661,7 +661,7 @@ fn write_results(
             cmp.methods
                 .iter()
                 .find(|mc| mc.method == x.method)
-                .map(|mc| mc.mapping[x.segment].tier.clone())
+                .and_then(|mc| mc.mapping[x.segment].tier.clone())
         };
         seg_cols.push(Column::new(
             "mapped_tier".into(),

@@ -110,6 +110,23 @@ impl Knn {
     }
 }
 
+/// Each account's nearest neighbours, by row of the feature matrix
+/// (`u32::MAX` pads a short list).
+#[derive(Debug, Clone, Default)]
+pub struct Neighbours {
+    pub k: usize,
+    pub idx: Vec<u32>,
+}
+
+impl Neighbours {
+    pub fn row(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.idx[i * self.k..(i + 1) * self.k]
+            .iter()
+            .filter(|&&j| j != u32::MAX)
+            .map(|&j| j as usize)
+    }
+}
+
 /// Row-major f32 copy of the feature matrix.
 pub fn to_f32(x: ArrayView2<f64>) -> Vec<f32> {
     x.iter().map(|&v| v as f32).collect()

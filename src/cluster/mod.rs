@@ -141,6 +141,10 @@ pub struct Segmentation {
     pub seconds: f64,
     pub details: Details,
     pub stability: Option<Stability>,
+    /// Each account's nearest neighbours (row order), when the method built
+    /// them: the compare stage reads the tiers around each account from them.
+    #[serde(skip)]
+    pub neighbours: Option<std::sync::Arc<knn::Neighbours>>,
 }
 
 impl Segmentation {
@@ -236,6 +240,7 @@ pub fn run_kmeans(m: &FeatureMatrix, cfg: &KMeansConfig, seed: u64) -> Result<Se
             centroids: r.centroids.outer_iter().map(|c| c.to_vec()).collect(),
         },
         stability: None,
+        neighbours: None,
     })
 }
 
@@ -347,6 +352,13 @@ pub fn run_communities(
     }
     let (labels, resolution, modularity, merged_small) =
         chosen.expect("at least one resolution (validated)");
+    let neighbours_by_row = {
+        let by_row = neighbours.in_account_order();
+        knn::Neighbours {
+            k: by_row.k,
+            idx: by_row.idx.clone(),
+        }
+    };
     let detect_seconds = t_detect.elapsed().as_secs_f64();
     Ok(Segmentation {
         method: "community",
@@ -366,5 +378,6 @@ pub fn run_communities(
             warm_start: warm_used,
         },
         stability: None,
+        neighbours: Some(std::sync::Arc::new(neighbours_by_row)),
     })
 }

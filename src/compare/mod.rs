@@ -4,39 +4,42 @@
 //! For each segmentation (k-means, communities) this stage computes
 //!
 //! * **agreement** with the current tiers — contingency table, ARI, AMI, NMI,
-//!   homogeneity, completeness, V-measure, purity ([`crate::partition`]);
-//! * a **segment → tier mapping**: each segment's most common current tier and
-//!   its share (many segments may map to one tier), plus the one-to-one optimal
-//!   assignment by overlap (Hungarian, [`assign`]) for side-by-side views;
-//! * **exceptions**: accounts whose current tier differs from the tier their
-//!   segment maps to. An account whose segment maps to a *higher-touch* tier is
-//!   an upgrade candidate; to a lower-touch tier, a downgrade candidate. Each
-//!   gets a confidence and the few features that explain it, in plain units;
+//!   homogeneity, completeness, V-measure, purity ([`crate::partition`]) — and
+//!   a **verdict** ([`Verdict`]) from the chance-corrected AMI and the G-test
+//!   of independence (`G = 2·N·MI`, χ² with (r − 1)(c − 1) degrees of
+//!   freedom): `none` when the p-value is above 0.001 or AMI below 0.05, then
+//!   `weak` below 0.15, `moderate` below 0.35, `strong` above. At `none` the
+//!   tiers do not follow behaviour and strata says so;
+//! * a **segment → tier mapping by enrichment**: a segment maps to a tier only
+//!   where that tier is over-represented against its base rate — the one-sided
+//!   hypergeometric (Fisher) test, Benjamini–Hochberg over all segment × tier
+//!   cells at q = 0.05, and an odds ratio of at least 2 (inside the segment
+//!   against outside it) so that a significant sliver (26% against a base of
+//!   25%) does not count. Otherwise the segment is **mixed** and suggests no
+//!   tier. Lift (share in the segment ÷ base rate) is reported per cell;
+//! * **exceptions from per-account evidence** ([`evidence`]): the tiers of each
+//!   account's behavioural neighbours against the base rates, with
+//!   false-discovery-rate control (`tiers.fdr`) and a calibrated confidence;
+//!   direction from the tier order (towards a higher-touch tier: upgrade);
+//!   ranked by confidence × value at stake. Each exception's **reasons** are
+//!   features on which the account sits on the suggested tier's side of its
+//!   current tier's median, and it always says how many of its neighbours are
+//!   in the suggested tier;
 //! * **profiles** ([`profile`]): size, shares, medians, distinguishing features
 //!   and a generated name for every segment;
 //! * the **k-means × community cross-map**.
-//!
-//! ### Exception confidence
-//!
-//! `confidence = purity × typicality × agreement`, each in [0, 1]:
-//! *purity* is the share of the segment's accounts that are in the suggested
-//! tier (a segment that is 90% High Touch says more than one at 40%);
-//! *typicality* is how clearly the account belongs to its k-means segment,
-//! `(d₂ − d₁) / (d₂ + d₁)` with d₁, d₂ the distances to its own and the
-//! nearest other centroid, mapped to [0.5, 1]; *agreement* is 1 when the other
-//! method's segment of the account maps to the same tier, else 0.7.
-//! Exceptions are ranked by `confidence × value at stake` (ARR by default).
 
 pub mod assign;
+pub mod evidence;
 pub mod profile;
+pub mod stats;
 
 use std::collections::BTreeMap;
 
-use ndarray::ArrayView2;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::cluster::{Details, Segmentation};
+use crate::cluster::Segmentation;
 use crate::config::{Kind, Pipeline, TierSource, Tiers};
 use crate::error::{Error, Result};
 use crate::features::{median, FeatureMatrix};
@@ -231,12 +234,76 @@ pub struct SegmentTier {
     /// Its stable ID (the one shown to analysts; see [`crate::history`]).
     pub id: u32,
     pub size: usize,
-    /// The most common current tier among the segment's accounts.
-    pub tier: String,
-    /// That tier's share of the segment's accounts with a known tier.
+    /// The tier significantly over-represented in the segment; None: the
+    /// segment is mixed and suggests no tier.
+    pub tier: Option<String>,
+    /// The segment's most common current tier, and its share of the
+    /// segment's accounts with a known tier.
+    pub most_common: String,
     pub share: f64,
+    /// Per tier: its share in the segment ÷ its share of all accounts.
+    pub lift: Vec<f64>,
+    /// Per tier: the Benjamini–Hochberg q-value of its over-representation.
+    pub q_value: Vec<f64>,
     /// The tier paired with this segment by the one-to-one assignment, if any.
     pub matched_tier: Option<String>,
+}
+
+/// How well a segmentation follows the tiers, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    None,
+    Weak,
+    Moderate,
+    Strong,
+}
+
+/// Above this p-value of the G-test the agreement is called `none`.
+pub const VERDICT_P: f64 = 0.001;
+/// AMI thresholds: below the first `none`, then `weak`, `moderate`, `strong`.
+pub const VERDICT_AMI: [f64; 3] = [0.05, 0.15, 0.35];
+/// Cell q-value and odds ratio a segment → tier mapping needs.
+pub const MAPPING_Q: f64 = 0.05;
+pub const MAPPING_ODDS: f64 = 2.0;
+
+impl Verdict {
+    pub fn of(ami: f64, p_value: f64) -> Verdict {
+        if p_value > VERDICT_P || ami < VERDICT_AMI[0] {
+            Verdict::None
+        } else if ami < VERDICT_AMI[1] {
+            Verdict::Weak
+        } else if ami < VERDICT_AMI[2] {
+            Verdict::Moderate
+        } else {
+            Verdict::Strong
+        }
+    }
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::None => "none",
+            Verdict::Weak => "weak",
+            Verdict::Moderate => "moderate",
+            Verdict::Strong => "strong",
+        }
+    }
+    /// A sentence for the summary and the report.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            Verdict::None => "no agreement: today's tiers do not follow how these accounts behave (at chance level, or not significant), so behaviour gives no reason to move an account between tiers",
+            Verdict::Weak => "weak agreement: today's tiers follow behaviour only slightly",
+            Verdict::Moderate => "moderate agreement: today's tiers partly follow behaviour",
+            Verdict::Strong => "strong agreement: today's tiers largely follow behaviour",
+        }
+    }
+}
+
+/// The G-test of independence between segments and tiers.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndependenceTest {
+    pub g: f64,
+    pub df: f64,
+    pub p_value: f64,
 }
 
 /// One segmentation compared with the tiers.
@@ -246,6 +313,9 @@ pub struct MethodComparison {
     /// Agreement with the tiers (tiers as the "true" labels), on accounts with
     /// a known tier; None (`null`) when fewer than [`MIN_TIERED_ACCOUNTS`] have one.
     pub agreement: Option<Agreement>,
+    /// The G-test of independence, and the verdict (None with the agreement).
+    pub test: Option<IndependenceTest>,
+    pub verdict: Option<Verdict>,
     /// segment × tier account counts.
     pub contingency: Vec<Vec<u64>>,
     pub mapping: Vec<SegmentTier>,
@@ -285,16 +355,22 @@ pub struct Exception {
     pub value_at_stake: f64,
     /// The value at stake in plain units ("$389k").
     pub value_text: String,
+    /// Features on which the account sits on the suggested tier's side of
+    /// its current tier's median (may be none).
     pub reasons: Vec<Reason>,
+    /// What its neighbours say: "12 of its 15 most similar accounts are High
+    /// Touch (12% of all accounts are)".
+    pub evidence: String,
+    /// Benjamini–Hochberg q-value of that evidence.
+    pub q_value: f64,
 }
 
 impl Exception {
+    /// The reasons, then the neighbours' evidence, in one line.
     pub fn reason_text(&self) -> String {
-        self.reasons
-            .iter()
-            .map(|r| r.text.as_str())
-            .collect::<Vec<_>>()
-            .join("; ")
+        let mut parts: Vec<&str> = self.reasons.iter().map(|r| r.text.as_str()).collect();
+        parts.push(&self.evidence);
+        parts.join("; ")
     }
 }
 
@@ -317,6 +393,11 @@ pub struct Comparison {
     pub cross: Option<CrossMap>,
     pub exceptions_from: &'static str,
     pub exceptions: Vec<Exception>,
+    /// How the per-account evidence was gathered (None without tiers or neighbours).
+    pub evidence: Option<evidence::EvidenceSummary>,
+    /// The value at stake's label and unit ("ARR", usd), from the value feature.
+    pub value_label: String,
+    pub value_unit: crate::config::Unit,
     pub profiles: Vec<Profile>,
     /// Suggested tier per account (None without a comparison).
     #[serde(skip)]
@@ -341,7 +422,24 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
         .map(|&i| tiers.labels[i].expect("known"))
         .collect();
     let b: Vec<usize> = known.iter().map(|&i| seg.labels[i]).collect();
-    let agreement = (known.len() >= MIN_TIERED_ACCOUNTS).then(|| agreement(&a, &b));
+    let measured = known.len() >= MIN_TIERED_ACCOUNTS;
+    let agreement = measured.then(|| agreement(&a, &b));
+    let test = measured.then(|| {
+        let c = Contingency::new(&b, &a);
+        let g = 2.0 * c.n as f64 * crate::partition::mutual_info(&c);
+        let r = c.rows.iter().filter(|&&v| v > 0).count();
+        let k = c.cols.iter().filter(|&&v| v > 0).count();
+        let df = ((r.max(1) - 1) * (k.max(1) - 1)) as f64;
+        IndependenceTest {
+            g,
+            df,
+            p_value: stats::chi2_sf(g.max(0.0), df),
+        }
+    });
+    let verdict = match (&agreement, &test) {
+        (Some(ag), Some(t)) => Some(Verdict::of(ag.ami, t.p_value)),
+        _ => None,
+    };
     let k = seg.k();
     let t = tiers.names.len();
     let mut table = vec![vec![0u64; t]; k];
@@ -353,25 +451,63 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
         .map(|r| r.iter().map(|&v| v as f64).collect())
         .collect();
     let matched = assign::maximise(&score);
+    // Enrichment of every tier in every segment, corrected over all cells.
+    let n = known.len() as u64;
+    let tier_total: Vec<u64> = (0..t).map(|j| table.iter().map(|r| r[j]).sum()).collect();
+    let seg_total: Vec<u64> = table.iter().map(|r| r.iter().sum()).collect();
+    let mut p = Vec::with_capacity(k * t);
+    for s in 0..k {
+        for j in 0..t {
+            p.push(stats::hypergeom_sf(
+                table[s][j],
+                n,
+                tier_total[j],
+                seg_total[s],
+            ));
+        }
+    }
+    let q = stats::bh_adjust(&p);
+    let share_of = |v: u64, of: u64| if of > 0 { v as f64 / of as f64 } else { 0.0 };
     let mapping = (0..k)
         .map(|s| {
-            let total: u64 = table[s].iter().sum();
+            let total = seg_total[s];
             // Most common tier; ties go to the higher-touch tier (lower index).
             let (best, count) =
                 table[s]
                     .iter()
                     .enumerate()
                     .fold((0, 0), |acc, (j, &v)| if v > acc.1 { (j, v) } else { acc });
+            let lift: Vec<f64> = (0..t)
+                .map(|j| {
+                    let base = share_of(tier_total[j], n);
+                    if base > 0.0 {
+                        share_of(table[s][j], total) / base
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            // Odds of tier j inside the segment against outside it, with
+            // Haldane–Anscombe's ½ in every cell.
+            let odds = |j: usize| {
+                let inside = table[s][j] as f64;
+                let inside_not = (total - table[s][j]) as f64;
+                let outside = (tier_total[j] - table[s][j]) as f64;
+                let outside_not = (n - total) as f64 - outside;
+                ((inside + 0.5) * (outside_not + 0.5)) / ((inside_not + 0.5) * (outside + 0.5))
+            };
+            let mapped = (0..t)
+                .filter(|&j| q[s * t + j] <= MAPPING_Q && odds(j) >= MAPPING_ODDS)
+                .max_by(|&x, &y| lift[x].total_cmp(&lift[y]).then(y.cmp(&x)));
             SegmentTier {
                 segment: s,
                 id: seg.ids[s],
                 size: seg.sizes[s],
-                tier: tiers.names[best].clone(),
-                share: if total > 0 {
-                    count as f64 / total as f64
-                } else {
-                    0.0
-                },
+                tier: mapped.filter(|_| measured).map(|j| tiers.names[j].clone()),
+                most_common: tiers.names[best].clone(),
+                share: share_of(count, total),
+                lift,
+                q_value: q[s * t..(s + 1) * t].to_vec(),
                 matched_tier: matched[s].map(|j| tiers.names[j].clone()),
             }
         })
@@ -379,6 +515,8 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
     MethodComparison {
         method: seg.method,
         agreement,
+        test,
+        verdict,
         contingency: table,
         mapping,
     }
@@ -408,37 +546,6 @@ fn cross_map(km: &Segmentation, cm: &Segmentation) -> CrossMap {
     }
 }
 
-/// Typicality of each account for its k-means segment, in [0.5, 1].
-fn typicality(x: ArrayView2<f64>, seg: &Segmentation) -> Vec<f64> {
-    let Details::KMeans { centroids, .. } = &seg.details else {
-        return vec![1.0; x.nrows()];
-    };
-    x.outer_iter()
-        .zip(&seg.labels)
-        .map(|(row, &l)| {
-            let d = |c: &Vec<f64>| {
-                row.iter()
-                    .zip(c)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
-                    .sqrt()
-            };
-            let d1 = d(&centroids[l]);
-            let d2 = centroids
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != l)
-                .map(|(_, c)| d(c))
-                .fold(f64::INFINITY, f64::min);
-            if !d2.is_finite() || d1 + d2 == 0.0 {
-                1.0
-            } else {
-                0.5 + 0.5 * ((d2 - d1) / (d2 + d1)).clamp(0.0, 1.0)
-            }
-        })
-        .collect()
-}
-
 /// Run the compare stage.
 pub fn compare(
     p: &Pipeline,
@@ -456,6 +563,13 @@ pub fn compare(
         Some(v) => Some(frame.df.column(v)?.f64()?.iter().collect()),
         None => None,
     };
+    let value_feature = p
+        .tiers
+        .as_ref()
+        .and_then(|t| t.value.as_ref())
+        .and_then(|v| p.features.iter().find(|f| &f.name == v));
+    let value_label = value_feature.map_or_else(|| "value".to_string(), |f| f.label.clone());
+    let value_unit = value_feature.map_or(crate::config::Unit::Number, |f| f.unit);
     let profiles: Vec<Profile> = segs
         .iter()
         .flat_map(|s| profile::profiles(p, frame, m, s, value.as_deref()))
@@ -467,33 +581,41 @@ pub fn compare(
             cross,
             exceptions_from: "kmeans",
             exceptions: Vec::new(),
+            evidence: None,
+            value_label,
+            value_unit,
             profiles,
             suggested: vec![None; m.ids.len()],
         });
     };
     let tiers = current_tiers(t, frame)?;
-    let value_unit = t
-        .value
-        .as_ref()
-        .and_then(|v| p.features.iter().find(|f| &f.name == v))
-        .map_or(crate::config::Unit::Number, |f| f.unit);
     let methods: Vec<MethodComparison> = segs.iter().map(|s| compare_method(s, &tiers)).collect();
     let primary = segs
         .iter()
         .position(|s| s.method == t.exceptions_from)
         .unwrap_or(0);
-    let other = segs.iter().position(|s| s.method != t.exceptions_from);
-    let tier_of =
-        |mc: &MethodComparison, s: usize| tiers.names.iter().position(|n| *n == mc.mapping[s].tier);
     let seg = &segs[primary];
-    // Too few known tiers to compare with: no suggestion, so no exception.
+    let nt = tiers.names.len();
+
+    // Per-account evidence: the tiers of each account's neighbours. Too few
+    // known tiers to compare with: no evidence, so no exception.
     let measured = methods[primary].agreement.is_some();
-    let suggested: Vec<Option<usize>> = seg
-        .labels
-        .iter()
-        .map(|&s| tier_of(&methods[primary], s).filter(|_| measured))
-        .collect();
-    let typical = typicality(m.x.view(), seg);
+    let neighbours = segs.iter().find_map(|s| s.neighbours.clone());
+    let (evidence, summary) = match (&neighbours, measured) {
+        (Some(nb), true) => {
+            let (e, s) = evidence::gather(&tiers.labels, nt, nb, t.fdr);
+            (e, Some(s))
+        }
+        _ => (vec![None; m.ids.len()], None),
+    };
+    let base: Vec<f64> = {
+        let mut c = vec![0usize; nt];
+        for l in tiers.labels.iter().flatten() {
+            c[*l] += 1;
+        }
+        let total: usize = c.iter().sum();
+        c.iter().map(|&v| v as f64 / total.max(1) as f64).collect()
+    };
 
     // Raw values and per-tier medians of the numeric matrix features, for reasons.
     let numeric: Vec<&crate::config::Feature> = p
@@ -520,7 +642,6 @@ pub fn compare(
                 .unwrap_or(usize::MAX)
         })
         .collect();
-    let nt = tiers.names.len();
     let mut med_raw = vec![vec![f64::NAN; nt]; numeric.len()];
     let mut med_x = vec![vec![f64::NAN; nt]; numeric.len()];
     let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
@@ -541,62 +662,28 @@ pub fn compare(
     }
 
     let mut exceptions = Vec::new();
+    let mut suggested: Vec<Option<usize>> = tiers.labels.clone();
     for i in 0..seg.labels.len() {
-        let (Some(cur), Some(sug)) = (tiers.labels[i], suggested[i]) else {
+        let (Some(cur), Some(e)) = (tiers.labels[i], evidence[i].as_ref()) else {
             continue;
         };
-        if cur == sug {
+        if !e.flags(cur, t.fdr) {
             continue;
         }
+        let sug = e.suggested;
+        suggested[i] = Some(sug);
+        let reasons = reasons_for(
+            i, cur, sug, &numeric, &raw, &scaled, &med_raw, &med_x, m, &tiers,
+        );
+        let k: u32 = e.counts.iter().sum();
+        let evidence_text = format!(
+            "{} of its {k} most similar accounts are {} ({:.0}% of all accounts are)",
+            e.counts[sug],
+            tiers.names[sug],
+            base[sug] * 100.0
+        );
         let s = seg.labels[i];
-        let purity = methods[primary].mapping[s].share;
-        let agree = match other {
-            Some(o) => {
-                if tier_of(&methods[o], segs[o].labels[i]) == Some(sug) {
-                    1.0
-                } else {
-                    0.7
-                }
-            }
-            None => 1.0,
-        };
-        let confidence = purity * typical[i] * agree;
-        // Reasons: features on which the account is closer to the suggested tier.
-        let mut scored: Vec<(f64, usize)> = (0..numeric.len())
-            .filter(|&fi| scaled[fi] != usize::MAX && raw[fi][i].is_some())
-            .map(|fi| {
-                let xv = m.x[[i, scaled[fi]]];
-                (
-                    (xv - med_x[fi][cur]).abs() - (xv - med_x[fi][sug]).abs(),
-                    fi,
-                )
-            })
-            .filter(|(sc, _)| *sc > 0.0)
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        let reasons = scored
-            .iter()
-            .take(3)
-            .map(|&(_, fi)| {
-                let f = numeric[fi];
-                let v = raw[fi][i].unwrap_or(f64::NAN);
-                Reason {
-                    feature: f.name.clone(),
-                    value: v,
-                    current_tier_median: med_raw[fi][cur],
-                    suggested_tier_median: med_raw[fi][sug],
-                    text: format!(
-                        "{} {} vs {} median {} ({} median {})",
-                        f.label,
-                        f.unit.format(v),
-                        tiers.names[cur],
-                        f.unit.format(med_raw[fi][cur]),
-                        tiers.names[sug],
-                        f.unit.format(med_raw[fi][sug])
-                    ),
-                }
-            })
-            .collect();
+        let v = value.as_ref().and_then(|v| v[i]).unwrap_or(0.0);
         exceptions.push(Exception {
             account_id: m.ids[i].clone(),
             row: i,
@@ -609,10 +696,12 @@ pub fn compare(
             suggested_tier: tiers.names[sug].clone(),
             segment: s,
             segment_id: seg.ids[s],
-            confidence,
-            value_at_stake: value.as_ref().and_then(|v| v[i]).unwrap_or(0.0),
-            value_text: value_unit.format(value.as_ref().and_then(|v| v[i]).unwrap_or(0.0)),
+            confidence: e.posterior[sug],
+            value_at_stake: v,
+            value_text: value_unit.format(v),
             reasons,
+            evidence: evidence_text,
+            q_value: e.q_value,
         });
     }
     exceptions.sort_by(|a, b| {
@@ -627,7 +716,74 @@ pub fn compare(
         cross,
         exceptions_from: t.exceptions_from,
         exceptions,
+        evidence: summary,
+        value_label,
+        value_unit,
         profiles,
         suggested,
     })
+}
+
+/// Features on which account `i` sits on the suggested tier's side of its
+/// current tier's median, furthest first (at most three). A feature whose two
+/// tier medians read the same in plain units, or differ by under a tenth of a
+/// standard deviation, says nothing and is left out.
+#[allow(clippy::too_many_arguments)]
+fn reasons_for(
+    i: usize,
+    cur: usize,
+    sug: usize,
+    numeric: &[&crate::config::Feature],
+    raw: &[Vec<Option<f64>>],
+    scaled: &[usize],
+    med_raw: &[Vec<f64>],
+    med_x: &[Vec<f64>],
+    m: &FeatureMatrix,
+    tiers: &CurrentTiers,
+) -> Vec<Reason> {
+    let mut scored: Vec<(f64, usize)> = (0..numeric.len())
+        .filter(|&fi| scaled[fi] != usize::MAX && raw[fi][i].is_some())
+        .filter_map(|fi| {
+            let f = numeric[fi];
+            let gap = med_x[fi][sug] - med_x[fi][cur];
+            let same = f.unit.format(med_raw[fi][cur]) == f.unit.format(med_raw[fi][sug]);
+            if !gap.is_finite() || gap.abs() < 0.1 || same {
+                return None;
+            }
+            // How far past its tier's median, towards the suggested one's.
+            let toward = (m.x[[i, scaled[fi]]] - med_x[fi][cur]) * gap.signum();
+            let raw_toward =
+                (raw[fi][i]? - med_raw[fi][cur]) * (med_raw[fi][sug] - med_raw[fi][cur]);
+            (toward > 0.0 && raw_toward > 0.0).then_some((toward, fi))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored
+        .iter()
+        .take(3)
+        .map(|&(_, fi)| {
+            let f = numeric[fi];
+            let v = raw[fi][i].unwrap_or(f64::NAN);
+            let side = if v > med_raw[fi][cur] {
+                "above"
+            } else {
+                "below"
+            };
+            Reason {
+                feature: f.name.clone(),
+                value: v,
+                current_tier_median: med_raw[fi][cur],
+                suggested_tier_median: med_raw[fi][sug],
+                text: format!(
+                    "{} {}, {side} the {} median {} ({} median {})",
+                    f.label,
+                    f.unit.format(v),
+                    tiers.names[cur],
+                    f.unit.format(med_raw[fi][cur]),
+                    tiers.names[sug],
+                    f.unit.format(med_raw[fi][sug])
+                ),
+            }
+        })
+        .collect()
 }

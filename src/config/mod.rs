@@ -928,11 +928,23 @@ fn tiers_config(
         "kmeans",
         &[("kmeans", "kmeans"), ("community", "community")],
     );
+    let fdr = match t.fdr {
+        None => 0.05,
+        Some(q) if q > 0.0 && q < 1.0 => q,
+        Some(q) => {
+            problems.push(
+                "tiers.fdr",
+                format!("{q} must be a share strictly between 0 and 1, e.g. 0.05"),
+            );
+            0.05
+        }
+    };
     Some(Tiers {
         order: t.order.clone(),
         source,
         value,
         exceptions_from,
+        fdr,
     })
 }
 

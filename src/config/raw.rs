@@ -222,6 +222,7 @@ pub(super) struct RawTiers {
     pub default: Option<String>,
     pub value: Option<String>,
     pub exceptions_from: Option<String>,
+    pub fdr: Option<f64>,
 }
 impl RawTiers {
     pub const KEYS: &'static [&'static str] = &[
@@ -231,6 +232,7 @@ impl RawTiers {
         "default",
         "value",
         "exceptions_from",
+        "fdr",
     ];
 }
 

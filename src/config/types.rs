@@ -287,8 +287,10 @@ pub struct Tiers {
     pub source: TierSource,
     /// The feature whose value is "at stake" in an exception (ARR).
     pub value: Option<String>,
-    /// Which segmentation's mapping decides the suggested tier.
+    /// Which segmentation's segments exceptions are shown in.
     pub exceptions_from: &'static str,
+    /// The false discovery rate of tier exceptions (Benjamini–Hochberg).
+    pub fdr: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -57,6 +57,51 @@ pub struct SampleParams {
     /// 0: the data as of `as_of`. N > 0: the same business N months later
     /// (`as_of + N`), after N months of drift, churn and new accounts.
     pub follow_on: u32,
+    /// How tiers relate to the planted segments (see [`TierMix`]).
+    pub tier_mix: TierMix,
+}
+
+/// How the natural tiers relate to the planted segments, for testing the
+/// comparison on data shaped like real exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TierMix {
+    /// Each segment has one natural tier: 12% High Touch, 38% Hybrid, 50% Tech Touch.
+    #[default]
+    Standard,
+    /// 3% / 7% / 90%: strategic accounts High Touch, mid-market Hybrid, the rest Tech Touch.
+    Imbalanced,
+    /// Hybrid is 40% of every segment and the majority of none: the smaller
+    /// 40% of the High Touch segments (strategic, mid-market) and the larger
+    /// 40% of the Tech Touch ones (SMB, at-risk, power users) are Hybrid.
+    Middle,
+}
+
+impl TierMix {
+    fn share(self, segment: usize) -> f64 {
+        match self {
+            TierMix::Imbalanced => [0.03, 0.07, 0.50, 0.20, 0.20][segment],
+            _ => ARCHETYPES[segment].share,
+        }
+    }
+    /// The tier an account of `segment` with ARR `arr` naturally belongs in.
+    fn natural(self, segment: usize, arr: f64) -> usize {
+        let a = &ARCHETYPES[segment];
+        match self {
+            TierMix::Standard => a.tier,
+            TierMix::Imbalanced => [0, 1, 2, 2, 2][segment],
+            TierMix::Middle => {
+                // ln(ARR / median) is about N(0, 0.47): ±0.12 splits off 40%.
+                let high = [true, true, false, false, false][segment];
+                let r = (arr / a.arr_median).ln();
+                match (high, r) {
+                    (true, r) if r < -0.12 => 1,
+                    (true, _) => 0,
+                    (false, r) if r > 0.12 => 1,
+                    (false, _) => 2,
+                }
+            }
+        }
+    }
 }
 
 /// A planted segment: the behaviour an account is drawn from.
@@ -185,6 +230,8 @@ struct Account {
     industry: &'static str,
     region: &'static str,
     tier: usize,
+    /// The tier its behaviour belongs in.
+    natural: usize,
     mis_tiered: &'static str,
     since: Month,
     seats: f64,
@@ -212,10 +259,9 @@ fn pick(rng: &mut impl Rng, items: &[&'static str]) -> &'static str {
 fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account> {
     let unit = Normal::new(0.0, 1.0).expect("valid");
     let mut out = Vec::with_capacity(params.accounts);
-    let cum: Vec<f64> = ARCHETYPES
-        .iter()
-        .scan(0.0, |acc, a| {
-            *acc += a.share;
+    let cum: Vec<f64> = (0..ARCHETYPES.len())
+        .scan(0.0, |acc, s| {
+            *acc += params.tier_mix.share(s);
             Some(*acc)
         })
         .collect();
@@ -251,14 +297,15 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
         };
         let region = pick(rng, &REGIONS);
         // About 4% are deliberately in the wrong tier.
+        let natural = params.tier_mix.natural(segment, arr);
         let (tier, mis_tiered) = if rng.gen_bool(0.04) {
-            if a.tier == 0 || (a.tier == 1 && rng.gen_bool(0.5)) {
-                (a.tier + 1, "upgrade")
+            if natural == 0 || (natural == 1 && rng.gen_bool(0.5)) {
+                (natural + 1, "upgrade")
             } else {
-                (a.tier - 1, "downgrade")
+                (natural - 1, "downgrade")
             }
         } else {
-            (a.tier, "none")
+            (natural, "none")
         };
         let dormant_months = if rng.gen_bool(0.02) {
             rng.gen_range(1..4)
@@ -273,6 +320,7 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
             industry,
             region,
             tier,
+            natural,
             mis_tiered,
             since: params.as_of.add(-tenure),
             seats,
@@ -334,7 +382,8 @@ fn drift(
                 a.arr *= scale;
                 a.tickets_rate = arch.tickets_per_100_seats * a.seats.sqrt() / 40.0;
                 a.segment = to;
-                a.mis_tiered = match a.tier.cmp(&arch.tier) {
+                a.natural = params.tier_mix.natural(to, a.arr);
+                a.mis_tiered = match a.tier.cmp(&a.natural) {
                     std::cmp::Ordering::Greater => "upgrade",
                     std::cmp::Ordering::Less => "downgrade",
                     std::cmp::Ordering::Equal => "none",
@@ -746,10 +795,7 @@ fn truth_table(accts: &[Account]) -> Result<DataFrame> {
     ));
     t.push(Column::new(
         "natural_tier".into(),
-        accts
-            .iter()
-            .map(|a| TIERS[ARCHETYPES[a.segment].tier])
-            .collect::<Vec<_>>(),
+        accts.iter().map(|a| TIERS[a.natural]).collect::<Vec<_>>(),
     ));
     t.push(Column::new(
         "current_tier".into(),
