@@ -179,6 +179,8 @@ struct Manifest<'a> {
 struct Headline {
     segments: BTreeMap<&'static str, usize>,
     ari_vs_tiers: BTreeMap<&'static str, f64>,
+    /// The verdict on agreement with the tiers, per method.
+    verdict: BTreeMap<&'static str, &'static str>,
     exceptions: Option<usize>,
     modularity: Option<f64>,
     drift_ari: BTreeMap<&'static str, f64>,
@@ -355,6 +357,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             if let Some(a) = &mc.agreement {
                 headline.ari_vs_tiers.insert(mc.method, a.ari);
             }
+            if let Some(v) = mc.verdict {
+                headline.verdict.insert(mc.method, v.word());
+            }
         }
         if comparison.tiers.is_some() {
             headline.exceptions = Some(comparison.exceptions.len());
@@ -505,7 +510,7 @@ pub fn segment(
                         cfg.community.algorithm,
                         gamma,
                         s,
-                        cfg.community.min_size,
+                        cfg.community.size_limits(g.n()),
                         cfg.community.iterations,
                     )
                     .0,
@@ -806,12 +811,17 @@ pub fn summary_text(s: &RunSummary) -> String {
     }
     if let Some(t) = &c.tiers {
         for mc in &c.methods {
-            out.push_str(&match &mc.agreement {
-                Some(a) => format!(
-                    "  {} vs tiers: ARI {:.3}, AMI {:.3}, NMI {:.3}, purity {:.3}\n",
-                    mc.method, a.ari, a.ami, a.nmi, a.purity
+            out.push_str(&match (&mc.agreement, mc.verdict) {
+                (Some(a), Some(v)) => format!(
+                    "  {} vs tiers: {}\n    ARI {:.3}, AMI {:.3}, NMI {:.3}, purity {:.3}\n",
+                    mc.method,
+                    v.sentence(),
+                    a.ari,
+                    a.ami,
+                    a.nmi,
+                    a.purity
                 ),
-                None => format!(
+                _ => format!(
                     "  {} vs tiers: not measured (fewer than {} accounts have a known tier)\n",
                     mc.method,
                     compare::MIN_TIERED_ACCOUNTS
@@ -823,21 +833,28 @@ pub fn summary_text(s: &RunSummary) -> String {
             .iter()
             .filter(|e| e.kind == compare::ExceptionKind::Upgrade)
             .count();
+        let how = c.evidence.as_ref().map_or(String::new(), |ev| {
+            format!(
+                " (each on its {} neighbours' tiers, false discoveries held at {:.0}%)",
+                ev.neighbours,
+                ev.fdr * 100.0
+            )
+        });
         out.push_str(&format!(
-            "  exceptions (from {}): {} upgrade and {} downgrade candidates among {} accounts with a tier\n",
-            c.exceptions_from,
+            "  exceptions: {} upgrade and {} downgrade candidates among {} accounts with a tier{how}\n",
             up,
             c.exceptions.len() - up,
             t.labels.iter().filter(|l| l.is_some()).count()
         ));
         for e in c.exceptions.iter().take(5) {
             out.push_str(&format!(
-                "    {} {} → {} ({:?}, confidence {:.2}, at stake {}): {}\n",
+                "    {} {} → {} ({:?}, confidence {:.2}, {} at stake {}): {}\n",
                 e.account_id,
                 e.current_tier,
                 e.suggested_tier,
                 e.kind,
                 e.confidence,
+                c.value_label,
                 e.value_text,
                 e.reason_text()
             ));

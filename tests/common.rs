@@ -60,11 +60,9 @@ impl Fixture {
     /// As [`Fixture::new`], with `months` of data up to `last_month` (the
     /// pipeline still runs as of 2026-10).
     pub fn generated(accounts: usize, format: &str, last_month: &str, months: u32) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let n = accounts.to_string();
-        let out = strata(
+        let (n, m) = (accounts.to_string(), months.to_string());
+        Fixture::sampled(
             &[
-                "sample",
                 "--accounts",
                 &n,
                 "--seed",
@@ -74,12 +72,19 @@ impl Fixture {
                 "--as-of",
                 last_month,
                 "--months",
-                &months.to_string(),
-                "--out",
-                "data",
+                &m,
             ],
-            dir.path(),
-        );
+            format,
+        )
+    }
+    /// A temp dir with `strata sample ARGS --out data` and `pipeline.toml`
+    /// (the sample pipeline, as of 2026-10, reading `data/`).
+    pub fn sampled(args: &[&str], format: &str) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = vec!["sample"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--out", "data"]);
+        let out = strata(&all, dir.path());
         assert_eq!(out.code, 0, "{}", out.text());
         let mut text = std::fs::read_to_string(repo().join("pipelines/sample.toml")).unwrap();
         text = text

@@ -474,14 +474,20 @@ pub fn leiden_from(
 }
 
 /// Merge communities smaller than `min_size` into their most-connected
-/// neighbour (ties: the larger, then the lower label), smallest first. A small
-/// community with no edges to another community (an isolated component) is
-/// left as it is. Returns the new dense labels and how many were merged away.
+/// neighbour (ties: the larger, then the lower label), smallest first, and go
+/// on merging the smallest while there are more than `max_count`. A community
+/// with no edges to another (an isolated component) is left as it is.
+/// Returns the new dense labels and how many were merged away.
 ///
-/// Cost: O(n + Σ edges of the small communities · α(n)).
-pub fn merge_small(g: &Csr, memb: &[usize], min_size: usize) -> (Vec<usize>, usize) {
+/// Cost: O(n + Σ edges of the merged communities · α(n)).
+pub fn merge_small(
+    g: &Csr,
+    memb: &[usize],
+    min_size: usize,
+    max_count: usize,
+) -> (Vec<usize>, usize) {
     let (memb, k) = renumber(memb);
-    if min_size <= 1 || k <= 1 {
+    if k <= 1 || (min_size <= 1 && k <= max_count) {
         return (memb, 0);
     }
     let mut parent: Vec<usize> = (0..k).collect();
@@ -496,13 +502,18 @@ pub fn merge_small(g: &Csr, memb: &[usize], min_size: usize) -> (Vec<usize>, usi
     for (v, &c) in memb.iter().enumerate() {
         members[c].push(v);
     }
-    let mut queue: std::collections::BTreeSet<(usize, usize)> = (0..k)
-        .filter(|&c| members[c].len() < min_size)
-        .map(|c| (members[c].len(), c))
-        .collect();
+    // Every community by size; the isolated ones that cannot merge aside.
+    let mut live: std::collections::BTreeSet<(usize, usize)> =
+        (0..k).map(|c| (members[c].len(), c)).collect();
+    let mut isolated = 0usize;
     let mut merged = 0;
     let mut link: std::collections::BTreeMap<usize, f64> = std::collections::BTreeMap::new();
-    while let Some((size, small)) = queue.pop_first() {
+    while let Some(&(size, small)) = live.first() {
+        let too_many = live.len() + isolated > max_count.max(1);
+        if size >= min_size && !too_many {
+            break;
+        }
+        live.remove(&(size, small));
         link.clear();
         for &v in &members[small] {
             for (u, w) in g.neighbors(v) {
@@ -520,36 +531,41 @@ pub fn merge_small(g: &Csr, memb: &[usize], min_size: usize) -> (Vec<usize>, usi
                     .then(b.0.cmp(a.0))
             })
             .map(|(c, _)| *c);
-        let Some(target) = target else { continue };
-        let tsize = members[target].len();
-        if tsize < min_size {
-            queue.remove(&(tsize, target));
-        }
+        let Some(target) = target else {
+            isolated += 1;
+            continue;
+        };
+        live.remove(&(members[target].len(), target));
         let moved = std::mem::take(&mut members[small]);
         members[target].extend(moved);
         parent[small] = target;
         merged += 1;
-        let new_size = members[target].len();
-        if new_size < min_size {
-            queue.insert((new_size, target));
-        }
-        debug_assert!(size > 0);
+        live.insert((members[target].len(), target));
     }
     let out: Vec<usize> = memb.iter().map(|&c| find(&mut parent, c)).collect();
     (renumber(&out).0, merged)
 }
 
 /// Community detection with the guarantees strata reports: connected communities,
-/// none smaller than `min_size` (unless isolated). Returns labels and merges done.
+/// none smaller than `min_size` (unless isolated) and at most `max_count`.
+/// Returns labels and merges done.
 pub fn detect(
     g: &Csr,
     algorithm: Algorithm,
     gamma: f64,
     seed: u64,
-    min_size: usize,
+    (min_size, max_count): (usize, usize),
     iterations: usize,
 ) -> (Vec<usize>, usize) {
-    detect_from(g, algorithm, gamma, seed, min_size, iterations, None)
+    detect_from(
+        g,
+        algorithm,
+        gamma,
+        seed,
+        (min_size, max_count),
+        iterations,
+        None,
+    )
 }
 
 /// [`detect`], optionally warm-started from a partition (Leiden only; Louvain
@@ -559,7 +575,7 @@ pub fn detect_from(
     algorithm: Algorithm,
     gamma: f64,
     seed: u64,
-    min_size: usize,
+    (min_size, max_count): (usize, usize),
     iterations: usize,
     init: Option<&[usize]>,
 ) -> (Vec<usize>, usize) {
@@ -569,7 +585,7 @@ pub fn detect_from(
         (Algorithm::Leiden, Some(init)) => leiden_from(g, init, gamma, seed, iterations),
     };
     let connected = split_disconnected(g, &raw);
-    merge_small(g, &connected, min_size)
+    merge_small(g, &connected, min_size, max_count)
 }
 
 #[cfg(test)]

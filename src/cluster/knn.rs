@@ -1292,7 +1292,7 @@ mod tests {
                     super::super::community::Algorithm::Louvain,
                     1.0,
                     3,
-                    1,
+                    (1, usize::MAX),
                     2,
                 );
                 (g, nn.to_accounts(labels))

@@ -38,7 +38,13 @@ pub struct CommunityConfig {
     pub algorithm: Algorithm,
     /// The resolutions to run; the first one's communities are the segmentation.
     pub resolutions: Vec<f64>,
-    pub min_size: usize,
+    /// Smallest community kept (smaller ones merge into their most-connected
+    /// neighbour); None: `min_share` of the accounts, at least 10.
+    pub min_size: Option<usize>,
+    /// With `min_size` None: the smallest community as a share of accounts.
+    pub min_share: f64,
+    /// At most this many communities: the smallest merge until there are.
+    pub max_communities: usize,
     /// Leiden: passes from the previous result, stopping early when modularity stops improving.
     pub iterations: usize,
     /// Leiden: start from the previous month's communities when there is a
@@ -51,10 +57,23 @@ impl Default for CommunityConfig {
         CommunityConfig {
             algorithm: Algorithm::Leiden,
             resolutions: vec![1.0],
-            min_size: 10,
+            min_size: None,
+            min_share: 0.0025,
+            max_communities: 40,
             iterations: 2,
             warm_start: true,
         }
+    }
+}
+
+impl CommunityConfig {
+    /// (smallest community, most communities) on `n` accounts: a CS team can
+    /// staff a bounded number of segments of actionable size at any scale.
+    pub fn size_limits(&self, n: usize) -> (usize, usize) {
+        let min = self
+            .min_size
+            .unwrap_or_else(|| ((self.min_share * n as f64).ceil() as usize).max(10));
+        (min, self.max_communities)
     }
 }
 
@@ -313,7 +332,7 @@ pub fn run_communities(
             cfg.community.algorithm,
             gamma,
             seed,
-            cfg.community.min_size,
+            cfg.community.size_limits(g.n()),
             cfg.community.iterations,
             init,
         );

@@ -1083,8 +1083,23 @@ fn cluster_config(raw: &RawPipeline, problems: &mut Problems) -> ClusterConfig {
             }
         }
         if let Some(v) = m.min_size {
-            c.community.min_size = v;
+            c.community.min_size = Some(v);
         }
+        if let Some(v) = m.min_share {
+            if !(0.0..0.5).contains(&v) {
+                problems.push(
+                    "community.min_share",
+                    format!("{v} must be a share from 0 to 0.5, e.g. 0.0025 (0.25% of accounts)"),
+                );
+            }
+            c.community.min_share = v;
+        }
+        positive(
+            problems,
+            "community.max_communities",
+            m.max_communities,
+            &mut c.community.max_communities,
+        );
         positive(
             problems,
             "community.iterations",

@@ -83,6 +83,8 @@ pub(super) struct RawCommunity {
     pub algorithm: Option<String>,
     pub resolution: Option<toml::Value>,
     pub min_size: Option<usize>,
+    pub min_share: Option<f64>,
+    pub max_communities: Option<usize>,
     pub iterations: Option<usize>,
     pub warm_start: Option<bool>,
 }
@@ -91,6 +93,8 @@ impl RawCommunity {
         "algorithm",
         "resolution",
         "min_size",
+        "min_share",
+        "max_communities",
         "iterations",
         "warm_start",
     ];

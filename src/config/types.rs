@@ -215,7 +215,7 @@ pub struct Feature {
 /// assert_eq!(Unit::Usd.format(999_815.0), "$1.0M");
 /// assert_eq!(Unit::Percent.format(0.453), "45%");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Unit {
     Number,

@@ -824,6 +824,8 @@ pub struct HistoryRow {
     pub accounts: u64,
     pub segments: BTreeMap<String, u64>,
     pub ari_vs_tiers: BTreeMap<String, f64>,
+    /// The verdict on agreement with the tiers, per method.
+    pub verdict: BTreeMap<String, String>,
     pub exceptions: Option<u64>,
     pub drift_ari: BTreeMap<String, f64>,
     pub new_accounts: Option<u64>,
@@ -858,6 +860,14 @@ pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
                 })
                 .unwrap_or_default(),
             ari_vs_tiers: map_f("ari_vs_tiers"),
+            verdict: h["verdict"]
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default(),
             exceptions: h["exceptions"].as_u64(),
             drift_ari: map_f("drift_ari"),
             new_accounts: h["new_accounts"].as_u64(),
@@ -870,21 +880,28 @@ pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
 /// `strata history` as a table.
 pub fn history_text(rows: &[HistoryRow]) -> String {
     let mut out = String::from(
-        "as-of     accounts  k-means  communities  ARI k-means/tiers  ARI communities/tiers  exceptions  drift ARI k-means  drift ARI communities  new    lost\n",
+        "as-of     accounts  k-means  communities  k-means/tiers     communities/tiers  exceptions  drift ARI k-means  drift ARI communities  new    lost\n",
     );
     let f = |m: &BTreeMap<String, f64>, k: &str| {
         m.get(k).map_or("-".to_string(), |v| format!("{v:.3}"))
     };
     let u = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    // The verdict with the ARI behind it: "strong (0.514)".
+    let agreement = |r: &HistoryRow, k: &str| match (r.verdict.get(k), r.ari_vs_tiers.get(k)) {
+        (Some(v), Some(a)) => format!("{v} ({a:.3})"),
+        (None, Some(a)) => format!("{a:.3}"),
+        (Some(v), None) => v.clone(),
+        (None, None) => "-".into(),
+    };
     for r in rows {
         out.push_str(&format!(
-            "{:<9} {:>8}  {:>7}  {:>11}  {:>17}  {:>21}  {:>10}  {:>17}  {:>21}  {:>5}  {:>5}\n",
+            "{:<9} {:>8}  {:>7}  {:>11}  {:>16}  {:>17}  {:>10}  {:>17}  {:>21}  {:>5}  {:>5}\n",
             r.as_of,
             r.accounts,
             u(r.segments.get("kmeans").copied()),
             u(r.segments.get("community").copied()),
-            f(&r.ari_vs_tiers, "kmeans"),
-            f(&r.ari_vs_tiers, "community"),
+            agreement(r, "kmeans"),
+            agreement(r, "community"),
             u(r.exceptions),
             f(&r.drift_ari, "kmeans"),
             f(&r.drift_ari, "community"),

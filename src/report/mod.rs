@@ -275,6 +275,19 @@ fn method_label(m: &str) -> &'static str {
     }
 }
 
+/// A method's verdict on agreement with the tiers, in words.
+fn verdict_sentence(mc: &Value) -> String {
+    let word = mc["verdict"].as_str().unwrap_or("");
+    let ami = f3(&mc["agreement"]["ami"]);
+    match word {
+        "none" => format!("no agreement (AMI {ami}): today's tiers do not follow how these accounts behave, so behaviour gives no reason to move accounts between tiers; only accounts with strong evidence of their own are listed as exceptions"),
+        "weak" => format!("weak agreement (AMI {ami}): today's tiers follow behaviour only slightly"),
+        "moderate" => format!("moderate agreement (AMI {ami}): today's tiers partly follow behaviour"),
+        "strong" => format!("strong agreement (AMI {ami}): today's tiers largely follow behaviour"),
+        _ => "not measured: too few accounts have a known tier".into(),
+    }
+}
+
 /// HTML-escape.
 pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -388,9 +401,9 @@ fn summary(h: &mut String, r: &RunData) {
     for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
         let _ = write!(
             h,
-            "<div class=\"card\">{} vs tiers (ARI)<b>{}</b></div>",
+            "<div class=\"card\">{} vs tiers<b>{}</b></div>",
             method_label(mc["method"].as_str().unwrap_or("")),
-            f3(&mc["agreement"]["ari"])
+            esc(mc["verdict"].as_str().unwrap_or("not measured"))
         );
     }
     if let Some(e) = c["comparison"]["exceptions"].as_array() {
@@ -402,17 +415,28 @@ fn summary(h: &mut String, r: &RunData) {
     }
     h.push_str("</div>");
     if let Some(methods) = c["comparison"]["methods"].as_array() {
-        h.push_str("<h3>Agreement with today's tiers</h3><table><tr><th>method</th><th>ARI</th><th>AMI</th><th>NMI</th><th>homogeneity</th><th>completeness</th><th>purity</th></tr>");
+        h.push_str("<h3>Agreement with today's tiers</h3><ul class=\"verdicts\">");
+        for mc in methods {
+            let _ = write!(
+                h,
+                "<li><b>{}</b>: {}</li>",
+                method_label(mc["method"].as_str().unwrap_or("")),
+                esc(&verdict_sentence(mc))
+            );
+        }
+        h.push_str("</ul><table><tr><th>method</th><th>verdict</th><th>ARI</th><th>AMI</th><th>NMI</th><th>homogeneity</th><th>completeness</th><th>purity</th><th>G-test p</th></tr>");
         for mc in methods {
             let a = &mc["agreement"];
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
                 method_label(mc["method"].as_str().unwrap_or("")),
-                f3(&a["ari"]), f3(&a["ami"]), f3(&a["nmi"]), f3(&a["homogeneity"]), f3(&a["completeness"]), f3(&a["purity"])
+                esc(mc["verdict"].as_str().unwrap_or("–")),
+                f3(&a["ari"]), f3(&a["ami"]), f3(&a["nmi"]), f3(&a["homogeneity"]), f3(&a["completeness"]), f3(&a["purity"]),
+                mc["test"]["p_value"].as_f64().map_or("–".into(), |p| format!("{p:.1e}"))
             );
         }
-        h.push_str("</table><p class=\"note\">1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
+        h.push_str("</table><p class=\"note\">The verdict: <i>none</i> when the G-test of independence between segments and tiers is not significant (p above 0.001) or the chance-corrected AMI is below 0.05; then <i>weak</i> below 0.15, <i>moderate</i> below 0.35, <i>strong</i> above. 1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
     }
     h.push_str("<h3>What changed since last month</h3>");
     h.push_str(&change_text(c, true));
@@ -735,7 +759,8 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
 }
 
 fn sizes(h: &mut String, c: &Value) -> Result<()> {
-    h.push_str("<section id=\"sizes\"><h2>Segment sizes and ARR share</h2><p class=\"legend\"><span style=\"background:#0072B2\"></span>share of accounts<span style=\"background:#E69F00\"></span>share of ARR (the value feature)</p>");
+    let label = esc(c["comparison"]["value_label"].as_str().unwrap_or("value"));
+    let _ = write!(h, "<section id=\"sizes\"><h2>Segment sizes and {label} share</h2><p class=\"legend\"><span style=\"background:#0072B2\"></span>share of accounts<span style=\"background:#E69F00\"></span>share of {label} (the value feature)</p>");
     for method in ["kmeans", "community"] {
         let (ps, note) = shown_profiles(c, method);
         if ps.is_empty() {
@@ -767,7 +792,7 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
         .iter()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    h.push_str("<p class=\"note\">Accounts per segment (rows) and current tier (columns); shading is the row share. A segment concentrated in one tier agrees with it.</p>");
+    h.push_str("<p class=\"note\">Accounts per segment (rows) and current tier (columns). Shading is the <b>lift</b>: the tier's share in the segment divided by its share of all accounts (white: as common as anywhere, dark: three times as common or more), so a small tier stands out where it is concentrated, whatever its size. A segment maps to a tier only where that tier is significantly over-represented (one-sided hypergeometric test, Benjamini–Hochberg q ≤ 0.05, odds ratio ≥ 2); otherwise it is <i>mixed</i>.</p>");
     for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
         let method = mc["method"].as_str().unwrap_or("");
         let mapping = mc["mapping"].as_array().cloned().unwrap_or_default();
@@ -794,24 +819,34 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
                 )
             })
             .collect();
+        let lifts: Vec<Vec<f64>> = order
+            .iter()
+            .map(|&i| numbers(&mapping[i]["lift"]))
+            .collect();
         let svg = charts::heatmap(
             &rows,
             &tier_names,
             &|i, j| {
-                let r = &table[order[i]];
-                let tot: f64 = r.iter().sum::<f64>().max(1.0);
-                let v = r.get(j).copied().unwrap_or(0.0);
-                (charts::sequential(v / tot), format!("{v:.0}"))
+                let v = table[order[i]].get(j).copied().unwrap_or(0.0);
+                let lift = lifts[i].get(j).copied().unwrap_or(0.0);
+                // log lift: 1 is white, 3 or more the darkest.
+                let shade = (lift.max(1e-9).ln() / 3f64.ln()).clamp(0.0, 1.0);
+                (charts::sequential(shade), format!("{v:.0} ×{lift:.1}"))
             },
             90,
         )
         .map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
-        h.push_str("<table><tr><th>segment</th><th>accounts</th><th>most common tier</th><th>its share</th><th>paired tier (one-to-one)</th></tr>");
+        h.push_str("<table><tr><th>segment</th><th>accounts</th><th>maps to</th><th>its lift</th><th>most common tier (share)</th><th>paired tier (one-to-one)</th></tr>");
         for &i in &order {
             let m = &mapping[i];
-            let _ = write!(h, "<tr><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{}</td></tr>",
-                m["id"], m["size"], esc(m["tier"].as_str().unwrap_or("")), pct(&m["share"]), esc(m["matched_tier"].as_str().unwrap_or("–")));
+            let mapped = m["tier"].as_str();
+            let lift = mapped
+                .and_then(|t| tier_names.iter().position(|n| n == t))
+                .and_then(|j| m["lift"][j].as_f64())
+                .map_or("–".into(), |l| format!("×{l:.2}"));
+            let _ = write!(h, "<tr><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{} ({})</td><td>{}</td></tr>",
+                m["id"], m["size"], mapped.map_or("<i>mixed</i>".into(), esc), lift, esc(m["most_common"].as_str().unwrap_or("")), pct(&m["share"]), esc(m["matched_tier"].as_str().unwrap_or("–")));
         }
         h.push_str("</table>");
     }
@@ -846,12 +881,19 @@ fn exceptions(h: &mut String, c: &Value) {
         .iter()
         .filter_map(|e| e["value_at_stake"].as_f64())
         .sum();
+    let label = c["comparison"]["value_label"].as_str().unwrap_or("value");
+    let unit: crate::config::Unit = serde_json::from_value(c["comparison"]["value_unit"].clone())
+        .unwrap_or(crate::config::Unit::Number);
+    let ev = &c["comparison"]["evidence"];
     let _ = write!(
         h,
-        "<p>{} accounts behave like another tier (from {} segments), {} in ARR. Ranked by confidence × ARR at stake; confidence combines how typical the account's segment is of the suggested tier, how typical the account is of its segment, and whether both methods agree.</p>",
+        "<p>{} accounts behave like another tier, {} in {} at stake. Each is flagged on its own evidence: the tiers of its {} most similar accounts, against how the accounts of its tier are usually surrounded, with the share of false flags held at {} (Benjamini–Hochberg); on tiers unrelated to behaviour almost nothing is flagged. Confidence is the probability that the account behaves like the suggested tier, calibrated on the data. Ranked by confidence × {} at stake.</p>",
         all.len(),
-        esc(c["comparison"]["exceptions_from"].as_str().unwrap_or("")),
-        crate::config::Unit::Usd.format(stake)
+        esc(&unit.format(stake)),
+        esc(label),
+        ev["neighbours"].as_u64().unwrap_or(0),
+        ev["fdr"].as_f64().map_or("–".into(), |q| format!("{:.0}%", q * 100.0)),
+        esc(label)
     );
     for (kind, title) in [
         ("upgrade", "Upgrade candidates"),
@@ -863,13 +905,14 @@ fn exceptions(h: &mut String, c: &Value) {
             h.push_str("<p>None.</p>");
             continue;
         }
-        h.push_str("<table><tr><th>account</th><th>tier now → suggested</th><th>segment</th><th>confidence</th><th>ARR at stake</th><th>why</th></tr>");
+        let _ = write!(h, "<table><tr><th>account</th><th>tier now → suggested</th><th>segment</th><th>confidence</th><th>{} at stake</th><th>why</th></tr>", esc(label));
         for e in rows {
             let reasons: Vec<String> = e["reasons"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(|r| r["text"].as_str().map(esc))
+                .chain(e["evidence"].as_str().map(esc))
                 .collect();
             let _ = write!(h, "<tr><td>{}</td><td>{} → {}</td><td class=n>{}</td><td class=n>{:.2}</td><td class=n>{}</td><td>{}</td></tr>",
                 esc(e["account_id"].as_str().unwrap_or("")), esc(e["current_tier"].as_str().unwrap_or("")), esc(e["suggested_tier"].as_str().unwrap_or("")),
@@ -1010,21 +1053,35 @@ pub fn markdown(r: &RunData) -> String {
         r.manifest["accounts"],
         r.manifest["strata_version"].as_str().unwrap_or("")
     );
-    m.push_str("## Agreement with today's tiers\n\n| method | segments | ARI | AMI | purity |\n|---|---|---|---|---|\n");
+    m.push_str("## Agreement with today's tiers\n\n");
+    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
+        let method = mc["method"].as_str().unwrap_or("");
+        let _ = writeln!(
+            m,
+            "- **{}**: {}",
+            method_label(method),
+            md(&verdict_sentence(mc))
+        );
+    }
+    m.push_str(
+        "\n| method | segments | verdict | ARI | AMI | purity |\n|---|---|---|---|---|---|\n",
+    );
     for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
         let method = mc["method"].as_str().unwrap_or("");
         let k = profiles(c, method).len();
         let a = &mc["agreement"];
         let _ = writeln!(
             m,
-            "| {} | {k} | {} | {} | {} |",
+            "| {} | {k} | {} | {} | {} | {} |",
             method_label(method),
+            md(mc["verdict"].as_str().unwrap_or("–")),
             f3(&a["ari"]),
             f3(&a["ami"]),
             f3(&a["purity"])
         );
     }
-    m.push_str("\n## k-means segments\n\n| segment | name | accounts | ARR share | most common tier |\n|---|---|---|---|---|\n");
+    let label = md(c["comparison"]["value_label"].as_str().unwrap_or("value"));
+    let _ = writeln!(m, "\n## k-means segments\n\n| segment | name | accounts | {label} share | maps to tier |\n|---|---|---|---|---|");
     let mapping = c["comparison"]["methods"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["method"] == "kmeans"))
@@ -1033,12 +1090,13 @@ pub fn markdown(r: &RunData) -> String {
         let tier = mapping
             .as_ref()
             .and_then(|mp| mp.as_array()?.iter().find(|x| x["id"] == p["id"]).cloned())
-            .map(|x| {
-                format!(
-                    "{} ({})",
-                    md(x["tier"].as_str().unwrap_or("")),
+            .map(|x| match x["tier"].as_str() {
+                Some(t) => md(t),
+                None => format!(
+                    "mixed (most common: {}, {})",
+                    md(x["most_common"].as_str().unwrap_or("")),
                     pct(&x["share"])
-                )
+                ),
             })
             .unwrap_or_else(|| "–".into());
         let _ = writeln!(
@@ -1055,12 +1113,13 @@ pub fn markdown(r: &RunData) -> String {
     m.push_str("\n## Since last month\n\n");
     m.push_str(&change_text(c, false));
     if let Some(all) = c["comparison"]["exceptions"].as_array() {
-        let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | confidence | ARR at stake | why |\n|---|---|---|---|---|", all.len());
+        let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | confidence | {label} at stake | why |\n|---|---|---|---|---|", all.len());
         for e in all.iter().take(10) {
             let why = e["reasons"]
                 .as_array()
                 .and_then(|r| r.first())
                 .and_then(|r| r["text"].as_str())
+                .or(e["evidence"].as_str())
                 .unwrap_or("");
             let _ = writeln!(
                 m,

@@ -102,7 +102,7 @@ fn every_detected_community_is_connected_and_big_enough() {
         let (g, _) = load(name, col);
         for alg in [Algorithm::Louvain, Algorithm::Leiden] {
             for seed in 0..5 {
-                let (labels, _) = detect(&g, alg, 1.0, seed, 3, 10);
+                let (labels, _) = detect(&g, alg, 1.0, seed, (3, usize::MAX), 10);
                 assert!(all_connected(&g, &labels), "{name} {alg:?} {seed}");
                 let k = labels.iter().max().unwrap() + 1;
                 for c in 0..k {
@@ -130,9 +130,16 @@ fn small_communities_merge_into_their_strongest_neighbour() {
         (3, 5, 0.5),
     ];
     let g = Csr::from_edges(8, &e);
-    let (m, merged) = merge_small(&g, &[0, 0, 0, 0, 1, 2, 2, 2], 2);
+    let (m, merged) = merge_small(&g, &[0, 0, 0, 0, 1, 2, 2, 2], 2, usize::MAX);
     assert_eq!(merged, 1);
     assert_eq!(m, vec![0, 0, 0, 0, 0, 1, 1, 1]);
+    // At most two communities: the smallest left (the three) joins the four.
+    let (m, merged) = merge_small(&g, &[0, 0, 0, 0, 1, 2, 2, 2], 2, 2);
+    assert_eq!(merged, 1);
+    assert_eq!(m, vec![0, 0, 0, 0, 0, 1, 1, 1]);
+    let (m, merged) = merge_small(&g, &[0, 0, 0, 0, 1, 2, 2, 2], 1, 1);
+    assert_eq!(merged, 2);
+    assert_eq!(m, vec![0; 8]);
 }
 
 #[test]
