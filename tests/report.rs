@@ -168,7 +168,11 @@ fn report_command_rerenders_identically_from_outputs_alone() {
     // Not a run directory: a clear error.
     let o = strata(&["report", copy.path().to_str().unwrap()], copy.path());
     assert_eq!(o.code, 1, "{}", o.text());
-    assert!(o.stderr.contains("has no comparison.json"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("not a committed run directory"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]

@@ -433,7 +433,7 @@ fn summary(h: &mut String, r: &RunData) {
                 method_label(mc["method"].as_str().unwrap_or("")),
                 esc(mc["verdict"].as_str().unwrap_or("–")),
                 f3(&a["ari"]), f3(&a["ami"]), f3(&a["nmi"]), f3(&a["homogeneity"]), f3(&a["completeness"]), f3(&a["purity"]),
-                mc["test"]["p_value"].as_f64().map_or("–".into(), |p| format!("{p:.1e}"))
+                mc["test"]["p_value"].as_f64().map_or("–".into(), |p| if p < 1e-300 { "< 1e-300".to_string() } else { format!("{p:.1e}") })
             );
         }
         h.push_str("</table><p class=\"note\">The verdict: <i>none</i> when the G-test of independence between segments and tiers is not significant (p above 0.001) or the chance-corrected AMI is below 0.05; then <i>weak</i> below 0.15, <i>moderate</i> below 0.35, <i>strong</i> above. 1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
