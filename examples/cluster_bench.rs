@@ -138,7 +138,7 @@ fn main() {
         ("leiden", community::Algorithm::Leiden),
     ] {
         let t = Instant::now();
-        let (labels, _) = community::detect(&g, alg, 1.0, 42, 1, 2);
+        let (labels, _) = community::detect(&g, alg, 1.0, 42, (1, usize::MAX), 2);
         let secs = t.elapsed().as_secs_f64();
         println!(
             "{name}: {secs:.2} s, {} communities, modularity {:.4}",
