@@ -19,6 +19,7 @@
 //! | history | [`history`] | this run + the previous month's → stable IDs, transitions, migration |
 //! | report | [`report`] | a run directory's outputs → `report.html` + `report.md` |
 //! | run | [`run`] | the chain above, writing a run directory atomically ([`rundir`]) |
+//! | export | [`export`] | a run's assignments → CRM-ready `exceptions.csv` and `assignments.csv` |
 //!
 //! [`sample`] generates a realistic dataset with planted segments.
 
@@ -26,9 +27,11 @@ pub mod cluster;
 pub mod compare;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod features;
 pub mod history;
 pub mod ingest;
+pub mod lakehouse;
 pub mod partition;
 pub mod report;
 pub mod run;

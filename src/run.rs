@@ -16,6 +16,7 @@ use crate::compare::{self, Comparison};
 use crate::config::Severity;
 use crate::config::{Month, Pipeline};
 use crate::error::{Error, Result};
+use crate::export;
 use crate::features::{self, ColumnInfo, FeatureMatrix};
 use crate::history::{self, History, PreviousRun};
 use crate::ingest::quality::{Finding, QualityReport};
@@ -383,8 +384,8 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         pipeline_sha256: p.hash.clone(),
     };
     write_outputs(&staging, &frame, &matrix, &report, &meta)?;
-    if let (Some(comparison), Some(history)) = (&comparison, &history) {
-        write_results(
+    let assignments = match (&comparison, &history) {
+        (Some(comparison), Some(history)) => Some(write_results(
             &staging,
             p,
             &matrix,
@@ -392,8 +393,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             comparison,
             history,
             &meta,
-        )?;
-    }
+        )?),
+        _ => None,
+    };
     timings.insert("write", t.elapsed().as_secs_f64());
     let t = Instant::now();
     let hashed: Vec<Result<(String, u64)>> = report
@@ -451,6 +453,22 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     }
     rundir::commit(staging, &final_dir)?;
     progress.done("write", &final_dir.display().to_string());
+    if let Some(df) = &assignments {
+        progress.stage("segment history");
+        let done = crate::lakehouse::record(&out_root, as_of, df)?;
+        let table = out_root.join(crate::lakehouse::TABLE);
+        progress.done(
+            "segment history",
+            &match done {
+                crate::lakehouse::Recorded::Committed { version } => {
+                    format!("{} version {version}", table.display())
+                }
+                crate::lakehouse::Recorded::Unchanged { version } => {
+                    format!("{} unchanged at version {version}", table.display())
+                }
+            },
+        );
+    }
     drop(lock);
     Ok(RunSummary {
         dir: final_dir,
@@ -559,7 +577,7 @@ fn write_results(
     cmp: &Comparison,
     history: &History,
     meta: &FileMeta,
-) -> Result<()> {
+) -> Result<DataFrame> {
     let n = m.ids.len();
     let mut cols = vec![Column::new(ingest::ACCOUNT_ID.into(), m.ids.clone())];
     for s in segs {
@@ -632,6 +650,9 @@ fn write_results(
     }
     let mut df = DataFrame::new_infer_height(cols)?;
     write_parquet(&dir.join("assignments.parquet"), &mut df, meta)?;
+    // The same, CRM-ready.
+    rundir::write_file(&dir.join("exceptions.csv"), &export::exceptions_csv(&df)?)?;
+    rundir::write_file(&dir.join("assignments.csv"), &export::assignments_csv(&df)?)?;
 
     // One row per segment per method.
     let pr = &cmp.profiles;
@@ -714,7 +735,8 @@ fn write_results(
             comparison: cmp,
             history,
         },
-    )
+    )?;
+    Ok(df)
 }
 
 fn write_outputs(

@@ -1,0 +1,155 @@
+//! CRM-ready CSV exports of a run: `exceptions.csv` and `assignments.csv`.
+//!
+//! A CS-ops person imports these into Salesforce or HubSpot to update tiers,
+//! so they are plain: UTF-8 without a byte-order mark, a header row,
+//! RFC 4180 quoting (a field with a comma, quote or line break is quoted, a
+//! quote doubled), `\n` line ends, numbers in full precision with a dot, empty
+//! for missing. Text that a spreadsheet would run as a formula — starting with
+//! `=`, `+`, `-`, `@`, a tab or a carriage return (OWASP's CSV injection list) —
+//! gets a leading `'`, which spreadsheets show as text. Each export is a pure
+//! function of the run's assignments frame.
+
+use std::borrow::Cow;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Columns of `exceptions.csv`: (output name, assignments column).
+pub const EXCEPTION_COLUMNS: &[(&str, &str)] = &[
+    ("rank", "exception_rank"),
+    ("account_id", "account_id"),
+    ("current_tier", "current_tier"),
+    ("suggested_tier", "suggested_tier"),
+    ("direction", "exception"),
+    ("confidence", "confidence"),
+    ("value_at_stake", "value_at_stake"),
+    ("reason", "reason"),
+    ("kmeans_segment", "kmeans_segment"),
+    ("kmeans_segment_name", "kmeans_name"),
+    ("community_segment", "community_segment"),
+    ("community_segment_name", "community_name"),
+];
+
+/// Columns of `assignments.csv`.
+pub const ASSIGNMENT_COLUMNS: &[(&str, &str)] = &[
+    ("account_id", "account_id"),
+    ("kmeans_segment", "kmeans_segment"),
+    ("kmeans_segment_name", "kmeans_name"),
+    ("community_segment", "community_segment"),
+    ("community_segment_name", "community_name"),
+    ("current_tier", "current_tier"),
+    ("suggested_tier", "suggested_tier"),
+    ("exception", "exception"),
+];
+
+/// A text cell a spreadsheet will not evaluate.
+pub fn safe_cell(s: &str) -> Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{s}")),
+        _ => Cow::Borrowed(s),
+    }
+}
+
+/// `columns` of `df` (those it has) as CSV, rows in `df`'s order.
+pub fn csv(df: &DataFrame, columns: &[(&str, &str)]) -> Result<Vec<u8>> {
+    let present: Vec<&(&str, &str)> = columns
+        .iter()
+        .filter(|(_, c)| df.column(c).is_ok())
+        .collect();
+    let mut cells: Vec<(bool, StringChunked)> = Vec::with_capacity(present.len());
+    for (_, c) in &present {
+        let col = df.column(c)?;
+        let text = col.dtype() == &DataType::String;
+        let s = col.cast(&DataType::String)?;
+        cells.push((text, s.str()?.clone()));
+    }
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
+    w.write_record(present.iter().map(|(name, _)| *name))
+        .map_err(err)?;
+    let mut record: Vec<Cow<str>> = Vec::with_capacity(present.len());
+    for i in 0..df.height() {
+        record.clear();
+        for (text, ca) in &cells {
+            let v = ca.get(i).unwrap_or("");
+            record.push(if *text {
+                safe_cell(v)
+            } else {
+                Cow::Borrowed(v)
+            });
+        }
+        w.write_record(record.iter().map(|c| c.as_bytes()))
+            .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Internal(format!("writing CSV: {e}")))
+}
+
+/// The exceptions of an assignments frame, by rank, as `exceptions.csv`.
+pub fn exceptions_csv(assignments: &DataFrame) -> Result<Vec<u8>> {
+    let df = match assignments.column("exception_rank") {
+        Ok(rank) => {
+            let keep = rank.is_not_null();
+            let only = assignments.filter(&keep)?;
+            only.sort(["exception_rank"], SortMultipleOptions::default())?
+        }
+        Err(_) => assignments.clear(),
+    };
+    csv(&df, EXCEPTION_COLUMNS)
+}
+
+/// Every account's segments and tiers, as `assignments.csv`.
+pub fn assignments_csv(assignments: &DataFrame) -> Result<Vec<u8>> {
+    csv(assignments, ASSIGNMENT_COLUMNS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_fields_quoted() {
+        let df = df!(
+            "account_id" => ["=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "plain, with comma", "line\nbreak", "quote \" inside"],
+            "value_at_stake" => [-5.5f64, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        )
+        .unwrap();
+        let text = String::from_utf8(
+            csv(
+                &df,
+                &[("account_id", "account_id"), ("value", "value_at_stake")],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let want = "account_id,value\n\
+                    \"'=HYPERLINK(\"\"x\"\")\",-5.5\n\
+                    '+1,1.0\n\
+                    '-2,2.0\n\
+                    '@SUM(A1),3.0\n\
+                    \"plain, with comma\",4.0\n\
+                    \"line\nbreak\",5.0\n\
+                    \"quote \"\" inside\",6.0\n";
+        assert_eq!(text, want);
+        // Numbers stay numbers: a negative value is not prefixed.
+        assert!(text.contains(",-5.5\n"));
+    }
+
+    #[test]
+    fn exceptions_come_by_rank_and_others_are_left_out() {
+        let df = df!(
+            "account_id" => ["a", "b", "c"],
+            "exception" => [Some("upgrade"), None, Some("downgrade")],
+            "exception_rank" => [Some(2u32), None, Some(1)],
+        )
+        .unwrap();
+        let text = String::from_utf8(exceptions_csv(&df).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "rank,account_id,direction\n1,c,downgrade\n2,a,upgrade\n"
+        );
+    }
+}

@@ -1,0 +1,313 @@
+//! Segment history as a Delta Lake table: `<output>/segment_history/`.
+//!
+//! Every committed run also writes its assignments (one row per account:
+//! segments, names, tiers, exception) into a [Delta Lake] table partitioned by
+//! `as_of`, so Spark, Databricks, Trino, DuckDB (`delta_scan`), Polars
+//! (`pl.read_delta`) and Python's `deltalake` read all months as one table,
+//! with time travel over its versions.
+//!
+//! The table is written by this module directly — a Delta table is Parquet
+//! files plus a log of JSON commits (protocol reader 1 / writer 2, the level
+//! every reader supports) — rather than through delta-rs, whose Rust crate
+//! brings arrow-rs, object_store, tokio and a second Parquet stack beside
+//! Polars' for what is here one kind of commit (see the README for the measured
+//! build cost). Each run's month is one commit:
+//!
+//! * the month's rows go to `as_of=<month>/part-<sha256>.parquet`, named by
+//!   their content (written by Polars, with `u32` columns widened to `long`:
+//!   Delta has no unsigned types; `as_of` lives in the partition path);
+//! * the commit `remove`s that partition's previous files and `add`s the new
+//!   one — a rerun of a month replaces its partition in one atomic step
+//!   (readers see the old month or the new, never both);
+//! * a rerun with the same rows finds the partition already holding exactly
+//!   that file and commits nothing: re-running is idempotent;
+//! * commits are created with put-if-absent (a hard link that fails when the
+//!   version exists), fsynced, and the run holds the output folder's lock.
+//!
+//! [Delta Lake]: https://github.com/delta-io/delta/blob/master/PROTOCOL.md
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::config::Month;
+use crate::error::{Error, Result};
+use crate::rundir;
+
+/// The table's folder under the output folder.
+pub const TABLE: &str = "segment_history";
+const PARTITION: &str = "as_of";
+
+/// What [`record`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new table version holding this month.
+    Committed { version: u64 },
+    /// The month's partition already held exactly these rows.
+    Unchanged { version: u64 },
+}
+
+/// The live state of a table, from its log.
+#[derive(Debug, Default)]
+struct Snapshot {
+    /// The latest version, if any commit exists.
+    version: Option<u64>,
+    schema: Option<String>,
+    /// Live data files: path → partition value.
+    files: BTreeMap<String, String>,
+}
+
+fn log_dir(table: &Path) -> PathBuf {
+    table.join("_delta_log")
+}
+
+fn log_file(table: &Path, version: u64) -> PathBuf {
+    log_dir(table).join(format!("{version:020}.json"))
+}
+
+/// Replay the log (JSON commits only; this writer makes no checkpoints).
+fn snapshot(table: &Path) -> Result<Snapshot> {
+    let dir = log_dir(table);
+    let mut versions: Vec<u64> = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".json")?.parse().ok()
+            })
+            .collect(),
+        Err(_) => return Ok(Snapshot::default()),
+    };
+    versions.sort_unstable();
+    let mut snap = Snapshot::default();
+    for v in versions {
+        let path = log_file(table, v);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let action: Value = serde_json::from_str(line).map_err(|e| {
+                Error::Usage(format!(
+                    "{} is not a Delta commit ({e}); move the table away to start a new one",
+                    path.display()
+                ))
+            })?;
+            if let Some(m) = action.get("metaData") {
+                snap.schema = m["schemaString"].as_str().map(str::to_string);
+            }
+            if let Some(a) = action.get("add") {
+                if let Some(p) = a["path"].as_str() {
+                    let part = a["partitionValues"][PARTITION]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    snap.files.insert(p.to_string(), part);
+                }
+            }
+            if let Some(r) = action.get("remove") {
+                if let Some(p) = r["path"].as_str() {
+                    snap.files.remove(p);
+                }
+            }
+        }
+        snap.version = Some(v);
+    }
+    Ok(snap)
+}
+
+/// The Delta (Spark) type of a column, and the frame with `u32` widened.
+fn delta_type(dt: &DataType) -> Option<(&'static str, Option<DataType>)> {
+    Some(match dt {
+        DataType::String => ("string", None),
+        DataType::Float64 => ("double", None),
+        DataType::Float32 => ("float", None),
+        DataType::Int64 => ("long", None),
+        DataType::Int32 => ("integer", None),
+        DataType::UInt32 | DataType::UInt16 | DataType::UInt8 => ("long", Some(DataType::Int64)),
+        DataType::Boolean => ("boolean", None),
+        _ => return None,
+    })
+}
+
+/// The rows as written to the table (unsigned widened) and the schema string.
+fn table_frame(assignments: &DataFrame) -> Result<(DataFrame, String)> {
+    let mut cols = Vec::new();
+    let mut fields = Vec::new();
+    for c in assignments.columns() {
+        let (ty, cast) = delta_type(c.dtype()).ok_or_else(|| {
+            Error::Internal(format!(
+                "column {} of type {} has no Delta type",
+                c.name(),
+                c.dtype()
+            ))
+        })?;
+        cols.push(match cast {
+            Some(t) => c.cast(&t)?,
+            None => c.clone(),
+        });
+        fields
+            .push(json!({"name": c.name().as_str(), "type": ty, "nullable": true, "metadata": {}}));
+    }
+    fields.push(json!({"name": PARTITION, "type": "string", "nullable": true, "metadata": {}}));
+    let schema = json!({"type": "struct", "fields": fields}).to_string();
+    Ok((DataFrame::new_infer_height(cols)?, schema))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Write (or keep) month `as_of`'s partition of the table under `root`.
+pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Recorded> {
+    let table = root.join(TABLE);
+    let month = as_of.to_string();
+    let (mut df, schema) = table_frame(assignments)?;
+    let mut bytes = Vec::new();
+    ParquetWriter::new(&mut bytes)
+        .with_statistics(StatisticsOptions::full())
+        .finish(&mut df)?;
+    let digest = format!("{:x}", Sha256::digest(&bytes));
+    let rel = format!("{PARTITION}={month}/part-{}.parquet", &digest[..32]);
+    let snap = snapshot(&table)?;
+    let current: Vec<&String> = snap
+        .files
+        .iter()
+        .filter(|(_, p)| **p == month)
+        .map(|(f, _)| f)
+        .collect();
+    if let Some(v) = snap.version {
+        if current == [&rel] && snap.schema.as_deref() == Some(schema.as_str()) {
+            return Ok(Recorded::Unchanged { version: v });
+        }
+    }
+    let data = table.join(&rel);
+    let parent = data.parent().expect("a partition folder");
+    std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+    rundir::write_file(&data, &bytes)?;
+    let dir = log_dir(&table);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+
+    let ts = now_ms();
+    let mut actions: Vec<Value> = Vec::new();
+    let version = snap.version.map_or(0, |v| v + 1);
+    if snap.version.is_none() {
+        actions.push(json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}));
+    }
+    if snap.schema.as_deref() != Some(schema.as_str()) {
+        let id = format!("{:x}", Sha256::digest(format!("{}{ts}", table.display())));
+        let uuid = format!(
+            "{}-{}-{}-{}-{}",
+            &id[0..8],
+            &id[8..12],
+            &id[12..16],
+            &id[16..20],
+            &id[20..32]
+        );
+        actions.push(json!({"metaData": {
+            "id": uuid,
+            "name": TABLE,
+            "description": "strata segment assignments, one partition per as-of month",
+            "format": {"provider": "parquet", "options": {}},
+            "schemaString": schema,
+            "partitionColumns": [PARTITION],
+            "configuration": {},
+            "createdTime": ts,
+        }}));
+    }
+    for f in &current {
+        actions.push(json!({"remove": {
+            "path": f,
+            "deletionTimestamp": ts,
+            "dataChange": true,
+            "extendedFileMetadata": true,
+            "partitionValues": {PARTITION: month},
+        }}));
+    }
+    actions.push(json!({"add": {
+        "path": rel,
+        "partitionValues": {PARTITION: month},
+        "size": bytes.len(),
+        "modificationTime": ts,
+        "dataChange": true,
+    }}));
+    actions.push(json!({"commitInfo": {
+        "timestamp": ts,
+        "operation": "WRITE",
+        "operationParameters": {
+            "mode": "Overwrite",
+            "partitionBy": format!("[\"{PARTITION}\"]"),
+            "predicate": format!("{PARTITION} = '{month}'"),
+        },
+        "engineInfo": format!("strata {}", crate::VERSION),
+    }}));
+    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
+    // Put-if-absent: stage the commit, then hard-link it to its version's
+    // name, which fails if another writer took that version.
+    let tmp = dir.join(format!(".{version:020}.json.{}.tmp", std::process::id()));
+    rundir::write_file(&tmp, text.as_bytes())?;
+    let target = log_file(&table, version);
+    let linked = std::fs::hard_link(&tmp, &target);
+    let _ = std::fs::remove_file(&tmp);
+    linked.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::Usage(format!(
+                "{} was written by another writer meanwhile; run this month again",
+                target.display()
+            ))
+        } else {
+            Error::io("committing", &target, e)
+        }
+    })?;
+    rundir::sync_path(&dir)?;
+    Ok(Recorded::Committed { version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn month(s: &str) -> Month {
+        Month::parse(s).unwrap()
+    }
+
+    #[test]
+    fn months_are_partitions_and_reruns_replace_or_keep_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = df!("account_id" => ["a", "b"], "kmeans_segment" => [1u32, 2]).unwrap();
+        let b = df!("account_id" => ["a", "c"], "kmeans_segment" => [1u32, 3]).unwrap();
+        assert_eq!(
+            record(dir.path(), month("2026-10"), &a).unwrap(),
+            Recorded::Committed { version: 0 }
+        );
+        assert_eq!(
+            record(dir.path(), month("2026-11"), &b).unwrap(),
+            Recorded::Committed { version: 1 }
+        );
+        // The same rows again: nothing to commit.
+        assert_eq!(
+            record(dir.path(), month("2026-10"), &a).unwrap(),
+            Recorded::Unchanged { version: 1 }
+        );
+        // Other rows for a month: its partition is replaced, the other kept.
+        assert_eq!(
+            record(dir.path(), month("2026-10"), &b).unwrap(),
+            Recorded::Committed { version: 2 }
+        );
+        let snap = snapshot(&dir.path().join(TABLE)).unwrap();
+        assert_eq!(snap.version, Some(2));
+        let parts: Vec<&String> = snap.files.values().collect();
+        assert_eq!(parts, vec!["2026-10", "2026-11"]);
+        let schema: Value = serde_json::from_str(snap.schema.as_deref().unwrap()).unwrap();
+        assert_eq!(schema["fields"][1]["type"], "long", "u32 widened");
+        assert_eq!(schema["fields"][2]["name"], "as_of");
+        // The first commit declares the protocol and the partitioning.
+        let first = std::fs::read_to_string(log_file(&dir.path().join(TABLE), 0)).unwrap();
+        assert!(
+            first.contains("\"minReaderVersion\":1")
+                && first.contains("\"partitionColumns\":[\"as_of\"]")
+        );
+    }
+}
