@@ -189,6 +189,16 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
     rundir::write_file(&data, &bytes)?;
     let dir = log_dir(&table);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
+    // A commit staged by a run that was killed (the output lock is ours).
+    for e in std::fs::read_dir(&dir)
+        .map_err(|e| Error::io("listing", &dir, e))?
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 
     let ts = now_ms();
     let mut actions: Vec<Value> = Vec::new();

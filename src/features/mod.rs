@@ -42,6 +42,8 @@ use crate::ingest::{AccountFrame, ACCOUNT_ID};
 pub struct ColumnInfo {
     /// Column name in the matrix (and `x__<name>` in features.parquet).
     pub name: String,
+    /// The readable name, from the feature's `label` ("ARR", "industry: Retail").
+    pub label: String,
     /// The feature it comes from.
     pub feature: String,
     /// `numeric`, `indicator` or `level`.
@@ -176,6 +178,7 @@ fn numeric_columns(f: &Feature, raw: &[Option<f64>], factor: f64) -> Vec<(Column
     let mut out = vec![(
         ColumnInfo {
             name: f.name.clone(),
+            label: f.label.clone(),
             feature: f.name.clone(),
             role: "numeric",
             level: None,
@@ -196,6 +199,7 @@ fn numeric_columns(f: &Feature, raw: &[Option<f64>], factor: f64) -> Vec<(Column
         out.push((
             ColumnInfo {
                 name: format!("{}__missing", f.name),
+                label: format!("{} missing", f.label),
                 feature: f.name.clone(),
                 role: "indicator",
                 level: None,
@@ -284,6 +288,7 @@ fn categorical_columns(
             (
                 ColumnInfo {
                     name: format!("{}={}", f.name, l),
+                    label: format!("{}: {l}", f.label),
                     feature: f.name.clone(),
                     role: "level",
                     level: Some(l.clone()),

@@ -6,6 +6,8 @@
 //! (2008) for categories, and a blue–white–orange diverging scale (endpoints
 //! from Paul Tol's colour-blind-safe schemes) for heatmaps.
 
+use std::fmt::Write as _;
+
 use plotters::prelude::*;
 
 /// Okabe–Ito, then Tol's muted scheme for categories beyond eight.
@@ -114,7 +116,7 @@ pub fn small_multiples(
                         format!("{v:.2}")
                     }
                 })
-                .y_label_formatter(&|v| short(*v))
+                .y_label_formatter(&|v| tick(*v, hi - lo))
                 .light_line_style(RGBColor(235, 235, 235))
                 .label_style(("sans-serif", 11))
                 .draw()
@@ -142,6 +144,20 @@ pub fn small_multiples(
         out.push_str(&svg);
     }
     Ok(out)
+}
+
+/// An axis label with as many decimals as the axis range needs, so that
+/// five ticks over a narrow range (0.11 … 0.12) do not print the same text.
+pub fn tick(v: f64, range: f64) -> String {
+    if !(range.is_finite() && range > 0.0) || v.abs() >= 1e4 {
+        return short(v);
+    }
+    let step = range / 5.0;
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    if v.abs() >= 100.0 && decimals <= 1 {
+        return format!("{v:.0}");
+    }
+    format!("{v:.*}", decimals.min(6))
 }
 
 /// Compact number for axis labels.
@@ -213,6 +229,24 @@ pub fn shares(labels: &[String], accounts: &[f64], value: Option<&[f64]>) -> Res
         .map_err(err)?;
         root.present().map_err(err)?;
     }
+    // Tooltips on each row: the full label and both shares.
+    let mut tips = String::new();
+    for i in 0..n {
+        let y = 14 + row * i as i32;
+        let mut text = format!("{}: {:.1}% of accounts", labels[i], accounts[i] * 100.0);
+        if let Some(v) = value {
+            text.push_str(&format!(", {:.1}% of the value", v[i] * 100.0));
+        }
+        let _ = write!(
+            tips,
+            "<rect class=\"tip\" x=\"0\" y=\"{y}\" width=\"{w}\" height=\"{row}\" fill=\"transparent\"><title>{}</title></rect>",
+            super::esc(&text)
+        );
+    }
+    match svg.rfind("</svg>") {
+        Some(end) => svg.insert_str(end, &tips),
+        None => svg.push_str(&tips),
+    }
     Ok(svg)
 }
 
@@ -272,6 +306,45 @@ pub fn heatmap(
             }
         }
         root.present().map_err(err)?;
+    }
+    // Tooltips: transparent boxes over every label and cell, each with a
+    // <title> holding the full text (labels are cut to fit; cells say which
+    // row and column they are).
+    let mut tips = String::new();
+    let e = super::esc;
+    for (j, c) in cols.iter().enumerate() {
+        let x = left + cell_w * j as u32;
+        let _ = write!(
+            tips,
+            "<rect class=\"tip\" x=\"{x}\" y=\"0\" width=\"{cell_w}\" height=\"{top}\" fill=\"transparent\"><title>{}</title></rect>",
+            e(c)
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let y = top + ch * i as u32;
+        let _ = write!(
+            tips,
+            "<rect class=\"tip\" x=\"0\" y=\"{y}\" width=\"{left}\" height=\"{ch}\" fill=\"transparent\"><title>{}</title></rect>",
+            e(r)
+        );
+        for (j, c) in cols.iter().enumerate() {
+            let (fill, text) = cell(i, j);
+            if text.is_empty() && fill == WHITE {
+                continue;
+            }
+            let x = left + cell_w * j as u32;
+            let _ = write!(
+                tips,
+                "<rect class=\"tip\" x=\"{x}\" y=\"{y}\" width=\"{cell_w}\" height=\"{ch}\" fill=\"transparent\"><title>{} × {}: {}</title></rect>",
+                e(r),
+                e(c),
+                e(&text)
+            );
+        }
+    }
+    match svg.rfind("</svg>") {
+        Some(end) => svg.insert_str(end, &tips),
+        None => svg.push_str(&tips),
     }
     Ok(svg)
 }
@@ -357,6 +430,19 @@ pub fn scatter(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ticks_over_a_narrow_range_read_differently() {
+        let ticks: Vec<String> = [0.110, 0.1125, 0.115, 0.1175, 0.120]
+            .iter()
+            .map(|&v| tick(v, 0.01))
+            .collect();
+        let mut unique = ticks.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), 5, "{ticks:?}");
+        assert_eq!(tick(1234.0, 4000.0), "1234");
+        assert_eq!(tick(0.5, 1.0), "0.5");
+    }
 
     #[test]
     fn charts_are_svg_with_their_labels() {

@@ -7,8 +7,10 @@
 //! re-rendered after a strata upgrade. Rendering is kept apart from IO:
 //! [`load`] reads, [`html`] and [`markdown`] are pure functions of [`RunData`].
 //!
-//! The HTML has no scripts and no external resources: CSS is inline and every
-//! chart is inline SVG ([`charts`], plotters' SVG backend), so it opens from disk,
+//! The HTML has no external resources: CSS is inline, every chart is inline
+//! SVG ([`charts`], plotters' SVG backend) with a tooltip (`<title>`) on every
+//! label and cell, and one small inline script ([`SCRIPT`]) makes the
+//! exceptions table sortable, filterable and searchable; so it opens from disk,
 //! offline, in any browser, and can be attached to an email. The 2-D map shows
 //! at most [`MAP_POINTS`] accounts (an even stride through the run's sorted
 //! accounts), which keeps the file small at a million accounts.
@@ -27,8 +29,8 @@ use crate::rundir::{read_json, read_parquet};
 
 /// Accounts drawn on the 2-D map at most.
 pub const MAP_POINTS: usize = 3000;
-/// Exceptions listed per direction.
-pub const TOP_EXCEPTIONS: usize = 15;
+/// Exceptions in the interactive table at most (all are in exceptions.csv).
+pub const TABLE_EXCEPTIONS: usize = 2000;
 
 /// The 2-D projection of the accounts.
 #[derive(Debug, Clone)]
@@ -343,6 +345,62 @@ th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .note{color:#555;font-size:13px}
 .error{color:#b2182b;font-weight:600}.warning{color:#8a5a00;font-weight:600}.info{color:#555}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px -2px 10px;border:1px solid #ccc}
+.filters{display:flex;flex-wrap:wrap;gap:6px 16px;font-size:13px;margin:8px 0}
+.filters input,.filters select{font:inherit;margin-left:4px}.filters input[type=number]{width:6em}
+th.sortable{cursor:pointer;user-select:none}th.sortable:hover{background:#e4ebf2}
+th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
+details summary{cursor:pointer}
+"#;
+
+/// The exceptions table's behaviour: filter by the controls above it, sort
+/// by a clicked header (again: the other way), and say how many rows show.
+pub const SCRIPT: &str = r#"
+(function () {
+  var t = document.getElementById("ex-table");
+  if (!t) { return; }
+  var body = t.tBodies[0], rows = Array.prototype.slice.call(body.rows);
+  function q(id) { return document.getElementById(id); }
+  function apply() {
+    var s = q("ex-search").value.trim().toLowerCase(), tier = q("ex-tier").value,
+        dir = q("ex-dir").value, seg = q("ex-seg").value,
+        conf = parseFloat(q("ex-conf").value) || 0, val = parseFloat(q("ex-value").value) || 0,
+        shown = 0;
+    rows.forEach(function (r) {
+      var d = r.dataset;
+      var ok = (!s || d.id.toLowerCase().indexOf(s) >= 0) && (!tier || d.tier === tier) &&
+        (!dir || d.dir === dir) && (!seg || d.seg === seg) && +d.conf >= conf && +d.value >= val;
+      r.hidden = !ok;
+      if (ok) { shown++; }
+    });
+    q("ex-count").textContent = "showing " + shown + " of " + rows.length;
+  }
+  ["ex-search", "ex-tier", "ex-dir", "ex-seg", "ex-conf", "ex-value"].forEach(function (id) {
+    q(id).addEventListener("input", apply);
+    q(id).addEventListener("change", apply);
+  });
+  var heads = Array.prototype.slice.call(t.tHead.rows[0].cells);
+  heads.forEach(function (th) {
+    if (!th.dataset.key) { return; }
+    th.tabIndex = 0;
+    th.classList.add("sortable");
+    function sort() {
+      var key = th.dataset.key, num = th.dataset.type === "num",
+          asc = th.getAttribute("aria-sort") !== "ascending";
+      heads.forEach(function (o) { o.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", asc ? "ascending" : "descending");
+      rows.sort(function (a, b) {
+        var x = a.dataset[key], y = b.dataset[key];
+        var c = num ? (+x) - (+y) : x.localeCompare(y);
+        if (c === 0) { c = (+a.dataset.rank) - (+b.dataset.rank); return c; }
+        return asc ? c : -c;
+      });
+      rows.forEach(function (r) { body.appendChild(r); });
+    }
+    th.addEventListener("click", sort);
+    th.addEventListener("keydown", function (e) { if (e.key === "Enter") { sort(); } });
+  });
+  apply();
+})();
 "#;
 
 /// The report as one self-contained HTML page.
@@ -376,7 +434,7 @@ pub fn html(r: &RunData) -> Result<String> {
     exceptions(&mut h, c);
     migration(&mut h, c)?;
     map_section(&mut h, r)?;
-    h.push_str("</main></body></html>\n");
+    let _ = write!(h, "</main><script>{SCRIPT}</script></body></html>\n");
     Ok(h)
 }
 
@@ -393,8 +451,12 @@ fn summary(h: &mut String, r: &RunData) {
         let method = s["method"].as_str().unwrap_or("");
         let _ = write!(
             h,
-            "<div class=\"card\">{} segments<b>{}</b></div>",
-            method_label(method),
+            "<div class=\"card\">{}<b>{}</b></div>",
+            if method == "kmeans" {
+                "k-means segments".to_string()
+            } else {
+                method_label(method).to_string()
+            },
             s["sizes"].as_array().map_or(0, Vec::len)
         );
     }
@@ -706,7 +768,15 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
                 )
             })
             .collect();
-        let cols: Vec<String> = wanted.iter().map(|&i| columns[i].clone()).collect();
+        // Columns by their readable labels (manifests before labels: the name).
+        let cols: Vec<String> = wanted
+            .iter()
+            .map(|&i| {
+                manifest["features"][i]["label"]
+                    .as_str()
+                    .map_or_else(|| columns[i].clone(), str::to_owned)
+            })
+            .collect();
         let effects: Vec<Vec<f64>> = ps.iter().map(|p| numbers(&p["effects"])).collect();
         let svg = charts::heatmap(
             &rows,
@@ -728,11 +798,13 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
                     .flatten()
                     .take(4)
                     .map(|d| {
-                        format!(
-                            "{} ({:+.1})",
-                            d["column"].as_str().unwrap_or(""),
-                            d["effect"].as_f64().unwrap_or(0.0)
-                        )
+                        let name = d["column"].as_str().unwrap_or("");
+                        let label = columns
+                            .iter()
+                            .position(|c| c == name)
+                            .and_then(|i| manifest["features"][i]["label"].as_str())
+                            .unwrap_or(name);
+                        format!("{label} ({:+.1})", d["effect"].as_f64().unwrap_or(0.0))
                     })
                     .collect();
                 let levels: Vec<String> = p["top_levels"]
@@ -740,12 +812,19 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
                     .into_iter()
                     .flatten()
                     .filter_map(|l| {
-                        Some(format!(
-                            "{} {} ({:.0}%)",
-                            l[0].as_str()?,
-                            l[1].as_str()?,
-                            l[2].as_f64()? * 100.0
-                        ))
+                        let (feature, level) = (l[0].as_str()?, l[1].as_str()?);
+                        // The level column's label ("industry: Retail"), else the raw names.
+                        let label = manifest["features"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|c| c["feature"] == feature && c["level"] == level)
+                            .and_then(|c| c["label"].as_str())
+                            .map_or_else(
+                                || format!("{}: {level}", feature.replace('_', " ")),
+                                str::to_owned,
+                            );
+                        Some(format!("{label} ({:.0}%)", l[2].as_f64()? * 100.0))
                     })
                     .collect();
                 let _ = write!(h, "<tr><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
@@ -854,19 +933,6 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
     Ok(())
 }
 
-fn exception_rows(c: &Value, kind: &str) -> Vec<Value> {
-    c["comparison"]["exceptions"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|e| e["kind"] == kind)
-                .take(TOP_EXCEPTIONS)
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn exceptions(h: &mut String, c: &Value) {
     h.push_str("<section id=\"exceptions\"><h2>Exceptions: accounts in the wrong tier</h2>");
     let all = c["comparison"]["exceptions"]
@@ -895,32 +961,100 @@ fn exceptions(h: &mut String, c: &Value) {
         ev["fdr"].as_f64().map_or("–".into(), |q| format!("{:.0}%", q * 100.0)),
         esc(label)
     );
-    for (kind, title) in [
-        ("upgrade", "Upgrade candidates"),
-        ("downgrade", "Downgrade candidates"),
-    ] {
-        let rows = exception_rows(c, kind);
-        let _ = write!(h, "<h3>{title} (top {})</h3>", rows.len());
-        if rows.is_empty() {
-            h.push_str("<p>None.</p>");
-            continue;
-        }
-        let _ = write!(h, "<table><tr><th>account</th><th>tier now → suggested</th><th>segment</th><th>confidence</th><th>{} at stake</th><th>why</th></tr>", esc(label));
-        for e in rows {
-            let reasons: Vec<String> = e["reasons"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| r["text"].as_str().map(esc))
-                .chain(e["evidence"].as_str().map(esc))
-                .collect();
-            let _ = write!(h, "<tr><td>{}</td><td>{} → {}</td><td class=n>{}</td><td class=n>{:.2}</td><td class=n>{}</td><td>{}</td></tr>",
-                esc(e["account_id"].as_str().unwrap_or("")), esc(e["current_tier"].as_str().unwrap_or("")), esc(e["suggested_tier"].as_str().unwrap_or("")),
-                e["segment_id"], e["confidence"].as_f64().unwrap_or(0.0), esc(e["value_text"].as_str().unwrap_or("")), reasons.join("<br>"));
-        }
-        h.push_str("</table>");
+    let up = all.iter().filter(|e| e["kind"] == "upgrade").count();
+    let _ = write!(
+        h,
+        "<p><b>Upgrade candidates</b>: {up} · <b>Downgrade candidates</b>: {}</p>",
+        all.len() - up
+    );
+    if all.is_empty() {
+        h.push_str(
+            "<p>None: no account's neighbours point to another tier than its own.</p></section>\n",
+        );
+        return;
     }
-    h.push_str("<p class=\"note\">Every exception is in <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason).</p></section>\n");
+    let method = c["comparison"]["exceptions_from"]
+        .as_str()
+        .unwrap_or("kmeans");
+    let tiers: Vec<&str> = c["comparison"]["tiers"]["names"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let options = |values: &mut dyn Iterator<Item = (String, String)>| -> String {
+        values
+            .map(|(v, text)| format!("<option value=\"{}\">{}</option>", esc(&v), esc(&text)))
+            .collect()
+    };
+    let mut segs: Vec<u64> = all
+        .iter()
+        .filter_map(|e| e["segment_id"].as_u64())
+        .collect();
+    segs.sort_unstable();
+    segs.dedup();
+    let _ = write!(
+        h,
+        "<div class=\"filters\"><label>account <input type=\"search\" id=\"ex-search\" placeholder=\"account id\"></label>\
+         <label>tier now <select id=\"ex-tier\"><option value=\"\">all</option>{}</select></label>\
+         <label>direction <select id=\"ex-dir\"><option value=\"\">both</option><option value=\"upgrade\">upgrade</option><option value=\"downgrade\">downgrade</option></select></label>\
+         <label>{} segment <select id=\"ex-seg\"><option value=\"\">all</option>{}</select></label>\
+         <label>confidence ≥ <input type=\"number\" id=\"ex-conf\" min=\"0\" max=\"1\" step=\"0.05\" value=\"0\"></label>\
+         <label>{} at stake ≥ <input type=\"number\" id=\"ex-value\" min=\"0\" step=\"any\" value=\"0\"></label></div>\
+         <p class=\"note\" id=\"ex-count\">showing {} of {}</p>",
+        options(&mut tiers.iter().map(|t| (t.to_string(), t.to_string()))),
+        method_label(method),
+        options(&mut segs.iter().map(|&s| (s.to_string(), format!("{s} · {}", profile_name(c, method, s as u32))))),
+        esc(label),
+        all.len().min(TABLE_EXCEPTIONS),
+        all.len().min(TABLE_EXCEPTIONS)
+    );
+    let _ = write!(
+        h,
+        "<table id=\"ex-table\"><thead><tr><th data-key=\"rank\" data-type=\"num\" aria-sort=\"ascending\">#</th><th data-key=\"id\" data-type=\"text\">account</th><th data-key=\"tier\" data-type=\"text\">tier now → suggested</th><th data-key=\"dir\" data-type=\"text\">direction</th><th data-key=\"seg\" data-type=\"num\">segment</th><th data-key=\"conf\" data-type=\"num\">confidence</th><th data-key=\"value\" data-type=\"num\">{} at stake</th><th>why</th></tr></thead><tbody>",
+        esc(label)
+    );
+    for (rank, e) in all.iter().take(TABLE_EXCEPTIONS).enumerate() {
+        let reasons: Vec<String> = e["reasons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["text"].as_str().map(esc))
+            .chain(e["evidence"].as_str().map(esc))
+            .collect();
+        let id = e["account_id"].as_str().unwrap_or("");
+        let tier = e["current_tier"].as_str().unwrap_or("");
+        let seg = e["segment_id"].as_u64().unwrap_or(0);
+        let conf = e["confidence"].as_f64().unwrap_or(0.0);
+        let value = e["value_at_stake"].as_f64().unwrap_or(0.0);
+        let dir = e["kind"].as_str().unwrap_or("");
+        let _ = write!(
+            h,
+            "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td><details><summary>{seg}</summary>{}</details></td><td class=n>{conf:.2}</td><td class=n>{}</td><td>{}</td></tr>",
+            rank + 1,
+            esc(id),
+            esc(tier),
+            esc(dir),
+            rank + 1,
+            esc(id),
+            esc(tier),
+            esc(e["suggested_tier"].as_str().unwrap_or("")),
+            esc(dir),
+            esc(&profile_name(c, method, seg as u32)),
+            esc(e["value_text"].as_str().unwrap_or("")),
+            reasons.join("<br>")
+        );
+    }
+    h.push_str("</tbody></table>");
+    let more = if all.len() > TABLE_EXCEPTIONS {
+        format!(
+            "The table holds the {TABLE_EXCEPTIONS} highest-ranked of {}; ",
+            all.len()
+        )
+    } else {
+        String::new()
+    };
+    let _ = write!(h, "<p class=\"note\">{more}every exception is in <code>exceptions.csv</code> (for a CRM import) and <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason). Click a column to sort; the controls filter.</p></section>\n");
 }
 
 fn migration(h: &mut String, c: &Value) -> Result<()> {

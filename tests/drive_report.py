@@ -1,0 +1,106 @@
+"""Drive report.html in headless Chromium (Playwright, with the system's
+Chromium: no browser download) as an analyst would: search, filter, sort the
+exceptions table, and hover a chart cell; check the visible rows each time and
+that the page logs no console errors.
+
+Usage: python drive_report.py REPORT_HTML CHROMIUM
+Prints what it checked; exits 1 on the first failure.
+"""
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+page_path, chromium = Path(sys.argv[1]).resolve(), sys.argv[2]
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def visible(page):
+    """(rank, id, tier, dir, seg, conf, value) of the visible rows, in order."""
+    return page.eval_on_selector_all(
+        "#ex-table tbody tr",
+        "rs => rs.filter(r => !r.hidden).map(r => [+r.dataset.rank, r.dataset.id, r.dataset.tier,"
+        " r.dataset.dir, r.dataset.seg, +r.dataset.conf, +r.dataset.value])",
+    )
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
+    page = browser.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("request", lambda r: problems.append(f"request: {r.url}") if not r.url.startswith(("file:", "data:", "about:")) else None)
+    page.goto(page_path.as_uri())
+    rows = visible(page)
+    n = len(rows)
+    assert n > 10, f"only {n} exceptions in the table"
+    assert [r[0] for r in rows] == list(range(1, n + 1)), "not in rank order at first"
+    assert page.inner_text("#ex-count") == f"showing {n} of {n}"
+    print(f"{n} exceptions, in rank order")
+
+    # Search by account id: exactly that account.
+    target = rows[n // 2][1]
+    page.fill("#ex-search", target)
+    got = visible(page)
+    assert [r[1] for r in got] == [target], got
+    assert page.inner_text("#ex-count") == f"showing 1 of {n}"
+    page.fill("#ex-search", "")
+    print(f"search {target}: 1 row")
+
+    # Filter by direction, then tier as well.
+    page.select_option("#ex-dir", "upgrade")
+    got = visible(page)
+    want = [r for r in rows if r[3] == "upgrade"]
+    assert got == want and got, (len(got), len(want))
+    tier = want[0][2]
+    page.select_option("#ex-tier", tier)
+    got = visible(page)
+    assert got == [r for r in want if r[2] == tier], "tier filter"
+    print(f"upgrade: {len(want)} rows; and tier {tier}: {len(got)}")
+    page.select_option("#ex-dir", "")
+    page.select_option("#ex-tier", "")
+
+    # Minimum confidence and value.
+    page.fill("#ex-conf", "0.9")
+    got = visible(page)
+    assert got == [r for r in rows if r[5] >= 0.9], "confidence filter"
+    page.fill("#ex-conf", "0")
+    cut = sorted(r[6] for r in rows)[n // 2]
+    page.fill("#ex-value", str(cut))
+    got = visible(page)
+    assert got == [r for r in rows if r[6] >= cut], "value filter"
+    page.fill("#ex-value", "0")
+    print("confidence and value filters")
+
+    # Segment filter.
+    seg = rows[0][4]
+    page.select_option("#ex-seg", seg)
+    assert visible(page) == [r for r in rows if r[4] == seg], "segment filter"
+    page.select_option("#ex-seg", "")
+
+    # Sort by confidence: click once ascending, again descending.
+    head = page.locator("#ex-table th[data-key=conf]")
+    head.click()
+    confs = [r[5] for r in visible(page)]
+    assert confs == sorted(confs), "ascending confidence"
+    assert head.get_attribute("aria-sort") == "ascending"
+    head.click()
+    confs = [r[5] for r in visible(page)]
+    assert confs == sorted(confs, reverse=True), "descending confidence"
+    page.locator("#ex-table th[data-key=id]").click()
+    ids = [r[1] for r in visible(page)]
+    assert ids == sorted(ids), "account ids ascending"
+    print("sorted by confidence both ways and by account")
+
+    # Expandable segment names, and tooltips on chart cells and labels.
+    page.locator("#ex-table tbody tr:not([hidden]) details summary").first.click()
+    assert page.locator("#ex-table tbody tr:not([hidden]) details[open]").count() == 1
+    tips = page.eval_on_selector_all("#tiers svg rect.tip title", "ts => ts.map(t => t.textContent)")
+    assert any(" × " in t for t in tips), tips[:5]
+    print(f"{len(tips)} chart tooltips, e.g. {next(t for t in tips if ' × ' in t)!r}")
+
+    assert not problems, problems
+    browser.close()
+print("no console errors, no network requests")
