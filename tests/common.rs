@@ -44,6 +44,23 @@ pub fn strata(args: &[&str], cwd: &Path) -> Out {
     }
 }
 
+/// Run a Python script of the repo with the test Python (`STRATA_PYTHON`,
+/// which scripts/test sets up): its success and what it printed.
+pub fn python(script: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let python = std::env::var("STRATA_PYTHON").unwrap_or_else(|_| "python3".into());
+    let o = Command::new(&python)
+        .arg(repo().join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {python} ({e}); run the tests with scripts/test, or set STRATA_PYTHON to a Python with notebooks/requirements.txt and tests/requirements.txt"));
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -6,23 +6,14 @@
 mod common;
 use common::*;
 
-use std::process::Command;
-
 fn readback(out: &std::path::Path, version: u64) -> String {
-    let python = std::env::var("STRATA_PYTHON").unwrap_or_else(|_| "python3".into());
-    let o = Command::new(&python)
-        .arg(repo().join("tests/delta_readback.py"))
-        .arg(out)
-        .arg(version.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {python} ({e}); run the tests with scripts/test, or set STRATA_PYTHON to a Python with tests/requirements.txt"));
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let v = version.to_string();
+    let (ok, text) = python(
+        "tests/delta_readback.py",
+        &[out.as_os_str(), std::ffi::OsStr::new(&v)],
     );
     assert!(
-        o.status.success(),
+        ok,
         "the Delta table does not read back (needs tests/requirements.txt; scripts/test installs it):\n{text}"
     );
     text

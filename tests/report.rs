@@ -180,20 +180,10 @@ fn report_command_rerenders_identically_from_outputs_alone() {
 #[test]
 fn notebook_runs_top_to_bottom_against_the_sample_run() {
     let run = sample_run().join("2026-11");
-    let python = std::env::var("STRATA_PYTHON").unwrap_or_else(|_| "python3".into());
-    let o = Command::new(&python)
-        .arg(repo().join("notebooks/run_notebook.py"))
-        .arg(&run)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {python} ({e}); set STRATA_PYTHON to a Python with notebooks/requirements.txt"));
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let (ok, text) = python("notebooks/run_notebook.py", &[run.as_os_str()]);
     assert!(
-        o.status.success(),
-        "the notebook failed (needs a Python with notebooks/requirements.txt, e.g. the venv .ci/run makes; set STRATA_PYTHON):\n{text}"
+        ok,
+        "the notebook failed (needs notebooks/requirements.txt: run the tests with scripts/test):\n{text}"
     );
     assert!(text.contains("code cells ran"), "{text}");
     assert!(text.contains("DuckDB read it"), "{text}");
@@ -202,19 +192,12 @@ fn notebook_runs_top_to_bottom_against_the_sample_run() {
 #[test]
 fn exceptions_table_sorts_filters_and_searches_in_chromium() {
     let page = sample_run().join("2026-11/report.html");
-    let python = std::env::var("STRATA_PYTHON").unwrap_or_else(|_| "python3".into());
-    let o = Command::new(&python)
-        .arg(repo().join("tests/drive_report.py"))
-        .arg(&page)
-        .arg(which_chromium())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot start {python} ({e}); run the tests with scripts/test, or set STRATA_PYTHON to a Python with tests/requirements.txt"));
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let browser = which_chromium();
+    let (ok, text) = python(
+        "tests/drive_report.py",
+        &[page.as_os_str(), std::ffi::OsStr::new(&browser)],
     );
-    assert!(o.status.success(), "driving the report failed:\n{text}");
+    assert!(ok, "driving the report failed:\n{text}");
     for n in [
         "search ",
         "upgrade: ",

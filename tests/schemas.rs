@@ -390,3 +390,38 @@ fn a_lookup_joins_population_by_zip_code_onto_accounts() {
     fx.write("data/zips.csv", "zip,population\n09999,5\n");
     must_fail(&fx, &["unmatched_lookup", "accounts.csv", "`zip`"]);
 }
+
+#[test]
+fn a_lookup_joins_onto_a_child_source_by_any_column() {
+    let fx = Fixture::new(120, "csv");
+    // A factor per usage month, joined onto usage rows by their month.
+    let usage = fx.read("data/usage.csv");
+    let months: std::collections::BTreeSet<String> = usage
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect();
+    let mut table = String::from("month_start,factor\n");
+    for (i, m) in months.iter().enumerate() {
+        table.push_str(&format!("{m},{}\n", i + 1));
+    }
+    fx.write("data/factors.csv", &table);
+    let p = fx.pipeline().replace(
+        "[sources.revenue]",
+        "[sources.factors]\npath = \"data/factors.csv\"\nkey = \"month_start\"\nlookup = \"usage\"\non = \"month\"\ncolumns = [\"factor\"]\n\n[sources.revenue]",
+    ) + "\n[[feature]]\nname = \"latest_factor\"\nsource = \"usage\"\nexpr = \"max(factor)\"\nwindow = 1\nmatrix = false\n";
+    fx.write("pipeline.toml", &p);
+    let o = fx.run(&["run", "pipeline.toml", "--until", "features"]);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "{}", o.text());
+    let df = frame(&fx.path("out/2026-10/features.parquet"));
+    // The as-of month is the latest month in the data: the largest factor.
+    let want = months.len() as f64;
+    let got = df
+        .column("latest_factor")
+        .unwrap()
+        .cast(&DataType::Float64)
+        .unwrap();
+    let got: Vec<f64> = got.f64().unwrap().iter().flatten().collect();
+    assert!(!got.is_empty() && got.iter().all(|v| *v == want), "{got:?}");
+}

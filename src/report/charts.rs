@@ -243,11 +243,7 @@ pub fn shares(labels: &[String], accounts: &[f64], value: Option<&[f64]>) -> Res
             super::esc(&text)
         );
     }
-    match svg.rfind("</svg>") {
-        Some(end) => svg.insert_str(end, &tips),
-        None => svg.push_str(&tips),
-    }
-    Ok(svg)
+    Ok(with_tips(svg, &tips))
 }
 
 /// A heatmap with row and column labels; `cell` gives colour and text.
@@ -342,11 +338,16 @@ pub fn heatmap(
             );
         }
     }
+    Ok(with_tips(svg, &tips))
+}
+
+/// `svg` with the tooltip boxes `tips` drawn last (on top, so they get the hover).
+fn with_tips(mut svg: String, tips: &str) -> String {
     match svg.rfind("</svg>") {
-        Some(end) => svg.insert_str(end, &tips),
-        None => svg.push_str(&tips),
+        Some(end) => svg.insert_str(end, tips),
+        None => svg.push_str(tips),
     }
-    Ok(svg)
+    svg
 }
 
 fn truncate(s: &str, n: usize) -> String {
