@@ -290,7 +290,7 @@ impl Verdict {
     /// A sentence for the summary and the report.
     pub fn sentence(self) -> &'static str {
         match self {
-            Verdict::None => "no agreement: today's tiers do not follow how these accounts behave (at chance level, or not significant), so behaviour gives no reason to move an account between tiers",
+            Verdict::None => "no agreement: today's tiers do not follow how these accounts behave (at chance level, or not significant), so behaviour gives no reason to move accounts between tiers; only accounts with strong evidence of their own are listed as exceptions",
             Verdict::Weak => "weak agreement: today's tiers follow behaviour only slightly",
             Verdict::Moderate => "moderate agreement: today's tiers partly follow behaviour",
             Verdict::Strong => "strong agreement: today's tiers largely follow behaviour",
@@ -316,6 +316,8 @@ pub struct MethodComparison {
     /// The G-test of independence, and the verdict (None with the agreement).
     pub test: Option<IndependenceTest>,
     pub verdict: Option<Verdict>,
+    /// The verdict in words ([`Verdict::sentence`]), for the report.
+    pub verdict_text: Option<&'static str>,
     /// segment × tier account counts.
     pub contingency: Vec<Vec<u64>>,
     pub mapping: Vec<SegmentTier>,
@@ -517,6 +519,7 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
         agreement,
         test,
         verdict,
+        verdict_text: verdict.map(Verdict::sentence),
         contingency: table,
         mapping,
     }

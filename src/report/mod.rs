@@ -277,16 +277,12 @@ fn method_label(m: &str) -> &'static str {
     }
 }
 
-/// A method's verdict on agreement with the tiers, in words.
+/// A method's verdict on agreement with the tiers, in words (from the
+/// comparison's own sentence), with the AMI behind it.
 fn verdict_sentence(mc: &Value) -> String {
-    let word = mc["verdict"].as_str().unwrap_or("");
-    let ami = f3(&mc["agreement"]["ami"]);
-    match word {
-        "none" => format!("no agreement (AMI {ami}): today's tiers do not follow how these accounts behave, so behaviour gives no reason to move accounts between tiers; only accounts with strong evidence of their own are listed as exceptions"),
-        "weak" => format!("weak agreement (AMI {ami}): today's tiers follow behaviour only slightly"),
-        "moderate" => format!("moderate agreement (AMI {ami}): today's tiers partly follow behaviour"),
-        "strong" => format!("strong agreement (AMI {ami}): today's tiers largely follow behaviour"),
-        _ => "not measured: too few accounts have a known tier".into(),
+    match mc["verdict_text"].as_str() {
+        Some(text) => format!("{text} (AMI {})", f3(&mc["agreement"]["ami"])),
+        None => "not measured: too few accounts have a known tier".into(),
     }
 }
 
