@@ -126,6 +126,8 @@ fn delta_type(dt: &DataType) -> Option<(&'static str, Option<DataType>)> {
         DataType::Int32 => ("integer", None),
         DataType::UInt32 | DataType::UInt16 | DataType::UInt8 => ("long", Some(DataType::Int64)),
         DataType::Boolean => ("boolean", None),
+        // A column with no value at all has no type of its own.
+        DataType::Null => ("string", Some(DataType::String)),
         _ => return None,
     })
 }
