@@ -430,7 +430,7 @@ pub fn html(r: &RunData) -> Result<String> {
     exceptions(&mut h, c);
     migration(&mut h, c)?;
     map_section(&mut h, r)?;
-    let _ = write!(h, "</main><script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(h, "</main><script>{SCRIPT}</script></body></html>");
     Ok(h)
 }
 
@@ -1050,7 +1050,7 @@ fn exceptions(h: &mut String, c: &Value) {
     } else {
         String::new()
     };
-    let _ = write!(h, "<p class=\"note\">{more}every exception is in <code>exceptions.csv</code> (for a CRM import) and <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason). Click a column to sort; the controls filter.</p></section>\n");
+    let _ = writeln!(h, "<p class=\"note\">{more}every exception is in <code>exceptions.csv</code> (for a CRM import) and <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason). Click a column to sort; the controls filter.</p></section>");
 }
 
 fn migration(h: &mut String, c: &Value) -> Result<()> {
