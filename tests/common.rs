@@ -61,6 +61,24 @@ pub fn python(script: &str, args: &[&std::ffi::OsStr]) -> (bool, String) {
     (o.status.success(), text)
 }
 
+/// A Parquet file, whole.
+pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap()
+}
+
+/// A CSV file (with a header), types inferred.
+pub fn read_csv(path: &Path) -> polars::prelude::DataFrame {
+    use polars::prelude::*;
+    CsvReadOptions::default()
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))
+        .unwrap()
+        .finish()
+        .unwrap()
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

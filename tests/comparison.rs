@@ -11,12 +11,6 @@ use polars::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-fn read_parquet(path: &std::path::Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
-        .unwrap()
-}
-
 fn strings(df: &DataFrame, c: &str) -> Vec<Option<String>> {
     df.column(c)
         .unwrap()
@@ -43,11 +37,7 @@ fn run(fx: &Fixture) -> Outcome {
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.text());
     let a = read_parquet(&fx.path("out/2026-10/assignments.parquet"));
-    let truth = CsvReadOptions::default()
-        .try_into_reader_with_file_path(Some(fx.path("data/truth.csv")))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let truth = read_csv(&fx.path("data/truth.csv"));
     let planted: std::collections::HashMap<String, String> = strings(&truth, "account_id")
         .into_iter()
         .zip(strings(&truth, "planted_exception"))

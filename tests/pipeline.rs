@@ -7,11 +7,7 @@ use polars::prelude::*;
 /// The run's assignments joined with the generator's truth table.
 fn assignments_with_truth(fx: &Fixture) -> DataFrame {
     let a = read_parquet(&fx.path("out/2026-10/assignments.parquet"));
-    let truth = CsvReadOptions::default()
-        .try_into_reader_with_file_path(Some(fx.path("data/truth.csv")))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let truth = read_csv(&fx.path("data/truth.csv"));
     a.lazy()
         .join(
             truth.lazy(),
@@ -20,12 +16,6 @@ fn assignments_with_truth(fx: &Fixture) -> DataFrame {
             JoinArgs::new(JoinType::Inner),
         )
         .collect()
-        .unwrap()
-}
-
-fn read_parquet(path: &std::path::Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
         .unwrap()
 }
 
@@ -95,11 +85,7 @@ fn features_match_the_generated_truth() {
     let out = fx.run(&["run", "pipeline.toml"]);
     assert_eq!(out.code, 0, "{}", out.text());
     let f = read_parquet(&fx.path("out/2026-10/features.parquet"));
-    let rev = CsvReadOptions::default()
-        .try_into_reader_with_file_path(Some(fx.path("data/revenue.csv")))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let rev = read_csv(&fx.path("data/revenue.csv"));
     let expected = rev
         .lazy()
         .filter(col("month").eq(lit("2026-10-01")))

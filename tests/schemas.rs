@@ -7,12 +7,6 @@ use common::*;
 
 use polars::prelude::*;
 
-fn frame(path: &std::path::Path) -> DataFrame {
-    ParquetReader::new(std::fs::File::open(path).unwrap())
-        .finish()
-        .unwrap()
-}
-
 /// The value of `column` for account `id` in a features.parquet.
 fn value(df: &DataFrame, id: &str, column: &str) -> Option<f64> {
     let ids = df.column("account_id").unwrap().str().unwrap();
@@ -252,8 +246,8 @@ fn accounts_that_became_customers_later_are_left_out_until_their_month() {
     assert_eq!(o.code, 0, "{}", o.text());
     assert!(o.text().contains("5 not yet customers"), "{}", o.text());
     assert!(!o.text().contains("orphan_id"), "{}", o.text());
-    let oct = frame(&fx.path("out/2026-10/features.parquet"));
-    let nov = frame(&fx.path("out/2026-11/features.parquet"));
+    let oct = read_parquet(&fx.path("out/2026-10/features.parquet"));
+    let nov = read_parquet(&fx.path("out/2026-11/features.parquet"));
     let ids = |df: &DataFrame| -> Vec<String> {
         df.column("account_id")
             .unwrap()
@@ -301,7 +295,7 @@ fn an_account_without_rows_has_zero_of_a_sum_not_the_median() {
     fx.write("data/revenue.csv", &(kept.join("\n") + "\n"));
     let o = fx.run(&["run", "pipeline.toml", "--until", "features"]);
     assert_eq!(o.code, 0, "{}", o.text());
-    let df = frame(&fx.path("out/2026-10/features.parquet"));
+    let df = read_parquet(&fx.path("out/2026-10/features.parquet"));
     assert_eq!(
         value(&df, "A0000003", "arr"),
         Some(0.0),
@@ -353,7 +347,7 @@ fn a_lookup_joins_population_by_zip_code_onto_accounts() {
         "{}",
         o.text()
     );
-    let df = frame(&fx.path("out/2026-10/features.parquet"));
+    let df = read_parquet(&fx.path("out/2026-10/features.parquet"));
     let ids = df.column("account_id").unwrap().str().unwrap().clone();
     let pop = df
         .column("population")
@@ -414,7 +408,7 @@ fn a_lookup_joins_onto_a_child_source_by_any_column() {
     let o = fx.run(&["run", "pipeline.toml", "--until", "features"]);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.text());
-    let df = frame(&fx.path("out/2026-10/features.parquet"));
+    let df = read_parquet(&fx.path("out/2026-10/features.parquet"));
     // The as-of month is the latest month in the data: the largest factor.
     let want = months.len() as f64;
     let got = df
