@@ -20,6 +20,7 @@
 //! | report | [`report`] | a run directory's outputs → `report.html` + `report.md` |
 //! | run | [`run`] | the chain above, writing a run directory atomically ([`rundir`]) |
 //! | export | [`export`] | a run's assignments → CRM-ready `exceptions.csv` and `assignments.csv` |
+//! | lakehouse | [`lakehouse`] | each committed month's assignments → the `segment_history` Delta table |
 //!
 //! [`sample`] generates a realistic dataset with planted segments.
 
