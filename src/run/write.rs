@@ -1,0 +1,281 @@
+//! The run directory's writers: each output file from the stages' typed results.
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::cluster::{self, Segmentation};
+use crate::compare::{self, Comparison};
+use crate::config::{Month, Pipeline};
+use crate::error::{Error, Result};
+use crate::export;
+use crate::features::{self, FeatureMatrix};
+use crate::history::History;
+use crate::ingest::{self, quality::QualityReport, AccountFrame};
+use crate::rundir;
+
+#[derive(Serialize)]
+pub(super) struct ComparisonJson<'a> {
+    as_of: String,
+    config: &'a cluster::ClusterConfig,
+    segmentations: &'a [Segmentation],
+    comparison: &'a Comparison,
+    history: &'a History,
+}
+
+/// What every Parquet output carries as file metadata.
+pub struct FileMeta {
+    pub as_of: Month,
+    pub pipeline_sha256: String,
+}
+
+impl FileMeta {
+    fn pairs(&self) -> Vec<(String, String)> {
+        vec![
+            ("strata.as_of".into(), self.as_of.to_string()),
+            (
+                "strata.pipeline_sha256".into(),
+                self.pipeline_sha256.clone(),
+            ),
+            ("strata.version".into(), crate::VERSION.into()),
+        ]
+    }
+}
+
+/// `assignments.parquet`, `segments.parquet` and `comparison.json`.
+pub(super) fn write_results(
+    dir: &Path,
+    p: &Pipeline,
+    m: &FeatureMatrix,
+    segs: &[Segmentation],
+    cmp: &Comparison,
+    history: &History,
+    meta: &FileMeta,
+) -> Result<DataFrame> {
+    let n = m.ids.len();
+    let mut cols = vec![Column::new(ingest::ACCOUNT_ID.into(), m.ids.clone())];
+    for s in segs {
+        let labels: Vec<u32> = s.labels.iter().map(|&l| s.ids[l]).collect();
+        cols.push(Column::new(format!("{}_segment", s.method).into(), labels));
+        // Names looked up once per segment, not once per account.
+        let segment_names: Vec<&str> = (0..s.k())
+            .map(|l| cmp.profile(s.method, l).map_or("", |pr| pr.name.as_str()))
+            .collect();
+        let names: Vec<&str> = s.labels.iter().map(|&l| segment_names[l]).collect();
+        cols.push(Column::new(format!("{}_name", s.method).into(), names));
+        let prev: Vec<Option<u32>> = history
+            .previous_segment
+            .get(s.method)
+            .cloned()
+            .unwrap_or_else(|| vec![None; n]);
+        cols.push(Column::new(
+            format!("previous_{}_segment", s.method).into(),
+            prev,
+        ));
+    }
+    if let Some(t) = &cmp.tiers {
+        let current: Vec<Option<String>> = t
+            .labels
+            .iter()
+            .map(|l| l.map(|i| t.names[i].clone()))
+            .collect();
+        let suggested: Vec<Option<String>> = cmp
+            .suggested
+            .iter()
+            .map(|l| l.map(|i| t.names[i].clone()))
+            .collect();
+        let mut kind: Vec<Option<&str>> = vec![None; n];
+        let mut conf: Vec<Option<f64>> = vec![None; n];
+        let mut stake: Vec<Option<f64>> = vec![None; n];
+        let mut reason: Vec<Option<String>> = vec![None; n];
+        let mut rank: Vec<Option<u32>> = vec![None; n];
+        for (r, e) in cmp.exceptions.iter().enumerate() {
+            kind[e.row] = Some(match e.kind {
+                compare::ExceptionKind::Upgrade => "upgrade",
+                compare::ExceptionKind::Downgrade => "downgrade",
+            });
+            conf[e.row] = Some(e.confidence);
+            stake[e.row] = Some(e.value_at_stake);
+            reason[e.row] = Some(e.reason_text());
+            rank[e.row] = Some(r as u32 + 1);
+        }
+        cols.push(Column::new("current_tier".into(), current));
+        cols.push(Column::new("suggested_tier".into(), suggested));
+        cols.push(Column::new("exception".into(), kind));
+        cols.push(Column::new("exception_rank".into(), rank));
+        cols.push(Column::new("confidence".into(), conf));
+        cols.push(Column::new("value_at_stake".into(), stake));
+        cols.push(Column::new("reason".into(), reason));
+        let or_none = |v: &Vec<Option<String>>| {
+            if v.len() == n {
+                v.clone()
+            } else {
+                vec![None; n]
+            }
+        };
+        cols.push(Column::new(
+            "previous_suggested_tier".into(),
+            or_none(&history.previous_suggested_tier),
+        ));
+        cols.push(Column::new(
+            "previous_exception".into(),
+            or_none(&history.previous_exception),
+        ));
+    }
+    let mut df = DataFrame::new_infer_height(cols)?;
+    write_parquet(&dir.join("assignments.parquet"), &mut df, meta)?;
+    // The same, CRM-ready.
+    rundir::write_file(&dir.join("exceptions.csv"), &export::exceptions_csv(&df)?)?;
+    rundir::write_file(&dir.join("assignments.csv"), &export::assignments_csv(&df)?)?;
+
+    // One row per segment per method.
+    let pr = &cmp.profiles;
+    let mut seg_cols = vec![
+        Column::new(
+            "method".into(),
+            pr.iter().map(|x| x.method).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "segment".into(),
+            pr.iter().map(|x| x.id).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "name".into(),
+            pr.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "size".into(),
+            pr.iter().map(|x| x.size as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "share_accounts".into(),
+            pr.iter().map(|x| x.share_accounts).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "share_value".into(),
+            pr.iter().map(|x| x.share_value).collect::<Vec<_>>(),
+        ),
+    ];
+    if cmp.tiers.is_some() {
+        let tier_of = |x: &compare::profile::Profile| {
+            cmp.methods
+                .iter()
+                .find(|mc| mc.method == x.method)
+                .and_then(|mc| mc.mapping[x.segment].tier.clone())
+        };
+        seg_cols.push(Column::new(
+            "mapped_tier".into(),
+            pr.iter().map(tier_of).collect::<Vec<_>>(),
+        ));
+    }
+    let stab = |x: &compare::profile::Profile| {
+        segs.iter()
+            .find(|s| s.method == x.method)
+            .and_then(|s| s.stability.as_ref())
+            .and_then(|st| st.segment_jaccard.get(x.segment).copied().flatten())
+    };
+    seg_cols.push(Column::new(
+        "stability_jaccard".into(),
+        pr.iter().map(stab).collect::<Vec<_>>(),
+    ));
+    let top: Vec<String> = pr
+        .iter()
+        .map(|x| {
+            x.distinguishing
+                .iter()
+                .take(5)
+                .map(|d| format!("{} ({:+.2})", d.column, d.effect))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect();
+    seg_cols.push(Column::new("distinguishing".into(), top));
+    if let Some(first) = pr.first() {
+        for (j, (feature, _)) in first.medians.iter().enumerate() {
+            seg_cols.push(Column::new(
+                format!("median_{feature}").into(),
+                pr.iter().map(|x| x.medians[j].1).collect::<Vec<_>>(),
+            ));
+        }
+    }
+    let mut sdf = DataFrame::new_infer_height(seg_cols)?;
+    write_parquet(&dir.join("segments.parquet"), &mut sdf, meta)?;
+    write_json(
+        &dir.join("comparison.json"),
+        &ComparisonJson {
+            as_of: meta.as_of.to_string(),
+            config: &p.cluster,
+            segmentations: segs,
+            comparison: cmp,
+            history,
+        },
+    )?;
+    Ok(df)
+}
+
+pub(super) fn write_outputs(
+    dir: &Path,
+    frame: &AccountFrame,
+    m: &FeatureMatrix,
+    report: &QualityReport,
+    meta: &FileMeta,
+) -> Result<()> {
+    write_json(&dir.join("quality.json"), report)?;
+    let mut df = features::to_frame(frame, m)?;
+    write_parquet(&dir.join("features.parquet"), &mut df, meta)?;
+    Ok(())
+}
+
+/// Write a JSON file (pretty, newline-terminated, fsynced).
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
+    text.push('\n');
+    rundir::write_file(path, text.as_bytes())
+}
+
+/// Write a Parquet file carrying the run's metadata, fsynced.
+pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result<()> {
+    let mut f = File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    ParquetWriter::new(&mut f)
+        .with_statistics(StatisticsOptions::full())
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
+        .finish(df)
+        .map_err(|e| Error::io("writing", path, io_error(e)))?;
+    f.sync_all().map_err(|e| Error::io("syncing", path, e))
+}
+
+/// A failed write as the I/O error underneath (a full disk reads "No space
+/// left on device", not as an internal Polars error).
+fn io_error(e: PolarsError) -> std::io::Error {
+    match e {
+        PolarsError::IO { error, .. } => std::io::Error::new(error.kind(), error.to_string()),
+        other => std::io::Error::other(crate::ingest::load::plain(&other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_an_io_error_naming_the_file() {
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            return; // not Linux
+        }
+        let mut df = df!("a" => (0..100_000i64).collect::<Vec<_>>()).unwrap();
+        let meta = FileMeta {
+            as_of: Month::parse("2026-10").unwrap(),
+            pipeline_sha256: "0".repeat(64),
+        };
+        let e = write_parquet(full, &mut df, &meta).unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), 2, "{msg}");
+        assert!(msg.contains("/dev/full"), "{msg}");
+        assert!(msg.contains("No space left on device"), "{msg}");
+        assert!(!msg.contains("internal error"), "{msg}");
+    }
+}
