@@ -16,7 +16,8 @@
 //! | features | [`features`] | account frame → [`features::FeatureMatrix`] |
 //! | cluster | [`cluster`] | matrix → k-means and community [`cluster::Segmentation`]s |
 //! | compare | [`compare`] | segmentations + tiers → [`compare::Comparison`] |
-//! | history | [`history`] | this run + the previous month's → stable IDs, transitions, migration |
+//! | identify | [`history::identify`] | segmentations + profiles + last month's run → stable IDs and carried names, right after clustering |
+//! | history | [`history::track`] | identified segments + comparison + last month's run → migration, drift, tier and exception changes |
 //! | report | [`report`] | a run directory's outputs → `report.html` + `report.md` |
 //! | run | [`run`] | the chain above, writing a run directory atomically ([`rundir`]) |
 //! | export | [`export`] | a run's assignments → CRM-ready `exceptions.csv` and `assignments.csv` |

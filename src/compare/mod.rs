@@ -549,12 +549,37 @@ fn cross_map(km: &Segmentation, cm: &Segmentation) -> CrossMap {
     }
 }
 
-/// Run the compare stage.
+/// Every segment's profile (before segment identities are matched to last
+/// month's, see [`crate::history::identify`], which gives them their IDs and
+/// carried-over names).
+pub fn profiles(
+    p: &Pipeline,
+    frame: &AccountFrame,
+    m: &FeatureMatrix,
+    segs: &[Segmentation],
+) -> Result<Vec<Profile>> {
+    let value = value_column(p, frame)?;
+    Ok(segs
+        .iter()
+        .flat_map(|s| profile::profiles(p, frame, m, s, value.as_deref()))
+        .collect())
+}
+
+/// The value at stake per account (the tiers' `value` feature).
+fn value_column(p: &Pipeline, frame: &AccountFrame) -> Result<Option<Vec<Option<f64>>>> {
+    Ok(match p.tiers.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(v) => Some(frame.df.column(v)?.f64()?.iter().collect()),
+        None => None,
+    })
+}
+
+/// Run the compare stage on identified segmentations and their profiles.
 pub fn compare(
     p: &Pipeline,
     frame: &AccountFrame,
     m: &FeatureMatrix,
     segs: &[Segmentation],
+    profiles: Vec<Profile>,
 ) -> Result<Comparison> {
     let km = segs.iter().find(|s| s.method == "kmeans");
     let cm = segs.iter().find(|s| s.method == "community");
@@ -562,10 +587,7 @@ pub fn compare(
         (Some(a), Some(b)) => Some(cross_map(a, b)),
         _ => None,
     };
-    let value: Option<Vec<Option<f64>>> = match p.tiers.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(v) => Some(frame.df.column(v)?.f64()?.iter().collect()),
-        None => None,
-    };
+    let value = value_column(p, frame)?;
     let value_feature = p
         .tiers
         .as_ref()
@@ -573,10 +595,6 @@ pub fn compare(
         .and_then(|v| p.features.iter().find(|f| &f.name == v));
     let value_label = value_feature.map_or_else(|| "value".to_string(), |f| f.label.clone());
     let value_unit = value_feature.map_or(crate::config::Unit::Number, |f| f.unit);
-    let profiles: Vec<Profile> = segs
-        .iter()
-        .flat_map(|s| profile::profiles(p, frame, m, s, value.as_deref()))
-        .collect();
     let Some(t) = &p.tiers else {
         return Ok(Comparison {
             tiers: None,

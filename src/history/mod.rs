@@ -307,14 +307,109 @@ fn align(prev: &PreviousRun, ids: &[String]) -> Vec<Option<usize>> {
     ids.iter().map(|a| index.get(a.as_str()).copied()).collect()
 }
 
-/// Match this run to the previous one: set each segmentation's stable IDs,
-/// carry names over, and measure migration. Without a previous run, IDs are
-/// 1, 2, … in label order (largest segment first).
+/// One method's match to last month, decided right after clustering.
+#[derive(Debug, Clone)]
+pub struct MethodMatch {
+    pub transitions: Vec<Transition>,
+    /// Last month's segment ID per current account (None for new accounts).
+    pub previous_labels: Vec<Option<u32>>,
+    /// The next unused segment ID.
+    pub next_id: u32,
+}
+
+/// The segmentations with their stable IDs, the profiles with those IDs and
+/// the names that carry over, and how each method was matched.
+pub struct Identified {
+    pub segmentations: Vec<Segmentation>,
+    pub profiles: Vec<crate::compare::profile::Profile>,
+    pub matches: BTreeMap<&'static str, MethodMatch>,
+}
+
+/// Match this run's segments to the previous run's, before anything else reads
+/// them: each segmentation gets its stable IDs and each profile its ID and (for
+/// a survivor) last month's name. Without a previous run, IDs are 1, 2, … in
+/// label order (largest segment first). Takes the clusters and profiles and
+/// gives them back identified, so no later stage sees provisional IDs.
+pub fn identify(
+    prev: Option<&PreviousRun>,
+    ids: &[String],
+    mut segs: Vec<Segmentation>,
+    mut profiles: Vec<crate::compare::profile::Profile>,
+) -> Identified {
+    let cur_to_prev: Vec<Option<usize>> = match prev {
+        Some(p) => align(p, ids),
+        None => vec![None; ids.len()],
+    };
+    let mut matches = BTreeMap::new();
+    for seg in segs.iter_mut() {
+        let pm = prev.and_then(|p| p.methods.get(seg.method));
+        let Some(pm) = pm else {
+            seg.ids = (1..=seg.k() as u32).collect();
+            matches.insert(
+                seg.method,
+                MethodMatch {
+                    transitions: Vec::new(),
+                    previous_labels: vec![None; ids.len()],
+                    next_id: seg.k() as u32 + 1,
+                },
+            );
+            continue;
+        };
+        let prev_labels: Vec<Option<u32>> = cur_to_prev
+            .iter()
+            .map(|r| r.and_then(|r| pm.ids[r]))
+            .collect();
+        let medians: Vec<Vec<(String, f64)>> = (0..seg.k())
+            .map(|s| {
+                profiles
+                    .iter()
+                    .find(|p| p.method == seg.method && p.segment == s)
+                    .map(|p| p.medians.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let (new_ids, transitions, survived, next) =
+            match_segments(pm, &prev_labels, &seg.labels, &seg.sizes, &medians);
+        seg.ids = new_ids;
+        // Names carry over for survivors.
+        for p in profiles.iter_mut().filter(|p| p.method == seg.method) {
+            let id = seg.ids[p.segment];
+            if let Some(old) = survived.get(&id) {
+                if let Some(name) = pm.names.get(old) {
+                    p.name = name.clone();
+                }
+            }
+        }
+        matches.insert(
+            seg.method,
+            MethodMatch {
+                transitions,
+                previous_labels: prev_labels,
+                next_id: next,
+            },
+        );
+    }
+    for p in profiles.iter_mut() {
+        if let Some(seg) = segs.iter().find(|s| s.method == p.method) {
+            p.id = seg.ids[p.segment];
+        }
+    }
+    Identified {
+        segmentations: segs,
+        profiles,
+        matches,
+    }
+}
+
+/// Month over month, once the comparison is made: migration matrices, drift,
+/// tier migration and exception changes. Reads the identified segmentations
+/// and the comparison; changes neither.
 pub fn track(
     prev: Option<&PreviousRun>,
     ids: &[String],
-    segs: &mut [Segmentation],
-    cmp: &mut Comparison,
+    segs: &[Segmentation],
+    matches: &BTreeMap<&'static str, MethodMatch>,
+    cmp: &Comparison,
 ) -> History {
     let n = ids.len();
     let cur_to_prev: Vec<Option<usize>> = match prev {
@@ -343,66 +438,26 @@ pub fn track(
         previous_suggested_tier: Vec::new(),
         previous_exception: Vec::new(),
     };
-    for seg in segs.iter_mut() {
-        let pm = prev.and_then(|p| p.methods.get(seg.method));
-        let Some(pm) = pm else {
-            seg.ids = (1..=seg.k() as u32).collect();
-            history
-                .next_ids
-                .insert(seg.method.to_string(), seg.k() as u32 + 1);
+    for seg in segs {
+        let Some(m) = matches.get(seg.method) else {
             continue;
         };
-        let prev_labels: Vec<Option<u32>> = cur_to_prev
-            .iter()
-            .map(|r| r.and_then(|r| pm.ids[r]))
-            .collect();
-        let profiles: Vec<Vec<(String, f64)>> = (0..seg.k())
-            .map(|s| {
-                cmp.profile(seg.method, s)
-                    .map(|p| p.medians.clone())
-                    .unwrap_or_default()
-            })
-            .collect();
-        let (new_ids, transitions, survived, next) =
-            match_segments(pm, &prev_labels, &seg.labels, &seg.sizes, &profiles);
-        seg.ids = new_ids;
-        history.next_ids.insert(seg.method.to_string(), next);
-        // Names carry over for survivors.
-        for p in cmp.profiles.iter_mut().filter(|p| p.method == seg.method) {
-            let id = seg.ids[p.segment];
-            if let Some(old) = survived.get(&id) {
-                if let Some(name) = pm.names.get(old) {
-                    p.name = name.clone();
-                }
-            }
-        }
-        let migration = migration(pm, &prev_labels, seg, &cur_to_prev, prev_n as usize);
-        let (drift_ari, moved) = drift(&prev_labels, seg);
+        history.next_ids.insert(seg.method.to_string(), m.next_id);
+        let Some(pm) = prev.and_then(|p| p.methods.get(seg.method)) else {
+            continue;
+        };
+        let migration = migration(pm, &m.previous_labels, seg, &cur_to_prev, prev_n as usize);
+        let (drift_ari, moved) = drift(&m.previous_labels, seg);
         history.methods.push(MethodHistory {
             method: seg.method,
-            transitions,
+            transitions: m.transitions.clone(),
             migration,
             drift_ari,
             moved,
         });
-        history.previous_segment.insert(seg.method, prev_labels);
-    }
-    for p in cmp.profiles.iter_mut() {
-        if let Some(seg) = segs.iter().find(|s| s.method == p.method) {
-            p.id = seg.ids[p.segment];
-        }
-    }
-    for mc in cmp.methods.iter_mut() {
-        if let Some(seg) = segs.iter().find(|s| s.method == mc.method) {
-            for m in mc.mapping.iter_mut() {
-                m.id = seg.ids[m.segment];
-            }
-        }
-    }
-    if let Some(seg) = segs.iter().find(|s| s.method == cmp.exceptions_from) {
-        for e in cmp.exceptions.iter_mut() {
-            e.segment_id = seg.ids[e.segment];
-        }
+        history
+            .previous_segment
+            .insert(seg.method, m.previous_labels.clone());
     }
     if let Some(p) = prev {
         let pick = |v: &Option<Vec<Option<String>>>| -> Vec<Option<String>> {

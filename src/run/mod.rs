@@ -304,7 +304,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             .filter(|_| p.cluster.community.warm_start)
             .and_then(|pr| history::previous_labels(pr, &matrix.ids, "community"));
         let t = Instant::now();
-        let mut segmentations = segment(p, &matrix, progress, warm.as_deref())?;
+        let segmentations = segment(p, &matrix, progress, warm.as_deref())?;
         timings.insert("cluster", t.elapsed().as_secs_f64());
         for s in &segmentations {
             timings.insert(
@@ -328,10 +328,21 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
                 headline.modularity = Some(*modularity);
             }
         }
+        // Segment identities are decided once, right after clustering: IDs
+        // matched to last month's and names carried over, before anything
+        // reads them.
         progress.stage("compare");
         let t = Instant::now();
-        let mut comparison = compare::compare(p, &frame, &matrix, &segmentations)?;
-        timings.insert("compare", t.elapsed().as_secs_f64());
+        let profiles = compare::profiles(p, &frame, &matrix, &segmentations)?;
+        let t_match = Instant::now();
+        let history::Identified {
+            segmentations,
+            profiles,
+            matches,
+        } = history::identify(prev.as_ref(), &matrix.ids, segmentations, profiles);
+        let match_seconds = t_match.elapsed().as_secs_f64();
+        let comparison = compare::compare(p, &frame, &matrix, &segmentations, profiles)?;
+        timings.insert("compare", t.elapsed().as_secs_f64() - match_seconds);
         progress.done(
             "compare",
             &format!("{} exception(s)", comparison.exceptions.len()),
@@ -341,10 +352,11 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         let h = history::track(
             prev.as_ref(),
             &matrix.ids,
-            &mut segmentations,
-            &mut comparison,
+            &segmentations,
+            &matches,
+            &comparison,
         );
-        timings.insert("history", t.elapsed().as_secs_f64());
+        timings.insert("history", t.elapsed().as_secs_f64() + match_seconds);
         progress.done(
             "history",
             &match &h.previous_as_of {
