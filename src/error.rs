@@ -5,10 +5,47 @@
 //! CLI maps them to different exit codes: 1 for "fix your input", 2 for
 //! "something went wrong underneath".
 
+use std::fmt;
 use std::path::PathBuf;
 
-use crate::config::ConfigProblems;
-use crate::ingest::quality::QualityReport;
+use crate::quality::QualityReport;
+
+/// One problem found in a pipeline file.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ConfigProblem {
+    /// Dotted key path, e.g. `sources.usage.time` or `feature[3].scale`.
+    pub key: String,
+    pub message: String,
+}
+
+/// All problems found in a pipeline file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConfigProblems {
+    pub file: PathBuf,
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "pipeline file {} has {} problem(s):",
+            self.file.display(),
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            if p.key.is_empty() {
+                writeln!(f, "  - {}", p.message)?;
+            } else {
+                writeln!(f, "  - {}: {}", p.key, p.message)?;
+            }
+        }
+        write!(
+            f,
+            "See README.md, section \"Pipeline file reference\", for every key and its allowed values."
+        )
+    }
+}
 
 /// The library's error type.
 #[derive(Debug, thiserror::Error)]
@@ -66,3 +103,23 @@ impl From<polars::error::PolarsError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The first paragraph of a Polars error message, on one line: what went
+/// wrong, without the resolved query plan ("FAILED HERE …"), the byte offset
+/// or the advice for Polars' Python API (`infer_schema_length`,
+/// `ignore_errors=True`, `strict=False`) that follow it.
+pub fn polars_message(msg: &str) -> String {
+    let first = msg.trim().split("\n\n").next().unwrap_or("");
+    let mut out = first.split_whitespace().collect::<Vec<_>>().join(" ");
+    for marker in ["Resolved plan until failure", "You might want to try"] {
+        if let Some(i) = out.find(marker) {
+            out.truncate(i);
+        }
+    }
+    let out = out.trim().trim_end_matches(':').trim();
+    if out.is_empty() {
+        "the data could not be processed".into()
+    } else {
+        out.to_string()
+    }
+}

@@ -35,10 +35,12 @@ pub mod history;
 pub mod ingest;
 pub mod lakehouse;
 pub mod partition;
+pub mod quality;
 pub mod report;
 pub mod run;
 pub mod rundir;
 pub mod sample;
+pub mod schema;
 
 pub use error::{Error, Result};
 

@@ -26,7 +26,6 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::features::FeatureMatrix;
 use community::Algorithm;
 use kmeans::{KMeansConfig, KScore};
 use knn::GraphConfig;
@@ -241,10 +240,14 @@ impl ClusterConfig {
     }
 }
 
-/// Run k-means.
-pub fn run_kmeans(m: &FeatureMatrix, cfg: &KMeansConfig, seed: u64) -> Result<Segmentation> {
+/// Run k-means on the feature matrix `x` (accounts × columns).
+pub fn run_kmeans(
+    x: ndarray::ArrayView2<f64>,
+    cfg: &KMeansConfig,
+    seed: u64,
+) -> Result<Segmentation> {
     let t = Instant::now();
-    let r = kmeans::run(m.x.view(), cfg, seed)?;
+    let r = kmeans::run(x, cfg, seed)?;
     Ok(Segmentation {
         method: "kmeans",
         sizes: sizes(&r.labels),
@@ -286,13 +289,13 @@ pub fn build_graph(
 /// community per account (None for new accounts) to start Leiden from, so
 /// communities that still fit keep their members (see [`crate::history`]).
 pub fn run_communities(
-    m: &FeatureMatrix,
+    x: ndarray::ArrayView2<f64>,
     cfg: &ClusterConfig,
     seed: u64,
     warm: Option<&[Option<u32>]>,
 ) -> Result<Segmentation> {
     let t = Instant::now();
-    let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(m.x.view(), &cfg.graph, seed);
+    let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(x, &cfg.graph, seed);
     let components = graph::split_disconnected(&g, &vec![0; g.n()])
         .iter()
         .max()

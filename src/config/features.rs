@@ -23,7 +23,7 @@ pub(super) fn validate(
     for (i, f) in raw_features.iter().enumerate() {
         let key = |k: &str| format!("feature[{i}].{k}");
         let fname = f.name.clone();
-        if fname == crate::ingest::ACCOUNT_ID {
+        if fname == crate::schema::ACCOUNT_ID {
             problems.push(
                 key("name"),
                 "`account_id` is reserved for the id column of the outputs; choose another name",

@@ -22,7 +22,6 @@ mod tiers;
 mod types;
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -35,42 +34,7 @@ use crate::cluster::{kmeans, ClusterConfig};
 use crate::error::{Error, Result};
 use raw::*;
 
-/// One problem found in a pipeline file.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ConfigProblem {
-    /// Dotted key path, e.g. `sources.usage.time` or `feature[3].scale`.
-    pub key: String,
-    pub message: String,
-}
-
-/// All problems found in a pipeline file.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ConfigProblems {
-    pub file: PathBuf,
-    pub problems: Vec<ConfigProblem>,
-}
-
-impl fmt::Display for ConfigProblems {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "pipeline file {} has {} problem(s):",
-            self.file.display(),
-            self.problems.len()
-        )?;
-        for p in &self.problems {
-            if p.key.is_empty() {
-                writeln!(f, "  - {}", p.message)?;
-            } else {
-                writeln!(f, "  - {}: {}", p.key, p.message)?;
-            }
-        }
-        write!(
-            f,
-            "See README.md, section \"Pipeline file reference\", for every key and its allowed values."
-        )
-    }
-}
+pub use crate::error::{ConfigProblem, ConfigProblems};
 
 #[derive(Default)]
 struct Problems(Vec<ConfigProblem>);
@@ -308,7 +272,7 @@ fn parse_expr(problems: &mut Problems, key: &str, text: &str) -> Option<polars::
     match parsed {
         Ok(Ok(e)) => Some(e),
         Ok(Err(e)) => {
-            let first = crate::ingest::load::plain(&e.to_string());
+            let first = crate::error::polars_message(&e.to_string());
             let quoting = if text.contains(' ') {
                 " (a column name with spaces or other characters must be in double quotes: \"Tenure in Months\" > 12)"
             } else {

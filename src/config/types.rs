@@ -293,13 +293,7 @@ pub struct Tiers {
     pub fdr: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Ignore,
-    Warning,
-    Error,
-}
+pub use crate::quality::Severity;
 
 #[derive(Debug, Clone)]
 pub struct Check {

@@ -51,25 +51,7 @@ pub fn guard<T>(f: impl FnOnce() -> PolarsResult<T>) -> Result<T, String> {
     }
 }
 
-/// The first paragraph of a Polars error message, on one line: what went
-/// wrong, without the resolved query plan ("FAILED HERE …"), the byte offset
-/// or the advice for Polars' Python API (`infer_schema_length`,
-/// `ignore_errors=True`, `strict=False`) that follow it.
-pub fn plain(msg: &str) -> String {
-    let first = msg.trim().split("\n\n").next().unwrap_or("");
-    let mut out = first.split_whitespace().collect::<Vec<_>>().join(" ");
-    for marker in ["Resolved plan until failure", "You might want to try"] {
-        if let Some(i) = out.find(marker) {
-            out.truncate(i);
-        }
-    }
-    let out = out.trim().trim_end_matches(':').trim();
-    if out.is_empty() {
-        "the data could not be processed".into()
-    } else {
-        out.to_string()
-    }
-}
+pub use crate::error::polars_message as plain;
 
 /// A finding about `src`, with defaults for the rest.
 pub fn finding(

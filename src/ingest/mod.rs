@@ -26,7 +26,7 @@
 
 pub mod dates;
 pub mod load;
-pub mod quality;
+pub use crate::quality;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -49,8 +49,7 @@ pub const ACCOUNT: &str = "__account";
 /// Column holding the account's row number in the account table (u32): the
 /// key of every join and group-by, far cheaper to hash than text ids.
 pub const AID: &str = "__aid";
-/// Name of the id column in the per-account frame strata produces.
-pub const ACCOUNT_ID: &str = "account_id";
+pub use crate::schema::ACCOUNT_ID;
 /// Account table with `since`/`until`: a customer at the end of the as-of month.
 const ACTIVE: &str = "__active";
 /// Account table with `since`: a customer by the end of the as-of month (gone or not).

@@ -509,10 +509,10 @@ pub fn segment(
     let cfg = &p.cluster;
     let seed = p.seed;
     progress.stage("k-means");
-    let mut km = cluster::run_kmeans(m, &cfg.kmeans, seed)?;
+    let mut km = cluster::run_kmeans(m.x.view(), &cfg.kmeans, seed)?;
     progress.done("k-means", &format!("k = {} ({:.1} s)", km.k(), km.seconds));
     progress.stage("communities");
-    let mut cm = cluster::run_communities(m, cfg, seed, warm)?;
+    let mut cm = cluster::run_communities(m.x.view(), cfg, seed, warm)?;
     progress.done(
         "communities",
         &format!("{} communities ({:.1} s)", cm.k(), cm.seconds),

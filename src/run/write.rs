@@ -252,7 +252,7 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result
 fn io_error(e: PolarsError) -> std::io::Error {
     match e {
         PolarsError::IO { error, .. } => std::io::Error::new(error.kind(), error.to_string()),
-        other => std::io::Error::other(crate::ingest::load::plain(&other.to_string())),
+        other => std::io::Error::other(crate::error::polars_message(&other.to_string())),
     }
 }
 

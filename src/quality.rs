@@ -1,4 +1,4 @@
-//! The data-quality report: every problem found while reading the sources,
+//! The data-quality report (a leaf module): every problem found while reading the sources,
 //! with its severity, a count and a few examples that name file, row and column.
 //!
 //! Ingestion never stops at the first problem: each check records findings here
@@ -9,7 +9,14 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::Severity;
+/// How serious a finding is (and a pipeline file sets per check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Ignore,
+    Warning,
+    Error,
+}
 
 /// One example of a finding: where it is and the offending value.
 #[derive(Debug, Clone, Serialize, PartialEq)]
