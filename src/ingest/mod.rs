@@ -1072,32 +1072,49 @@ fn parse_dates(
         .filter_map(|(i, (o, n))| (o.is_some() && n == Some(true)).then_some(i))
         .collect();
     if !bad.is_empty() {
-        let mut f = finding(
-            s,
-            Severity::Error,
-            "unparsable_date",
-            Some(d),
+        let message = format!(
+            "{} value(s) are not dates in format {chosen} ({}{})",
             bad.len(),
-            format!(
-                "{} value(s) are not dates in format {chosen} ({}{})",
-                bad.len(),
-                dates::describe(&chosen),
-                if s.date_format.is_some() {
-                    ", the source's date_format"
-                } else {
-                    ", the format most values are in"
-                }
-            ),
-            hint,
+            dates::describe(&chosen),
+            if s.date_format.is_some() {
+                ", the source's date_format"
+            } else {
+                ", the format most values are in"
+            }
         );
-        f.examples = bad
-            .iter()
-            .take(max_ex)
-            .map(|&i| example_at(s, rows[i], orig.get(i).map(str::to_string)))
-            .collect();
-        report.push(f);
+        report.push(bad_dates(s, d, &bad, &orig, rows, max_ex, message, hint));
     }
     Some(out)
+}
+
+/// The `unparsable_date` error for rows `bad` of date column `d`, with the
+/// first `max_ex` of them (line and value) as examples.
+#[allow(clippy::too_many_arguments)]
+fn bad_dates(
+    s: &Source,
+    d: &str,
+    bad: &[usize],
+    values: &StringChunked,
+    rows: &[usize],
+    max_ex: usize,
+    message: String,
+    hint: String,
+) -> quality::Finding {
+    let mut f = finding(
+        s,
+        Severity::Error,
+        "unparsable_date",
+        Some(d),
+        bad.len(),
+        message,
+        hint,
+    );
+    f.examples = bad
+        .iter()
+        .take(max_ex)
+        .map(|&i| example_at(s, rows[i], values.get(i).map(str::to_string)))
+        .collect();
+    f
 }
 
 /// The format of date column `d` when the source declares none: the one that
@@ -1186,24 +1203,20 @@ fn detect_format(
             let bad: Vec<usize> = (0..n)
                 .filter(|&i| c.get(i).is_some_and(|v| !v.trim().is_empty()))
                 .collect();
-            let mut x = finding(
-                s,
-                Severity::Error,
-                "unparsable_date",
-                Some(d),
-                bad.len(),
-                format!(
-                    "{} value(s) are not dates in any format strata knows",
-                    bad.len()
-                ),
-                hint,
+            let message = format!(
+                "{} value(s) are not dates in any format strata knows",
+                bad.len()
             );
-            x.examples = bad
-                .iter()
-                .take(max_ex)
-                .map(|&i| example_at(s, rows[i], c.get(i).map(str::to_string)))
-                .collect();
-            report.push(x);
+            report.push(bad_dates(
+                s,
+                d,
+                &bad,
+                &c,
+                rows,
+                max_ex,
+                message,
+                hint.to_string(),
+            ));
             None
         }
     }

@@ -237,11 +237,7 @@ pub fn shares(labels: &[String], accounts: &[f64], value: Option<&[f64]>) -> Res
         if let Some(v) = value {
             text.push_str(&format!(", {:.1}% of the value", v[i] * 100.0));
         }
-        let _ = write!(
-            tips,
-            "<rect class=\"tip\" x=\"0\" y=\"{y}\" width=\"{w}\" height=\"{row}\" fill=\"transparent\"><title>{}</title></rect>",
-            super::esc(&text)
-        );
+        tip(&mut tips, (0, y as u32), (w, row as u32), &text);
     }
     Ok(with_tips(svg, &tips))
 }
@@ -263,6 +259,10 @@ pub fn heatmap(
     let ch = 26u32;
     let w = left + cell_w * cols.len() as u32 + 10;
     let h = top + ch * rows.len() as u32 + 10;
+    // Tooltips: transparent boxes over every label and cell, each with a
+    // <title> holding the full text (labels are cut to fit; cells say which
+    // row and column they are).
+    let mut tips = String::new();
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
@@ -273,17 +273,25 @@ pub fn heatmap(
             let style = label.transform(FontTransform::Rotate270);
             root.draw(&Text::new(truncate(c, 18), (x - 6, top as i32 - 6), style))
                 .map_err(err)?;
+            tip(&mut tips, (left + cell_w * j as u32, 0), (cell_w, top), c);
         }
         for (i, r) in rows.iter().enumerate() {
             let y = (top + ch * i as u32) as i32;
             root.draw(&Text::new(truncate(r, 40), (6, y + 7), label.clone()))
                 .map_err(err)?;
-            for j in 0..cols.len() {
+            tip(&mut tips, (0, y as u32), (left, ch), r);
+            for (j, c) in cols.iter().enumerate() {
                 let (fill, text) = cell(i, j);
                 if text.is_empty() && fill == WHITE {
                     continue; // sparse matrices stay small
                 }
                 let x = (left + cell_w * j as u32) as i32;
+                tip(
+                    &mut tips,
+                    (x as u32, y as u32),
+                    (cell_w, ch),
+                    &format!("{r} × {c}: {text}"),
+                );
                 root.draw(&Rectangle::new(
                     [(x, y), (x + cell_w as i32 - 1, y + ch as i32 - 1)],
                     fill.filled(),
@@ -303,42 +311,16 @@ pub fn heatmap(
         }
         root.present().map_err(err)?;
     }
-    // Tooltips: transparent boxes over every label and cell, each with a
-    // <title> holding the full text (labels are cut to fit; cells say which
-    // row and column they are).
-    let mut tips = String::new();
-    let e = super::esc;
-    for (j, c) in cols.iter().enumerate() {
-        let x = left + cell_w * j as u32;
-        let _ = write!(
-            tips,
-            "<rect class=\"tip\" x=\"{x}\" y=\"0\" width=\"{cell_w}\" height=\"{top}\" fill=\"transparent\"><title>{}</title></rect>",
-            e(c)
-        );
-    }
-    for (i, r) in rows.iter().enumerate() {
-        let y = top + ch * i as u32;
-        let _ = write!(
-            tips,
-            "<rect class=\"tip\" x=\"0\" y=\"{y}\" width=\"{left}\" height=\"{ch}\" fill=\"transparent\"><title>{}</title></rect>",
-            e(r)
-        );
-        for (j, c) in cols.iter().enumerate() {
-            let (fill, text) = cell(i, j);
-            if text.is_empty() && fill == WHITE {
-                continue;
-            }
-            let x = left + cell_w * j as u32;
-            let _ = write!(
-                tips,
-                "<rect class=\"tip\" x=\"{x}\" y=\"{y}\" width=\"{cell_w}\" height=\"{ch}\" fill=\"transparent\"><title>{} × {}: {}</title></rect>",
-                e(r),
-                e(c),
-                e(&text)
-            );
-        }
-    }
     Ok(with_tips(svg, &tips))
+}
+
+/// A transparent box at `(x, y)` of size `(w, h)` whose tooltip is `title`.
+fn tip(out: &mut String, (x, y): (u32, u32), (w, h): (u32, u32), title: &str) {
+    let _ = write!(
+        out,
+        "<rect class=\"tip\" x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" fill=\"transparent\"><title>{}</title></rect>",
+        super::esc(title)
+    );
 }
 
 /// `svg` with the tooltip boxes `tips` drawn last (on top, so they get the hover).
