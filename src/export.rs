@@ -15,33 +15,48 @@ use polars::prelude::*;
 
 use crate::error::{Error, Result};
 
-/// Columns of `exceptions.csv`: (output name, assignments column).
-pub const EXCEPTION_COLUMNS: &[(&str, &str)] = &[
-    ("rank", "exception_rank"),
-    ("account_id", "account_id"),
-    ("current_tier", "current_tier"),
-    ("suggested_tier", "suggested_tier"),
-    ("direction", "exception"),
-    ("confidence", "confidence"),
-    ("value_at_stake", "value_at_stake"),
-    ("reason", "reason"),
-    ("kmeans_segment", "kmeans_segment"),
-    ("kmeans_segment_name", "kmeans_name"),
-    ("community_segment", "community_segment"),
-    ("community_segment_name", "community_name"),
-];
+/// Columns of `exceptions.csv`, (output name, assignments column), for a
+/// run of `methods` (each method's segment and its name follow the tier
+/// columns, in the run's method order).
+pub fn exception_columns(methods: &[&str]) -> Vec<(String, String)> {
+    let mut cols: Vec<(String, String)> = [
+        ("rank", "exception_rank"),
+        ("account_id", "account_id"),
+        ("current_tier", "current_tier"),
+        ("suggested_tier", "suggested_tier"),
+        ("direction", "exception"),
+        ("confidence", "confidence"),
+        ("value_at_stake", "value_at_stake"),
+        ("reason", "reason"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    cols.extend(segment_columns(methods));
+    cols
+}
 
-/// Columns of `assignments.csv`.
-pub const ASSIGNMENT_COLUMNS: &[(&str, &str)] = &[
-    ("account_id", "account_id"),
-    ("kmeans_segment", "kmeans_segment"),
-    ("kmeans_segment_name", "kmeans_name"),
-    ("community_segment", "community_segment"),
-    ("community_segment_name", "community_name"),
-    ("current_tier", "current_tier"),
-    ("suggested_tier", "suggested_tier"),
-    ("exception", "exception"),
-];
+/// Columns of `assignments.csv` for a run of `methods`.
+pub fn assignment_columns(methods: &[&str]) -> Vec<(String, String)> {
+    let mut cols = vec![("account_id".to_string(), "account_id".to_string())];
+    cols.extend(segment_columns(methods));
+    for c in ["current_tier", "suggested_tier", "exception"] {
+        cols.push((c.to_string(), c.to_string()));
+    }
+    cols
+}
+
+fn segment_columns(methods: &[&str]) -> Vec<(String, String)> {
+    methods
+        .iter()
+        .flat_map(|m| {
+            [
+                (format!("{m}_segment"), format!("{m}_segment")),
+                (format!("{m}_segment_name"), format!("{m}_name")),
+            ]
+        })
+        .collect()
+}
 
 /// A text cell a spreadsheet will not evaluate.
 pub fn safe_cell(s: &str) -> Cow<'_, str> {
@@ -52,9 +67,10 @@ pub fn safe_cell(s: &str) -> Cow<'_, str> {
 }
 
 /// `columns` of `df` (those it has) as CSV, rows in `df`'s order.
-pub fn csv(df: &DataFrame, columns: &[(&str, &str)]) -> Result<Vec<u8>> {
-    let present: Vec<&(&str, &str)> = columns
+pub fn csv<S: AsRef<str>>(df: &DataFrame, columns: &[(S, S)]) -> Result<Vec<u8>> {
+    let present: Vec<(&str, &str)> = columns
         .iter()
+        .map(|(a, b)| (a.as_ref(), b.as_ref()))
         .filter(|(_, c)| df.column(c).is_ok())
         .collect();
     let mut cells: Vec<(bool, StringChunked)> = Vec::with_capacity(present.len());
@@ -89,7 +105,7 @@ pub fn csv(df: &DataFrame, columns: &[(&str, &str)]) -> Result<Vec<u8>> {
 }
 
 /// The exceptions of an assignments frame, by rank, as `exceptions.csv`.
-pub fn exceptions_csv(assignments: &DataFrame) -> Result<Vec<u8>> {
+pub fn exceptions_csv(assignments: &DataFrame, methods: &[&str]) -> Result<Vec<u8>> {
     let df = match assignments.column("exception_rank") {
         Ok(rank) => {
             let keep = rank.is_not_null();
@@ -98,12 +114,12 @@ pub fn exceptions_csv(assignments: &DataFrame) -> Result<Vec<u8>> {
         }
         Err(_) => assignments.clear(),
     };
-    csv(&df, EXCEPTION_COLUMNS)
+    csv(&df, &exception_columns(methods))
 }
 
 /// Every account's segments and tiers, as `assignments.csv`.
-pub fn assignments_csv(assignments: &DataFrame) -> Result<Vec<u8>> {
-    csv(assignments, ASSIGNMENT_COLUMNS)
+pub fn assignments_csv(assignments: &DataFrame, methods: &[&str]) -> Result<Vec<u8>> {
+    csv(assignments, &assignment_columns(methods))
 }
 
 #[cfg(test)]
@@ -146,7 +162,7 @@ mod tests {
             "exception_rank" => [Some(2u32), None, Some(1)],
         )
         .unwrap();
-        let text = String::from_utf8(exceptions_csv(&df).unwrap()).unwrap();
+        let text = String::from_utf8(exceptions_csv(&df, &["kmeans"]).unwrap()).unwrap();
         assert_eq!(
             text,
             "rank,account_id,direction\n1,c,downgrade\n2,a,upgrade\n"

@@ -370,7 +370,7 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                 as_of: common.as_of,
                 output: None,
                 strict: common.strict,
-                features_only: false,
+                ..RunOptions::default()
             };
             let run::Validated {
                 report: q,
@@ -421,6 +421,7 @@ fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
                     output: out.clone(),
                     strict: common.strict,
                     features_only: until == Until::Features,
+                    ..RunOptions::default()
                 };
                 let summary = run::run(&p, &opts, log)?;
                 if log.format == LogFormat::Json {

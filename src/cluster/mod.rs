@@ -19,6 +19,7 @@ pub mod community;
 pub mod graph;
 pub mod kmeans;
 pub mod knn;
+pub mod method;
 pub mod stability;
 
 use std::time::Instant;
@@ -29,6 +30,7 @@ use crate::error::Result;
 use community::Algorithm;
 use kmeans::{KMeansConfig, KScore};
 use knn::GraphConfig;
+pub use method::{Method, Methods};
 use stability::{Stability, StabilityConfig};
 
 /// Community-detection parameters.
@@ -137,12 +139,17 @@ pub enum Details {
         /// fresh run's).
         warm_start: bool,
     },
+    /// A method with nothing of its own to show beyond its settings and
+    /// scores, by name (a library user's own method, say).
+    Other {
+        values: std::collections::BTreeMap<String, f64>,
+    },
 }
 
 /// One method's segmentation of the accounts.
 #[derive(Debug, Clone, Serialize)]
 pub struct Segmentation {
-    /// `kmeans` or `community`.
+    /// The method's name ([`Method::name`]).
     pub method: &'static str,
     /// Segment per account (row order of the feature matrix), 0 = largest.
     #[serde(skip)]
@@ -171,7 +178,8 @@ impl Segmentation {
     }
 }
 
-fn sizes(labels: &[usize]) -> Vec<usize> {
+/// Accounts per label.
+pub fn sizes(labels: &[usize]) -> Vec<usize> {
     let k = labels.iter().max().map_or(0, |m| m + 1);
     let mut s = vec![0; k];
     for &l in labels {
@@ -181,7 +189,7 @@ fn sizes(labels: &[usize]) -> Vec<usize> {
 }
 
 /// IDs 1, 2, … in label order: a first run's IDs, before any history.
-fn first_ids(labels: &[usize]) -> Vec<u32> {
+pub fn first_ids(labels: &[usize]) -> Vec<u32> {
     (1..=sizes(labels).len() as u32).collect()
 }
 

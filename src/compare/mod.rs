@@ -581,10 +581,9 @@ pub fn compare(
     segs: &[Segmentation],
     profiles: Vec<Profile>,
 ) -> Result<Comparison> {
-    let km = segs.iter().find(|s| s.method == "kmeans");
-    let cm = segs.iter().find(|s| s.method == "community");
-    let cross = match (km, cm) {
-        (Some(a), Some(b)) => Some(cross_map(a, b)),
+    // The primary method's segments against the second method's groups.
+    let cross = match segs {
+        [a, b, ..] => Some(cross_map(a, b)),
         _ => None,
     };
     let value = value_column(p, frame)?;
@@ -600,7 +599,7 @@ pub fn compare(
             tiers: None,
             methods: Vec::new(),
             cross,
-            exceptions_from: "kmeans",
+            exceptions_from: segs.first().map_or("", |s| s.method),
             exceptions: Vec::new(),
             evidence: None,
             value_label,
@@ -735,7 +734,7 @@ pub fn compare(
         tiers: Some(tiers),
         methods,
         cross,
-        exceptions_from: t.exceptions_from,
+        exceptions_from: seg.method,
         exceptions,
         evidence: summary,
         value_label,

@@ -126,8 +126,11 @@ pub(super) fn validate(
         problems,
         "tiers.exceptions_from",
         t.exceptions_from.as_deref(),
-        "kmeans",
-        &[("kmeans", "kmeans"), ("community", "community")],
+        crate::cluster::method::REGISTRY[0].name(),
+        &crate::cluster::method::REGISTRY
+            .iter()
+            .map(|m| (m.name(), m.name()))
+            .collect::<Vec<_>>(),
     );
     let fdr = match t.fdr {
         None => 0.05,

@@ -136,7 +136,10 @@ impl PreviousRun {
             })
             .collect();
         let mut methods = BTreeMap::new();
-        for method in ["kmeans", "community"] {
+        // Every method segments.parquet lists, whatever produced it.
+        let names: std::collections::BTreeSet<&str> =
+            seg_method.iter().flatten().map(String::as_str).collect();
+        for method in names {
             let Some(ids) = u32s(&a, &format!("{method}_segment"))? else {
                 continue;
             };
@@ -932,11 +935,53 @@ pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
     Ok(rows)
 }
 
-/// `strata history` as a table.
+/// `strata history` as a table: a column group per method the runs used
+/// (registered methods in the registry's order, others after them by name).
 pub fn history_text(rows: &[HistoryRow]) -> String {
-    let mut out = String::from(
-        "as-of     accounts  k-means  communities  k-means/tiers     communities/tiers  exceptions  drift ARI k-means  drift ARI communities  new    lost\n",
-    );
+    use crate::cluster::method;
+    let mut names: Vec<&str> = rows
+        .iter()
+        .flat_map(|r| r.segments.keys().chain(r.ari_vs_tiers.keys()))
+        .map(String::as_str)
+        .collect();
+    let rank = |n: &str| {
+        method::REGISTRY
+            .iter()
+            .position(|m| m.name() == n)
+            .unwrap_or(usize::MAX)
+    };
+    names.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    names.dedup();
+    if names.is_empty() {
+        names = method::REGISTRY.iter().map(|m| m.name()).collect();
+    }
+    let labels: Vec<String> = names.iter().map(|n| method::label(n)).collect();
+    // (header, width) per column after the as-of and account columns.
+    let mut head: Vec<(String, usize)> = Vec::new();
+    for l in &labels {
+        head.push((l.clone(), l.chars().count().max(7)));
+    }
+    for l in &labels {
+        let h = format!("{l}/tiers");
+        let w = h.chars().count().max(16);
+        head.push((h, w));
+    }
+    head.push(("exceptions".into(), 10));
+    for l in &labels {
+        let h = format!("drift ARI {l}");
+        let w = h.chars().count().max(17);
+        head.push((h, w));
+    }
+    head.push(("new".into(), 5));
+    head.push(("lost".into(), 5));
+    let mut out = String::from("as-of     accounts");
+    for (i, (h, w)) in head.iter().enumerate() {
+        if i + 1 == head.len() {
+            out.push_str(&format!("  {h}\n"));
+        } else {
+            out.push_str(&format!("  {h:<w$}"));
+        }
+    }
     let f = |m: &BTreeMap<String, f64>, k: &str| {
         m.get(k).map_or("-".to_string(), |v| format!("{v:.3}"))
     };
@@ -949,20 +994,18 @@ pub fn history_text(rows: &[HistoryRow]) -> String {
         (None, None) => "-".into(),
     };
     for r in rows {
-        out.push_str(&format!(
-            "{:<9} {:>8}  {:>7}  {:>11}  {:>16}  {:>17}  {:>10}  {:>17}  {:>21}  {:>5}  {:>5}\n",
-            r.as_of,
-            r.accounts,
-            u(r.segments.get("kmeans").copied()),
-            u(r.segments.get("community").copied()),
-            agreement(r, "kmeans"),
-            agreement(r, "community"),
-            u(r.exceptions),
-            f(&r.drift_ari, "kmeans"),
-            f(&r.drift_ari, "community"),
-            u(r.new_accounts),
-            u(r.lost_accounts),
-        ));
+        let mut cells: Vec<String> = Vec::new();
+        cells.extend(names.iter().map(|n| u(r.segments.get(*n).copied())));
+        cells.extend(names.iter().map(|n| agreement(r, n)));
+        cells.push(u(r.exceptions));
+        cells.extend(names.iter().map(|n| f(&r.drift_ari, n)));
+        cells.push(u(r.new_accounts));
+        cells.push(u(r.lost_accounts));
+        out.push_str(&format!("{:<9} {:>8}", r.as_of, r.accounts));
+        for (c, (_, w)) in cells.iter().zip(&head) {
+            out.push_str(&format!("  {c:>w$}"));
+        }
+        out.push('\n');
     }
     if rows.is_empty() {
         out.push_str("(no committed runs)\n");

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 use serde_json::Value;
 
+use crate::cluster::method;
 use crate::error::{Error, Result};
 use crate::rundir::{read_json, read_parquet};
 
@@ -95,9 +96,12 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
         return Ok(None);
     }
     let df = read_parquet(&fpath, Some(schema_cols.clone()))?;
-    let a = read_parquet(&apath, Some(vec!["kmeans_segment".into()]))?;
+    // The map colours the primary method's segments.
+    let primary = primary(comparison);
+    let column = format!("{primary}_segment");
+    let a = read_parquet(&apath, Some(vec![column.clone()]))?;
     let seg = a
-        .column("kmeans_segment")?
+        .column(&column)?
         .as_materialized_series()
         .cast(&DataType::UInt32)?;
     let seg: Vec<Option<u32>> = seg.u32()?.iter().collect();
@@ -142,7 +146,7 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     let stride = n.div_ceil(MAP_POINTS).max(1);
     let ids: Vec<u32> = comparison["segmentations"]
         .as_array()
-        .and_then(|s| s.iter().find(|m| m["method"] == "kmeans"))
+        .and_then(|s| s.iter().find(|m| m["method"] == primary))
         .and_then(|m| m["segment_ids"].as_array())
         .map(|a| {
             a.iter()
@@ -155,7 +159,10 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     sorted_ids.sort_unstable();
     let groups: Vec<String> = sorted_ids
         .iter()
-        .map(|id| format!("Segment {id}: {}", profile_name(comparison, "kmeans", *id)))
+        .map(|id| {
+            let name = profile_name(comparison, primary, *id);
+            format!("{} {id}: {name}", group_word(primary))
+        })
         .collect();
     let points = (0..n)
         .step_by(stride)
@@ -264,16 +271,36 @@ fn shown_profiles<'a>(c: &'a Value, method: &str) -> (Vec<&'a Value>, String) {
     ps.sort_by_key(|p| p["id"].as_u64().unwrap_or(0));
     let note = format!(
         "<p class=\"note\">Showing the {MAX_SHOWN} largest of {total} {}; every one is in segments.parquet.</p>",
-        if method == "kmeans" { "segments" } else { "communities" }
+        method::noun(method)
     );
     (ps, note)
 }
 
-fn method_label(m: &str) -> &'static str {
-    if m == "kmeans" {
-        "k-means"
+fn method_label(m: &str) -> String {
+    method::label(m)
+}
+
+/// The methods of the run, in its order (the primary one first).
+fn methods(c: &Value) -> Vec<&str> {
+    c["segmentations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["method"].as_str())
+        .collect()
+}
+
+/// The run's primary method: its segments colour the map and get the table.
+fn primary(c: &Value) -> &str {
+    methods(c).first().copied().unwrap_or("")
+}
+
+/// What one group of a method is called in a row label.
+fn group_word(m: &str) -> &'static str {
+    if method::noun(m) == "communities" {
+        "Community"
     } else {
-        "communities"
+        "Segment"
     }
 }
 
@@ -448,10 +475,10 @@ fn summary(h: &mut String, r: &RunData) {
         let _ = write!(
             h,
             "<div class=\"card\">{}<b>{}</b></div>",
-            if method == "kmeans" {
-                "k-means segments".to_string()
+            if method::noun(method) == "segments" {
+                format!("{} segments", method_label(method))
             } else {
-                method_label(method).to_string()
+                method_label(method)
             },
             s["sizes"].as_array().map_or(0, Vec::len)
         );
@@ -602,7 +629,7 @@ fn kmeans_details(c: &Value) -> Option<&Value> {
     c["segmentations"]
         .as_array()?
         .iter()
-        .find(|s| s["method"] == "kmeans")
+        .find(|s| s["details"]["kind"] == "kmeans")
         .map(|s| &s["details"])
 }
 
@@ -610,7 +637,7 @@ fn community_details(c: &Value) -> Option<&Value> {
     c["segmentations"]
         .as_array()?
         .iter()
-        .find(|s| s["method"] == "community")
+        .find(|s| s["details"]["kind"] == "community")
         .map(|s| &s["details"])
 }
 
@@ -623,7 +650,7 @@ fn k_choice(h: &mut String, c: &Value) -> Result<()> {
     let scores = d["k_scores"].as_array().cloned().unwrap_or_default();
     let chosen = c["segmentations"]
         .as_array()
-        .and_then(|s| s.iter().find(|m| m["method"] == "kmeans"))
+        .and_then(|s| s.iter().find(|m| m["details"]["kind"] == "kmeans"))
         .and_then(|m| m["sizes"].as_array())
         .map_or(0, Vec::len);
     let _ = write!(
@@ -728,7 +755,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
                 .collect()
         })
         .unwrap_or_default();
-    for method in ["kmeans", "community"] {
+    for method in methods(c) {
         let (ps, note) = shown_profiles(c, method);
         if ps.is_empty() {
             continue;
@@ -754,11 +781,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
             .map(|p| {
                 format!(
                     "{} {}: {}",
-                    if method == "kmeans" {
-                        "Segment"
-                    } else {
-                        "Community"
-                    },
+                    group_word(method),
                     p["id"],
                     p["name"].as_str().unwrap_or("")
                 )
@@ -785,7 +808,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
         )
         .map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
-        if method == "kmeans" {
+        if method == primary(c) {
             h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out</th><th>typical levels</th></tr>");
             for p in &ps {
                 let dist: Vec<String> = p["distinguishing"]
@@ -836,7 +859,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
 fn sizes(h: &mut String, c: &Value) -> Result<()> {
     let label = esc(c["comparison"]["value_label"].as_str().unwrap_or("value"));
     let _ = write!(h, "<section id=\"sizes\"><h2>Segment sizes and {label} share</h2><p class=\"legend\"><span style=\"background:#0072B2\"></span>share of accounts<span style=\"background:#E69F00\"></span>share of {label} (the value feature)</p>");
-    for method in ["kmeans", "community"] {
+    for method in methods(c) {
         let (ps, note) = shown_profiles(c, method);
         if ps.is_empty() {
             continue;
@@ -884,11 +907,7 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
             .map(|&i| {
                 format!(
                     "{} {} · {}",
-                    if method == "kmeans" {
-                        "Segment"
-                    } else {
-                        "Community"
-                    },
+                    group_word(method),
                     mapping[i]["id"],
                     profile_name(c, method, mapping[i]["id"].as_u64().unwrap_or(0) as u32)
                 )
@@ -971,7 +990,7 @@ fn exceptions(h: &mut String, c: &Value) {
     }
     let method = c["comparison"]["exceptions_from"]
         .as_str()
-        .unwrap_or("kmeans");
+        .unwrap_or_else(|| primary(c));
     let tiers: Vec<&str> = c["comparison"]["tiers"]["names"]
         .as_array()
         .into_iter()
@@ -1211,12 +1230,13 @@ pub fn markdown(r: &RunData) -> String {
         );
     }
     let label = md(c["comparison"]["value_label"].as_str().unwrap_or("value"));
-    let _ = writeln!(m, "\n## k-means segments\n\n| segment | name | accounts | {label} share | maps to tier |\n|---|---|---|---|---|");
+    let primary = primary(c);
+    let _ = writeln!(m, "\n## {} {}\n\n| segment | name | accounts | {label} share | maps to tier |\n|---|---|---|---|---|", method_label(primary), method::noun(primary));
     let mapping = c["comparison"]["methods"]
         .as_array()
-        .and_then(|a| a.iter().find(|x| x["method"] == "kmeans"))
+        .and_then(|a| a.iter().find(|x| x["method"] == primary))
         .map(|x| x["mapping"].clone());
-    for p in profiles(c, "kmeans") {
+    for p in profiles(c, primary) {
         let tier = mapping
             .as_ref()
             .and_then(|mp| mp.as_array()?.iter().find(|x| x["id"] == p["id"]).cloned())

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cluster::{self, community, kmeans, stability, Segmentation};
+use crate::cluster::{self, stability, Method, Methods, Segmentation};
 use crate::compare::{self, Comparison};
 use crate::config::Severity;
 use crate::config::{Month, Pipeline};
@@ -41,6 +41,8 @@ pub struct RunOptions {
     /// Stop after the feature matrix (for building features only, and for
     /// measuring ingestion + features on their own).
     pub features_only: bool,
+    /// The segment-discovery methods (the registry's by default).
+    pub methods: Methods,
 }
 
 impl RunOptions {
@@ -299,22 +301,15 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             Some((m, dir)) => Some(PreviousRun::load(m, &dir)?),
             None => None,
         };
-        let warm = prev
-            .as_ref()
-            .filter(|_| p.cluster.community.warm_start)
-            .and_then(|pr| history::previous_labels(pr, &matrix.ids, "community"));
+        let previous = |method: &dyn Method| {
+            prev.as_ref()
+                .and_then(|pr| history::previous_labels(pr, &matrix.ids, method.name()))
+        };
         let t = Instant::now();
-        let segmentations = segment(p, &matrix, progress, warm.as_deref())?;
+        let segmentations = segment(p, &matrix, &opts.methods, progress, &previous)?;
         timings.insert("cluster", t.elapsed().as_secs_f64());
-        for s in &segmentations {
-            timings.insert(
-                if s.method == "kmeans" {
-                    "kmeans"
-                } else {
-                    "communities"
-                },
-                s.seconds,
-            );
+        for (method, s) in opts.methods.iter().zip(&segmentations) {
+            timings.insert(method.timing_key(), s.seconds);
             if let cluster::Details::Community {
                 graph,
                 detect_seconds,
@@ -503,56 +498,39 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
 pub fn segment(
     p: &Pipeline,
     m: &FeatureMatrix,
+    methods: &Methods,
     progress: &dyn Progress,
-    warm: Option<&[Option<u32>]>,
+    previous: &dyn Fn(&dyn Method) -> Option<Vec<Option<u32>>>,
 ) -> Result<Vec<Segmentation>> {
     let cfg = &p.cluster;
     let seed = p.seed;
-    progress.stage("k-means");
-    let mut km = cluster::run_kmeans(m.x.view(), &cfg.kmeans, seed)?;
-    progress.done("k-means", &format!("k = {} ({:.1} s)", km.k(), km.seconds));
-    progress.stage("communities");
-    let mut cm = cluster::run_communities(m.x.view(), cfg, seed, warm)?;
-    progress.done(
-        "communities",
-        &format!("{} communities ({:.1} s)", cm.k(), cm.seconds),
-    );
+    let mut out = Vec::new();
+    for method in methods.iter() {
+        progress.stage(method.label());
+        let prev = if method.wants_previous(cfg) {
+            previous(method)
+        } else {
+            None
+        };
+        let s = method.fit(m.x.view(), cfg, seed, prev.as_deref())?;
+        progress.done(
+            method.label(),
+            &format!("{} ({:.1} s)", method.summary(&s), s.seconds),
+        );
+        out.push(s);
+    }
     if cfg.stability.runs > 0 {
         progress.stage("stability");
-        let k = km.k();
-        let kcfg = kmeans::KMeansConfig {
-            k: Some(k),
-            ..cfg.kmeans.clone()
-        };
-        km.stability = Some(stability::assess(
-            m.x.view(),
-            &km.labels,
-            &cfg.stability,
-            seed,
-            |xs, s| Ok(kmeans::fit(xs, k.min(xs.nrows()), &kcfg, s)?.0),
-        )?);
-        let gamma = cfg.community.resolutions[0];
-        cm.stability = Some(stability::assess(
-            m.x.view(),
-            &cm.labels,
-            &cfg.stability,
-            seed,
-            |xs, s| {
-                let (g, neighbours, _) = cluster::build_graph(xs, &cfg.graph, s);
-                Ok(neighbours.to_accounts(
-                    community::detect(
-                        &g,
-                        cfg.community.algorithm,
-                        gamma,
-                        s,
-                        cfg.community.size_limits(g.n()),
-                        cfg.community.iterations,
-                    )
-                    .0,
-                ))
-            },
-        )?);
+        for (method, s) in methods.iter().zip(out.iter_mut()) {
+            s.stability = Some(stability::assess(
+                m.x.view(),
+                &s.labels,
+                &cfg.stability,
+                seed,
+                |xs, seed| method.refit(xs, s, cfg, seed),
+            )?);
+        }
         progress.done("stability", &format!("{} runs", cfg.stability.runs));
     }
-    Ok(vec![km, cm])
+    Ok(out)
 }

@@ -23,6 +23,12 @@ pub fn summary_text(s: &RunSummary) -> String {
                 graph.edges,
                 graph.knn_method
             ),
+            cluster::Details::Other { .. } => format!(
+                "{}: {} {}",
+                cluster::method::label(seg.method),
+                seg.k(),
+                cluster::method::noun(seg.method)
+            ),
         };
         out.push_str(&format!("  {head}\n    sizes: {}\n", sizes.join(", ")));
         if let Some(st) = &seg.stability {
@@ -47,9 +53,12 @@ pub fn summary_text(s: &RunSummary) -> String {
         ));
         return out;
     };
-    for pr in c.profiles.iter().filter(|p| p.method == "kmeans") {
+    // The primary method's segments, by name.
+    let primary = s.segmentations.first().map_or("", |seg| seg.method);
+    for pr in c.profiles.iter().filter(|p| p.method == primary) {
         out.push_str(&format!(
-            "    k-means segment {}: {} — {} accounts ({:.0}%)\n",
+            "    {} segment {}: {} — {} accounts ({:.0}%)\n",
+            cluster::method::label(primary),
             pr.id,
             pr.name,
             pr.size,

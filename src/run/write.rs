@@ -127,8 +127,15 @@ pub(super) fn write_results(
     let mut df = DataFrame::new_infer_height(cols)?;
     write_parquet(&dir.join("assignments.parquet"), &mut df, meta)?;
     // The same, CRM-ready.
-    rundir::write_file(&dir.join("exceptions.csv"), &export::exceptions_csv(&df)?)?;
-    rundir::write_file(&dir.join("assignments.csv"), &export::assignments_csv(&df)?)?;
+    let methods: Vec<&str> = segs.iter().map(|s| s.method).collect();
+    rundir::write_file(
+        &dir.join("exceptions.csv"),
+        &export::exceptions_csv(&df, &methods)?,
+    )?;
+    rundir::write_file(
+        &dir.join("assignments.csv"),
+        &export::assignments_csv(&df, &methods)?,
+    )?;
 
     // One row per segment per method.
     let pr = &cmp.profiles;

@@ -1,0 +1,220 @@
+//! The segment-discovery methods, as one type the later stages iterate over.
+//!
+//! A method turns the feature matrix into one [`Segmentation`]; the compare,
+//! history, report and export stages read only what a `Segmentation` carries
+//! (its `method` name, labels, IDs, sizes, details), so they handle every
+//! method the same way. Adding a method is one new file in `cluster/` with a
+//! type implementing [`Method`], and one entry in [`REGISTRY`]. A method that
+//! needs settings also gets a section in the pipeline file (`config/`).
+//!
+//! The first method of a run is its *primary* one: exceptions come from it
+//! unless `tiers.exceptions_from` names another, and the report's map colours
+//! its segments.
+
+use std::fmt::Debug;
+
+use ndarray::ArrayView2;
+
+use super::{community, kmeans, ClusterConfig, Segmentation};
+use crate::error::Result;
+
+/// A segment-discovery method.
+pub trait Method: Debug + Send + Sync {
+    /// Its name in every output: `method` in `comparison.json`, the column
+    /// `{name}_segment` in `assignments.parquet`, the manifest's headline.
+    /// Lower case, letters, digits and `_`.
+    fn name(&self) -> &'static str;
+    /// Its name for people ("k-means"), in the report and the CLI.
+    fn label(&self) -> &'static str;
+    /// What its groups are called in text, plural ("segments").
+    fn noun(&self) -> &'static str {
+        "segments"
+    }
+    /// The manifest's timing key for its wall time.
+    fn timing_key(&self) -> &'static str {
+        self.name()
+    }
+    /// Whether [`Method::fit`] uses last month's segment of each account
+    /// (a warm start); when false the run does not look them up.
+    fn wants_previous(&self, _cfg: &ClusterConfig) -> bool {
+        false
+    }
+    /// Segment the accounts (rows of `x`). `previous`: last month's segment
+    /// ID by this method of each account (None for new accounts), when
+    /// [`Method::wants_previous`] and there is a previous run.
+    fn fit(
+        &self,
+        x: ArrayView2<f64>,
+        cfg: &ClusterConfig,
+        seed: u64,
+        previous: Option<&[Option<u32>]>,
+    ) -> Result<Segmentation>;
+    /// Refit on a subsample `xs` for the stability check, with the settings
+    /// `fitted` was found with (k-means keeps its k): labels per row of `xs`.
+    fn refit(
+        &self,
+        xs: ArrayView2<f64>,
+        fitted: &Segmentation,
+        cfg: &ClusterConfig,
+        seed: u64,
+    ) -> Result<Vec<usize>>;
+    /// One line for the CLI's progress ("k = 5", "12 communities").
+    fn summary(&self, s: &Segmentation) -> String {
+        format!("{} {}", s.k(), self.noun())
+    }
+}
+
+/// k-means (see [`kmeans`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KMeans;
+
+impl Method for KMeans {
+    fn name(&self) -> &'static str {
+        "kmeans"
+    }
+    fn label(&self) -> &'static str {
+        "k-means"
+    }
+    fn fit(
+        &self,
+        x: ArrayView2<f64>,
+        cfg: &ClusterConfig,
+        seed: u64,
+        _previous: Option<&[Option<u32>]>,
+    ) -> Result<Segmentation> {
+        super::run_kmeans(x, &cfg.kmeans, seed)
+    }
+    fn refit(
+        &self,
+        xs: ArrayView2<f64>,
+        fitted: &Segmentation,
+        cfg: &ClusterConfig,
+        seed: u64,
+    ) -> Result<Vec<usize>> {
+        let k = fitted.k();
+        let kcfg = kmeans::KMeansConfig {
+            k: Some(k),
+            ..cfg.kmeans.clone()
+        };
+        Ok(kmeans::fit(xs, k.min(xs.nrows()), &kcfg, seed)?.0)
+    }
+    fn summary(&self, s: &Segmentation) -> String {
+        format!("k = {}", s.k())
+    }
+}
+
+/// Communities of the similarity graph (see [`super::knn`], [`community`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Communities;
+
+impl Method for Communities {
+    fn name(&self) -> &'static str {
+        "community"
+    }
+    fn label(&self) -> &'static str {
+        "communities"
+    }
+    fn noun(&self) -> &'static str {
+        "communities"
+    }
+    fn timing_key(&self) -> &'static str {
+        "communities"
+    }
+    fn wants_previous(&self, cfg: &ClusterConfig) -> bool {
+        cfg.community.warm_start
+    }
+    fn fit(
+        &self,
+        x: ArrayView2<f64>,
+        cfg: &ClusterConfig,
+        seed: u64,
+        previous: Option<&[Option<u32>]>,
+    ) -> Result<Segmentation> {
+        super::run_communities(x, cfg, seed, previous)
+    }
+    fn refit(
+        &self,
+        xs: ArrayView2<f64>,
+        _fitted: &Segmentation,
+        cfg: &ClusterConfig,
+        seed: u64,
+    ) -> Result<Vec<usize>> {
+        let (g, neighbours, _) = super::build_graph(xs, &cfg.graph, seed);
+        let (labels, _) = community::detect(
+            &g,
+            cfg.community.algorithm,
+            cfg.community.resolutions[0],
+            seed,
+            cfg.community.size_limits(g.n()),
+            cfg.community.iterations,
+        );
+        Ok(neighbours.to_accounts(labels))
+    }
+}
+
+/// The methods every run uses, primary first.
+pub static REGISTRY: &[&(dyn Method + 'static)] = &[&KMeans, &Communities];
+
+/// The methods of one run: the registry unless a caller (a test, a library
+/// user) brings its own.
+#[derive(Debug, Clone)]
+pub struct Methods(pub Vec<&'static dyn Method>);
+
+impl Default for Methods {
+    fn default() -> Self {
+        Methods(REGISTRY.to_vec())
+    }
+}
+
+impl Methods {
+    /// The registry's methods followed by `extra`.
+    pub fn with(extra: &'static dyn Method) -> Self {
+        let mut m = Methods::default();
+        m.0.push(extra);
+        m
+    }
+    pub fn iter(&self) -> impl Iterator<Item = &'static dyn Method> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+/// A registered method's label for people; a method the registry does not
+/// know (a library user's own) is called by its name.
+pub fn label(name: &str) -> String {
+    by_name(name).map_or_else(|| name.replace('_', " "), |m| m.label().to_string())
+}
+
+/// A registered method's plural noun; "segments" for others.
+pub fn noun(name: &str) -> &'static str {
+    by_name(name).map_or("segments", |m| m.noun())
+}
+
+/// The registered method of that name.
+pub fn by_name(name: &str) -> Option<&'static dyn Method> {
+    REGISTRY.iter().copied().find(|m| m.name() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_names_are_unique_and_column_safe() {
+        let names: Vec<&str> = REGISTRY.iter().map(|m| m.name()).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        for n in &names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{n}");
+        }
+    }
+
+    #[test]
+    fn unknown_methods_are_named_plainly() {
+        assert_eq!(label("kmeans"), "k-means");
+        assert_eq!(noun("community"), "communities");
+        assert_eq!(label("by_region"), "by region");
+        assert_eq!(noun("by_region"), "segments");
+    }
+}
