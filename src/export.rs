@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use polars::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::schema::column;
 
 /// Columns of `exceptions.csv`, (output name, assignments column), for a
 /// run of `methods` (each method's segment and its name follow the tier
@@ -51,8 +52,8 @@ fn segment_columns(methods: &[&str]) -> Vec<(String, String)> {
         .iter()
         .flat_map(|m| {
             [
-                (format!("{m}_segment"), format!("{m}_segment")),
-                (format!("{m}_segment_name"), format!("{m}_name")),
+                (column::segment(m), column::segment(m)),
+                (format!("{}_name", column::segment(m)), column::name(m)),
             ]
         })
         .collect()

@@ -238,6 +238,23 @@ fn two_renames(new: &Path, target: &Path) -> Result<()> {
 }
 
 /// Read a JSON output of a run directory.
+/// A run directory's manifest, typed (see [`crate::schema::Manifest`]): a
+/// reader picks the types of its parameter blocks, JSON values by default.
+pub fn read_manifest<C, F>(dir: &Path) -> Result<crate::schema::Manifest<C, F>>
+where
+    C: serde::de::DeserializeOwned,
+    F: serde::de::DeserializeOwned,
+{
+    let path = dir.join(crate::schema::file::MANIFEST);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "{} is not a strata manifest ({e}); was the run directory written by another version of strata? Re-run that month",
+            path.display()
+        ))
+    })
+}
+
 pub fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     serde_json::from_str(&text).map_err(|e| {
@@ -287,7 +304,7 @@ pub fn committed_runs(root: &Path) -> Result<Vec<(Month, PathBuf)>> {
 pub fn previous_run(root: &Path, as_of: Month) -> Result<Option<(Month, PathBuf)>> {
     Ok(committed_runs(root)?
         .into_iter()
-        .filter(|(m, p)| *m < as_of && p.join("assignments.parquet").is_file())
+        .filter(|(m, p)| *m < as_of && p.join(crate::schema::file::ASSIGNMENTS).is_file())
         .next_back())
 }
 

@@ -235,7 +235,7 @@ fn name_from(p: &Pipeline, m: &FeatureMatrix, dist: &[Distinct]) -> String {
         let Some(col) = m.columns.iter().find(|c| c.name == x.column) else {
             continue;
         };
-        let word = match col.role {
+        let word = match col.role.as_ref() {
             "numeric" if x.effect > 0.0 => f
                 .high
                 .clone()

@@ -31,23 +31,25 @@ use std::collections::BTreeMap;
 use ndarray::Array2;
 use polars::prelude::*;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Feature, Kind, Missing, Pipeline, Scale, Transform};
 use crate::error::{Error, Result};
 use crate::ingest::{AccountFrame, ACCOUNT_ID};
 
 /// What one matrix column is and how it was computed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ColumnInfo {
     /// Column name in the matrix (and `x__<name>` in features.parquet).
     pub name: String,
-    /// The readable name, from the feature's `label` ("ARR", "industry: Retail").
+    /// The readable name, from the feature's `label` ("ARR", "industry: Retail");
+    /// empty in manifests written before labels.
+    #[serde(default)]
     pub label: String,
     /// The feature it comes from.
     pub feature: String,
     /// `numeric`, `indicator` or `level`.
-    pub role: &'static str,
+    pub role: std::borrow::Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<String>,
     /// Subtracted after transform and imputation.
@@ -180,7 +182,7 @@ fn numeric_columns(f: &Feature, raw: &[Option<f64>], factor: f64) -> Vec<(Column
             name: f.name.clone(),
             label: f.label.clone(),
             feature: f.name.clone(),
-            role: "numeric",
+            role: "numeric".into(),
             level: None,
             center,
             scale,
@@ -201,7 +203,7 @@ fn numeric_columns(f: &Feature, raw: &[Option<f64>], factor: f64) -> Vec<(Column
                 name: format!("{}__missing", f.name),
                 label: format!("{} missing", f.label),
                 feature: f.name.clone(),
-                role: "indicator",
+                role: "indicator".into(),
                 level: None,
                 center: 0.0,
                 scale: 1.0,
@@ -290,7 +292,7 @@ fn categorical_columns(
                     name: format!("{}={}", f.name, l),
                     label: format!("{}: {l}", f.label),
                     feature: f.name.clone(),
-                    role: "level",
+                    role: "level".into(),
                     level: Some(l.clone()),
                     center: 0.0,
                     scale: 1.0,

@@ -59,7 +59,8 @@ use crate::compare::{assign, Comparison};
 use crate::config::Month;
 use crate::error::{Error, Result};
 use crate::partition;
-use crate::rundir::{read_json, read_parquet};
+use crate::rundir::{read_manifest, read_parquet};
+use crate::schema::{column, file, Manifest};
 
 /// Overlap thresholds (see the module docs).
 const MAJORITY: f64 = 0.5;
@@ -109,8 +110,8 @@ fn u32s(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<u32>>>> {
 impl PreviousRun {
     /// Read a committed run's assignments, segments and ID counters.
     pub fn load(as_of: Month, dir: &Path) -> Result<PreviousRun> {
-        let a = read_parquet(&dir.join("assignments.parquet"), None)?;
-        let s = read_parquet(&dir.join("segments.parquet"), None)?;
+        let a = read_parquet(&dir.join(file::ASSIGNMENTS), None)?;
+        let s = read_parquet(&dir.join(file::SEGMENTS), None)?;
         let accounts: Vec<String> = strings(&a, crate::ingest::ACCOUNT_ID)?
             .ok_or_else(|| Error::Usage(format!("{} has no account_id column", dir.display())))?
             .into_iter()
@@ -118,18 +119,17 @@ impl PreviousRun {
             .collect();
         // ID counters from the (small) manifest; comparison.json has them too
         // but runs to tens of MB at a million accounts.
-        let next: BTreeMap<String, u32> = read_json(&dir.join("manifest.json"))
-            .ok()
-            .and_then(|v| serde_json::from_value(v["next_segment_ids"].clone()).ok())
+        let next: BTreeMap<String, u32> = read_manifest::<serde_json::Value, serde_json::Value>(dir)
+            .map(|m| m.next_segment_ids)
             .unwrap_or_default();
-        let seg_method = strings(&s, "method")?.unwrap_or_default();
-        let seg_id = u32s(&s, "segment")?.unwrap_or_default();
-        let seg_name = strings(&s, "name")?.unwrap_or_default();
+        let seg_method = strings(&s, column::METHOD)?.unwrap_or_default();
+        let seg_id = u32s(&s, column::SEGMENT)?.unwrap_or_default();
+        let seg_name = strings(&s, column::NAME)?.unwrap_or_default();
         let median_cols: Vec<(String, Vec<Option<f64>>)> = s
             .columns()
             .iter()
             .filter_map(|c| {
-                let f = c.name().strip_prefix("median_")?.to_string();
+                let f = c.name().strip_prefix(column::MEDIAN_PREFIX)?.to_string();
                 let v = c.as_materialized_series().cast(&DataType::Float64).ok()?;
                 let v: Vec<Option<f64>> = v.f64().ok()?.iter().collect();
                 Some((f, v))
@@ -140,7 +140,7 @@ impl PreviousRun {
         let names: std::collections::BTreeSet<&str> =
             seg_method.iter().flatten().map(String::as_str).collect();
         for method in names {
-            let Some(ids) = u32s(&a, &format!("{method}_segment"))? else {
+            let Some(ids) = u32s(&a, &column::segment(method))? else {
                 continue;
             };
             let mut names = BTreeMap::new();
@@ -184,8 +184,8 @@ impl PreviousRun {
             dir: dir.to_path_buf(),
             accounts,
             methods,
-            suggested_tier: strings(&a, "suggested_tier")?,
-            exception: strings(&a, "exception")?,
+            suggested_tier: strings(&a, column::SUGGESTED_TIER)?,
+            exception: strings(&a, column::EXCEPTION)?,
         })
     }
 }
@@ -894,42 +894,18 @@ pub struct HistoryRow {
 pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
     let mut rows = Vec::new();
     for (m, dir) in crate::rundir::committed_runs(root)? {
-        let v = read_json(&dir.join("manifest.json"))?;
-        let h = &v["headline"];
-        let map_f = |key: &str| -> BTreeMap<String, f64> {
-            h[key]
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let v: Manifest = read_manifest(&dir)?;
+        let h = v.headline;
         rows.push(HistoryRow {
             as_of: m.to_string(),
-            accounts: v["accounts"].as_u64().unwrap_or(0),
-            segments: h["segments"]
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ari_vs_tiers: map_f("ari_vs_tiers"),
-            verdict: h["verdict"]
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            exceptions: h["exceptions"].as_u64(),
-            drift_ari: map_f("drift_ari"),
-            new_accounts: h["new_accounts"].as_u64(),
-            lost_accounts: h["lost_accounts"].as_u64(),
+            accounts: v.accounts as u64,
+            segments: h.segments.into_iter().map(|(k, n)| (k, n as u64)).collect(),
+            ari_vs_tiers: h.ari_vs_tiers,
+            verdict: h.verdict,
+            exceptions: h.exceptions.map(|n| n as u64),
+            drift_ari: h.drift_ari,
+            new_accounts: h.new_accounts,
+            lost_accounts: h.lost_accounts,
         });
     }
     Ok(rows)

@@ -26,7 +26,9 @@ use serde_json::Value;
 
 use crate::cluster::method;
 use crate::error::{Error, Result};
-use crate::rundir::{read_json, read_parquet};
+use crate::features::ColumnInfo;
+use crate::rundir::{read_json, read_manifest, read_parquet};
+use crate::schema::{column, file, Manifest};
 
 /// Accounts drawn on the 2-D map at most.
 pub const MAP_POINTS: usize = 3000;
@@ -49,14 +51,14 @@ pub struct Map {
 pub struct RunData {
     pub dir: PathBuf,
     pub comparison: Value,
-    pub manifest: Value,
+    pub manifest: Manifest<Value, Vec<ColumnInfo>>,
     pub quality: Value,
     pub map: Option<Map>,
 }
 
 /// Read a run directory (staged or committed).
 pub fn load(dir: &Path) -> Result<RunData> {
-    for f in ["comparison.json", "manifest.json", "quality.json"] {
+    for f in [file::COMPARISON, file::MANIFEST, file::QUALITY] {
         if !dir.join(f).is_file() {
             return Err(Error::Usage(format!(
                 "{} has no {f}: give a run directory made by `strata run` (e.g. out/sample/2026-11), not one made with --until features",
@@ -64,12 +66,12 @@ pub fn load(dir: &Path) -> Result<RunData> {
             )));
         }
     }
-    let comparison = read_json(&dir.join("comparison.json"))?;
+    let comparison = read_json(&dir.join(file::COMPARISON))?;
     let map = map(dir, &comparison)?;
     Ok(RunData {
         dir: dir.to_path_buf(),
-        manifest: read_json(&dir.join("manifest.json"))?,
-        quality: read_json(&dir.join("quality.json"))?,
+        manifest: read_manifest(dir)?,
+        quality: read_json(&dir.join(file::QUALITY))?,
         comparison,
         map,
     })
@@ -78,8 +80,8 @@ pub fn load(dir: &Path) -> Result<RunData> {
 /// PCA of the normalised matrix (all accounts for the axes, a stride sample
 /// for the points). Cost O(n·d² + d³).
 fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
-    let fpath = dir.join("features.parquet");
-    let apath = dir.join("assignments.parquet");
+    let fpath = dir.join(file::FEATURES);
+    let apath = dir.join(file::ASSIGNMENTS);
     if !fpath.is_file() || !apath.is_file() {
         return Ok(None);
     }
@@ -88,7 +90,7 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
         let mut r = ParquetReader::new(f);
         r.schema()?
             .iter_names()
-            .filter(|n| n.starts_with("x__"))
+            .filter(|n| n.starts_with(column::MATRIX_PREFIX))
             .map(|n| n.to_string())
             .collect()
     };
@@ -98,7 +100,7 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     let df = read_parquet(&fpath, Some(schema_cols.clone()))?;
     // The map colours the primary method's segments.
     let primary = primary(comparison);
-    let column = format!("{primary}_segment");
+    let column = column::segment(primary);
     let a = read_parquet(&apath, Some(vec![column.clone()]))?;
     let seg = a
         .column(&column)?
@@ -430,7 +432,7 @@ pub const SCRIPT: &str = r#"
 pub fn html(r: &RunData) -> Result<String> {
     let c = &r.comparison;
     let as_of = c["as_of"].as_str().unwrap_or("");
-    let name = r.manifest["pipeline_name"].as_str().unwrap_or("");
+    let name = r.manifest.pipeline_name.as_str();
     let mut h = String::new();
     let _ = write!(
         h,
@@ -443,15 +445,15 @@ pub fn html(r: &RunData) -> Result<String> {
         "<header><h1>Customer segments vs CS tiers — {}</h1><p>pipeline “{}” · strata {} · seed {}</p></header>\n",
         esc(as_of),
         esc(name),
-        esc(r.manifest["strata_version"].as_str().unwrap_or("")),
-        r.manifest["seed"]
+        esc(r.manifest.strata_version.as_str()),
+        r.manifest.seed
     );
     h.push_str("<nav><a href=\"#summary\">Summary</a><a href=\"#quality\">Data quality</a><a href=\"#k-selection\">Choosing k</a><a href=\"#modularity\">Communities</a><a href=\"#profiles\">Profiles</a><a href=\"#sizes\">Sizes</a><a href=\"#tiers\">Segments × tiers</a><a href=\"#exceptions\">Exceptions</a><a href=\"#migration\">Since last month</a><a href=\"#map\">Map</a></nav>\n<main>\n");
     summary(&mut h, r);
     quality(&mut h, r);
     k_choice(&mut h, c)?;
     modularity(&mut h, c)?;
-    profile_heatmaps(&mut h, c, &r.manifest)?;
+    profile_heatmaps(&mut h, c, &r.manifest.features)?;
     sizes(&mut h, c)?;
     tiers(&mut h, c)?;
     exceptions(&mut h, c);
@@ -468,7 +470,7 @@ fn summary(h: &mut String, r: &RunData) {
     let _ = write!(
         h,
         "<div class=\"card\">accounts<b>{}</b></div>",
-        m["accounts"]
+        m.accounts
     );
     for s in c["segmentations"].as_array().into_iter().flatten() {
         let method = s["method"].as_str().unwrap_or("");
@@ -745,16 +747,17 @@ fn modularity(h: &mut String, c: &Value) -> Result<()> {
     Ok(())
 }
 
-fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
+fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Result<()> {
     h.push_str("<section id=\"profiles\"><h2>Segment profiles</h2><p class=\"note\">Each cell: how far the segment's mean is from the other accounts', in pooled standard deviations (orange above, blue below). Columns: the features that distinguish segments most.</p>");
-    let columns: Vec<String> = manifest["features"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let columns: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
+    // A column's readable label (manifests before labels: its name).
+    let label_of = |f: &ColumnInfo| -> String {
+        if f.label.is_empty() {
+            f.name.clone()
+        } else {
+            f.label.clone()
+        }
+    };
     for method in methods(c) {
         let (ps, note) = shown_profiles(c, method);
         if ps.is_empty() {
@@ -790,11 +793,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
         // Columns by their readable labels (manifests before labels: the name).
         let cols: Vec<String> = wanted
             .iter()
-            .map(|&i| {
-                manifest["features"][i]["label"]
-                    .as_str()
-                    .map_or_else(|| columns[i].clone(), str::to_owned)
-            })
+            .map(|&i| label_of(&features[i]))
             .collect();
         let effects: Vec<Vec<f64>> = ps.iter().map(|p| numbers(&p["effects"])).collect();
         let svg = charts::heatmap(
@@ -818,11 +817,10 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
                     .take(4)
                     .map(|d| {
                         let name = d["column"].as_str().unwrap_or("");
-                        let label = columns
+                        let label = features
                             .iter()
-                            .position(|c| c == name)
-                            .and_then(|i| manifest["features"][i]["label"].as_str())
-                            .unwrap_or(name);
+                            .find(|c| c.name == name)
+                            .map_or_else(|| name.to_string(), label_of);
                         format!("{label} ({:+.1})", d["effect"].as_f64().unwrap_or(0.0))
                     })
                     .collect();
@@ -833,15 +831,12 @@ fn profile_heatmaps(h: &mut String, c: &Value, manifest: &Value) -> Result<()> {
                     .filter_map(|l| {
                         let (feature, level) = (l[0].as_str()?, l[1].as_str()?);
                         // The level column's label ("industry: Retail"), else the raw names.
-                        let label = manifest["features"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .find(|c| c["feature"] == feature && c["level"] == level)
-                            .and_then(|c| c["label"].as_str())
+                        let label = features
+                            .iter()
+                            .find(|c| c.feature == feature && c.level.as_deref() == Some(level))
                             .map_or_else(
                                 || format!("{}: {level}", feature.replace('_', " ")),
-                                str::to_owned,
+                                label_of,
                             );
                         Some(format!("{label} ({:.0}%)", l[2].as_f64()? * 100.0))
                     })
@@ -1198,9 +1193,9 @@ pub fn markdown(r: &RunData) -> String {
         m,
         "# Customer segments vs CS tiers — {}\n\npipeline “{}”, {} accounts, strata {}\n",
         md(c["as_of"].as_str().unwrap_or("")),
-        md(r.manifest["pipeline_name"].as_str().unwrap_or("")),
-        r.manifest["accounts"],
-        r.manifest["strata_version"].as_str().unwrap_or("")
+        md(r.manifest.pipeline_name.as_str()),
+        r.manifest.accounts,
+        r.manifest.strata_version.as_str()
     );
     m.push_str("## Agreement with today's tiers\n\n");
     for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
@@ -1307,8 +1302,8 @@ pub fn write(dir: &Path) -> Result<usize> {
     let data = load(dir)?;
     let page = html(&data)?;
     for (name, text) in [
-        ("report.html", page.as_str()),
-        ("report.md", markdown(&data).as_str()),
+        (file::REPORT_HTML, page.as_str()),
+        (file::REPORT_MD, markdown(&data).as_str()),
     ] {
         let tmp = dir.join(format!(".{name}.tmp"));
         let path = dir.join(name);

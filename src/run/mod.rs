@@ -8,18 +8,17 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Serialize;
-
 use crate::cluster::{self, stability, Method, Methods, Segmentation};
 use crate::compare::{self, Comparison};
 use crate::config::Severity;
 use crate::config::{Month, Pipeline};
 use crate::error::{Error, Result};
-use crate::features::{self, ColumnInfo, FeatureMatrix};
+use crate::features::{self, FeatureMatrix};
 use crate::history::{self, History, PreviousRun};
 use crate::ingest::quality::{Finding, QualityReport};
 use crate::ingest::{self, AccountFrame};
 use crate::rundir::{self, OutputLock};
+use crate::schema::{self, Headline, Input, Manifest};
 use rayon::prelude::*;
 
 mod text;
@@ -154,57 +153,6 @@ pub struct RunSummary {
     pub comparison: Option<Comparison>,
     /// Month over month (None when the run stopped after the features).
     pub history: Option<History>,
-}
-
-#[derive(Serialize)]
-struct Manifest<'a> {
-    strata_version: &'a str,
-    pipeline: String,
-    pipeline_name: &'a str,
-    pipeline_sha256: &'a str,
-    as_of: String,
-    seed: u64,
-    threads: usize,
-    accounts: usize,
-    inputs: Vec<Input>,
-    /// Headline numbers, read back by `strata history`.
-    headline: Headline,
-    /// The previous committed run this one was matched to, if any.
-    previous_as_of: Option<String>,
-    /// The next unused segment ID per method (read by next month's run).
-    next_segment_ids: BTreeMap<String, u32>,
-    /// Every parameter of the run: the pipeline file verbatim, the resolved
-    /// cluster parameters and the learned feature transforms.
-    pipeline_text: &'a str,
-    cluster: &'a cluster::ClusterConfig,
-    features: &'a [ColumnInfo],
-    stage_seconds: BTreeMap<&'static str, f64>,
-    /// `features` when the run stopped after the feature matrix, else `all`.
-    until: &'static str,
-}
-
-#[derive(Serialize, Default)]
-struct Headline {
-    segments: BTreeMap<&'static str, usize>,
-    ari_vs_tiers: BTreeMap<&'static str, f64>,
-    /// The verdict on agreement with the tiers, per method.
-    verdict: BTreeMap<&'static str, &'static str>,
-    exceptions: Option<usize>,
-    modularity: Option<f64>,
-    drift_ari: BTreeMap<&'static str, f64>,
-    new_accounts: Option<u64>,
-    lost_accounts: Option<u64>,
-    data_warnings: usize,
-}
-
-#[derive(Serialize)]
-struct Input {
-    source: String,
-    path: String,
-    sha256: String,
-    bytes: u64,
-    rows_read: usize,
-    rows_used: usize,
 }
 
 /// sha256 of a file, streamed.
@@ -364,14 +312,14 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         );
         previous_as_of = h.previous_as_of.clone();
         for s in &segmentations {
-            headline.segments.insert(s.method, s.k());
+            headline.segments.insert(s.method.to_string(), s.k());
         }
         for mc in &comparison.methods {
             if let Some(a) = &mc.agreement {
-                headline.ari_vs_tiers.insert(mc.method, a.ari);
+                headline.ari_vs_tiers.insert(mc.method.to_string(), a.ari);
             }
             if let Some(v) = mc.verdict {
-                headline.verdict.insert(mc.method, v.word());
+                headline.verdict.insert(mc.method.to_string(), v.word().to_string());
             }
         }
         if comparison.tiers.is_some() {
@@ -379,7 +327,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         }
         if h.previous_as_of.is_some() {
             for mh in &h.methods {
-                headline.drift_ari.insert(mh.method, mh.drift_ari);
+                headline.drift_ari.insert(mh.method.to_string(), mh.drift_ari);
             }
             headline.new_accounts = Some(h.new_accounts);
             headline.lost_accounts = Some(h.lost_accounts);
@@ -429,10 +377,10 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     }
     timings.insert("hash_inputs", t.elapsed().as_secs_f64());
     let manifest = Manifest {
-        strata_version: crate::VERSION,
+        strata_version: crate::VERSION.to_string(),
         pipeline: p.file.display().to_string(),
-        pipeline_name: &p.name,
-        pipeline_sha256: &p.hash,
+        pipeline_name: p.name.clone(),
+        pipeline_sha256: p.hash.clone(),
         as_of: as_of.to_string(),
         seed: p.seed,
         threads: rayon::current_num_threads(),
@@ -444,17 +392,21 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             .as_ref()
             .map(|h| h.next_ids.clone())
             .unwrap_or_default(),
-        pipeline_text: &p.text,
+        pipeline_text: p.text.clone(),
         cluster: &p.cluster,
         features: &matrix.columns,
-        stage_seconds: timings,
+        stage_seconds: timings
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         until: if opts.features_only {
             "features"
         } else {
             "all"
-        },
+        }
+        .to_string(),
     };
-    write_json(&staging.join("manifest.json"), &manifest)?;
+    write_json(&staging.join(schema::file::MANIFEST), &manifest)?;
     if comparison.is_some() {
         progress.stage("report");
         let bytes = crate::report::write(&staging)?;

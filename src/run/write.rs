@@ -6,6 +6,8 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::schema::{column, file};
+
 use crate::cluster::{self, Segmentation};
 use crate::compare::{self, Comparison};
 use crate::config::{Month, Pipeline};
@@ -58,20 +60,20 @@ pub(super) fn write_results(
     let mut cols = vec![Column::new(ingest::ACCOUNT_ID.into(), m.ids.clone())];
     for s in segs {
         let labels: Vec<u32> = s.labels.iter().map(|&l| s.ids[l]).collect();
-        cols.push(Column::new(format!("{}_segment", s.method).into(), labels));
+        cols.push(Column::new(column::segment(s.method).into(), labels));
         // Names looked up once per segment, not once per account.
         let segment_names: Vec<&str> = (0..s.k())
             .map(|l| cmp.profile(s.method, l).map_or("", |pr| pr.name.as_str()))
             .collect();
         let names: Vec<&str> = s.labels.iter().map(|&l| segment_names[l]).collect();
-        cols.push(Column::new(format!("{}_name", s.method).into(), names));
+        cols.push(Column::new(column::name(s.method).into(), names));
         let prev: Vec<Option<u32>> = history
             .previous_segment
             .get(s.method)
             .cloned()
             .unwrap_or_else(|| vec![None; n]);
         cols.push(Column::new(
-            format!("previous_{}_segment", s.method).into(),
+            column::previous_segment(s.method).into(),
             prev,
         ));
     }
@@ -101,10 +103,10 @@ pub(super) fn write_results(
             reason[e.row] = Some(e.reason_text());
             rank[e.row] = Some(r as u32 + 1);
         }
-        cols.push(Column::new("current_tier".into(), current));
-        cols.push(Column::new("suggested_tier".into(), suggested));
-        cols.push(Column::new("exception".into(), kind));
-        cols.push(Column::new("exception_rank".into(), rank));
+        cols.push(Column::new(column::CURRENT_TIER.into(), current));
+        cols.push(Column::new(column::SUGGESTED_TIER.into(), suggested));
+        cols.push(Column::new(column::EXCEPTION.into(), kind));
+        cols.push(Column::new(column::EXCEPTION_RANK.into(), rank));
         cols.push(Column::new("confidence".into(), conf));
         cols.push(Column::new("value_at_stake".into(), stake));
         cols.push(Column::new("reason".into(), reason));
@@ -125,15 +127,15 @@ pub(super) fn write_results(
         ));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
-    write_parquet(&dir.join("assignments.parquet"), &mut df, meta)?;
+    write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
     // The same, CRM-ready.
     let methods: Vec<&str> = segs.iter().map(|s| s.method).collect();
     rundir::write_file(
-        &dir.join("exceptions.csv"),
+        &dir.join(file::EXCEPTIONS_CSV),
         &export::exceptions_csv(&df, &methods)?,
     )?;
     rundir::write_file(
-        &dir.join("assignments.csv"),
+        &dir.join(file::ASSIGNMENTS_CSV),
         &export::assignments_csv(&df, &methods)?,
     )?;
 
@@ -141,15 +143,15 @@ pub(super) fn write_results(
     let pr = &cmp.profiles;
     let mut seg_cols = vec![
         Column::new(
-            "method".into(),
+            column::METHOD.into(),
             pr.iter().map(|x| x.method).collect::<Vec<_>>(),
         ),
         Column::new(
-            "segment".into(),
+            column::SEGMENT.into(),
             pr.iter().map(|x| x.id).collect::<Vec<_>>(),
         ),
         Column::new(
-            "name".into(),
+            column::NAME.into(),
             pr.iter().map(|x| x.name.clone()).collect::<Vec<_>>(),
         ),
         Column::new(
@@ -202,15 +204,15 @@ pub(super) fn write_results(
     if let Some(first) = pr.first() {
         for (j, (feature, _)) in first.medians.iter().enumerate() {
             seg_cols.push(Column::new(
-                format!("median_{feature}").into(),
+                format!("{}{feature}", column::MEDIAN_PREFIX).into(),
                 pr.iter().map(|x| x.medians[j].1).collect::<Vec<_>>(),
             ));
         }
     }
     let mut sdf = DataFrame::new_infer_height(seg_cols)?;
-    write_parquet(&dir.join("segments.parquet"), &mut sdf, meta)?;
+    write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
     write_json(
-        &dir.join("comparison.json"),
+        &dir.join(file::COMPARISON),
         &ComparisonJson {
             as_of: meta.as_of.to_string(),
             config: &p.cluster,
@@ -229,9 +231,9 @@ pub(super) fn write_outputs(
     report: &QualityReport,
     meta: &FileMeta,
 ) -> Result<()> {
-    write_json(&dir.join("quality.json"), report)?;
+    write_json(&dir.join(file::QUALITY), report)?;
     let mut df = features::to_frame(frame, m)?;
-    write_parquet(&dir.join("features.parquet"), &mut df, meta)?;
+    write_parquet(&dir.join(file::FEATURES), &mut df, meta)?;
     Ok(())
 }
 
