@@ -61,7 +61,7 @@ pub struct CurrentTiers {
 /// Evaluate where each account's tier comes from.
 pub fn current_tiers(t: &Tiers, frame: &AccountFrame) -> Result<CurrentTiers> {
     let values: Vec<Option<String>> = match &t.source {
-        TierSource::Feature(name) => frame
+        TierSource::Feature(name) | TierSource::Column(name) => frame
             .df
             .column(name)?
             .str()?
@@ -189,7 +189,7 @@ pub fn tier_findings(
             .min()
             .map(|(_, v)| format!("; did you mean `{v}` (in the data)?"))
             .unwrap_or_default();
-        let from_data = matches!(t.source, TierSource::Feature(_));
+        let from_data = matches!(t.source, TierSource::Feature(_) | TierSource::Column(_));
         out.push((
             if from_data {
                 Severity::Error

@@ -192,7 +192,7 @@ fn validate(
     // Each section has its own validator (and tests) beside this file.
     let run = run_section::validate(raw.run.take().unwrap_or_default(), file, base, problems);
     let sources = sources::validate(&raw.sources, base, problems);
-    let mut features = features::validate(&raw.feature, &raw.groups, &sources, problems);
+    let features = features::validate(&raw.feature, &raw.groups, &sources, problems);
     let checks = checks::checks(&raw.check, &sources, problems);
     let quality = checks::quality(raw.quality.take(), problems);
 
@@ -200,7 +200,7 @@ fn validate(
     let tiers = raw
         .tiers
         .as_ref()
-        .and_then(|t| tiers::validate(t, &mut features, problems));
+        .and_then(|t| tiers::validate(t, &features, problems));
 
     if !problems.0.is_empty() {
         return None;

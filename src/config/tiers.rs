@@ -5,7 +5,7 @@ use super::*;
 
 pub(super) fn validate(
     t: &RawTiers,
-    features: &mut Vec<Feature>,
+    features: &[Feature],
     problems: &mut Problems,
 ) -> Option<Tiers> {
     if t.order.is_empty() {
@@ -39,37 +39,8 @@ pub(super) fn validate(
                     problems.push("tiers.column", format!("feature `{c}` is numeric; the tier column must be text (kind = \"categorical\")"));
                     TierSource::Feature(c.clone())
                 }
-                None => {
-                    // An account-table column: read it as a helper feature.
-                    let name = "current_tier".to_string();
-                    if features.iter().any(|f| f.name == name) {
-                        problems.push("tiers.column", format!("`{c}` is not a feature, and the name `current_tier` is taken; name the feature holding the tier in tiers.column"));
-                    }
-                    let helper = Feature {
-                        name: name.clone(),
-                        source: None,
-                        expr_text: c.clone(),
-                        expr: polars::prelude::col(c.as_str()),
-                        window: None,
-                        kind: Kind::Categorical,
-                        transform: Transform::None,
-                        winsorize: None,
-                        scale: Scale::None,
-                        missing: Missing::Mode,
-                        indicator: false,
-                        weight: 0.0,
-                        group: None,
-                        max_levels: usize::MAX,
-                        in_matrix: false,
-                        description: Some(format!("the tier in account-table column `{c}`")),
-                        label: "current tier".into(),
-                        unit: Unit::Number,
-                        high: None,
-                        low: None,
-                    };
-                    features.push(helper);
-                    TierSource::Feature(name)
-                }
+                // An account-table column, read as it is.
+                None => TierSource::Column(c.clone()),
             }
         }
         (None, false) => {

@@ -271,8 +271,12 @@ impl Unit {
 /// Where the current tier of each account comes from.
 #[derive(Debug, Clone)]
 pub enum TierSource {
-    /// A categorical feature (possibly added for an account-table column).
+    /// A categorical feature.
     Feature(String),
+    /// A column of the account table that is not a feature: ingest carries it
+    /// into the account frame under its own name, as text, beside the
+    /// features (never into the matrix).
+    Column(String),
     /// Ordered rules over features: first match wins, then the default.
     Rules {
         rules: Vec<(String, String, Expr)>,

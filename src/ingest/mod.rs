@@ -150,6 +150,9 @@ fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
         add(&c.source, &c.column, "a [[check]]".into());
     }
     let account = p.account_source().name.clone();
+    if let Some(c) = tier_column(p) {
+        add(&account, c, "tiers.column".into());
+    }
     // Row-level features may refer to every aggregate (they are computed first)
     // and to row-level features declared before them.
     let mut defined: BTreeSet<String> = p
@@ -170,6 +173,14 @@ fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, String>> {
         defined.insert(f.name.clone());
     }
     need
+}
+
+/// The account-table column the tiers come from, when it is not a feature.
+fn tier_column(p: &Pipeline) -> Option<&str> {
+    match p.tiers.as_ref().map(|t| &t.source) {
+        Some(crate::config::TierSource::Column(c)) => Some(c.as_str()),
+        _ => None,
+    }
 }
 
 /// Run ingestion. Data problems go into the report; only I/O and internal
@@ -1913,6 +1924,11 @@ fn build_features(
             }
         };
         cols.push(c);
+    }
+    // The tier column, when it is an account-table column and not a feature:
+    // carried as text under its own name for the compare stage.
+    if let Some(t) = tier_column(p) {
+        cols.push(current.column(t)?.cast(&DataType::String)?);
     }
     let df = DataFrame::new_infer_height(cols)?;
     // A feature with no value for any account carries nothing and would be
