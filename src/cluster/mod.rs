@@ -336,8 +336,9 @@ pub fn run_communities(
     let mut sweep = Vec::new();
     let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
     let mut warm_used = false;
-    // Returns (canonical labels in account order, modularity, merged).
-    let run = |gamma: f64, init: Option<&[usize]>| -> (Vec<usize>, f64, usize) {
+    // Returns (canonical labels in account order, modularity, merged, the
+    // partition in graph-node order).
+    let run = |gamma: f64, init: Option<&[usize]>| -> (Vec<usize>, f64, usize, Vec<usize>) {
         let (lp, merged) = community::detect_from(
             &g,
             cfg.community.algorithm,
@@ -348,27 +349,34 @@ pub fn run_communities(
             init,
         );
         let q = graph::modularity(&g, &lp, gamma);
-        let (labels, _) = kmeans::canonical(&neighbours.to_accounts(lp));
-        (labels, q, merged)
+        let (labels, _) = kmeans::canonical(&neighbours.to_accounts(lp.clone()));
+        (labels, q, merged, lp)
     };
+    // The first resolution's partition (graph-node order): Leiden starts the
+    // other resolutions of the sweep from it, which costs a fraction of a
+    // fresh run (they are reported, not used).
+    let mut main_partition: Option<Vec<usize>> = None;
     for &gamma in &cfg.community.resolutions {
-        let cold = run(gamma, None);
-        // A warm start is kept only when it fits this month's graph about as
-        // well as a fresh run (modularity within 1%): stability must not cost
-        // segment quality.
-        let (labels, q, merged) = match init.as_deref() {
-            Some(init) if cfg.community.algorithm == Algorithm::Leiden => {
-                let warm = run(gamma, Some(init));
-                if warm.1 >= cold.1 - 0.01 * cold.1.abs() {
-                    if chosen.is_none() {
-                        warm_used = true;
+        let (labels, q, merged, lp) = match (&main_partition, cfg.community.algorithm) {
+            (Some(main), Algorithm::Leiden) => run(gamma, Some(main)),
+            _ => {
+                let cold = run(gamma, None);
+                // A warm start is kept only when it fits this month's graph
+                // about as well as a fresh run (modularity within 1%):
+                // stability must not cost segment quality.
+                match init.as_deref() {
+                    Some(init) if cfg.community.algorithm == Algorithm::Leiden => {
+                        let warm = run(gamma, Some(init));
+                        if warm.1 >= cold.1 - 0.01 * cold.1.abs() {
+                            warm_used = true;
+                            warm
+                        } else {
+                            cold
+                        }
                     }
-                    warm
-                } else {
-                    cold
+                    _ => cold,
                 }
             }
-            _ => cold,
         };
         sweep.push(ResolutionScore {
             resolution: gamma,
@@ -378,6 +386,7 @@ pub fn run_communities(
         });
         if chosen.is_none() {
             chosen = Some((labels, gamma, q, merged));
+            main_partition = Some(lp);
         }
     }
     let (labels, resolution, modularity, merged_small) =
