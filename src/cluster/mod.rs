@@ -37,7 +37,9 @@ use stability::{Stability, StabilityConfig};
 #[derive(Debug, Clone, Serialize)]
 pub struct CommunityConfig {
     pub algorithm: Algorithm,
-    /// The resolutions to run; the first one's communities are the segmentation.
+    /// The resolutions to run; the first one's communities are the
+    /// segmentation. With Leiden the others start from the first one's
+    /// partition and run one pass (they are reported, not used).
     pub resolutions: Vec<f64>,
     /// Smallest community kept (smaller ones merge into their most-connected
     /// neighbour); None: `min_share` of the accounts, at least 10.
@@ -338,14 +340,14 @@ pub fn run_communities(
     let mut warm_used = false;
     // Returns (canonical labels in account order, modularity, merged, the
     // partition in graph-node order).
-    let run = |gamma: f64, init: Option<&[usize]>| -> (Vec<usize>, f64, usize, Vec<usize>) {
+    let run = |gamma: f64, init: Option<&[usize]>, iterations: usize| -> (Vec<usize>, f64, usize, Vec<usize>) {
         let (lp, merged) = community::detect_from(
             &g,
             cfg.community.algorithm,
             gamma,
             seed,
             cfg.community.size_limits(g.n()),
-            cfg.community.iterations,
+            iterations,
             init,
         );
         let q = graph::modularity(&g, &lp, gamma);
@@ -358,15 +360,16 @@ pub fn run_communities(
     let mut main_partition: Option<Vec<usize>> = None;
     for &gamma in &cfg.community.resolutions {
         let (labels, q, merged, lp) = match (&main_partition, cfg.community.algorithm) {
-            (Some(main), Algorithm::Leiden) => run(gamma, Some(main)),
+            // One pass: the start is already good.
+            (Some(main), Algorithm::Leiden) => run(gamma, Some(main), 1),
             _ => {
-                let cold = run(gamma, None);
+                let cold = run(gamma, None, cfg.community.iterations);
                 // A warm start is kept only when it fits this month's graph
                 // about as well as a fresh run (modularity within 1%):
                 // stability must not cost segment quality.
                 match init.as_deref() {
                     Some(init) if cfg.community.algorithm == Algorithm::Leiden => {
-                        let warm = run(gamma, Some(init));
+                        let warm = run(gamma, Some(init), cfg.community.iterations);
                         if warm.1 >= cold.1 - 0.01 * cold.1.abs() {
                             warm_used = true;
                             warm
