@@ -172,6 +172,9 @@ mod tests {
     fn column_names_follow_the_method() {
         assert_eq!(column::segment("kmeans"), "kmeans_segment");
         assert_eq!(column::name("community"), "community_name");
-        assert_eq!(column::previous_segment("kmeans"), "previous_kmeans_segment");
+        assert_eq!(
+            column::previous_segment("kmeans"),
+            "previous_kmeans_segment"
+        );
     }
 }

@@ -13,40 +13,6 @@ use std::time::Instant;
 use polars::prelude::*;
 use rand::{Rng, SeedableRng};
 
-/// A temp dir with two monthly data drops, `data/2026-10/` and
-/// `data/2026-11/` (the follow-on month), and `pipeline.toml` reading
-/// `data/{as_of}/…`.
-fn months_fixture(accounts: usize) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let n = accounts.to_string();
-    for (out, follow) in [("data/2026-10", "0"), ("data/2026-11", "1")] {
-        let o = strata(
-            &[
-                "sample",
-                "--accounts",
-                &n,
-                "--seed",
-                "5",
-                "--as-of",
-                "2026-10",
-                "--follow-on",
-                follow,
-                "--out",
-                out,
-                "-q",
-            ],
-            dir.path(),
-        );
-        assert_eq!(o.code, 0, "{}", o.text());
-    }
-    let text = std::fs::read_to_string(repo().join("pipelines/sample.toml"))
-        .unwrap()
-        .replace("../data/sample/{as_of}/", "data/{as_of}/")
-        .replace("../out/sample", "out");
-    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
-    dir
-}
-
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }

@@ -382,8 +382,11 @@ fn tiers_from_rules_work() {
 fn tiers_from_an_account_table_column_that_is_no_feature() {
     let fx = Fixture::new(600, "csv");
     let base = fx.pipeline();
-    let feature = "[[feature]]\nname = \"current_tier\"\nexpr = \"cs_tier\"\nkind = \"categorical\"\n";
-    let start = base.find(feature).expect("the sample declares the tier as a feature");
+    let feature =
+        "[[feature]]\nname = \"current_tier\"\nexpr = \"cs_tier\"\nkind = \"categorical\"\n";
+    let start = base
+        .find(feature)
+        .expect("the sample declares the tier as a feature");
     let end = start + base[start..].find("\n\n").unwrap();
     let text = format!("{}{}", &base[..start], &base[end..])
         .replace("column = \"current_tier\"", "column = \"cs_tier\"")
@@ -395,16 +398,23 @@ fn tiers_from_an_account_table_column_that_is_no_feature() {
         out.assert_clean();
         assert_eq!(out.code, 0, "{p}: {}", out.text());
     }
-    let json = |rel: &str| -> serde_json::Value {
-        serde_json::from_str(&fx.read(rel)).unwrap()
-    };
-    let (a, b) = (json("out/2026-10/comparison.json"), json("out-column/2026-10/comparison.json"));
+    let json = |rel: &str| -> serde_json::Value { serde_json::from_str(&fx.read(rel)).unwrap() };
+    let (a, b) = (
+        json("out/2026-10/comparison.json"),
+        json("out-column/2026-10/comparison.json"),
+    );
     assert_eq!(a["comparison"]["tiers"], b["comparison"]["tiers"]);
     assert_eq!(a["comparison"]["methods"], b["comparison"]["methods"]);
     assert_eq!(a["comparison"]["exceptions"], b["comparison"]["exceptions"]);
     let tiers = |dir: &str| -> Vec<Option<String>> {
         let a = read_parquet(&fx.path(&format!("{dir}/2026-10/assignments.parquet")));
-        a.column("current_tier").unwrap().str().unwrap().iter().map(|v| v.map(str::to_owned)).collect()
+        a.column("current_tier")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect()
     };
     assert_eq!(tiers("out"), tiers("out-column"));
     // The raw column rides along in features.parquet under its own name; the
@@ -413,5 +423,9 @@ fn tiers_from_an_account_table_column_that_is_no_feature() {
     assert!(f.column("cs_tier").is_ok());
     assert!(f.column("current_tier").is_err());
     let m = json("out-column/2026-10/manifest.json");
-    assert!(m["features"].as_array().unwrap().iter().all(|c| c["feature"] != "cs_tier" && c["feature"] != "current_tier"));
+    assert!(m["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["feature"] != "cs_tier" && c["feature"] != "current_tier"));
 }

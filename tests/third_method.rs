@@ -82,20 +82,8 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn a_method_of_ones_own_reaches_compare_history_exports_and_report() {
-    let dir = tempfile::tempdir().unwrap();
-    for (out, follow) in [("data/2026-10", "0"), ("data/2026-11", "1")] {
-        let o = strata(
-            &["sample", "--accounts", "600", "--seed", "5", "--as-of", "2026-10", "--follow-on", follow, "--out", out, "-q"],
-            dir.path(),
-        );
-        assert_eq!(o.code, 0, "{}", o.text());
-    }
-    let text = std::fs::read_to_string(repo().join("pipelines/sample.toml"))
-        .unwrap()
-        .replace("../data/sample/{as_of}/", "data/{as_of}/")
-        .replace("../out/sample", "out");
+    let dir = months_fixture(600);
     let pipeline = dir.path().join("pipeline.toml");
-    std::fs::write(&pipeline, text).unwrap();
     let p = strata::config::load(&pipeline).unwrap();
     let out = dir.path().join("out");
     for month in ["2026-10", "2026-11"] {
@@ -123,7 +111,13 @@ fn a_method_of_ones_own_reaches_compare_history_exports_and_report() {
     assert!(mc["agreement"]["ari"].is_number(), "{mc}");
     assert_eq!(mc["mapping"].as_array().unwrap().len(), 4);
     let profiles = c["comparison"]["profiles"].as_array().unwrap();
-    assert_eq!(profiles.iter().filter(|p| p["method"] == "quadrants").count(), 4);
+    assert_eq!(
+        profiles
+            .iter()
+            .filter(|p| p["method"] == "quadrants")
+            .count(),
+        4
+    );
     let seg = c["segmentations"]
         .as_array()
         .unwrap()
@@ -144,20 +138,35 @@ fn a_method_of_ones_own_reaches_compare_history_exports_and_report() {
 
     // The written frames and the CRM exports carry its columns.
     let a = read_parquet(&run_dir.join("assignments.parquet"));
-    for col in ["quadrants_segment", "quadrants_name", "previous_quadrants_segment"] {
+    for col in [
+        "quadrants_segment",
+        "quadrants_name",
+        "previous_quadrants_segment",
+    ] {
         assert!(a.column(col).is_ok(), "assignments.parquet lacks {col}");
     }
     assert!(a.column("previous_quadrants_segment").unwrap().null_count() < a.height());
     let csv_head = std::fs::read_to_string(run_dir.join("assignments.csv")).unwrap();
-    assert!(csv_head.lines().next().unwrap().contains("quadrants_segment,quadrants_segment_name"));
+    assert!(csv_head
+        .lines()
+        .next()
+        .unwrap()
+        .contains("quadrants_segment,quadrants_segment_name"));
 
     // The real binary: the report has its sections, history its columns.
     let o = strata(&["report", run_dir.to_str().unwrap()], dir.path());
     assert_eq!(o.code, 0, "{}", o.text());
     let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
-    assert!(html.matches("<h3>quadrants</h3>").count() >= 3, "profiles, sizes and tiers each show quadrants");
+    assert!(
+        html.matches("<h3>quadrants</h3>").count() >= 3,
+        "profiles, sizes and tiers each show quadrants"
+    );
     let o = strata(&["history", out.to_str().unwrap()], dir.path());
     assert_eq!(o.code, 0, "{}", o.text());
     let head = o.stdout.lines().next().unwrap_or("");
-    assert!(head.contains("quadrants/tiers") && head.contains("drift ARI quadrants"), "{}", o.stdout);
+    assert!(
+        head.contains("quadrants/tiers") && head.contains("drift ARI quadrants"),
+        "{}",
+        o.stdout
+    );
 }

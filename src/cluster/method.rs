@@ -30,6 +30,10 @@ pub trait Method: Debug + Send + Sync {
     fn noun(&self) -> &'static str {
         "segments"
     }
+    /// What one group is called in a row label ("Segment 3").
+    fn member(&self) -> &'static str {
+        "Segment"
+    }
     /// The manifest's timing key for its wall time.
     fn timing_key(&self) -> &'static str {
         self.name()
@@ -117,6 +121,9 @@ impl Method for Communities {
     fn noun(&self) -> &'static str {
         "communities"
     }
+    fn member(&self) -> &'static str {
+        "Community"
+    }
     fn timing_key(&self) -> &'static str {
         "communities"
     }
@@ -189,6 +196,11 @@ pub fn noun(name: &str) -> &'static str {
     by_name(name).map_or("segments", |m| m.noun())
 }
 
+/// What one group of a registered method is called; "Segment" for others.
+pub fn member(name: &str) -> &'static str {
+    by_name(name).map_or("Segment", |m| m.member())
+}
+
 /// The registered method of that name.
 pub fn by_name(name: &str) -> Option<&'static dyn Method> {
     REGISTRY.iter().copied().find(|m| m.name() == name)
@@ -206,7 +218,11 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), names.len());
         for n in &names {
-            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{n}"
+            );
         }
     }
 
@@ -216,5 +232,7 @@ mod tests {
         assert_eq!(noun("community"), "communities");
         assert_eq!(label("by_region"), "by region");
         assert_eq!(noun("by_region"), "segments");
+        assert_eq!(member("community"), "Community");
+        assert_eq!(member("by_region"), "Segment");
     }
 }

@@ -340,7 +340,10 @@ pub fn run_communities(
     let mut warm_used = false;
     // Returns (canonical labels in account order, modularity, merged, the
     // partition in graph-node order).
-    let run = |gamma: f64, init: Option<&[usize]>, iterations: usize| -> (Vec<usize>, f64, usize, Vec<usize>) {
+    let run = |gamma: f64,
+               init: Option<&[usize]>,
+               iterations: usize|
+     -> (Vec<usize>, f64, usize, Vec<usize>) {
         let (lp, merged) = community::detect_from(
             &g,
             cfg.community.algorithm,

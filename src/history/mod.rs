@@ -119,9 +119,10 @@ impl PreviousRun {
             .collect();
         // ID counters from the (small) manifest; comparison.json has them too
         // but runs to tens of MB at a million accounts.
-        let next: BTreeMap<String, u32> = read_manifest::<serde_json::Value, serde_json::Value>(dir)
-            .map(|m| m.next_segment_ids)
-            .unwrap_or_default();
+        let next: BTreeMap<String, u32> =
+            read_manifest::<serde_json::Value, serde_json::Value>(dir)
+                .map(|m| m.next_segment_ids)
+                .unwrap_or_default();
         let seg_method = strings(&s, column::METHOD)?.unwrap_or_default();
         let seg_id = u32s(&s, column::SEGMENT)?.unwrap_or_default();
         let seg_name = strings(&s, column::NAME)?.unwrap_or_default();

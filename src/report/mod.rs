@@ -163,7 +163,7 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
         .iter()
         .map(|id| {
             let name = profile_name(comparison, primary, *id);
-            format!("{} {id}: {name}", group_word(primary))
+            format!("{} {id}: {name}", method::member(primary))
         })
         .collect();
     let points = (0..n)
@@ -278,10 +278,6 @@ fn shown_profiles<'a>(c: &'a Value, method: &str) -> (Vec<&'a Value>, String) {
     (ps, note)
 }
 
-fn method_label(m: &str) -> String {
-    method::label(m)
-}
-
 /// The methods of the run, in its order (the primary one first).
 fn methods(c: &Value) -> Vec<&str> {
     c["segmentations"]
@@ -297,14 +293,6 @@ fn primary(c: &Value) -> &str {
     methods(c).first().copied().unwrap_or("")
 }
 
-/// What one group of a method is called in a row label.
-fn group_word(m: &str) -> &'static str {
-    if method::noun(m) == "communities" {
-        "Community"
-    } else {
-        "Segment"
-    }
-}
 
 /// A method's verdict on agreement with the tiers, in words (from the
 /// comparison's own sentence), with the AMI behind it.
@@ -467,20 +455,16 @@ fn summary(h: &mut String, r: &RunData) {
     let c = &r.comparison;
     let m = &r.manifest;
     h.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
-    let _ = write!(
-        h,
-        "<div class=\"card\">accounts<b>{}</b></div>",
-        m.accounts
-    );
+    let _ = write!(h, "<div class=\"card\">accounts<b>{}</b></div>", m.accounts);
     for s in c["segmentations"].as_array().into_iter().flatten() {
         let method = s["method"].as_str().unwrap_or("");
         let _ = write!(
             h,
             "<div class=\"card\">{}<b>{}</b></div>",
             if method::noun(method) == "segments" {
-                format!("{} segments", method_label(method))
+                format!("{} segments", method::label(method))
             } else {
-                method_label(method)
+                method::label(method)
             },
             s["sizes"].as_array().map_or(0, Vec::len)
         );
@@ -489,7 +473,7 @@ fn summary(h: &mut String, r: &RunData) {
         let _ = write!(
             h,
             "<div class=\"card\">{} vs tiers<b>{}</b></div>",
-            method_label(mc["method"].as_str().unwrap_or("")),
+            method::label(mc["method"].as_str().unwrap_or("")),
             esc(mc["verdict"].as_str().unwrap_or("not measured"))
         );
     }
@@ -507,7 +491,7 @@ fn summary(h: &mut String, r: &RunData) {
             let _ = write!(
                 h,
                 "<li><b>{}</b>: {}</li>",
-                method_label(mc["method"].as_str().unwrap_or("")),
+                method::label(mc["method"].as_str().unwrap_or("")),
                 esc(&verdict_sentence(mc))
             );
         }
@@ -517,7 +501,7 @@ fn summary(h: &mut String, r: &RunData) {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-                method_label(mc["method"].as_str().unwrap_or("")),
+                method::label(mc["method"].as_str().unwrap_or("")),
                 esc(mc["verdict"].as_str().unwrap_or("–")),
                 f3(&a["ari"]), f3(&a["ami"]), f3(&a["nmi"]), f3(&a["homogeneity"]), f3(&a["completeness"]), f3(&a["purity"]),
                 mc["test"]["p_value"].as_f64().map_or("–".into(), |p| if p < 1e-300 { "< 1e-300".to_string() } else { format!("{p:.1e}") })
@@ -555,7 +539,7 @@ fn change_text(c: &Value, html: bool) -> String {
             .collect();
         lines.push(format!(
             "{}: drift ARI {} ({} accounts changed segment); {}.",
-            method_label(m["method"].as_str().unwrap_or("")),
+            method::label(m["method"].as_str().unwrap_or("")),
             f3(&m["drift_ari"]),
             m["moved"],
             match changes.len() {
@@ -784,17 +768,14 @@ fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Resul
             .map(|p| {
                 format!(
                     "{} {}: {}",
-                    group_word(method),
+                    method::member(method),
                     p["id"],
                     p["name"].as_str().unwrap_or("")
                 )
             })
             .collect();
         // Columns by their readable labels (manifests before labels: the name).
-        let cols: Vec<String> = wanted
-            .iter()
-            .map(|&i| label_of(&features[i]))
-            .collect();
+        let cols: Vec<String> = wanted.iter().map(|&i| label_of(&features[i])).collect();
         let effects: Vec<Vec<f64>> = ps.iter().map(|p| numbers(&p["effects"])).collect();
         let svg = charts::heatmap(
             &rows,
@@ -806,7 +787,7 @@ fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Resul
             46,
         )
         .map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
         if method == primary(c) {
             h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out</th><th>typical levels</th></tr>");
             for p in &ps {
@@ -869,7 +850,7 @@ fn sizes(h: &mut String, c: &Value) -> Result<()> {
             .collect();
         let val: Option<Vec<f64>> = ps.iter().map(|p| p["share_value"].as_f64()).collect();
         let svg = charts::shares(&labels, &acc, val.as_deref()).map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
     }
     h.push_str("</section>\n");
     Ok(())
@@ -902,7 +883,7 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
             .map(|&i| {
                 format!(
                     "{} {} · {}",
-                    group_word(method),
+                    method::member(method),
                     mapping[i]["id"],
                     profile_name(c, method, mapping[i]["id"].as_u64().unwrap_or(0) as u32)
                 )
@@ -925,7 +906,7 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
             90,
         )
         .map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method_label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
         h.push_str("<table><tr><th>segment</th><th>accounts</th><th>maps to</th><th>its lift</th><th>most common tier (share)</th><th>paired tier (one-to-one)</th></tr>");
         for &i in &order {
             let m = &mapping[i];
@@ -1013,7 +994,7 @@ fn exceptions(h: &mut String, c: &Value) {
          <label>{} at stake ≥ <input type=\"number\" id=\"ex-value\" min=\"0\" step=\"any\" value=\"0\"></label></div>\
          <p class=\"note\" id=\"ex-count\">showing {} of {}</p>",
         options(&mut tiers.iter().map(|t| (t.to_string(), t.to_string()))),
-        method_label(method),
+        method::label(method),
         options(&mut segs.iter().map(|&s| (s.to_string(), format!("{s} · {}", profile_name(c, method, s as u32))))),
         esc(label),
         all.len().min(TABLE_EXCEPTIONS),
@@ -1097,7 +1078,7 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
         let lost: Vec<f64> = numbers(&mig["lost"]);
         let (np, nc) = (counts.len(), new.len());
         if np.max(nc) > MAX_SHOWN {
-            let _ = write!(h, "<h3>{}: migration</h3><p class=\"note\">{np} segments last month and {nc} now: too many for a readable matrix. The full matrix is in comparison.json (history.methods[].migration), and each account's previous segment in assignments.parquet.</p>", method_label(method));
+            let _ = write!(h, "<h3>{}: migration</h3><p class=\"note\">{np} segments last month and {nc} now: too many for a readable matrix. The full matrix is in comparison.json (history.methods[].migration), and each account's previous segment in assignments.parquet.</p>", method::label(method));
             continue;
         }
         let value = |i: usize, j: usize| -> f64 {
@@ -1128,7 +1109,7 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
             52,
         )
         .map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{svg}", method_label(method));
+        let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{svg}", method::label(method));
     }
     if let Some(t) = hist["tiers"]["tiers"].as_array() {
         let names: Vec<String> = t
@@ -1203,7 +1184,7 @@ pub fn markdown(r: &RunData) -> String {
         let _ = writeln!(
             m,
             "- **{}**: {}",
-            method_label(method),
+            method::label(method),
             md(&verdict_sentence(mc))
         );
     }
@@ -1217,7 +1198,7 @@ pub fn markdown(r: &RunData) -> String {
         let _ = writeln!(
             m,
             "| {} | {k} | {} | {} | {} | {} |",
-            method_label(method),
+            method::label(method),
             md(mc["verdict"].as_str().unwrap_or("–")),
             f3(&a["ari"]),
             f3(&a["ami"]),
@@ -1226,7 +1207,7 @@ pub fn markdown(r: &RunData) -> String {
     }
     let label = md(c["comparison"]["value_label"].as_str().unwrap_or("value"));
     let primary = primary(c);
-    let _ = writeln!(m, "\n## {} {}\n\n| segment | name | accounts | {label} share | maps to tier |\n|---|---|---|---|---|", method_label(primary), method::noun(primary));
+    let _ = writeln!(m, "\n## {} {}\n\n| segment | name | accounts | {label} share | maps to tier |\n|---|---|---|---|---|", method::label(primary), method::noun(primary));
     let mapping = c["comparison"]["methods"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["method"] == primary))

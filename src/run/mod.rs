@@ -319,7 +319,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
                 headline.ari_vs_tiers.insert(mc.method.to_string(), a.ari);
             }
             if let Some(v) = mc.verdict {
-                headline.verdict.insert(mc.method.to_string(), v.word().to_string());
+                headline
+                    .verdict
+                    .insert(mc.method.to_string(), v.word().to_string());
             }
         }
         if comparison.tiers.is_some() {
@@ -327,7 +329,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         }
         if h.previous_as_of.is_some() {
             for mh in &h.methods {
-                headline.drift_ari.insert(mh.method.to_string(), mh.drift_ari);
+                headline
+                    .drift_ari
+                    .insert(mh.method.to_string(), mh.drift_ari);
             }
             headline.new_accounts = Some(h.new_accounts);
             headline.lost_accounts = Some(h.lost_accounts);

@@ -72,10 +72,7 @@ pub(super) fn write_results(
             .get(s.method)
             .cloned()
             .unwrap_or_else(|| vec![None; n]);
-        cols.push(Column::new(
-            column::previous_segment(s.method).into(),
-            prev,
-        ));
+        cols.push(Column::new(column::previous_segment(s.method).into(), prev));
     }
     if let Some(t) = &cmp.tiers {
         let current: Vec<Option<String>> = t
