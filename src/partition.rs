@@ -157,15 +157,22 @@ pub fn expected_mutual_info(c: &Contingency) -> f64 {
 }
 
 /// All agreement scores of two partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Agreement {
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub ari: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub ami: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub nmi: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub homogeneity: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub completeness: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub v_measure: f64,
     /// Share of items in the majority `b` label of their `a` cluster.
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub purity: f64,
 }
 

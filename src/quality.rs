@@ -5,12 +5,15 @@
 //! and carries on with what it can, so one `strata validate` shows the user all
 //! there is to fix. Error findings stop `strata run`; warnings are reported.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
 
 /// How serious a finding is (and a pipeline file sets per check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Ignore,
@@ -19,7 +22,7 @@ pub enum Severity {
 }
 
 /// One example of a finding: where it is and the offending value.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Example {
     /// 1-based data row (the header is not counted).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,11 +63,11 @@ impl fmt::Display for Example {
 }
 
 /// One kind of problem in one place (a source, maybe a column), with a count.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub severity: Severity,
     /// Stable machine-readable class, e.g. `missing_column`, `duplicate_id`.
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub source: String,
     pub file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,7 +81,7 @@ pub struct Finding {
 }
 
 /// What was read from one source.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SourceSummary {
     pub name: String,
     pub file: String,
@@ -118,7 +121,7 @@ impl SourceSummary {
 }
 
 /// All findings of one ingestion.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct QualityReport {
     pub sources: Vec<SourceSummary>,
     /// With `since`/`until` on the account table: who counted as a customer.
@@ -128,7 +131,7 @@ pub struct QualityReport {
 }
 
 /// Accounts left out because they were not customers at the as-of month.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Lifetime {
     pub as_of: String,
     /// Customers at the end of the as-of month (the accounts of the run).
@@ -185,7 +188,7 @@ impl QualityReport {
                 .cmp(&a.severity)
                 .then_with(|| a.source.cmp(&b.source))
                 .then_with(|| a.column.cmp(&b.column))
-                .then_with(|| a.code.cmp(b.code))
+                .then_with(|| a.code.cmp(&b.code))
         });
     }
 }

@@ -237,7 +237,6 @@ fn two_renames(new: &Path, target: &Path) -> Result<()> {
     std::fs::rename(&aside, new).map_err(|e| Error::io("moving", &aside, e))
 }
 
-/// Read a JSON output of a run directory.
 /// A run directory's manifest, typed (see [`crate::schema::Manifest`]): a
 /// reader picks the types of its parameter blocks, JSON values by default.
 pub fn read_manifest<C, F>(dir: &Path) -> Result<crate::schema::Manifest<C, F>>
@@ -245,21 +244,15 @@ where
     C: serde::de::DeserializeOwned,
     F: serde::de::DeserializeOwned,
 {
-    let path = dir.join(crate::schema::file::MANIFEST);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "{} is not a strata manifest ({e}); was the run directory written by another version of strata? Re-run that month",
-            path.display()
-        ))
-    })
+    read_json(&dir.join(crate::schema::file::MANIFEST))
 }
 
-pub fn read_json(path: &Path) -> Result<serde_json::Value> {
+/// Read a JSON output of a run directory into the type that wrote it.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("reading", path, e))?;
     serde_json::from_str(&text).map_err(|e| {
         Error::Usage(format!(
-            "{} is not valid JSON ({e}); re-run that month",
+            "{} is not what this strata writes there ({e}); was the run directory written by another version of strata? Re-run that month",
             path.display()
         ))
     })

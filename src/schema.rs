@@ -123,6 +123,70 @@ pub struct Input {
     pub rows_used: usize,
 }
 
+/// `comparison.json`: the segmentations, their comparison with the tiers and
+/// the history, as the run wrote them. `C`: the resolved cluster parameters;
+/// `S`: the segmentations, `M`: the comparison, `H`: the history (the run
+/// writes references to its own stage types, `strata report` reads the same
+/// types back; a reader that does not need a block leaves it as
+/// [`serde::de::IgnoredAny`] or a JSON value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComparisonFile<C, S, M, H> {
+    pub as_of: String,
+    pub config: C,
+    pub segmentations: S,
+    pub comparison: M,
+    pub history: H,
+}
+
+/// JSON has no NaN: serde_json writes a non-finite number as `null`. The
+/// readers of the run's files take that `null` back as NaN, through these
+/// (`#[serde(deserialize_with = "crate::schema::real::one")]` and friends).
+pub mod real {
+    use serde::{Deserialize, Deserializer};
+
+    fn nan(v: Option<f64>) -> f64 {
+        v.unwrap_or(f64::NAN)
+    }
+    /// One number.
+    pub fn one<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Option::<f64>::deserialize(d).map(nan)
+    }
+    /// A list of numbers.
+    pub fn list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        Vec::<Option<f64>>::deserialize(d).map(|v| v.into_iter().map(nan).collect())
+    }
+    /// A list of lists of numbers (rows).
+    pub fn rows<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<f64>>, D::Error> {
+        Vec::<Vec<Option<f64>>>::deserialize(d).map(|v| {
+            v.into_iter()
+                .map(|r| r.into_iter().map(nan).collect())
+                .collect()
+        })
+    }
+    /// Named numbers (`[["arr", 1.5], …]`).
+    pub fn named<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, f64)>, D::Error> {
+        Vec::<(String, Option<f64>)>::deserialize(d)
+            .map(|v| v.into_iter().map(|(k, x)| (k, nan(x))).collect())
+    }
+    /// Numbers paired with an index (`[[0, 0.9], …]`).
+    pub fn indexed<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(usize, f64)>, D::Error> {
+        Vec::<(usize, Option<f64>)>::deserialize(d)
+            .map(|v| v.into_iter().map(|(k, x)| (k, nan(x))).collect())
+    }
+    /// Numbers under two names (`[["industry", "SaaS", 0.4], …]`).
+    pub fn levels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, String, f64)>, D::Error> {
+        Vec::<(String, String, Option<f64>)>::deserialize(d)
+            .map(|v| v.into_iter().map(|(a, b, x)| (a, b, nan(x))).collect())
+    }
+    /// Numbers by name (`{"arr": 1.5, …}`).
+    pub fn map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<std::collections::BTreeMap<String, f64>, D::Error> {
+        std::collections::BTreeMap::<String, Option<f64>>::deserialize(d)
+            .map(|v| v.into_iter().map(|(k, x)| (k, nan(x))).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +230,29 @@ mod tests {
         let loose: Manifest = serde_json::from_str(&text).unwrap();
         assert_eq!(loose.headline.segments["kmeans"], 4);
         assert_eq!(loose.cluster, serde_json::json!([1, 2]));
+    }
+
+    #[test]
+    fn a_non_finite_number_reads_back_as_nan() {
+        #[derive(Serialize, Deserialize)]
+        struct T {
+            #[serde(deserialize_with = "real::one")]
+            a: f64,
+            #[serde(deserialize_with = "real::list")]
+            b: Vec<f64>,
+            #[serde(deserialize_with = "real::named")]
+            c: Vec<(String, f64)>,
+        }
+        let text = serde_json::to_string(&T {
+            a: f64::NAN,
+            b: vec![1.5, f64::INFINITY],
+            c: vec![("x".into(), f64::NAN)],
+        })
+        .unwrap();
+        assert_eq!(text, r#"{"a":null,"b":[1.5,null],"c":[["x",null]]}"#);
+        let back: T = serde_json::from_str(&text).unwrap();
+        assert!(back.a.is_nan() && back.b[0] == 1.5 && back.b[1].is_nan() && back.c[0].1.is_nan());
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
     }
 
     #[test]

@@ -167,6 +167,23 @@ fn report_command_rerenders_identically_from_outputs_alone() {
         std::fs::read(dir.join("report.html")).unwrap() == before,
         "re-rendered report differs"
     );
+    // A comparison.json this strata cannot read (written by another version,
+    // say: a field missing): an error naming the file and what to do, no panic.
+    let cpath = dir.join("comparison.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cpath).unwrap()).unwrap();
+    c["comparison"].as_object_mut().unwrap().remove("profiles");
+    std::fs::write(&cpath, c.to_string()).unwrap();
+    let o = strata(&["report", dir.to_str().unwrap()], copy.path());
+    assert_ne!(o.code, 0, "{}", o.text());
+    assert!(
+        o.stderr.contains("comparison.json")
+            && o.stderr.contains("profiles")
+            && o.stderr.contains("Re-run that month")
+            && !o.stderr.contains("panicked"),
+        "{}",
+        o.stderr
+    );
     // Not a run directory: a clear error.
     let o = strata(&["report", copy.path().to_str().unwrap()], copy.path());
     assert_eq!(o.code, 1, "{}", o.text());

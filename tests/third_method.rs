@@ -50,7 +50,7 @@ impl Method for Quadrants {
     ) -> strata::Result<Segmentation> {
         let labels = quadrants(x);
         Ok(Segmentation {
-            method: self.name(),
+            method: self.name().into(),
             sizes: strata::cluster::sizes(&labels),
             ids: strata::cluster::first_ids(&labels),
             labels,
@@ -94,7 +94,11 @@ fn a_method_of_ones_own_reaches_compare_history_exports_and_report() {
             ..RunOptions::default()
         };
         let summary = run::run(&p, &opts, &Silent).unwrap();
-        let names: Vec<&str> = summary.segmentations.iter().map(|s| s.method).collect();
+        let names: Vec<&str> = summary
+            .segmentations
+            .iter()
+            .map(|s| s.method.as_ref())
+            .collect();
         assert_eq!(names, ["kmeans", "community", "quadrants"]);
         assert!(run::summary_text(&summary).contains("quadrants: 4 segments"));
     }

@@ -34,7 +34,7 @@ use serde::Serialize;
 
 use super::graph::{modularity, split_disconnected, Csr};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Algorithm {
     Louvain,

@@ -85,13 +85,18 @@ impl Default for KMeansConfig {
 }
 
 /// Scores of one k.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct KScore {
     pub k: usize,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub inertia: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub silhouette: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub calinski_harabasz: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub davies_bouldin: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub prediction_strength: f64,
 }
 

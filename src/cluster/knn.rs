@@ -45,7 +45,7 @@ use serde::Serialize;
 
 use super::graph::Csr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Weighting {
     Snn,

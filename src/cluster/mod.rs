@@ -22,6 +22,7 @@ pub mod knn;
 pub mod method;
 pub mod stability;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -90,21 +91,23 @@ pub struct ClusterConfig {
 }
 
 /// One γ of a resolution sweep.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ResolutionScore {
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub resolution: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub modularity: f64,
     pub communities: usize,
     pub merged_small: usize,
 }
 
 /// Statistics of the similarity graph.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GraphStats {
     pub nodes: usize,
     pub edges: usize,
     pub neighbors: usize,
-    pub knn_method: &'static str,
+    pub knn_method: Cow<'static, str>,
     pub knn_rounds: usize,
     pub weighting: knn::Weighting,
     pub connected_components: usize,
@@ -116,19 +119,23 @@ pub struct GraphStats {
 }
 
 /// Method-specific details.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Details {
     KMeans {
+        #[serde(deserialize_with = "crate::schema::real::one")]
         inertia: f64,
         chosen_by: String,
         k_scores: Vec<KScore>,
         /// Centroids in matrix units, one row per segment.
+        #[serde(deserialize_with = "crate::schema::real::rows")]
         centroids: Vec<Vec<f64>>,
     },
     Community {
         algorithm: Algorithm,
+        #[serde(deserialize_with = "crate::schema::real::one")]
         resolution: f64,
+        #[serde(deserialize_with = "crate::schema::real::one")]
         modularity: f64,
         merged_small: usize,
         sweep: Vec<ResolutionScore>,
@@ -144,15 +151,16 @@ pub enum Details {
     /// A method with nothing of its own to show beyond its settings and
     /// scores, by name (a library user's own method, say).
     Other {
+        #[serde(deserialize_with = "crate::schema::real::map")]
         values: std::collections::BTreeMap<String, f64>,
     },
 }
 
 /// One method's segmentation of the accounts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Segmentation {
     /// The method's name ([`Method::name`]).
-    pub method: &'static str,
+    pub method: Cow<'static, str>,
     /// Segment per account (row order of the feature matrix), 0 = largest.
     #[serde(skip)]
     pub labels: Vec<usize>,
@@ -259,7 +267,7 @@ pub fn run_kmeans(
     let t = Instant::now();
     let r = kmeans::run(x, cfg, seed)?;
     Ok(Segmentation {
-        method: "kmeans",
+        method: "kmeans".into(),
         sizes: sizes(&r.labels),
         ids: first_ids(&r.labels),
         labels: r.labels,
@@ -314,7 +322,7 @@ pub fn run_communities(
         nodes: g.n(),
         edges: g.edges(),
         neighbors: neighbours.k,
-        knn_method: neighbours.method,
+        knn_method: neighbours.method.into(),
         knn_rounds: neighbours.rounds,
         weighting: cfg.graph.weighting,
         connected_components: components,
@@ -406,7 +414,7 @@ pub fn run_communities(
     };
     let detect_seconds = t_detect.elapsed().as_secs_f64();
     Ok(Segmentation {
-        method: "community",
+        method: "community".into(),
         sizes: sizes(&labels),
         ids: first_ids(&labels),
         labels,

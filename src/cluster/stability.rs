@@ -19,6 +19,7 @@ use ndarray::ArrayView2;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
+use std::borrow::Cow;
 
 use super::kmeans::{sample_indices, take_rows};
 use crate::error::Result;
@@ -42,16 +43,18 @@ impl Default for StabilityConfig {
 }
 
 /// Stability of one segmentation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Stability {
     pub runs: usize,
     pub accounts_per_run: usize,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub ari_mean: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub ari_min: f64,
     /// Mean best-match Jaccard per segment (None: not present in the sample).
     pub segment_jaccard: Vec<Option<f64>>,
     /// Hennig's reading of each segment's Jaccard.
-    pub segment_rating: Vec<&'static str>,
+    pub segment_rating: Vec<Cow<'static, str>>,
 }
 
 pub fn rating(j: Option<f64>) -> &'static str {
@@ -114,7 +117,7 @@ pub fn assess(
         accounts_per_run: per_run,
         ari_mean: aris.iter().sum::<f64>() / aris.len().max(1) as f64,
         ari_min: aris.iter().copied().fold(f64::INFINITY, f64::min),
-        segment_rating: segment_jaccard.iter().map(|j| rating(*j)).collect(),
+        segment_rating: segment_jaccard.iter().map(|j| rating(*j).into()).collect(),
         segment_jaccard,
     })
 }

@@ -57,16 +57,19 @@ impl Evidence {
 }
 
 /// How the evidence was gathered, for the outputs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EvidenceSummary {
     pub neighbours: usize,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub fdr: f64,
     /// Accounts with a known tier and at least one neighbour of known tier.
     pub tested: usize,
     pub flagged: usize,
     /// Average neighbour tier mix of each tier's accounts (rows: tier now).
+    #[serde(deserialize_with = "crate::schema::real::rows")]
     pub neighbour_mix: Vec<Vec<f64>>,
     /// The likelihood temperature fitted to the data (see [`temperature`]).
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub temperature: f64,
 }
 

@@ -34,6 +34,7 @@ pub mod evidence;
 pub mod profile;
 pub mod stats;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
@@ -49,7 +50,7 @@ use crate::partition::{agreement, Agreement, Contingency};
 use profile::Profile;
 
 /// Each account's current tier (index into `names`, None when unknown).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CurrentTiers {
     pub names: Vec<String>,
     #[serde(skip)]
@@ -227,7 +228,7 @@ pub fn tier_findings(
 }
 
 /// One segment's tier mapping.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SegmentTier {
     /// The segment's index (label) in this run.
     pub segment: usize,
@@ -240,17 +241,20 @@ pub struct SegmentTier {
     /// The segment's most common current tier, and its share of the
     /// segment's accounts with a known tier.
     pub most_common: String,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub share: f64,
     /// Per tier: its share in the segment ÷ its share of all accounts.
+    #[serde(deserialize_with = "crate::schema::real::list")]
     pub lift: Vec<f64>,
     /// Per tier: the Benjamini–Hochberg q-value of its over-representation.
+    #[serde(deserialize_with = "crate::schema::real::list")]
     pub q_value: Vec<f64>,
     /// The tier paired with this segment by the one-to-one assignment, if any.
     pub matched_tier: Option<String>,
 }
 
 /// How well a segmentation follows the tiers, in one word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     None,
@@ -299,17 +303,20 @@ impl Verdict {
 }
 
 /// The G-test of independence between segments and tiers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct IndependenceTest {
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub g: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub df: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub p_value: f64,
 }
 
 /// One segmentation compared with the tiers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MethodComparison {
-    pub method: &'static str,
+    pub method: Cow<'static, str>,
     /// Agreement with the tiers (tiers as the "true" labels), on accounts with
     /// a known tier; None (`null`) when fewer than [`MIN_TIERED_ACCOUNTS`] have one.
     pub agreement: Option<Agreement>,
@@ -317,23 +324,26 @@ pub struct MethodComparison {
     pub test: Option<IndependenceTest>,
     pub verdict: Option<Verdict>,
     /// The verdict in words ([`Verdict::sentence`]), for the report.
-    pub verdict_text: Option<&'static str>,
+    pub verdict_text: Option<Cow<'static, str>>,
     /// segment × tier account counts.
     pub contingency: Vec<Vec<u64>>,
     pub mapping: Vec<SegmentTier>,
 }
 
 /// Why an account looks like another tier, for one feature.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Reason {
     pub feature: String,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub value: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub current_tier_median: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub suggested_tier_median: f64,
     pub text: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExceptionKind {
     Upgrade,
@@ -341,7 +351,7 @@ pub enum ExceptionKind {
 }
 
 /// An account in the wrong tier.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Exception {
     pub account_id: String,
     #[serde(skip)]
@@ -353,7 +363,9 @@ pub struct Exception {
     pub segment: usize,
     /// That segment's stable ID.
     pub segment_id: u32,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub confidence: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub value_at_stake: f64,
     /// The value at stake in plain units ("$389k").
     pub value_text: String,
@@ -364,6 +376,7 @@ pub struct Exception {
     /// Touch (12% of all accounts are)".
     pub evidence: String,
     /// Benjamini–Hochberg q-value of that evidence.
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub q_value: f64,
 }
 
@@ -377,23 +390,24 @@ impl Exception {
 }
 
 /// Which community segments sit inside which k-means segments.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CrossMap {
     pub agreement: Agreement,
     /// kmeans segment × community segment counts.
     pub contingency: Vec<Vec<u64>>,
     /// For each community: the k-means segment holding most of it, and that share.
+    #[serde(deserialize_with = "crate::schema::real::indexed")]
     pub community_in_kmeans: Vec<(usize, f64)>,
 }
 
 /// Everything the compare stage found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Comparison {
     /// None when the pipeline declares no [tiers].
     pub tiers: Option<CurrentTiers>,
     pub methods: Vec<MethodComparison>,
     pub cross: Option<CrossMap>,
-    pub exceptions_from: &'static str,
+    pub exceptions_from: Cow<'static, str>,
     pub exceptions: Vec<Exception>,
     /// How the per-account evidence was gathered (None without tiers or neighbours).
     pub evidence: Option<evidence::EvidenceSummary>,
@@ -515,11 +529,11 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
         })
         .collect();
     MethodComparison {
-        method: seg.method,
+        method: seg.method.clone(),
         agreement,
         test,
         verdict,
-        verdict_text: verdict.map(Verdict::sentence),
+        verdict_text: verdict.map(|v| v.sentence().into()),
         contingency: table,
         mapping,
     }
@@ -599,7 +613,7 @@ pub fn compare(
             tiers: None,
             methods: Vec::new(),
             cross,
-            exceptions_from: segs.first().map_or("", |s| s.method),
+            exceptions_from: segs.first().map_or(Cow::Borrowed(""), |s| s.method.clone()),
             exceptions: Vec::new(),
             evidence: None,
             value_label,
@@ -734,7 +748,7 @@ pub fn compare(
         tiers: Some(tiers),
         methods,
         cross,
-        exceptions_from: seg.method,
+        exceptions_from: seg.method.clone(),
         exceptions,
         evidence: summary,
         value_label,

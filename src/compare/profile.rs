@@ -16,6 +16,7 @@
 //! so the same run gives the same names.
 
 use serde::Serialize;
+use std::borrow::Cow;
 
 use crate::cluster::Segmentation;
 use crate::config::{Kind, Pipeline};
@@ -23,36 +24,42 @@ use crate::features::FeatureMatrix;
 use crate::ingest::AccountFrame;
 
 /// A feature that sets a segment apart.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Distinct {
     /// Matrix column.
     pub column: String,
     pub feature: String,
     /// Welch's t of the segment against the rest.
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub t: f64,
     /// Standardised difference (segment mean − rest mean) / pooled sd.
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub effect: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Profile {
-    pub method: &'static str,
+    pub method: Cow<'static, str>,
     /// The segment's index (label) in this run.
     pub segment: usize,
     /// Its stable ID (see [`crate::history`]).
     pub id: u32,
     pub name: String,
     pub size: usize,
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub share_accounts: f64,
     /// Share of the value feature's total (ARR), when there is one.
     pub share_value: Option<f64>,
     /// (feature, median raw value) for the numeric features in the matrix.
+    #[serde(deserialize_with = "crate::schema::real::named")]
     pub medians: Vec<(String, f64)>,
     /// (feature, most common level, its share in the segment).
+    #[serde(deserialize_with = "crate::schema::real::levels")]
     pub top_levels: Vec<(String, String, f64)>,
     /// Top distinguishing columns, strongest |t| first.
     pub distinguishing: Vec<Distinct>,
     /// Effect (standardised difference) of every matrix column, in matrix order (for heatmaps).
+    #[serde(deserialize_with = "crate::schema::real::list")]
     pub effects: Vec<f64>,
 }
 
@@ -179,7 +186,7 @@ pub fn profiles(
                 })
                 .collect();
             Profile {
-                method: seg.method,
+                method: seg.method.clone(),
                 segment: s,
                 id: seg.ids[s],
                 name,

@@ -48,6 +48,7 @@
 //! Cost: O(n) to align accounts (a hash map of last month's IDs) and O(n + k²)
 //! per method.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -120,7 +121,7 @@ impl PreviousRun {
         // ID counters from the (small) manifest; comparison.json has them too
         // but runs to tens of MB at a million accounts.
         let next: BTreeMap<String, u32> =
-            read_manifest::<serde_json::Value, serde_json::Value>(dir)
+            read_manifest::<serde::de::IgnoredAny, serde::de::IgnoredAny>(dir)
                 .map(|m| m.next_segment_ids)
                 .unwrap_or_default();
         let seg_method = strings(&s, column::METHOD)?.unwrap_or_default();
@@ -191,7 +192,7 @@ impl PreviousRun {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransitionKind {
     Survived,
@@ -202,7 +203,7 @@ pub enum TransitionKind {
 }
 
 /// One segment's fate between the two months.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Transition {
     pub kind: TransitionKind,
     /// Previous segment IDs involved.
@@ -210,14 +211,14 @@ pub struct Transition {
     /// Current segment IDs involved.
     pub current: Vec<u32>,
     /// `overlap` or `profile` (the fallback).
-    pub matched_by: &'static str,
+    pub matched_by: Cow<'static, str>,
     /// Accounts in common between the previous and current segments involved.
     pub accounts: u64,
     pub text: String,
 }
 
 /// Previous × current counts for one method.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Migration {
     pub previous_ids: Vec<u32>,
     pub current_ids: Vec<u32>,
@@ -229,19 +230,20 @@ pub struct Migration {
     pub lost: Vec<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct MethodHistory {
-    pub method: &'static str,
+    pub method: Cow<'static, str>,
     pub transitions: Vec<Transition>,
     pub migration: Migration,
     /// ARI between the months on the accounts in both.
+    #[serde(deserialize_with = "crate::schema::real::one")]
     pub drift_ari: f64,
     /// Accounts in both months whose segment ID changed.
     pub moved: u64,
 }
 
 /// Previous × current suggested tier (names, with `none` for no tier).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TierMigration {
     pub tiers: Vec<String>,
     pub counts: Vec<Vec<u64>>,
@@ -249,7 +251,7 @@ pub struct TierMigration {
     pub moved: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ExceptionChanges {
     /// Flagged this month, not last month (accounts in both months).
     pub newly_flagged: u64,
@@ -262,7 +264,7 @@ pub struct ExceptionChanges {
 }
 
 /// Everything month-over-month, written into `comparison.json` as `history`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct History {
     pub previous_as_of: Option<String>,
     /// The previous run's folder, relative to the output folder.
@@ -277,7 +279,7 @@ pub struct History {
     pub next_ids: BTreeMap<String, u32>,
     /// Previous segment ID per current account, per method.
     #[serde(skip)]
-    pub previous_segment: BTreeMap<&'static str, Vec<Option<u32>>>,
+    pub previous_segment: BTreeMap<String, Vec<Option<u32>>>,
     #[serde(skip)]
     pub previous_suggested_tier: Vec<Option<String>>,
     #[serde(skip)]
@@ -326,7 +328,7 @@ pub struct MethodMatch {
 pub struct Identified {
     pub segmentations: Vec<Segmentation>,
     pub profiles: Vec<crate::compare::profile::Profile>,
-    pub matches: BTreeMap<&'static str, MethodMatch>,
+    pub matches: BTreeMap<String, MethodMatch>,
 }
 
 /// Match this run's segments to the previous run's, before anything else reads
@@ -344,13 +346,13 @@ pub fn identify(
         Some(p) => align(p, ids),
         None => vec![None; ids.len()],
     };
-    let mut matches = BTreeMap::new();
+    let mut matches: BTreeMap<String, MethodMatch> = BTreeMap::new();
     for seg in segs.iter_mut() {
-        let pm = prev.and_then(|p| p.methods.get(seg.method));
+        let pm = prev.and_then(|p| p.methods.get(seg.method.as_ref()));
         let Some(pm) = pm else {
             seg.ids = (1..=seg.k() as u32).collect();
             matches.insert(
-                seg.method,
+                seg.method.to_string(),
                 MethodMatch {
                     transitions: Vec::new(),
                     previous_labels: vec![None; ids.len()],
@@ -385,7 +387,7 @@ pub fn identify(
             }
         }
         matches.insert(
-            seg.method,
+            seg.method.to_string(),
             MethodMatch {
                 transitions,
                 previous_labels: prev_labels,
@@ -412,7 +414,7 @@ pub fn track(
     prev: Option<&PreviousRun>,
     ids: &[String],
     segs: &[Segmentation],
-    matches: &BTreeMap<&'static str, MethodMatch>,
+    matches: &BTreeMap<String, MethodMatch>,
     cmp: &Comparison,
 ) -> History {
     let n = ids.len();
@@ -443,17 +445,17 @@ pub fn track(
         previous_exception: Vec::new(),
     };
     for seg in segs {
-        let Some(m) = matches.get(seg.method) else {
+        let Some(m) = matches.get(seg.method.as_ref()) else {
             continue;
         };
         history.next_ids.insert(seg.method.to_string(), m.next_id);
-        let Some(pm) = prev.and_then(|p| p.methods.get(seg.method)) else {
+        let Some(pm) = prev.and_then(|p| p.methods.get(seg.method.as_ref())) else {
             continue;
         };
         let migration = migration(pm, &m.previous_labels, seg, &cur_to_prev, prev_n as usize);
         let (drift_ari, moved) = drift(&m.previous_labels, seg);
         history.methods.push(MethodHistory {
-            method: seg.method,
+            method: seg.method.clone(),
             transitions: m.transitions.clone(),
             migration,
             drift_ari,
@@ -461,7 +463,7 @@ pub fn track(
         });
         history
             .previous_segment
-            .insert(seg.method, m.previous_labels.clone());
+            .insert(seg.method.to_string(), m.previous_labels.clone());
     }
     if let Some(p) = prev {
         let pick = |v: &Option<Vec<Option<String>>>| -> Vec<Option<String>> {
@@ -605,7 +607,7 @@ fn match_segments(
                 accounts: lp.iter().map(|&c| n[p][c]).sum(),
                 text: format!("segment {pid} split into {}", join_ids(&cur)),
                 current: cur,
-                matched_by: "overlap",
+                matched_by: "overlap".into(),
             });
         } else if lp.len() == 1 && links_c[lp[0]].len() == 1 {
             let c = lp[0];
@@ -615,7 +617,7 @@ fn match_segments(
                 kind: TransitionKind::Survived,
                 previous: vec![pid],
                 current: vec![ids[c]],
-                matched_by: "overlap",
+                matched_by: "overlap".into(),
                 accounts: n[p][c],
                 text: if ids[c] == pid {
                     format!("segment {pid} survived")
@@ -631,7 +633,7 @@ fn match_segments(
                     kind: TransitionKind::Survived,
                     previous: vec![pid],
                     current: vec![ids[c]],
-                    matched_by: "profile",
+                    matched_by: "profile".into(),
                     accounts: n[p][c],
                     text: format!("segment {pid} survived (matched by profile)"),
                 });
@@ -640,7 +642,7 @@ fn match_segments(
                     kind: TransitionKind::Disappeared,
                     previous: vec![pid],
                     current: vec![],
-                    matched_by: "overlap",
+                    matched_by: "overlap".into(),
                     accounts: 0,
                     text: format!("segment {pid} disappeared"),
                 });
@@ -657,14 +659,14 @@ fn match_segments(
                 text: format!("segments {} merged into {}", join_ids(&prev), ids[c]),
                 previous: prev,
                 current: vec![ids[c]],
-                matched_by: "overlap",
+                matched_by: "overlap".into(),
             });
         } else if lc.is_empty() && !done_c[c] {
             transitions.push(Transition {
                 kind: TransitionKind::Emerged,
                 previous: vec![],
                 current: vec![ids[c]],
-                matched_by: "overlap",
+                matched_by: "overlap".into(),
                 accounts: 0,
                 text: format!("segment {} emerged ({} accounts)", ids[c], sizes[c]),
             });

@@ -177,7 +177,7 @@ fn drift_is_one_for_identical_partitions_under_relabelling() {
         .map(|v| v as usize)
         .collect();
     let seg = Segmentation {
-        method: "kmeans",
+        method: "kmeans".into(),
         sizes: sizes(&labels),
         labels,
         ids: vec![8, 3, 2],

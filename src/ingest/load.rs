@@ -65,7 +65,7 @@ pub fn finding(
 ) -> Finding {
     Finding {
         severity,
-        code,
+        code: code.into(),
         source: src.name.clone(),
         file: src.path.display().to_string(),
         column: column.map(str::to_string),

@@ -1663,7 +1663,7 @@ fn build_features(
         |f: &Feature, sev: Severity, code: &'static str, count: usize, msg: String, hint: &str| {
             quality::Finding {
                 severity: sev,
-                code,
+                code: code.into(),
                 source: f.source.clone().unwrap_or_else(|| acc_src.name.clone()),
                 file: p.file.display().to_string(),
                 column: Some(f.name.clone()),

@@ -3,8 +3,12 @@
 //! The report is rendered **from a run directory's outputs alone**
 //! (`comparison.json`, `manifest.json`, `quality.json`, `features.parquet`,
 //! `assignments.parquet`), by the run itself and by `strata report RUN_DIR`, so
-//! what an analyst sees is exactly what the files say and any run can be
-//! re-rendered after a strata upgrade. Rendering is kept apart from IO:
+//! what an analyst sees is exactly what the files say. The JSON files are read
+//! back into the stage types that wrote them ([`Document`], the quality
+//! report), never looked up by string key: a field renamed in a stage is a
+//! compile error here, and a run directory whose files this strata cannot
+//! read gets an error naming the file and asking to re-run that month, not a
+//! report with silently empty sections. Rendering is kept apart from IO:
 //! [`load`] reads, [`html`] and [`markdown`] are pure functions of [`RunData`].
 //!
 //! The HTML has no external resources: CSS is inline, every chart is inline
@@ -22,13 +26,19 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use serde_json::Value;
+use serde::de::IgnoredAny;
 
-use crate::cluster::method;
+use crate::cluster::kmeans::KScore;
+use crate::cluster::{method, Details, Segmentation};
+use crate::compare::profile::Profile;
+use crate::compare::{Comparison, ExceptionKind, MethodComparison, Verdict};
 use crate::error::{Error, Result};
 use crate::features::ColumnInfo;
+use crate::history::{History, TransitionKind};
+use crate::partition::Agreement;
+use crate::quality::{QualityReport, Severity};
 use crate::rundir::{read_json, read_manifest, read_parquet};
-use crate::schema::{column, file, Manifest};
+use crate::schema::{column, file, ComparisonFile, Manifest};
 
 /// Accounts drawn on the 2-D map at most.
 pub const MAP_POINTS: usize = 3000;
@@ -46,13 +56,17 @@ pub struct Map {
     pub explained: [f64; 2],
 }
 
+/// `comparison.json` read back into the stage types that wrote it (the
+/// cluster parameters are in the manifest, so the report skips them).
+pub type Document = ComparisonFile<IgnoredAny, Vec<Segmentation>, Comparison, History>;
+
 /// Everything the report shows, read from a run directory.
 #[derive(Debug, Clone)]
 pub struct RunData {
     pub dir: PathBuf,
-    pub comparison: Value,
-    pub manifest: Manifest<Value, Vec<ColumnInfo>>,
-    pub quality: Value,
+    pub comparison: Document,
+    pub manifest: Manifest<IgnoredAny, Vec<ColumnInfo>>,
+    pub quality: QualityReport,
     pub map: Option<Map>,
 }
 
@@ -66,7 +80,7 @@ pub fn load(dir: &Path) -> Result<RunData> {
             )));
         }
     }
-    let comparison = read_json(&dir.join(file::COMPARISON))?;
+    let comparison: Document = read_json(&dir.join(file::COMPARISON))?;
     let map = map(dir, &comparison)?;
     Ok(RunData {
         dir: dir.to_path_buf(),
@@ -79,7 +93,7 @@ pub fn load(dir: &Path) -> Result<RunData> {
 
 /// PCA of the normalised matrix (all accounts for the axes, a stride sample
 /// for the points). Cost O(n·d² + d³).
-fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
+fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
     let fpath = dir.join(file::FEATURES);
     let apath = dir.join(file::ASSIGNMENTS);
     if !fpath.is_file() || !apath.is_file() {
@@ -146,23 +160,18 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     }
     let (v2, l2) = top_eigen(&cov2);
     let stride = n.div_ceil(MAP_POINTS).max(1);
-    let ids: Vec<u32> = comparison["segmentations"]
-        .as_array()
-        .and_then(|s| s.iter().find(|m| m["method"] == primary))
-        .and_then(|m| m["segment_ids"].as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_u64())
-                .map(|v| v as u32)
-                .collect()
-        })
+    let ids: Vec<u32> = comparison
+        .segmentations
+        .iter()
+        .find(|m| m.method == primary)
+        .map(|m| m.ids.clone())
         .unwrap_or_default();
     let mut sorted_ids = ids.clone();
     sorted_ids.sort_unstable();
     let groups: Vec<String> = sorted_ids
         .iter()
         .map(|id| {
-            let name = profile_name(comparison, primary, *id);
+            let name = profile_name(&comparison.comparison, primary, *id);
             format!("{} {id}: {name}", method::member(primary))
         })
         .collect();
@@ -187,18 +196,33 @@ fn map(dir: &Path, comparison: &Value) -> Result<Option<Map>> {
     }))
 }
 
-/// A JSON array of numbers (missing or non-numeric entries as 0).
-fn numbers(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|x| x.as_f64().unwrap_or(0.0))
+/// A number for a chart: a missing one (NaN; `null` in the file) as 0.
+fn or_zero(x: f64) -> f64 {
+    if x.is_finite() {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// Counts as chart values, rows.
+fn matrix(rows: &[Vec<u64>]) -> Vec<Vec<f64>> {
+    rows.iter()
+        .map(|r| r.iter().map(|&v| v as f64).collect())
         .collect()
 }
 
-/// A JSON array of arrays of numbers, as rows.
-fn matrix(v: &Value) -> Vec<Vec<f64>> {
-    v.as_array().into_iter().flatten().map(numbers).collect()
+/// A number as the run's JSON files write it (`1.0`, `0.5`; `null` if missing).
+fn json_number(x: f64) -> String {
+    serde_json::to_string(&x).unwrap_or_default()
+}
+
+/// A value's name as the run's JSON files write it (`leiden`, `upgrade`, …).
+fn word<T: serde::Serialize>(x: &T) -> String {
+    match serde_json::to_value(x) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
 fn round3(v: f64) -> f64 {
@@ -239,20 +263,17 @@ fn top_eigen(m: &[Vec<f64>]) -> (Vec<f64>, f64) {
     (v, lambda)
 }
 
-fn profile_name(c: &Value, method: &str, id: u32) -> String {
+fn profile_name(c: &Comparison, method: &str, id: u32) -> String {
     profiles(c, method)
         .into_iter()
-        .find(|p| p["id"].as_u64() == Some(id as u64))
-        .and_then(|p| p["name"].as_str().map(str::to_owned))
+        .find(|p| p.id == id)
+        .map(|p| p.name.clone())
         .unwrap_or_default()
 }
 
-fn profiles<'a>(c: &'a Value, method: &str) -> Vec<&'a Value> {
-    let mut v: Vec<&Value> = c["comparison"]["profiles"]
-        .as_array()
-        .map(|a| a.iter().filter(|p| p["method"] == method).collect())
-        .unwrap_or_default();
-    v.sort_by_key(|p| p["id"].as_u64().unwrap_or(0));
+fn profiles<'a>(c: &'a Comparison, method: &str) -> Vec<&'a Profile> {
+    let mut v: Vec<&Profile> = c.profiles.iter().filter(|p| p.method == method).collect();
+    v.sort_by_key(|p| p.id);
     v
 }
 
@@ -262,15 +283,15 @@ pub const MAX_SHOWN: usize = 30;
 
 /// The profiles a chart shows (the [`MAX_SHOWN`] largest, in ID order) and a
 /// note when some are left out.
-fn shown_profiles<'a>(c: &'a Value, method: &str) -> (Vec<&'a Value>, String) {
+fn shown_profiles<'a>(c: &'a Comparison, method: &str) -> (Vec<&'a Profile>, String) {
     let mut ps = profiles(c, method);
     let total = ps.len();
     if total <= MAX_SHOWN {
         return (ps, String::new());
     }
-    ps.sort_by_key(|p| std::cmp::Reverse(p["size"].as_u64().unwrap_or(0)));
+    ps.sort_by_key(|p| std::cmp::Reverse(p.size));
     ps.truncate(MAX_SHOWN);
-    ps.sort_by_key(|p| p["id"].as_u64().unwrap_or(0));
+    ps.sort_by_key(|p| p.id);
     let note = format!(
         "<p class=\"note\">Showing the {MAX_SHOWN} largest of {total} {}; every one is in segments.parquet.</p>",
         method::noun(method)
@@ -279,28 +300,27 @@ fn shown_profiles<'a>(c: &'a Value, method: &str) -> (Vec<&'a Value>, String) {
 }
 
 /// The methods of the run, in its order (the primary one first).
-fn methods(c: &Value) -> Vec<&str> {
-    c["segmentations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s["method"].as_str())
-        .collect()
+fn methods(c: &Document) -> Vec<&str> {
+    c.segmentations.iter().map(|s| s.method.as_ref()).collect()
 }
 
 /// The run's primary method: its segments colour the map and get the table.
-fn primary(c: &Value) -> &str {
+fn primary(c: &Document) -> &str {
     methods(c).first().copied().unwrap_or("")
 }
 
-
 /// A method's verdict on agreement with the tiers, in words (from the
 /// comparison's own sentence), with the AMI behind it.
-fn verdict_sentence(mc: &Value) -> String {
-    match mc["verdict_text"].as_str() {
-        Some(text) => format!("{text} (AMI {})", f3(&mc["agreement"]["ami"])),
+fn verdict_sentence(mc: &MethodComparison) -> String {
+    match &mc.verdict_text {
+        Some(text) => format!("{text} (AMI {})", f3(mc.agreement.map(|a| a.ami))),
         None => "not measured: too few accounts have a known tier".into(),
     }
+}
+
+/// A method's verdict in one word (`none` … `strong`), or `missing`.
+fn verdict_word(mc: &MethodComparison, missing: &'static str) -> &'static str {
+    mc.verdict.map_or(missing, Verdict::word)
 }
 
 /// HTML-escape.
@@ -330,12 +350,13 @@ pub fn md(s: &str) -> String {
     out
 }
 
-fn f3(v: &Value) -> String {
-    v.as_f64().map_or("–".into(), |x| format!("{x:.3}"))
+fn f3(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
+        .map_or("–".into(), |x| format!("{x:.3}"))
 }
 
-fn pct(v: &Value) -> String {
-    v.as_f64()
+fn pct(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
         .map_or("–".into(), |x| format!("{:.0}%", x * 100.0))
 }
 
@@ -419,7 +440,7 @@ pub const SCRIPT: &str = r#"
 /// The report as one self-contained HTML page.
 pub fn html(r: &RunData) -> Result<String> {
     let c = &r.comparison;
-    let as_of = c["as_of"].as_str().unwrap_or("");
+    let as_of = c.as_of.as_str();
     let name = r.manifest.pipeline_name.as_str();
     let mut h = String::new();
     let _ = write!(
@@ -456,8 +477,8 @@ fn summary(h: &mut String, r: &RunData) {
     let m = &r.manifest;
     h.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
     let _ = write!(h, "<div class=\"card\">accounts<b>{}</b></div>", m.accounts);
-    for s in c["segmentations"].as_array().into_iter().flatten() {
-        let method = s["method"].as_str().unwrap_or("");
+    for s in &c.segmentations {
+        let method = s.method.as_ref();
         let _ = write!(
             h,
             "<div class=\"card\">{}<b>{}</b></div>",
@@ -466,58 +487,54 @@ fn summary(h: &mut String, r: &RunData) {
             } else {
                 method::label(method)
             },
-            s["sizes"].as_array().map_or(0, Vec::len)
+            s.sizes.len()
         );
     }
-    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
+    for mc in &c.comparison.methods {
         let _ = write!(
             h,
             "<div class=\"card\">{} vs tiers<b>{}</b></div>",
-            method::label(mc["method"].as_str().unwrap_or("")),
-            esc(mc["verdict"].as_str().unwrap_or("not measured"))
+            method::label(&mc.method),
+            esc(verdict_word(mc, "not measured"))
         );
     }
-    if let Some(e) = c["comparison"]["exceptions"].as_array() {
+    let _ = write!(
+        h,
+        "<div class=\"card\">tier exceptions<b>{}</b></div>",
+        c.comparison.exceptions.len()
+    );
+    h.push_str("</div>");
+    let methods = &c.comparison.methods;
+    h.push_str("<h3>Agreement with today's tiers</h3><ul class=\"verdicts\">");
+    for mc in methods {
         let _ = write!(
             h,
-            "<div class=\"card\">tier exceptions<b>{}</b></div>",
-            e.len()
+            "<li><b>{}</b>: {}</li>",
+            method::label(&mc.method),
+            esc(&verdict_sentence(mc))
         );
     }
-    h.push_str("</div>");
-    if let Some(methods) = c["comparison"]["methods"].as_array() {
-        h.push_str("<h3>Agreement with today's tiers</h3><ul class=\"verdicts\">");
-        for mc in methods {
-            let _ = write!(
-                h,
-                "<li><b>{}</b>: {}</li>",
-                method::label(mc["method"].as_str().unwrap_or("")),
-                esc(&verdict_sentence(mc))
-            );
-        }
-        h.push_str("</ul><table><tr><th>method</th><th>verdict</th><th>ARI</th><th>AMI</th><th>NMI</th><th>homogeneity</th><th>completeness</th><th>purity</th><th>G-test p</th></tr>");
-        for mc in methods {
-            let a = &mc["agreement"];
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-                method::label(mc["method"].as_str().unwrap_or("")),
-                esc(mc["verdict"].as_str().unwrap_or("–")),
-                f3(&a["ari"]), f3(&a["ami"]), f3(&a["nmi"]), f3(&a["homogeneity"]), f3(&a["completeness"]), f3(&a["purity"]),
-                mc["test"]["p_value"].as_f64().map_or("–".into(), |p| if p < 1e-300 { "< 1e-300".to_string() } else { format!("{p:.1e}") })
-            );
-        }
-        h.push_str("</table><p class=\"note\">The verdict: <i>none</i> when the G-test of independence between segments and tiers is not significant (p above 0.001) or the chance-corrected AMI is below 0.05; then <i>weak</i> below 0.15, <i>moderate</i> below 0.35, <i>strong</i> above. 1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
+    h.push_str("</ul><table><tr><th>method</th><th>verdict</th><th>ARI</th><th>AMI</th><th>NMI</th><th>homogeneity</th><th>completeness</th><th>purity</th><th>G-test p</th></tr>");
+    for mc in methods {
+        let a = |f: fn(&Agreement) -> f64| f3(mc.agreement.as_ref().map(f));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            method::label(&mc.method),
+            esc(verdict_word(mc, "–")),
+            a(|a| a.ari), a(|a| a.ami), a(|a| a.nmi), a(|a| a.homogeneity), a(|a| a.completeness), a(|a| a.purity),
+            mc.test.as_ref().map(|t| t.p_value).filter(|p| p.is_finite()).map_or("–".into(), |p| if p < 1e-300 { "< 1e-300".to_string() } else { format!("{p:.1e}") })
+        );
     }
+    h.push_str("</table><p class=\"note\">The verdict: <i>none</i> when the G-test of independence between segments and tiers is not significant (p above 0.001) or the chance-corrected AMI is below 0.05; then <i>weak</i> below 0.15, <i>moderate</i> below 0.35, <i>strong</i> above. 1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
     h.push_str("<h3>What changed since last month</h3>");
-    h.push_str(&change_text(c, true));
+    h.push_str(&change_text(&c.history, true));
     h.push_str("</section>\n");
 }
 
 /// Month-over-month headline, as HTML (`html`) or Markdown.
-fn change_text(c: &Value, html: bool) -> String {
-    let hist = &c["history"];
-    let Some(prev) = hist["previous_as_of"].as_str() else {
+fn change_text(hist: &History, html: bool) -> String {
+    let Some(prev) = hist.previous_as_of.as_deref() else {
         return if html {
             "<p>This is the first committed run in this output folder: segment IDs start here.</p>"
                 .into()
@@ -527,21 +544,20 @@ fn change_text(c: &Value, html: bool) -> String {
     };
     let mut lines = vec![format!(
         "Compared with {prev}: {} accounts in both months, {} new, {} gone.",
-        hist["common_accounts"], hist["new_accounts"], hist["lost_accounts"]
+        hist.common_accounts, hist.new_accounts, hist.lost_accounts
     )];
-    for m in hist["methods"].as_array().into_iter().flatten() {
-        let changes: Vec<String> = m["transitions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| t["kind"] != "survived")
-            .filter_map(|t| t["text"].as_str().map(str::to_owned))
+    for m in &hist.methods {
+        let changes: Vec<&str> = m
+            .transitions
+            .iter()
+            .filter(|t| t.kind != TransitionKind::Survived)
+            .map(|t| t.text.as_str())
             .collect();
         lines.push(format!(
             "{}: drift ARI {} ({} accounts changed segment); {}.",
-            method::label(m["method"].as_str().unwrap_or("")),
-            f3(&m["drift_ari"]),
-            m["moved"],
+            method::label(&m.method),
+            f3(Some(m.drift_ari)),
+            m.moved,
             match changes.len() {
                 0 => "every segment survived".to_string(),
                 n if n > 8 => format!(
@@ -553,11 +569,10 @@ fn change_text(c: &Value, html: bool) -> String {
             }
         ));
     }
-    let e = &hist["exceptions"];
-    if e.is_object() {
+    if let Some(e) = &hist.exceptions {
         lines.push(format!(
             "Exceptions: {} newly flagged, {} resolved, {} still flagged, {} among new accounts.",
-            e["newly_flagged"], e["resolved"], e["continuing"], e["new_accounts_flagged"]
+            e.newly_flagged, e.resolved, e.continuing, e.new_accounts_flagged
         ));
     }
     if html {
@@ -577,33 +592,32 @@ fn quality(h: &mut String, r: &RunData) {
     let q = &r.quality;
     h.push_str("<section id=\"quality\"><h2>Data quality</h2>");
     h.push_str("<table><tr><th>source</th><th>file</th><th>rows read</th><th>rows used</th></tr>");
-    for s in q["sources"].as_array().into_iter().flatten() {
+    for s in &q.sources {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-            esc(s["name"].as_str().unwrap_or("")),
-            esc(s["file"].as_str().unwrap_or("")),
-            s["rows_read"],
-            s["rows_used"]
+            esc(&s.name),
+            esc(&s.file),
+            s.rows_read,
+            s.rows_used
         );
     }
     h.push_str("</table>");
-    let findings = q["findings"].as_array().cloned().unwrap_or_default();
-    if findings.is_empty() {
+    if q.findings.is_empty() {
         h.push_str("<p>No findings: every check passed.</p>");
     } else {
         h.push_str("<table><tr><th>severity</th><th>finding</th><th>where</th><th>count</th><th>what happened</th><th>what to do</th></tr>");
-        for f in &findings {
-            let sev = f["severity"].as_str().unwrap_or("");
+        for f in &q.findings {
+            let sev = word(&f.severity);
             let _ = write!(
                 h,
                 "<tr><td class=\"{sev}\">{sev}</td><td>{}</td><td>{}{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(f["code"].as_str().unwrap_or("")),
-                esc(f["file"].as_str().unwrap_or("")),
-                f["column"].as_str().map(|c| format!(" · {}", esc(c))).unwrap_or_default(),
-                f["count"],
-                esc(f["message"].as_str().unwrap_or("")),
-                esc(f["hint"].as_str().unwrap_or(""))
+                esc(&f.code),
+                esc(&f.file),
+                f.column.as_deref().map(|c| format!(" · {}", esc(c))).unwrap_or_default(),
+                f.count,
+                esc(&f.message),
+                esc(&f.hint)
             );
         }
         h.push_str("</table>");
@@ -611,57 +625,35 @@ fn quality(h: &mut String, r: &RunData) {
     h.push_str("</section>\n");
 }
 
-fn kmeans_details(c: &Value) -> Option<&Value> {
-    c["segmentations"]
-        .as_array()?
-        .iter()
-        .find(|s| s["details"]["kind"] == "kmeans")
-        .map(|s| &s["details"])
-}
-
-fn community_details(c: &Value) -> Option<&Value> {
-    c["segmentations"]
-        .as_array()?
-        .iter()
-        .find(|s| s["details"]["kind"] == "community")
-        .map(|s| &s["details"])
-}
-
-fn k_choice(h: &mut String, c: &Value) -> Result<()> {
+fn k_choice(h: &mut String, c: &Document) -> Result<()> {
     h.push_str("<section id=\"k-selection\"><h2>Choosing k (k-means)</h2>");
-    let Some(d) = kmeans_details(c) else {
+    let found = c.segmentations.iter().find_map(|s| match &s.details {
+        Details::KMeans {
+            chosen_by,
+            k_scores,
+            ..
+        } => Some((s.sizes.len(), chosen_by, k_scores)),
+        _ => None,
+    });
+    let Some((chosen, chosen_by, scores)) = found else {
         h.push_str("<p>No k-means in this run.</p></section>\n");
         return Ok(());
     };
-    let scores = d["k_scores"].as_array().cloned().unwrap_or_default();
-    let chosen = c["segmentations"]
-        .as_array()
-        .and_then(|s| s.iter().find(|m| m["details"]["kind"] == "kmeans"))
-        .and_then(|m| m["sizes"].as_array())
-        .map_or(0, Vec::len);
-    let _ = write!(
-        h,
-        "<p>k = <b>{chosen}</b>: {}.</p>",
-        esc(d["chosen_by"].as_str().unwrap_or(""))
-    );
+    let _ = write!(h, "<p>k = <b>{chosen}</b>: {}.</p>", esc(chosen_by));
     if scores.len() > 1 {
-        let ks: Vec<f64> = scores
-            .iter()
-            .map(|s| s["k"].as_f64().unwrap_or(0.0))
-            .collect();
-        let get = |k: &str| -> Vec<f64> {
-            scores
-                .iter()
-                .map(|s| s[k].as_f64().unwrap_or(f64::NAN))
-                .collect()
-        };
+        let ks: Vec<f64> = scores.iter().map(|s| s.k as f64).collect();
+        let get = |f: fn(&KScore) -> f64| -> Vec<f64> { scores.iter().map(f).collect() };
         let mut series = vec![
-            ("silhouette", get("silhouette"), Some(true)),
-            ("Calinski–Harabasz", get("calinski_harabasz"), Some(true)),
-            ("Davies–Bouldin", get("davies_bouldin"), Some(false)),
-            ("inertia (elbow)", get("inertia"), None),
+            ("silhouette", get(|s| s.silhouette), Some(true)),
+            (
+                "Calinski–Harabasz",
+                get(|s| s.calinski_harabasz),
+                Some(true),
+            ),
+            ("Davies–Bouldin", get(|s| s.davies_bouldin), Some(false)),
+            ("inertia (elbow)", get(|s| s.inertia), None),
         ];
-        let ps = get("prediction_strength");
+        let ps = get(|s| s.prediction_strength);
         if ps.iter().any(|v| v.is_finite()) {
             series.push(("prediction strength", ps, Some(true)));
         }
@@ -677,61 +669,73 @@ fn k_choice(h: &mut String, c: &Value) -> Result<()> {
     Ok(())
 }
 
-fn modularity(h: &mut String, c: &Value) -> Result<()> {
+fn modularity(h: &mut String, c: &Document) -> Result<()> {
     h.push_str("<section id=\"modularity\"><h2>Communities: modularity and resolution</h2>");
-    let Some(d) = community_details(c) else {
+    let found = c.segmentations.iter().find_map(|s| match &s.details {
+        Details::Community {
+            algorithm,
+            resolution,
+            modularity,
+            sweep,
+            graph,
+            warm_start,
+            ..
+        } => Some((
+            algorithm,
+            *resolution,
+            *modularity,
+            sweep,
+            graph,
+            *warm_start,
+        )),
+        _ => None,
+    });
+    let Some((algorithm, resolution, modularity, sweep, g, warm_start)) = found else {
         h.push_str("<p>No community detection in this run.</p></section>\n");
         return Ok(());
     };
-    let g = &d["graph"];
     let _ = write!(
         h,
         "<p>{} on a {}-nearest-neighbour similarity graph ({} accounts, {} edges, {} kNN, {} weights, {} connected component(s)). Chosen resolution γ = {}: modularity <b>{}</b>{}.</p>",
-        esc(d["algorithm"].as_str().unwrap_or("")),
-        g["neighbors"], g["nodes"], g["edges"],
-        esc(g["knn_method"].as_str().unwrap_or("")),
-        esc(g["weighting"].as_str().unwrap_or("")),
-        g["connected_components"],
-        d["resolution"], f3(&d["modularity"]),
-        if d["warm_start"] == true { ", started from last month's communities" } else { "" }
+        esc(&word(algorithm)),
+        g.neighbors, g.nodes, g.edges,
+        esc(&g.knn_method),
+        esc(&word(&g.weighting)),
+        g.connected_components,
+        json_number(resolution), f3(Some(modularity)),
+        if warm_start { ", started from last month's communities" } else { "" }
     );
-    let sweep = d["sweep"].as_array().cloned().unwrap_or_default();
     if sweep.len() > 1 {
-        let xs: Vec<f64> = sweep
-            .iter()
-            .map(|s| s["resolution"].as_f64().unwrap_or(0.0))
-            .collect();
-        let q: Vec<f64> = sweep
-            .iter()
-            .map(|s| s["modularity"].as_f64().unwrap_or(f64::NAN))
-            .collect();
-        let k: Vec<f64> = sweep
-            .iter()
-            .map(|s| s["communities"].as_f64().unwrap_or(f64::NAN))
-            .collect();
+        let xs: Vec<f64> = sweep.iter().map(|s| or_zero(s.resolution)).collect();
+        let q: Vec<f64> = sweep.iter().map(|s| s.modularity).collect();
+        let k: Vec<f64> = sweep.iter().map(|s| s.communities as f64).collect();
         let svg = charts::small_multiples(
             &xs,
             "resolution γ",
             &[("modularity", q, None), ("communities", k, None)],
-            d["resolution"].as_f64().unwrap_or(1.0),
+            if resolution.is_finite() {
+                resolution
+            } else {
+                1.0
+            },
         )
         .map_err(Error::Internal)?;
         let _ = write!(h, "<div class=\"charts\">{svg}</div>");
     }
     h.push_str("<table><tr><th>γ</th><th>modularity</th><th>communities</th><th>small ones merged</th></tr>");
-    for s in &sweep {
+    for s in sweep {
         let _ =
             write!(
             h,
             "<tr><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-            s["resolution"], f3(&s["modularity"]), s["communities"], s["merged_small"]
+            json_number(s.resolution), f3(Some(s.modularity)), s.communities, s.merged_small
         );
     }
     h.push_str("</table><p class=\"note\">Modularity above about 0.3 means clearly more links inside communities than chance. A larger γ gives more, smaller communities; list several in <code>community.resolution</code> to compare.</p></section>\n");
     Ok(())
 }
 
-fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Result<()> {
+fn profile_heatmaps(h: &mut String, c: &Document, features: &[ColumnInfo]) -> Result<()> {
     h.push_str("<section id=\"profiles\"><h2>Segment profiles</h2><p class=\"note\">Each cell: how far the segment's mean is from the other accounts', in pooled standard deviations (orange above, blue below). Columns: the features that distinguish segments most.</p>");
     let columns: Vec<String> = features.iter().map(|f| f.name.clone()).collect();
     // A column's readable label (manifests before labels: its name).
@@ -743,18 +747,15 @@ fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Resul
         }
     };
     for method in methods(c) {
-        let (ps, note) = shown_profiles(c, method);
+        let (ps, note) = shown_profiles(&c.comparison, method);
         if ps.is_empty() {
             continue;
         }
         // The top distinguishing columns of every segment, in matrix order.
         let mut wanted: Vec<usize> = Vec::new();
         for p in &ps {
-            for d in p["distinguishing"].as_array().into_iter().flatten().take(3) {
-                if let Some(i) = columns
-                    .iter()
-                    .position(|c| Some(c.as_str()) == d["column"].as_str())
-                {
+            for d in p.distinguishing.iter().take(3) {
+                if let Some(i) = columns.iter().position(|c| *c == d.column) {
                     if !wanted.contains(&i) {
                         wanted.push(i);
                     }
@@ -765,18 +766,14 @@ fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Resul
         wanted.truncate(16);
         let rows: Vec<String> = ps
             .iter()
-            .map(|p| {
-                format!(
-                    "{} {}: {}",
-                    method::member(method),
-                    p["id"],
-                    p["name"].as_str().unwrap_or("")
-                )
-            })
+            .map(|p| format!("{} {}: {}", method::member(method), p.id, p.name))
             .collect();
         // Columns by their readable labels (manifests before labels: the name).
         let cols: Vec<String> = wanted.iter().map(|&i| label_of(&features[i])).collect();
-        let effects: Vec<Vec<f64>> = ps.iter().map(|p| numbers(&p["effects"])).collect();
+        let effects: Vec<Vec<f64>> = ps
+            .iter()
+            .map(|p| p.effects.iter().copied().map(or_zero).collect())
+            .collect();
         let svg = charts::heatmap(
             &rows,
             &cols,
@@ -791,39 +788,37 @@ fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Resul
         if method == primary(c) {
             h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out</th><th>typical levels</th></tr>");
             for p in &ps {
-                let dist: Vec<String> = p["distinguishing"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                let dist: Vec<String> = p
+                    .distinguishing
+                    .iter()
                     .take(4)
                     .map(|d| {
-                        let name = d["column"].as_str().unwrap_or("");
+                        let name = d.column.as_str();
                         let label = features
                             .iter()
                             .find(|c| c.name == name)
                             .map_or_else(|| name.to_string(), label_of);
-                        format!("{label} ({:+.1})", d["effect"].as_f64().unwrap_or(0.0))
+                        format!("{label} ({:+.1})", or_zero(d.effect))
                     })
                     .collect();
-                let levels: Vec<String> = p["top_levels"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|l| {
-                        let (feature, level) = (l[0].as_str()?, l[1].as_str()?);
+                let levels: Vec<String> = p
+                    .top_levels
+                    .iter()
+                    .filter(|(_, _, share)| share.is_finite())
+                    .map(|(feature, level, share)| {
                         // The level column's label ("industry: Retail"), else the raw names.
                         let label = features
                             .iter()
-                            .find(|c| c.feature == feature && c.level.as_deref() == Some(level))
+                            .find(|c| c.feature == *feature && c.level.as_deref() == Some(level))
                             .map_or_else(
                                 || format!("{}: {level}", feature.replace('_', " ")),
                                 label_of,
                             );
-                        Some(format!("{label} ({:.0}%)", l[2].as_f64()? * 100.0))
+                        format!("{label} ({:.0}%)", share * 100.0)
                     })
                     .collect();
                 let _ = write!(h, "<tr><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{}</td><td>{}</td></tr>",
-                    p["id"], esc(p["name"].as_str().unwrap_or("")), p["size"], esc(&dist.join(", ")), esc(&levels.join(", ")));
+                    p.id, esc(&p.name), p.size, esc(&dist.join(", ")), esc(&levels.join(", ")));
             }
             h.push_str("</table>");
         }
@@ -832,23 +827,23 @@ fn profile_heatmaps(h: &mut String, c: &Value, features: &[ColumnInfo]) -> Resul
     Ok(())
 }
 
-fn sizes(h: &mut String, c: &Value) -> Result<()> {
-    let label = esc(c["comparison"]["value_label"].as_str().unwrap_or("value"));
+fn sizes(h: &mut String, c: &Document) -> Result<()> {
+    let label = esc(&c.comparison.value_label);
     let _ = write!(h, "<section id=\"sizes\"><h2>Segment sizes and {label} share</h2><p class=\"legend\"><span style=\"background:#0072B2\"></span>share of accounts<span style=\"background:#E69F00\"></span>share of {label} (the value feature)</p>");
     for method in methods(c) {
-        let (ps, note) = shown_profiles(c, method);
+        let (ps, note) = shown_profiles(&c.comparison, method);
         if ps.is_empty() {
             continue;
         }
         let labels: Vec<String> = ps
             .iter()
-            .map(|p| format!("{} · {}", p["id"], p["name"].as_str().unwrap_or("")))
+            .map(|p| format!("{} · {}", p.id, p.name))
             .collect();
-        let acc: Vec<f64> = ps
+        let acc: Vec<f64> = ps.iter().map(|p| or_zero(p.share_accounts)).collect();
+        let val: Option<Vec<f64>> = ps
             .iter()
-            .map(|p| p["share_accounts"].as_f64().unwrap_or(0.0))
+            .map(|p| p.share_value.filter(|v| v.is_finite()))
             .collect();
-        let val: Option<Vec<f64>> = ps.iter().map(|p| p["share_value"].as_f64()).collect();
         let svg = charts::shares(&labels, &acc, val.as_deref()).map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
     }
@@ -856,46 +851,43 @@ fn sizes(h: &mut String, c: &Value) -> Result<()> {
     Ok(())
 }
 
-fn tiers(h: &mut String, c: &Value) -> Result<()> {
+fn tiers(h: &mut String, c: &Document) -> Result<()> {
     h.push_str("<section id=\"tiers\"><h2>Segments × tiers</h2>");
-    let Some(names) = c["comparison"]["tiers"]["names"].as_array() else {
+    let Some(current) = &c.comparison.tiers else {
         h.push_str("<p>No tiers configured (<code>[tiers]</code> in the pipeline file), so there is nothing to compare with.</p></section>\n");
         return Ok(());
     };
-    let tier_names: Vec<String> = names
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+    let tier_names = &current.names;
     h.push_str("<p class=\"note\">Accounts per segment (rows) and current tier (columns). Shading is the <b>lift</b>: the tier's share in the segment divided by its share of all accounts (white: as common as anywhere, dark: three times as common or more), so a small tier stands out where it is concentrated, whatever its size. A segment maps to a tier only where that tier is significantly over-represented (one-sided hypergeometric test, Benjamini–Hochberg q ≤ 0.05, odds ratio ≥ 2); otherwise it is <i>mixed</i>.</p>");
-    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
-        let method = mc["method"].as_str().unwrap_or("");
-        let mapping = mc["mapping"].as_array().cloned().unwrap_or_default();
-        let table: Vec<Vec<f64>> = matrix(&mc["contingency"]);
+    for mc in &c.comparison.methods {
+        let method = mc.method.as_ref();
+        let mapping = &mc.mapping;
+        let table: Vec<Vec<f64>> = matrix(&mc.contingency);
         // Rows in ID order, the shown segments only.
-        let (shown, note) = shown_profiles(c, method);
-        let shown_ids: Vec<u64> = shown.iter().filter_map(|p| p["id"].as_u64()).collect();
+        let (shown, note) = shown_profiles(&c.comparison, method);
+        let shown_ids: Vec<u32> = shown.iter().map(|p| p.id).collect();
         let mut order: Vec<usize> = (0..mapping.len())
-            .filter(|&i| shown_ids.contains(&mapping[i]["id"].as_u64().unwrap_or(0)))
+            .filter(|&i| shown_ids.contains(&mapping[i].id))
             .collect();
-        order.sort_by_key(|&i| mapping[i]["id"].as_u64().unwrap_or(0));
+        order.sort_by_key(|&i| mapping[i].id);
         let rows: Vec<String> = order
             .iter()
             .map(|&i| {
                 format!(
                     "{} {} · {}",
                     method::member(method),
-                    mapping[i]["id"],
-                    profile_name(c, method, mapping[i]["id"].as_u64().unwrap_or(0) as u32)
+                    mapping[i].id,
+                    profile_name(&c.comparison, method, mapping[i].id)
                 )
             })
             .collect();
         let lifts: Vec<Vec<f64>> = order
             .iter()
-            .map(|&i| numbers(&mapping[i]["lift"]))
+            .map(|&i| mapping[i].lift.iter().copied().map(or_zero).collect())
             .collect();
         let svg = charts::heatmap(
             &rows,
-            &tier_names,
+            tier_names,
             &|i, j| {
                 let v = table[order[i]].get(j).copied().unwrap_or(0.0);
                 let lift = lifts[i].get(j).copied().unwrap_or(0.0);
@@ -910,13 +902,14 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
         h.push_str("<table><tr><th>segment</th><th>accounts</th><th>maps to</th><th>its lift</th><th>most common tier (share)</th><th>paired tier (one-to-one)</th></tr>");
         for &i in &order {
             let m = &mapping[i];
-            let mapped = m["tier"].as_str();
+            let mapped = m.tier.as_deref();
             let lift = mapped
                 .and_then(|t| tier_names.iter().position(|n| n == t))
-                .and_then(|j| m["lift"][j].as_f64())
+                .and_then(|j| m.lift.get(j).copied())
+                .filter(|l| l.is_finite())
                 .map_or("–".into(), |l| format!("×{l:.2}"));
             let _ = write!(h, "<tr><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{} ({})</td><td>{}</td></tr>",
-                m["id"], m["size"], mapped.map_or("<i>mixed</i>".into(), esc), lift, esc(m["most_common"].as_str().unwrap_or("")), pct(&m["share"]), esc(m["matched_tier"].as_str().unwrap_or("–")));
+                m.id, m.size, mapped.map_or("<i>mixed</i>".into(), esc), lift, esc(&m.most_common), pct(Some(m.share)), esc(m.matched_tier.as_deref().unwrap_or("–")));
         }
         h.push_str("</table>");
     }
@@ -924,35 +917,36 @@ fn tiers(h: &mut String, c: &Value) -> Result<()> {
     Ok(())
 }
 
-fn exceptions(h: &mut String, c: &Value) {
+fn exceptions(h: &mut String, c: &Document) {
     h.push_str("<section id=\"exceptions\"><h2>Exceptions: accounts in the wrong tier</h2>");
-    let all = c["comparison"]["exceptions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if c["comparison"]["tiers"].is_null() {
+    let cmp = &c.comparison;
+    let all = &cmp.exceptions;
+    let Some(current) = &cmp.tiers else {
         h.push_str("<p>No tiers configured.</p></section>\n");
         return;
-    }
+    };
     let stake: f64 = all
         .iter()
-        .filter_map(|e| e["value_at_stake"].as_f64())
+        .map(|e| e.value_at_stake)
+        .filter(|v| v.is_finite())
         .sum();
-    let label = c["comparison"]["value_label"].as_str().unwrap_or("value");
-    let unit: crate::config::Unit = serde_json::from_value(c["comparison"]["value_unit"].clone())
-        .unwrap_or(crate::config::Unit::Number);
-    let ev = &c["comparison"]["evidence"];
+    let label = cmp.value_label.as_str();
+    let unit = cmp.value_unit;
+    let ev = cmp.evidence.as_ref();
     let _ = write!(
         h,
         "<p>{} accounts behave like another tier, {} in {} at stake. Each is flagged on its own evidence: the tiers of its {} most similar accounts, against how the accounts of its tier are usually surrounded, with the share of false flags held at {} (Benjamini–Hochberg); on tiers unrelated to behaviour almost nothing is flagged. Confidence is the probability that the account behaves like the suggested tier, calibrated on the data. Ranked by confidence × {} at stake.</p>",
         all.len(),
         esc(&unit.format(stake)),
         esc(label),
-        ev["neighbours"].as_u64().unwrap_or(0),
-        ev["fdr"].as_f64().map_or("–".into(), |q| format!("{:.0}%", q * 100.0)),
+        ev.map_or(0, |e| e.neighbours),
+        ev.map(|e| e.fdr).filter(|q| q.is_finite()).map_or("–".into(), |q| format!("{:.0}%", q * 100.0)),
         esc(label)
     );
-    let up = all.iter().filter(|e| e["kind"] == "upgrade").count();
+    let up = all
+        .iter()
+        .filter(|e| e.kind == ExceptionKind::Upgrade)
+        .count();
     let _ = write!(
         h,
         "<p><b>Upgrade candidates</b>: {up} · <b>Downgrade candidates</b>: {}</p>",
@@ -964,24 +958,14 @@ fn exceptions(h: &mut String, c: &Value) {
         );
         return;
     }
-    let method = c["comparison"]["exceptions_from"]
-        .as_str()
-        .unwrap_or_else(|| primary(c));
-    let tiers: Vec<&str> = c["comparison"]["tiers"]["names"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str())
-        .collect();
+    let method = cmp.exceptions_from.as_ref();
+    let tiers = &current.names;
     let options = |values: &mut dyn Iterator<Item = (String, String)>| -> String {
         values
             .map(|(v, text)| format!("<option value=\"{}\">{}</option>", esc(&v), esc(&text)))
             .collect()
     };
-    let mut segs: Vec<u64> = all
-        .iter()
-        .filter_map(|e| e["segment_id"].as_u64())
-        .collect();
+    let mut segs: Vec<u32> = all.iter().map(|e| e.segment_id).collect();
     segs.sort_unstable();
     segs.dedup();
     let _ = write!(
@@ -995,7 +979,7 @@ fn exceptions(h: &mut String, c: &Value) {
          <p class=\"note\" id=\"ex-count\">showing {} of {}</p>",
         options(&mut tiers.iter().map(|t| (t.to_string(), t.to_string()))),
         method::label(method),
-        options(&mut segs.iter().map(|&s| (s.to_string(), format!("{s} · {}", profile_name(c, method, s as u32))))),
+        options(&mut segs.iter().map(|&s| (s.to_string(), format!("{s} · {}", profile_name(cmp, method, s))))),
         esc(label),
         all.len().min(TABLE_EXCEPTIONS),
         all.len().min(TABLE_EXCEPTIONS)
@@ -1006,33 +990,32 @@ fn exceptions(h: &mut String, c: &Value) {
         esc(label)
     );
     for (rank, e) in all.iter().take(TABLE_EXCEPTIONS).enumerate() {
-        let reasons: Vec<String> = e["reasons"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r["text"].as_str().map(esc))
-            .chain(e["evidence"].as_str().map(esc))
+        let reasons: Vec<String> = e
+            .reasons
+            .iter()
+            .map(|r| esc(&r.text))
+            .chain(std::iter::once(esc(&e.evidence)))
             .collect();
-        let id = e["account_id"].as_str().unwrap_or("");
-        let tier = e["current_tier"].as_str().unwrap_or("");
-        let seg = e["segment_id"].as_u64().unwrap_or(0);
-        let conf = e["confidence"].as_f64().unwrap_or(0.0);
-        let value = e["value_at_stake"].as_f64().unwrap_or(0.0);
-        let dir = e["kind"].as_str().unwrap_or("");
+        let id = e.account_id.as_str();
+        let tier = e.current_tier.as_str();
+        let seg = e.segment_id;
+        let conf = or_zero(e.confidence);
+        let value = or_zero(e.value_at_stake);
+        let dir = word(&e.kind);
         let _ = write!(
             h,
             "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td><details><summary>{seg}</summary>{}</details></td><td class=n>{conf:.2}</td><td class=n>{}</td><td>{}</td></tr>",
             rank + 1,
             esc(id),
             esc(tier),
-            esc(dir),
+            esc(&dir),
             rank + 1,
             esc(id),
             esc(tier),
-            esc(e["suggested_tier"].as_str().unwrap_or("")),
-            esc(dir),
-            esc(&profile_name(c, method, seg as u32)),
-            esc(e["value_text"].as_str().unwrap_or("")),
+            esc(&e.suggested_tier),
+            esc(&dir),
+            esc(&profile_name(cmp, method, seg)),
+            esc(&e.value_text),
             reasons.join("<br>")
         );
     }
@@ -1048,34 +1031,32 @@ fn exceptions(h: &mut String, c: &Value) {
     let _ = writeln!(h, "<p class=\"note\">{more}every exception is in <code>exceptions.csv</code> (for a CRM import) and <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason). Click a column to sort; the controls filter.</p></section>");
 }
 
-fn migration(h: &mut String, c: &Value) -> Result<()> {
+fn migration(h: &mut String, c: &Document) -> Result<()> {
     h.push_str("<section id=\"migration\"><h2>Since last month</h2>");
-    let hist = &c["history"];
-    if hist["previous_as_of"].is_null() {
+    let hist = &c.history;
+    if hist.previous_as_of.is_none() {
         h.push_str("<p>No earlier committed run in this output folder, so there is no migration to show yet. Next month's run will be matched to this one.</p></section>\n");
         return Ok(());
     }
-    h.push_str(&change_text(c, true));
-    for m in hist["methods"].as_array().into_iter().flatten() {
-        let method = m["method"].as_str().unwrap_or("");
-        let mig = &m["migration"];
-        let prev: Vec<String> = mig["previous_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
+    h.push_str(&change_text(hist, true));
+    for m in &hist.methods {
+        let method = m.method.as_ref();
+        let mig = &m.migration;
+        let prev: Vec<String> = mig
+            .previous_ids
+            .iter()
             .map(|v| format!("was {v}"))
             .chain(std::iter::once("new accounts".to_string()))
             .collect();
-        let cur: Vec<String> = mig["current_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let cur: Vec<String> = mig
+            .current_ids
+            .iter()
             .map(|v| format!("now {v}"))
             .chain(std::iter::once("gone".to_string()))
             .collect();
-        let counts: Vec<Vec<f64>> = matrix(&mig["counts"]);
-        let new: Vec<f64> = numbers(&mig["new"]);
-        let lost: Vec<f64> = numbers(&mig["lost"]);
+        let counts: Vec<Vec<f64>> = matrix(&mig.counts);
+        let new: Vec<f64> = mig.new.iter().map(|&v| v as f64).collect();
+        let lost: Vec<f64> = mig.lost.iter().map(|&v| v as f64).collect();
         let (np, nc) = (counts.len(), new.len());
         if np.max(nc) > MAX_SHOWN {
             let _ = write!(h, "<h3>{}: migration</h3><p class=\"note\">{np} segments last month and {nc} now: too many for a readable matrix. The full matrix is in comparison.json (history.methods[].migration), and each account's previous segment in assignments.parquet.</p>", method::label(method));
@@ -1111,19 +1092,16 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
         .map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{svg}", method::label(method));
     }
-    if let Some(t) = hist["tiers"]["tiers"].as_array() {
-        let names: Vec<String> = t
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        let counts: Vec<Vec<f64>> = matrix(&hist["tiers"]["counts"]);
+    if let Some(t) = &hist.tiers {
+        let names = &t.tiers;
+        let counts: Vec<Vec<f64>> = matrix(&t.counts);
         let rows: Vec<String> = names
             .iter()
             .map(|n| format!("suggested {n} last month"))
             .collect();
         let svg = charts::heatmap(
             &rows,
-            &names,
+            names,
             &|i, j| {
                 let tot: f64 = counts[i].iter().sum::<f64>().max(1.0);
                 let v = counts[i][j];
@@ -1132,7 +1110,7 @@ fn migration(h: &mut String, c: &Value) -> Result<()> {
             90,
         )
         .map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>Suggested tier: last month → this month</h3><p class=\"note\">{} accounts' suggested tier changed.</p>{svg}", hist["tiers"]["moved"]);
+        let _ = write!(h, "<h3>Suggested tier: last month → this month</h3><p class=\"note\">{} accounts' suggested tier changed.</p>{svg}", t.moved);
     }
     h.push_str("</section>\n");
     Ok(())
@@ -1169,109 +1147,103 @@ fn map_section(h: &mut String, r: &RunData) -> Result<()> {
 /// The headline content as Markdown (for email or chat).
 pub fn markdown(r: &RunData) -> String {
     let c = &r.comparison;
+    let cmp = &c.comparison;
     let mut m = String::new();
     let _ = writeln!(
         m,
         "# Customer segments vs CS tiers — {}\n\npipeline “{}”, {} accounts, strata {}\n",
-        md(c["as_of"].as_str().unwrap_or("")),
+        md(&c.as_of),
         md(r.manifest.pipeline_name.as_str()),
         r.manifest.accounts,
         r.manifest.strata_version.as_str()
     );
     m.push_str("## Agreement with today's tiers\n\n");
-    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
-        let method = mc["method"].as_str().unwrap_or("");
+    for mc in &cmp.methods {
         let _ = writeln!(
             m,
             "- **{}**: {}",
-            method::label(method),
+            method::label(&mc.method),
             md(&verdict_sentence(mc))
         );
     }
     m.push_str(
         "\n| method | segments | verdict | ARI | AMI | purity |\n|---|---|---|---|---|---|\n",
     );
-    for mc in c["comparison"]["methods"].as_array().into_iter().flatten() {
-        let method = mc["method"].as_str().unwrap_or("");
-        let k = profiles(c, method).len();
-        let a = &mc["agreement"];
+    for mc in &cmp.methods {
+        let method = mc.method.as_ref();
+        let k = profiles(cmp, method).len();
+        let a = mc.agreement;
         let _ = writeln!(
             m,
             "| {} | {k} | {} | {} | {} | {} |",
             method::label(method),
-            md(mc["verdict"].as_str().unwrap_or("–")),
-            f3(&a["ari"]),
-            f3(&a["ami"]),
-            f3(&a["purity"])
+            md(verdict_word(mc, "–")),
+            f3(a.map(|a| a.ari)),
+            f3(a.map(|a| a.ami)),
+            f3(a.map(|a| a.purity))
         );
     }
-    let label = md(c["comparison"]["value_label"].as_str().unwrap_or("value"));
+    let label = md(&cmp.value_label);
     let primary = primary(c);
     let _ = writeln!(m, "\n## {} {}\n\n| segment | name | accounts | {label} share | maps to tier |\n|---|---|---|---|---|", method::label(primary), method::noun(primary));
-    let mapping = c["comparison"]["methods"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["method"] == primary))
-        .map(|x| x["mapping"].clone());
-    for p in profiles(c, primary) {
+    let mapping = cmp
+        .methods
+        .iter()
+        .find(|x| x.method == primary)
+        .map(|x| &x.mapping);
+    for p in profiles(cmp, primary) {
         let tier = mapping
-            .as_ref()
-            .and_then(|mp| mp.as_array()?.iter().find(|x| x["id"] == p["id"]).cloned())
-            .map(|x| match x["tier"].as_str() {
+            .and_then(|mp| mp.iter().find(|x| x.id == p.id))
+            .map(|x| match &x.tier {
                 Some(t) => md(t),
                 None => format!(
                     "mixed (most common: {}, {})",
-                    md(x["most_common"].as_str().unwrap_or("")),
-                    pct(&x["share"])
+                    md(&x.most_common),
+                    pct(Some(x.share))
                 ),
             })
             .unwrap_or_else(|| "–".into());
         let _ = writeln!(
             m,
             "| {} | {} | {} ({}) | {} | {} |",
-            p["id"],
-            md(p["name"].as_str().unwrap_or("")),
-            p["size"],
-            pct(&p["share_accounts"]),
-            pct(&p["share_value"]),
+            p.id,
+            md(&p.name),
+            p.size,
+            pct(Some(p.share_accounts)),
+            pct(p.share_value),
             tier
         );
     }
     m.push_str("\n## Since last month\n\n");
-    m.push_str(&change_text(c, false));
-    if let Some(all) = c["comparison"]["exceptions"].as_array() {
-        let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | confidence | {label} at stake | why |\n|---|---|---|---|---|", all.len());
-        for e in all.iter().take(10) {
-            let why = e["reasons"]
-                .as_array()
-                .and_then(|r| r.first())
-                .and_then(|r| r["text"].as_str())
-                .or(e["evidence"].as_str())
-                .unwrap_or("");
-            let _ = writeln!(
-                m,
-                "| {} | {} → {} | {:.2} | {} | {} |",
-                md(e["account_id"].as_str().unwrap_or("")),
-                md(e["current_tier"].as_str().unwrap_or("")),
-                md(e["suggested_tier"].as_str().unwrap_or("")),
-                e["confidence"].as_f64().unwrap_or(0.0),
-                md(e["value_text"].as_str().unwrap_or("")),
-                md(why)
-            );
-        }
+    m.push_str(&change_text(&c.history, false));
+    let all = &cmp.exceptions;
+    let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | confidence | {label} at stake | why |\n|---|---|---|---|---|", all.len());
+    for e in all.iter().take(10) {
+        let why = e
+            .reasons
+            .first()
+            .map_or(e.evidence.as_str(), |r| r.text.as_str());
+        let _ = writeln!(
+            m,
+            "| {} | {} → {} | {:.2} | {} | {} |",
+            md(&e.account_id),
+            md(&e.current_tier),
+            md(&e.suggested_tier),
+            or_zero(e.confidence),
+            md(&e.value_text),
+            md(why)
+        );
     }
-    let findings = r.quality["findings"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let findings = &r.quality.findings;
     let warn = findings
         .iter()
-        .filter(|f| f["severity"] == "warning")
+        .filter(|f| f.severity == Severity::Warning)
         .count();
     let _ = writeln!(m, "\n## Data quality\n\n{} warning(s){}\n\nFull report: report.html in the run directory for {}.", warn,
         if findings.is_empty() { String::new() } else {
-            format!(": {}", findings.iter().filter_map(|f| f["code"].as_str()).collect::<Vec<_>>().join(", "))
+            format!(": {}", findings.iter().map(|f| f.code.as_ref()).collect::<Vec<_>>().join(", "))
         },
-        c["as_of"].as_str().unwrap_or(""));
+        c.as_of);
     m
 }
 
@@ -1315,15 +1287,27 @@ mod tests {
 
     #[test]
     fn many_communities_show_the_largest_with_a_note() {
-        let profiles: Vec<Value> = (1..=40)
-            .map(|id| serde_json::json!({"method": "community", "id": id, "size": id * 10, "name": format!("c{id}")}))
+        let profiles: Vec<serde_json::Value> = (1..=40)
+            .map(|id| {
+                serde_json::json!({
+                    "method": "community", "segment": 40 - id, "id": id, "name": format!("c{id}"),
+                    "size": id * 10, "share_accounts": 0.01, "share_value": null, "medians": [],
+                    "top_levels": [], "distinguishing": [], "effects": []
+                })
+            })
             .collect();
-        let c = serde_json::json!({"comparison": {"profiles": profiles}});
+        // The comparison as comparison.json holds it (read back typed).
+        let c: Comparison = serde_json::from_value(serde_json::json!({
+            "tiers": null, "methods": [], "cross": null, "exceptions_from": "community",
+            "exceptions": [], "evidence": null, "value_label": "ARR", "value_unit": "usd",
+            "profiles": profiles
+        }))
+        .unwrap();
         let (shown, note) = shown_profiles(&c, "community");
-        let ids: Vec<u64> = shown.iter().map(|p| p["id"].as_u64().unwrap()).collect();
+        let ids: Vec<u32> = shown.iter().map(|p| p.id).collect();
         assert_eq!(
             ids,
-            (11..=40).collect::<Vec<u64>>(),
+            (11..=40).collect::<Vec<u32>>(),
             "the 30 largest, in ID order"
         );
         assert!(note.contains("30 largest of 40 communities"), "{note}");

@@ -129,7 +129,7 @@ fn pipeline_finding(
 ) -> Finding {
     Finding {
         severity,
-        code,
+        code: code.into(),
         source: "pipeline".into(),
         file: p.file.display().to_string(),
         column: None,

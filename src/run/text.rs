@@ -25,9 +25,9 @@ pub fn summary_text(s: &RunSummary) -> String {
             ),
             cluster::Details::Other { .. } => format!(
                 "{}: {} {}",
-                cluster::method::label(seg.method),
+                cluster::method::label(&seg.method),
                 seg.k(),
-                cluster::method::noun(seg.method)
+                cluster::method::noun(&seg.method)
             ),
         };
         out.push_str(&format!("  {head}\n    sizes: {}\n", sizes.join(", ")));
@@ -54,7 +54,7 @@ pub fn summary_text(s: &RunSummary) -> String {
         return out;
     };
     // The primary method's segments, by name.
-    let primary = s.segmentations.first().map_or("", |seg| seg.method);
+    let primary = s.segmentations.first().map_or("", |seg| &seg.method);
     for pr in c.profiles.iter().filter(|p| p.method == primary) {
         out.push_str(&format!(
             "    {} segment {}: {} — {} accounts ({:.0}%)\n",

@@ -6,9 +6,9 @@ use std::path::Path;
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::schema::{column, file};
+use crate::schema::{column, file, ComparisonFile};
 
-use crate::cluster::{self, Segmentation};
+use crate::cluster::Segmentation;
 use crate::compare::{self, Comparison};
 use crate::config::{Month, Pipeline};
 use crate::error::{Error, Result};
@@ -17,15 +17,6 @@ use crate::features::{self, FeatureMatrix};
 use crate::history::History;
 use crate::ingest::{self, quality::QualityReport, AccountFrame};
 use crate::rundir;
-
-#[derive(Serialize)]
-pub(super) struct ComparisonJson<'a> {
-    as_of: String,
-    config: &'a cluster::ClusterConfig,
-    segmentations: &'a [Segmentation],
-    comparison: &'a Comparison,
-    history: &'a History,
-}
 
 /// What every Parquet output carries as file metadata.
 pub struct FileMeta {
@@ -60,19 +51,22 @@ pub(super) fn write_results(
     let mut cols = vec![Column::new(ingest::ACCOUNT_ID.into(), m.ids.clone())];
     for s in segs {
         let labels: Vec<u32> = s.labels.iter().map(|&l| s.ids[l]).collect();
-        cols.push(Column::new(column::segment(s.method).into(), labels));
+        cols.push(Column::new(column::segment(&s.method).into(), labels));
         // Names looked up once per segment, not once per account.
         let segment_names: Vec<&str> = (0..s.k())
-            .map(|l| cmp.profile(s.method, l).map_or("", |pr| pr.name.as_str()))
+            .map(|l| cmp.profile(&s.method, l).map_or("", |pr| pr.name.as_str()))
             .collect();
         let names: Vec<&str> = s.labels.iter().map(|&l| segment_names[l]).collect();
-        cols.push(Column::new(column::name(s.method).into(), names));
+        cols.push(Column::new(column::name(&s.method).into(), names));
         let prev: Vec<Option<u32>> = history
             .previous_segment
-            .get(s.method)
+            .get(s.method.as_ref())
             .cloned()
             .unwrap_or_else(|| vec![None; n]);
-        cols.push(Column::new(column::previous_segment(s.method).into(), prev));
+        cols.push(Column::new(
+            column::previous_segment(&s.method).into(),
+            prev,
+        ));
     }
     if let Some(t) = &cmp.tiers {
         let current: Vec<Option<String>> = t
@@ -126,7 +120,7 @@ pub(super) fn write_results(
     let mut df = DataFrame::new_infer_height(cols)?;
     write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
     // The same, CRM-ready.
-    let methods: Vec<&str> = segs.iter().map(|s| s.method).collect();
+    let methods: Vec<&str> = segs.iter().map(|s| s.method.as_ref()).collect();
     rundir::write_file(
         &dir.join(file::EXCEPTIONS_CSV),
         &export::exceptions_csv(&df, &methods)?,
@@ -141,7 +135,7 @@ pub(super) fn write_results(
     let mut seg_cols = vec![
         Column::new(
             column::METHOD.into(),
-            pr.iter().map(|x| x.method).collect::<Vec<_>>(),
+            pr.iter().map(|x| x.method.as_ref()).collect::<Vec<_>>(),
         ),
         Column::new(
             column::SEGMENT.into(),
@@ -210,7 +204,7 @@ pub(super) fn write_results(
     write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
     write_json(
         &dir.join(file::COMPARISON),
-        &ComparisonJson {
+        &ComparisonFile {
             as_of: meta.as_of.to_string(),
             config: &p.cluster,
             segmentations: segs,
