@@ -34,6 +34,7 @@ pub mod features;
 pub mod history;
 pub mod ingest;
 pub mod lakehouse;
+pub mod memory;
 pub mod partition;
 pub mod quality;
 pub mod report;

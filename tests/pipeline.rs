@@ -429,3 +429,32 @@ fn tiers_from_an_account_table_column_that_is_no_feature() {
         .iter()
         .all(|c| c["feature"] != "cs_tier" && c["feature"] != "current_tier"));
 }
+
+#[test]
+fn a_feature_may_read_its_sources_link_column() {
+    // Linking drops a child source's link column (the account's row number
+    // replaces it) unless something still reads it: here a feature does.
+    let fx = Fixture::new(600, "csv");
+    let extra = "[[feature]]\nname = \"tickets_by_link\"\nsource = \"tickets\"\nexpr = \"count(account_id) / 6.0\"\nwindow = 6\nmissing = \"zero\"\nmatrix = false\n\n[[feature]]\nname = \"tenure_months\"";
+    let text = fx
+        .pipeline()
+        .replacen("[[feature]]\nname = \"tenure_months\"", extra, 1);
+    assert!(text.contains("tickets_by_link"));
+    fx.write("link.toml", &text);
+    let out = fx.run(&["run", "link.toml"]);
+    out.assert_clean();
+    assert_eq!(out.code, 0, "{}", out.text());
+    let f = read_parquet(&fx.path("out/2026-10/features.parquet"));
+    let col = |name: &str| -> Vec<Option<f64>> {
+        let c = f
+            .column(name)
+            .unwrap()
+            .cast(&polars::prelude::DataType::Float64)
+            .unwrap();
+        c.f64().unwrap().iter().collect()
+    };
+    assert_eq!(col("tickets_by_link"), col("tickets_per_month"));
+    assert!(col("tickets_by_link")
+        .iter()
+        .any(|v| v.is_some_and(|x| x > 0.0)));
+}

@@ -44,6 +44,13 @@ pub(crate) fn trace(what: &str, since: std::time::Instant) {
     }
 }
 
+/// A frame's rows and estimated size, for [`trace`].
+fn size(df: Option<&DataFrame>) -> String {
+    df.map_or(String::new(), |d| {
+        format!(" ({} rows, {} MB)", d.height(), d.estimated_size() >> 20)
+    })
+}
+
 /// Column holding the account id (as text) in every prepared source.
 pub const ACCOUNT: &str = "__account";
 /// Column holding the account's row number in the account table (u32): the
@@ -214,7 +221,11 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
         let cols = need.get(&s.name).cloned().unwrap_or_default();
         let t = std::time::Instant::now();
         let prepared_df = read_and_prepare(p, s, &cols, as_of, &mut report);
-        trace(&format!("read and prepare {}", s.name), t);
+        trace(
+            &format!("read and prepare {}{}", s.name, size(prepared_df.as_ref())),
+            t,
+        );
+        crate::memory::release_freed();
         if let Some(df) = prepared_df {
             prepared.insert(s.name.clone(), df);
         }
@@ -288,7 +299,8 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
                     .expect("pending sources are prepared");
                 let t = std::time::Instant::now();
                 let linked_df = link_source(p, s, df, ids, &linked, &mut report)?;
-                trace(&format!("link {}", s.name), t);
+                trace(&format!("link {}{}", s.name, size(linked_df.as_ref())), t);
+                crate::memory::release_freed();
                 if let Some(df) = linked_df {
                     linked.insert(s.name.clone(), df);
                 }
@@ -1584,7 +1596,34 @@ fn link_source(
         report.push(f);
         df = df.filter(&!orphan)?;
     }
+    if !used_after_link(p, s, &left) {
+        df = df.drop(&left)?;
+    }
     Ok(Some(df))
+}
+
+/// Whether a child source's link column is read after linking (by a feature,
+/// the source's key, dates or filter). If not, linking drops it: the
+/// account's row number (`__aid`) replaces it, and at a million accounts the
+/// text ids of a monthly source take a few hundred MB.
+fn used_after_link(p: &Pipeline, s: &Source, column: &str) -> bool {
+    let reads = |e: &Expr| {
+        e.clone()
+            .meta()
+            .root_names()
+            .iter()
+            .any(|r| r.as_str() == column)
+    };
+    s.key.as_deref() == Some(column)
+        || s.latest_by.as_deref() == Some(column)
+        || s.date_columns().iter().any(|d| d == column)
+        || s.filter.as_ref().is_some_and(reads)
+        || p.checks
+            .iter()
+            .any(|c| c.source == s.name && c.column == column)
+        || p.features
+            .iter()
+            .any(|f| f.source.as_deref() == Some(s.name.as_str()) && reads(&f.expr))
 }
 
 /// Every column of a source's file as text (for suggestions on the error
@@ -1723,6 +1762,7 @@ fn build_features(
         exprs.push(len().alias(has_rows.as_str()));
         let agg = guard(|| lf.clone().group_by([col(AID)]).agg(exprs.clone()).collect());
         trace(&format!("aggregate {src_name} {window:?}"), t_group);
+        crate::memory::release_freed();
         let agg = match agg {
             Ok(a) => a,
             Err(e) => {

@@ -212,6 +212,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         as_of_note,
     } = validate(p, opts)?;
     timings.insert("ingest", t.elapsed().as_secs_f64());
+    crate::memory::release_freed();
     if let Some(note) = &as_of_note {
         progress.note(note);
     }
@@ -232,6 +233,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     let t = Instant::now();
     let matrix = features::build(p, &frame)?;
     timings.insert("features", t.elapsed().as_secs_f64());
+    crate::memory::release_freed();
     progress.done(
         "features",
         &format!("{} × {} matrix", matrix.x.nrows(), matrix.x.ncols()),
