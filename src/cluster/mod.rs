@@ -130,6 +130,9 @@ pub enum Details {
         /// Centroids in matrix units, one row per segment.
         #[serde(deserialize_with = "crate::schema::real::rows")]
         centroids: Vec<Vec<f64>>,
+        /// Seconds spent choosing k (in the manifest's timings, not here).
+        #[serde(skip)]
+        choose_seconds: f64,
     },
     Community {
         algorithm: Algorithm,
@@ -278,6 +281,7 @@ pub fn run_kmeans(
             chosen_by: r.chosen_by,
             k_scores: r.scores,
             centroids: r.centroids.outer_iter().map(|c| c.to_vec()).collect(),
+            choose_seconds: r.choose_seconds,
         },
         stability: None,
         neighbours: None,

@@ -188,6 +188,7 @@ fn drift_is_one_for_identical_partitions_under_relabelling() {
             chosen_by: String::new(),
             k_scores: vec![],
             centroids: vec![],
+            choose_seconds: 0.0,
         },
         stability: None,
         neighbours: None,

@@ -260,6 +260,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         timings.insert("cluster", t.elapsed().as_secs_f64());
         for (method, s) in opts.methods.iter().zip(&segmentations) {
             timings.insert(method.timing_key(), s.seconds);
+            if let cluster::Details::KMeans { choose_seconds, .. } = &s.details {
+                timings.insert("kmeans_choose_k", *choose_seconds);
+            }
             if let cluster::Details::Community {
                 graph,
                 detect_seconds,
