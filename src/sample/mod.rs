@@ -423,19 +423,103 @@ fn date_column(name: &str, days: Vec<i32>) -> Result<Column> {
     Ok(Column::new(name.into(), days).cast(&DataType::Date)?)
 }
 
-fn write(df: &mut DataFrame, dir: &Path, stem: &str, format: SampleFormat) -> Result<PathBuf> {
-    let path = dir.join(match format {
-        SampleFormat::Csv => format!("{stem}.csv"),
-        SampleFormat::Parquet => format!("{stem}.parquet"),
-    });
-    let file = std::fs::File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
-    match format {
-        SampleFormat::Csv => CsvWriter::new(file).finish(df)?,
-        SampleFormat::Parquet => {
-            ParquetWriter::new(file).finish(df)?;
+/// Accounts per chunk of the big tables: each table is generated and written
+/// a chunk of accounts at a time, so memory is the account list (about 0.2 kB
+/// an account) plus one chunk's rows, whatever the number of accounts.
+const CHUNK: usize = 50_000;
+
+/// The account list in chunks (one empty chunk when there are no accounts, so
+/// every table is still written, with its columns).
+fn chunks(accts: &[Account], size: usize) -> Vec<&[Account]> {
+    if accts.is_empty() {
+        vec![accts]
+    } else {
+        accts.chunks(size.max(1)).collect()
+    }
+}
+
+enum Writer {
+    Csv(polars::io::csv::write::BatchedWriter<std::fs::File>),
+    Parquet(polars::io::parquet::write::BatchedWriter<std::fs::File>),
+}
+
+/// One output table, written a chunk at a time.
+struct Sink {
+    path: PathBuf,
+    format: SampleFormat,
+    writer: Option<Writer>,
+    rows: usize,
+}
+
+impl Sink {
+    fn new(dir: &Path, stem: &str, format: SampleFormat) -> Sink {
+        let path = dir.join(match format {
+            SampleFormat::Csv => format!("{stem}.csv"),
+            SampleFormat::Parquet => format!("{stem}.parquet"),
+        });
+        Sink {
+            path,
+            format,
+            writer: None,
+            rows: 0,
         }
     }
-    Ok(path)
+
+    fn write(&mut self, df: DataFrame) -> Result<()> {
+        if self.writer.is_none() {
+            let file = std::fs::File::create(&self.path)
+                .map_err(|e| Error::io("creating", &self.path, e))?;
+            let schema = df.schema();
+            self.writer = Some(match self.format {
+                SampleFormat::Csv => Writer::Csv(CsvWriter::new(file).batched(schema)?),
+                SampleFormat::Parquet => Writer::Parquet(ParquetWriter::new(file).batched(schema)?),
+            });
+        }
+        match self.writer.as_mut().expect("created above") {
+            Writer::Csv(w) => w.write_batch(&df)?,
+            Writer::Parquet(w) => w.write_batch(&df)?,
+        }
+        self.rows += df.height();
+        Ok(())
+    }
+
+    /// Close the file: its name and row count.
+    fn finish(self) -> Result<(String, usize)> {
+        match self.writer {
+            Some(Writer::Csv(mut w)) => w.finish()?,
+            Some(Writer::Parquet(w)) => {
+                w.finish()?;
+            }
+            None => {
+                return Err(Error::Internal(format!(
+                    "{} got no rows",
+                    self.path.display()
+                )))
+            }
+        }
+        let name = self
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok((name, self.rows))
+    }
+}
+
+/// Write one table, chunk by chunk, from `make(chunk)`.
+fn table(
+    dir: &Path,
+    stem: &str,
+    format: SampleFormat,
+    accts: &[Account],
+    chunk: usize,
+    mut make: impl FnMut(&[Account]) -> Result<DataFrame>,
+) -> Result<(String, usize)> {
+    let mut sink = Sink::new(dir, stem, format);
+    for chunk in chunks(accts, chunk) {
+        sink.write(make(chunk)?)?;
+    }
+    sink.finish()
 }
 
 /// Summary of what was written.
@@ -447,6 +531,12 @@ pub struct SampleSummary {
 
 /// Generate the dataset into `dir`.
 pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
+    generate_in_chunks(params, dir, CHUNK)
+}
+
+/// [`generate`], writing the big tables `chunk` accounts at a time (the files
+/// do not depend on it).
+fn generate_in_chunks(params: &SampleParams, dir: &Path, chunk: usize) -> Result<SampleSummary> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating folder", dir, e))?;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
     let mut accts = accounts(params, &mut rng);
@@ -466,31 +556,39 @@ pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
         params
     };
     let mut files = Vec::new();
-    let mut emit = |mut df: DataFrame, stem: &str, format: SampleFormat| -> Result<()> {
-        let rows = df.height();
-        let path = write(&mut df, dir, stem, format)?;
-        files.push((
-            path.file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            rows,
-        ));
-        Ok(())
-    };
     match params.schema {
         Schema::Standard => {
-            emit(
-                account_table(params, &accts, &mut rng)?,
-                "accounts",
-                params.format,
-            )?;
-            let (usage, revenue) = monthly_tables(params, &accts)?;
-            emit(usage, "usage", params.format)?;
-            emit(revenue, "revenue", params.format)?;
-            emit(nps_table(params, &accts, false)?, "nps", params.format)?;
-            emit(ticket_table(params, &accts)?, "tickets", params.format)?;
+            let f = params.format;
+            files.push(table(dir, "accounts", f, &accts, chunk, |c| {
+                account_table(params, c, &mut rng)
+            })?);
+            let (mut usage, mut revenue) =
+                (Sink::new(dir, "usage", f), Sink::new(dir, "revenue", f));
+            for c in chunks(&accts, chunk) {
+                let (u, r) = monthly_tables(params, c)?;
+                usage.write(u)?;
+                revenue.write(r)?;
+            }
+            files.push(usage.finish()?);
+            files.push(revenue.finish()?);
+            let mut responses = 0;
+            files.push(table(dir, "nps", f, &accts, chunk, |c| {
+                nps_table(params, c, false, &mut responses)
+            })?);
+            let mut tickets = 0;
+            files.push(table(dir, "tickets", f, &accts, chunk, |c| {
+                ticket_table(params, c, &mut tickets)
+            })?);
         }
         Schema::Alt => {
+            // Small test data: one chunk per table (the alt tables draw from
+            // the shared stream table by table).
+            let mut emit = |df: DataFrame, stem: &str, format: SampleFormat| -> Result<()> {
+                let mut sink = Sink::new(dir, stem, format);
+                sink.write(df)?;
+                files.push(sink.finish()?);
+                Ok(())
+            };
             emit(
                 alt_customers(params, &accts, &mut rng)?,
                 "customers",
@@ -504,14 +602,22 @@ pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
                 "billing",
                 SampleFormat::Parquet,
             )?;
+            let mut responses = 0;
             emit(
-                nps_table(params, &accts, true)?,
+                nps_table(params, &accts, true, &mut responses)?,
                 "surveys",
                 SampleFormat::Csv,
             )?;
         }
     }
-    emit(truth_table(&accts)?, "truth", SampleFormat::Csv)?;
+    files.push(table(
+        dir,
+        "truth",
+        SampleFormat::Csv,
+        &accts,
+        chunk,
+        truth_table,
+    )?);
     Ok(SampleSummary {
         files,
         accounts: accts.len(),
@@ -673,11 +779,17 @@ fn nps_score(rng: &mut Xoshiro256PlusPlus, mean: f64) -> i64 {
     (mean + z).round().clamp(0.0, 10.0) as i64
 }
 
-fn nps_table(params: &SampleParams, accts: &[Account], alt: bool) -> Result<DataFrame> {
+/// Survey responses; `n` counts the responses written so far (their IDs go on
+/// from it across chunks).
+fn nps_table(
+    params: &SampleParams,
+    accts: &[Account],
+    alt: bool,
+    n: &mut u64,
+) -> Result<DataFrame> {
     let (mut rid, mut id, mut who, mut day, mut score) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let horizon = params.months.min(18) as i32;
-    let mut n = 0u64;
     for a in accts {
         // A third of accounts never answer (decided once per account).
         if cell_rng(
@@ -707,7 +819,7 @@ fn nps_table(params: &SampleParams, accts: &[Account], alt: bool) -> Result<Data
             let k = if back == 0 && !answered { k.max(1) } else { k };
             answered |= k > 0;
             for _ in 0..k {
-                n += 1;
+                *n += 1;
                 rid.push(format!("R{n:08}"));
                 id.push(a.id.clone());
                 who.push(format!(
@@ -747,10 +859,10 @@ fn dmy(days: i32) -> String {
     d.format("%d/%m/%Y").to_string()
 }
 
-fn ticket_table(params: &SampleParams, accts: &[Account]) -> Result<DataFrame> {
+/// Support tickets; `n` counts the tickets written so far (as [`nps_table`]).
+fn ticket_table(params: &SampleParams, accts: &[Account], n: &mut u64) -> Result<DataFrame> {
     let (mut tid, mut id, mut day, mut prio) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let months = params.months.min(6) as i32;
-    let mut n = 0u64;
     for a in accts {
         for back in (0..months).rev() {
             let m = params.as_of.add(-back);
@@ -760,7 +872,7 @@ fn ticket_table(params: &SampleParams, accts: &[Account]) -> Result<DataFrame> {
                 .sample(rng) as usize;
             let (d0, d1) = (date_days(m.first_day()), date_days(m.add(1).first_day()));
             for _ in 0..k {
-                n += 1;
+                *n += 1;
                 tid.push(format!("T{n:08}"));
                 id.push(a.id.clone());
                 day.push(rng.gen_range(d0..d1));
@@ -941,4 +1053,61 @@ fn alt_billing(
     t.push(Column::new("DiscountAmount".into(), disc));
     t.push(Column::new("PaidLate".into(), late));
     t.frame()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(format: SampleFormat, follow_on: u32) -> SampleParams {
+        SampleParams {
+            accounts: 230,
+            seed: 11,
+            as_of: Month::parse("2026-10").expect("valid"),
+            months: 13,
+            format,
+            schema: Schema::Standard,
+            follow_on,
+            tier_mix: TierMix::Standard,
+        }
+    }
+
+    #[test]
+    fn the_files_do_not_depend_on_the_chunk_size() {
+        for (format, follow_on) in [
+            (SampleFormat::Csv, 0),
+            (SampleFormat::Csv, 1),
+            (SampleFormat::Parquet, 0),
+        ] {
+            let p = params(format, follow_on);
+            let (one, many) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let a = generate_in_chunks(&p, one.path(), 10_000).unwrap();
+            // 7 accounts a chunk: every table crosses many chunk boundaries,
+            // and the response and ticket IDs run on across them.
+            let b = generate_in_chunks(&p, many.path(), 7).unwrap();
+            assert_eq!(a.files, b.files);
+            assert_eq!(a.files.len(), 6);
+            for (name, rows) in &a.files {
+                let (x, y) = (one.path().join(name), many.path().join(name));
+                if name.ends_with(".csv") {
+                    let text = std::fs::read(&x).unwrap();
+                    assert_eq!(text, std::fs::read(&y).unwrap(), "{name}");
+                    assert_eq!(
+                        text.iter().filter(|&&c| c == b'\n').count(),
+                        rows + 1,
+                        "{name}"
+                    );
+                } else {
+                    let read = |p: &Path| {
+                        ParquetReader::new(std::fs::File::open(p).unwrap())
+                            .finish()
+                            .unwrap()
+                    };
+                    let (dx, dy) = (read(&x), read(&y));
+                    assert_eq!(dx.height(), *rows);
+                    assert!(dx.equals_missing(&dy), "{name}");
+                }
+            }
+        }
+    }
 }
