@@ -226,26 +226,23 @@ pub fn fit_seeded(
     let mean_var = x.var_axis(Axis(0), 0.0).mean().unwrap_or(1.0);
     let tol = (cfg.tolerance * mean_var).sqrt().max(1e-12);
     let ds = DatasetBase::from(x);
-    if seeding == Seeding::PlusPlus {
-        let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
-            .n_runs(cfg.restarts)
-            .max_n_iterations(cfg.max_iter)
-            .tolerance(tol)
-            .fit(&ds)
-            .map_err(|e| Error::Internal(format!("k-means (k = {k}): {e}")))?;
-        let centroids = model.centroids().clone();
-        let (labels, inertia) = nearest(x, &centroids);
-        return Ok((labels, centroids, inertia));
-    }
+    // One linfa fit per greedy-seeded restart, or linfa's own restarts.
     let mut rng = Xoshiro256Plus::seed_from_u64(seed);
+    let runs: Vec<_> = match seeding {
+        Seeding::PlusPlus => vec![KMeans::params_with_rng(k, rng.clone()).n_runs(cfg.restarts)],
+        Seeding::Greedy => (0..cfg.restarts.max(1))
+            .map(|_| {
+                let init = greedy_plus_plus(x, k, &mut rng);
+                KMeans::params_with_rng(k, rng.clone())
+                    .n_runs(1)
+                    .init_method(KMeansInit::Precomputed(init))
+            })
+            .collect(),
+    };
+    // The lowest inertia wins (the first on a tie).
     let mut best: Option<(Vec<usize>, Array2<f64>, f64)> = None;
-    // Each restart: greedy k-means++ seeds, then linfa's Lloyd iterations;
-    // the lowest inertia wins (the first on a tie).
-    for _ in 0..cfg.restarts.max(1) {
-        let init = greedy_plus_plus(x, k, &mut rng);
-        let model = KMeans::params_with_rng(k, rng.clone())
-            .n_runs(1)
-            .init_method(KMeansInit::Precomputed(init))
+    for params in runs {
+        let model = params
             .max_n_iterations(cfg.max_iter)
             .tolerance(tol)
             .fit(&ds)
@@ -256,7 +253,7 @@ pub fn fit_seeded(
             best = Some((labels, centroids, inertia));
         }
     }
-    Ok(best.expect("at least one restart"))
+    Ok(best.expect("at least one run"))
 }
 
 /// Greedy k-means++ seeding, as scikit-learn does it (Arthur & Vassilvitskii

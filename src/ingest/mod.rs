@@ -38,17 +38,22 @@ use load::{example_at, finding, guard, ROW};
 use quality::{Example, QualityReport, SourceSummary};
 
 /// With `STRATA_TRACE` set, print how long each step took (for profiling).
+fn tracing() -> bool {
+    std::env::var_os("STRATA_TRACE").is_some()
+}
+
 pub(crate) fn trace(what: &str, since: std::time::Instant) {
-    if std::env::var_os("STRATA_TRACE").is_some() {
+    if tracing() {
         eprintln!("trace: {what}: {:.2} s", since.elapsed().as_secs_f64());
     }
 }
 
-/// A frame's rows and estimated size, for [`trace`].
+/// A frame's rows and estimated size, for [`trace`] (measured only when tracing).
 fn size(df: Option<&DataFrame>) -> String {
-    df.map_or(String::new(), |d| {
-        format!(" ({} rows, {} MB)", d.height(), d.estimated_size() >> 20)
-    })
+    match df {
+        Some(d) if tracing() => format!(" ({} rows, {} MB)", d.height(), d.estimated_size() >> 20),
+        _ => String::new(),
+    }
 }
 
 /// Column holding the account id (as text) in every prepared source.
@@ -1602,10 +1607,12 @@ fn link_source(
     Ok(Some(df))
 }
 
-/// Whether a child source's link column is read after linking (by a feature,
-/// the source's key, dates or filter). If not, linking drops it: the
-/// account's row number (`__aid`) replaces it, and at a million accounts the
-/// text ids of a monthly source take a few hundred MB.
+/// Whether a child source's link column is read after linking: by one of its
+/// features, as its `key` (which its own children link through) or as a date
+/// column (the time order of `first`/`last`). Its filter, checks and
+/// deduplication have run by then. If not, linking drops it: the account's
+/// row number (`__aid`) replaces it, and at a million accounts the text ids
+/// of a monthly source take a few hundred MB.
 fn used_after_link(p: &Pipeline, s: &Source, column: &str) -> bool {
     let reads = |e: &Expr| {
         e.clone()
@@ -1615,12 +1622,7 @@ fn used_after_link(p: &Pipeline, s: &Source, column: &str) -> bool {
             .any(|r| r.as_str() == column)
     };
     s.key.as_deref() == Some(column)
-        || s.latest_by.as_deref() == Some(column)
         || s.date_columns().iter().any(|d| d == column)
-        || s.filter.as_ref().is_some_and(reads)
-        || p.checks
-            .iter()
-            .any(|c| c.source == s.name && c.column == column)
         || p.features
             .iter()
             .any(|f| f.source.as_deref() == Some(s.name.as_str()) && reads(&f.expr))
