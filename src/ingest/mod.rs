@@ -298,6 +298,10 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
             if ready.is_empty() {
                 break;
             }
+            // Smallest first: a linked source no longer carries its text ids,
+            // so the largest, linked last, meets the least memory in use.
+            let mut ready = ready;
+            ready.sort_by_key(|s| prepared.get(&s.name).map_or(0, DataFrame::height));
             for s in ready {
                 let df = prepared
                     .remove(&s.name)
@@ -356,7 +360,7 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
 
     // 4: aggregate and derive features.
     let t = std::time::Instant::now();
-    let frame = build_features(p, &linked, as_of, &mut report)?;
+    let frame = build_features(p, linked, as_of, &mut report)?;
     trace("aggregate features", t);
     report.sort();
     Ok(Ingested {
@@ -1537,6 +1541,13 @@ fn link_source(
         }
         Link::Accounts { .. } | Link::Lookup { .. } => unreachable!("not linked"),
     };
+    // The link column is left out of the joined rows unless something reads
+    // it later (at a million accounts a monthly source's text ids are a few
+    // hundred MB, and this join is ingestion's memory peak).
+    let mut dropped = vec!["__link".to_string()];
+    if !used_after_link(p, s, &left) {
+        dropped.push(left.clone());
+    }
     let joined = guard(|| {
         df.clone()
             .lazy()
@@ -1546,16 +1557,15 @@ fn link_source(
                 [col("__link")],
                 JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::KeepColumns),
             )
+            .drop(cols(dropped.clone()))
             .collect()
     })
     .map_err(Error::Internal)?;
-    let mut df = joined.drop("__link")?;
+    let prepared = df;
+    let mut df = joined;
     let n_orphan = df.column(AID)?.null_count();
     if n_orphan > 0 {
         let orphan = df.column(AID)?.is_null();
-        let rows = row_numbers(&df);
-        let links = df.column(&left)?.cast(&DataType::String)?;
-        let links = links.str()?;
         let share = n_orphan as f64 / df.height().max(1) as f64;
         let mut f = finding(s, p.quality.orphans, "orphan_id", Some(&left), n_orphan, format!("{n_orphan} of {} row(s) ({:.0}%) name {what} that does not exist; they are left out", df.height(), share * 100.0), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
         if share > p.quality.max_orphans {
@@ -1591,18 +1601,29 @@ fn link_source(
         if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
             sum.rows_orphan = n_orphan;
         }
-        f.examples = orphan
+        // Examples from the prepared rows (in their order, as the join keeps
+        // it): those whose link value names no account.
+        let keys: HashSet<String> = map
+            .clone()
+            .collect()
+            .ok()
+            .and_then(|m| {
+                let c = m.column("__link").ok()?.cast(&DataType::String).ok()?;
+                Some(c.str().ok()?.iter().flatten().map(str::to_string).collect())
+            })
+            .unwrap_or_default();
+        let rows = row_numbers(&prepared);
+        let links = prepared.column(&left)?.cast(&DataType::String)?;
+        f.examples = links
+            .str()?
             .iter()
             .enumerate()
-            .filter(|(_, o)| *o == Some(true))
+            .filter(|(_, v)| v.is_none_or(|v| !keys.contains(v)))
             .take(p.quality.max_examples)
-            .map(|(i, _)| example_at(s, rows[i], links.get(i).map(|v| format!("{v:?}"))))
+            .map(|(i, v)| example_at(s, rows[i], v.map(|v| format!("{v:?}"))))
             .collect();
         report.push(f);
         df = df.filter(&!orphan)?;
-    }
-    if !used_after_link(p, s, &left) {
-        df = df.drop(&left)?;
     }
     Ok(Some(df))
 }
@@ -1694,7 +1715,7 @@ fn better_link_column(
 /// Step 4: aggregate child sources per account and window, then row-level features.
 fn build_features(
     p: &Pipeline,
-    linked: &HashMap<String, DataFrame>,
+    mut linked: HashMap<String, DataFrame>,
     as_of: Month,
     report: &mut QualityReport,
 ) -> Result<Option<DataFrame>> {
@@ -1724,11 +1745,27 @@ fn build_features(
             }
         }
     }
+    // Each time-indexed source's date range, for the hint of an empty window
+    // (the sources are freed as they are aggregated).
+    let ranges: HashMap<String, (String, String, String)> = p
+        .sources
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), date_range(s, linked.get(&s.name)?)?)))
+        .collect();
+    // Smallest source first, each source's windows together: a source's
+    // rows are freed after its last window, so the largest source's
+    // aggregation runs with the others already gone. (The features' order
+    // in the frame is the pipeline's whatever the order here.)
+    let mut order: Vec<&(String, Option<Window>)> = groups.keys().collect();
+    order.sort_by_key(|(src, _)| linked.get(src).map_or(0, DataFrame::height));
     let mut ok = true;
     // Per (source, window) group: the column saying which accounts have rows.
     let mut indicators: Vec<(String, String, Option<Window>)> = Vec::new();
     let mut no_rows: Vec<Expr> = Vec::new();
-    for ((src_name, window), feats) in &groups {
+    for (i, key) in order.iter().enumerate() {
+        let (src_name, window) = key;
+        let feats = &groups[*key];
+        let last_of_source = order.get(i + 1).is_none_or(|next| next.0 != *src_name);
         let Some(df) = linked.get(src_name) else {
             continue;
         };
@@ -1811,6 +1848,10 @@ fn build_features(
             [col(AID)],
             JoinArgs::new(JoinType::Left),
         );
+        if last_of_source {
+            linked.remove(src_name);
+            crate::memory::release_freed();
+        }
     }
     if !ok {
         return Ok(None);
@@ -1865,7 +1906,7 @@ fn build_features(
                         share * 100.0,
                         f.name
                     ),
-                    &empty_feature_hint(p, f, linked, as_of),
+                    &empty_feature_hint(p, f, &ranges, as_of),
                 ));
             }
         }
@@ -1995,7 +2036,7 @@ fn build_features(
                 "empty_feature",
                 missing,
                 format!("`{}` has no value for any of the {n} accounts", f.name),
-                &empty_feature_hint(p, f, linked, as_of),
+                &empty_feature_hint(p, f, &ranges, as_of),
             ));
         } else if share > p.quality.max_imputed && f.in_matrix {
             let fill = match (f.kind, f.missing) {
@@ -2099,24 +2140,25 @@ fn sums_as_totals(text: &str) -> String {
 }
 
 /// Why a feature may be empty for every account, from its source's dates.
+/// A time-indexed source's time column and its earliest and latest value.
+fn date_range(s: &Source, df: &DataFrame) -> Option<(String, String, String)> {
+    let t = s.time.as_deref()?;
+    let c = df.column(t).ok()?.as_materialized_series().clone();
+    let lo = c.min_reduce().ok()?.value().to_string();
+    let hi = c.max_reduce().ok()?.value().to_string();
+    Some((t.to_string(), lo, hi))
+}
+
 fn empty_feature_hint(
     p: &Pipeline,
     f: &Feature,
-    linked: &HashMap<String, DataFrame>,
+    ranges: &HashMap<String, (String, String, String)>,
     as_of: Month,
 ) -> String {
     let src = f.source.as_deref().and_then(|n| p.source(n));
     let range = src.and_then(|s| {
-        let t = s.time.as_deref()?;
-        let c = linked
-            .get(&s.name)?
-            .column(t)
-            .ok()?
-            .as_materialized_series()
-            .clone();
-        let lo = c.min_reduce().ok()?.value().to_string();
-        let hi = c.max_reduce().ok()?.value().to_string();
-        Some((s.name.clone(), t.to_string(), lo, hi))
+        let (t, lo, hi) = ranges.get(&s.name)?.clone();
+        Some((s.name.clone(), t, lo, hi))
     });
     match (range, f.window) {
         (Some((s, t, lo, hi)), Some(w)) => {
