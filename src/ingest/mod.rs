@@ -1567,6 +1567,16 @@ fn link_source(
     if n_orphan > 0 {
         let orphan = df.column(AID)?.is_null();
         let share = n_orphan as f64 / df.height().max(1) as f64;
+        // The link values that name an account (as text).
+        let keys: HashSet<String> = map
+            .clone()
+            .collect()
+            .ok()
+            .and_then(|m| {
+                let c = m.column("__link").ok()?.cast(&DataType::String).ok()?;
+                Some(c.str().ok()?.iter().flatten().map(str::to_string).collect())
+            })
+            .unwrap_or_default();
         let mut f = finding(s, p.quality.orphans, "orphan_id", Some(&left), n_orphan, format!("{n_orphan} of {} row(s) ({:.0}%) name {what} that does not exist; they are left out", df.height(), share * 100.0), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
         if share > p.quality.max_orphans {
             // Most rows linking nowhere means the wrong column links them.
@@ -1575,16 +1585,7 @@ fn link_source(
                 Link::Via { .. } => "link",
                 _ => "account",
             };
-            let targets: HashSet<String> = map
-                .clone()
-                .collect()
-                .ok()
-                .and_then(|m| {
-                    let c = m.column("__link").ok()?.cast(&DataType::String).ok()?;
-                    Some(c.str().ok()?.iter().flatten().map(str::to_string).collect())
-                })
-                .unwrap_or_default();
-            let better = better_link_column(s, &left, &targets, 1.0 - share);
+            let better = better_link_column(s, &left, &keys, 1.0 - share);
             f.hint = format!(
                 "`{left}` does not hold {what} for most rows (over quality.max_orphans = {}){}",
                 p.quality.max_orphans,
@@ -1603,15 +1604,6 @@ fn link_source(
         }
         // Examples from the prepared rows (in their order, as the join keeps
         // it): those whose link value names no account.
-        let keys: HashSet<String> = map
-            .clone()
-            .collect()
-            .ok()
-            .and_then(|m| {
-                let c = m.column("__link").ok()?.cast(&DataType::String).ok()?;
-                Some(c.str().ok()?.iter().flatten().map(str::to_string).collect())
-            })
-            .unwrap_or_default();
         let rows = row_numbers(&prepared);
         let links = prepared.column(&left)?.cast(&DataType::String)?;
         f.examples = links
