@@ -1,4 +1,5 @@
-//! Memory housekeeping between stages (a leaf module).
+//! Memory housekeeping between stages, and the `STRATA_TRACE` profile lines
+//! (a leaf module).
 
 /// Hand memory that has been freed back to the operating system.
 ///
@@ -15,5 +16,48 @@ pub fn release_freed() {
     // the kernel; it does not touch live allocations.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Resident and peak resident memory of this process, in KiB (Linux's
+/// /proc/self/status VmRSS and VmHWM); None elsewhere. For `STRATA_TRACE`.
+pub fn resident() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// With `STRATA_TRACE` set, print how long each step took and the memory
+/// resident after it (for profiling).
+pub fn tracing() -> bool {
+    std::env::var_os("STRATA_TRACE").is_some()
+}
+
+pub fn trace(what: &str, since: std::time::Instant) {
+    if tracing() {
+        let gib = |kib: u64| kib as f64 / (1u64 << 20) as f64;
+        let rss = resident()
+            .map(|(now, peak)| format!(", RSS {:.2} GiB (peak {:.2})", gib(now), gib(peak)))
+            .unwrap_or_default();
+        eprintln!("trace: {what}: {:.2} s{rss}", since.elapsed().as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn resident_reads_this_process() {
+        if cfg!(target_os = "linux") {
+            let (now, peak) = super::resident().expect("/proc/self/status");
+            assert!(now > 0 && peak >= now, "{now} {peak}");
+        }
     }
 }

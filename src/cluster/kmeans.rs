@@ -35,8 +35,6 @@
 //! Cost per Lloyd iteration: O(n·k·d), parallel over accounts (ndarray + rayon);
 //! every reduction is sequential, so results do not depend on the thread count.
 
-use linfa::prelude::*;
-use linfa_clustering::{KMeans, KMeansInit};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -44,6 +42,7 @@ use rand_xoshiro::Xoshiro256Plus;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::lloyd;
 use crate::error::{Error, Result};
 
 /// Checked k-means parameters.
@@ -225,32 +224,36 @@ pub fn fit_seeded(
     // variance. linfa compares the (unsquared) L2 shift with an absolute value.
     let mean_var = x.var_axis(Axis(0), 0.0).mean().unwrap_or(1.0);
     let tol = (cfg.tolerance * mean_var).sqrt().max(1e-12);
-    let ds = DatasetBase::from(x);
-    // One linfa fit per greedy-seeded restart, or linfa's own restarts.
+    // Each restart seeded, then Lloyd's iterations ([`lloyd`], linfa's algorithm).
     let mut rng = Xoshiro256Plus::seed_from_u64(seed);
-    let runs: Vec<_> = match seeding {
-        Seeding::PlusPlus => vec![KMeans::params_with_rng(k, rng.clone()).n_runs(cfg.restarts)],
-        Seeding::Greedy => (0..cfg.restarts.max(1))
-            .map(|_| {
-                let init = greedy_plus_plus(x, k, &mut rng);
-                KMeans::params_with_rng(k, rng.clone())
-                    .n_runs(1)
-                    .init_method(KMeansInit::Precomputed(init))
-            })
-            .collect(),
-    };
-    // The lowest inertia wins (the first on a tie).
+    let restarts = cfg.restarts.max(1);
     let mut best: Option<(Vec<usize>, Array2<f64>, f64)> = None;
-    for params in runs {
-        let model = params
-            .max_n_iterations(cfg.max_iter)
-            .tolerance(tol)
-            .fit(&ds)
-            .map_err(|e| Error::Internal(format!("k-means (k = {k}): {e}")))?;
-        let centroids = model.centroids().clone();
-        let (labels, inertia) = nearest(x, &centroids);
-        if best.as_ref().is_none_or(|b| inertia < b.2) {
+    match seeding {
+        // As linfa's `n_runs`: the run with the lowest inertia at its last
+        // assignment wins (the first on a tie), then its rows are assigned.
+        Seeding::PlusPlus => {
+            let mut won: Option<lloyd::Run> = None;
+            for _ in 0..restarts {
+                let init = lloyd::plus_plus(x, k, &mut rng);
+                let run = lloyd::lloyd(x, init, cfg.max_iter, tol);
+                if won.as_ref().is_none_or(|w| run.inertia < w.inertia) {
+                    won = Some(run);
+                }
+            }
+            let centroids = won.expect("at least one run").centroids;
+            let (labels, inertia) = nearest(x, &centroids);
             best = Some((labels, centroids, inertia));
+        }
+        // Each greedy-seeded restart's rows assigned; the lowest inertia wins.
+        Seeding::Greedy => {
+            for _ in 0..restarts {
+                let init = greedy_plus_plus(x, k, &mut rng);
+                let centroids = lloyd::lloyd(x, init, cfg.max_iter, tol).centroids;
+                let (labels, inertia) = nearest(x, &centroids);
+                if best.as_ref().is_none_or(|b| inertia < b.2) {
+                    best = Some((labels, centroids, inertia));
+                }
+            }
         }
     }
     Ok(best.expect("at least one run"))
@@ -273,12 +276,7 @@ pub fn greedy_plus_plus(x: ArrayView2<f64>, k: usize, rng: &mut Xoshiro256Plus) 
     let mut seeds = Array2::<f64>::zeros((k, x.ncols()));
     let first = rng.gen_range(0..n);
     seeds.row_mut(0).assign(&x.row(first));
-    let to = |c: usize| -> Vec<f64> {
-        x.axis_iter(Axis(0))
-            .into_par_iter()
-            .map(|r| sq_dist(r, x.row(c)))
-            .collect()
-    };
+    let to = |c: usize| -> Vec<f64> { distances_to(x, &x.row(c).to_vec()) };
     let mut closest = to(first);
     let mut potential: f64 = closest.iter().sum();
     for j in 1..k {
@@ -318,21 +316,45 @@ pub fn greedy_plus_plus(x: ArrayView2<f64>, k: usize, rng: &mut Xoshiro256Plus) 
 /// Each row's nearest centroid (the lowest label on a tie) and the inertia, in
 /// one parallel pass (linfa's `predict` and a separate inertia pass took two).
 fn nearest(x: ArrayView2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
-    let best: Vec<(usize, f64)> = x
-        .axis_iter(Axis(0))
-        .into_par_iter()
-        .map(|row| {
-            centroids
-                .axis_iter(Axis(0))
-                .map(|c| sq_dist(row, c))
-                .enumerate()
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .unwrap_or((0, 0.0))
-        })
-        .collect();
+    let (x, c) = (x.as_standard_layout(), centroids.as_standard_layout());
+    let (xs, cs) = (
+        x.as_slice().expect("standard layout"),
+        c.as_slice().expect("standard layout"),
+    );
+    let (n, k) = (x.nrows(), c.nrows());
+    if x.ncols() == 0 || k == 0 {
+        return (vec![0; n], 0.0);
+    }
+    let d = x.ncols();
+    let centres = lloyd::Centres::new(cs, k, d);
+    let mut best = vec![(0usize, 0.0f64); n];
+    const ROWS: usize = 4096;
+    best.par_chunks_mut(ROWS).enumerate().for_each(|(b, out)| {
+        let rows: Vec<&[f64]> = xs[b * ROWS * d..(b * ROWS + out.len()) * d]
+            .chunks(d)
+            .collect();
+        centres.nearest_two_each(&rows, |o, j, v, _| out[o] = (j as usize, v));
+    });
     // Summed in row order, so the total does not depend on the thread count.
     let inertia = best.iter().map(|b| b.1).sum();
     (best.into_iter().map(|b| b.0).collect(), inertia)
+}
+
+/// Squared distance of every row of `x` to `to`, in parallel over blocks of rows.
+fn distances_to(x: ArrayView2<f64>, to: &[f64]) -> Vec<f64> {
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let (n, d) = x.dim();
+    let mut out = vec![0.0; n];
+    if d == 0 {
+        return out;
+    }
+    const ROWS: usize = 4096;
+    out.par_chunks_mut(ROWS).enumerate().for_each(|(b, o)| {
+        let rows = &xs[b * ROWS * d..(b * ROWS + o.len()) * d];
+        lloyd::sq_each(to, rows, o.len(), |i, v| o[i] = v);
+    });
+    out
 }
 
 fn sq_dist(a: ndarray::ArrayView1<f64>, b: ndarray::ArrayView1<f64>) -> f64 {
@@ -445,15 +467,18 @@ pub fn silhouette(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 {
     if sizes.iter().filter(|s| **s > 0).count() < 2 {
         return f64::NAN;
     }
+    let x = x.as_standard_layout();
+    let xs = x.as_slice().expect("standard layout");
+    let d = x.ncols();
     let s: Vec<f64> = (0..n)
         .into_par_iter()
         .map(|i| {
             let mut sum = vec![0.0; k];
-            for j in 0..n {
+            lloyd::sq_each(&xs[i * d..(i + 1) * d], xs, n, |j, v| {
                 if i != j {
-                    sum[labels[j]] += sq_dist(x.row(i), x.row(j)).sqrt();
+                    sum[labels[j]] += v.sqrt();
                 }
-            }
+            });
             let own = labels[i];
             if sizes[own] <= 1 {
                 return 0.0;
@@ -572,11 +597,17 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
                 .k_max
                 .min(xs.nrows() / MIN_ACCOUNTS_PER_SEGMENT)
                 .max(cfg.k_min);
-            let mut scores = Vec::new();
-            for k in cfg.k_min..=hi {
-                let (labels, _, inertia) = fit_seeded(xs.view(), k, cfg, seed, Seeding::PlusPlus)?;
-                scores.push(score(xs.view(), k, &labels, inertia, cfg, seed)?);
-            }
+            // Each k on its own (in parallel: the fits on a 25,000-row sample
+            // are too small to keep two cores busy one at a time), collected
+            // in k order; every k's result depends only on the seed.
+            let scores: Vec<KScore> = (cfg.k_min..=hi)
+                .into_par_iter()
+                .map(|k| {
+                    let (labels, _, inertia) =
+                        fit_seeded(xs.view(), k, cfg, seed, Seeding::PlusPlus)?;
+                    score(xs.view(), k, &labels, inertia, cfg, seed)
+                })
+                .collect::<Result<_>>()?;
             let k = choose_k(&scores);
             let ps = scores
                 .iter()

@@ -19,6 +19,7 @@ pub mod community;
 pub mod graph;
 pub mod kmeans;
 pub mod knn;
+pub mod lloyd;
 pub mod method;
 pub mod stability;
 
@@ -302,8 +303,11 @@ pub fn build_graph(
     let xf = knn::to_f32(x);
     let neighbours = knn::knn(&xf, n, d, cfg, seed);
     let t_knn = t.elapsed().as_secs_f64();
+    crate::memory::trace("knn", t);
+    drop(xf);
     let t = Instant::now();
     let g = knn::graph(&neighbours, cfg.weighting);
+    crate::memory::trace("graph weights", t);
     (g, neighbours, [t_knn, t.elapsed().as_secs_f64()])
 }
 

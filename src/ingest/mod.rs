@@ -37,16 +37,7 @@ use crate::error::{Error, Result};
 use load::{example_at, finding, guard, ROW};
 use quality::{Example, QualityReport, SourceSummary};
 
-/// With `STRATA_TRACE` set, print how long each step took (for profiling).
-fn tracing() -> bool {
-    std::env::var_os("STRATA_TRACE").is_some()
-}
-
-pub(crate) fn trace(what: &str, since: std::time::Instant) {
-    if tracing() {
-        eprintln!("trace: {what}: {:.2} s", since.elapsed().as_secs_f64());
-    }
-}
+use crate::memory::{trace, tracing};
 
 /// A frame's rows and estimated size, for [`trace`] (measured only when tracing).
 fn size(df: Option<&DataFrame>) -> String {
@@ -220,36 +211,33 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
     let mut report = QualityReport::default();
     let need = needed_columns(p);
 
-    // 1: read each source and prepare its values.
-    let mut prepared: HashMap<String, DataFrame> = HashMap::new();
-    for s in &p.sources {
-        let cols = need.get(&s.name).cloned().unwrap_or_default();
-        let t = std::time::Instant::now();
-        let prepared_df = read_and_prepare(p, s, &cols, as_of, &mut report);
-        trace(
-            &format!("read and prepare {}{}", s.name, size(prepared_df.as_ref())),
-            t,
-        );
-        crate::memory::release_freed();
-        if let Some(df) = prepared_df {
-            prepared.insert(s.name.clone(), df);
-        }
-    }
-
-    // The as-of month, now that the dates are read.
+    // 1: read each source and prepare its values. With the month known, a
+    // source is read only when it is about to be linked (step 3), so only the
+    // linked form of the sources before it is held while it is read; without
+    // it, every source is read first to find the month in the dates.
+    let mut source = Sources {
+        p,
+        need: &need,
+        as_of,
+        read: HashMap::new(),
+    };
     let (as_of, as_of_note) = match as_of {
         Some(m) => (m, None),
         None => {
-            let (m, note) = as_of_from_data(p, &prepared);
+            for s in &p.sources {
+                source.read_now(s, &mut report);
+            }
+            let (m, note) = as_of_from_data(p, &source.read);
             (m, Some(note))
         }
     };
 
-    // 2: lookups first (deduplicated by key), then every other source gets
-    // its months-since columns, the lookups' columns and its filter.
+    // 2: lookups first (deduplicated by key); every other source gets its
+    // months-since columns, the lookups' columns and its filter when it is
+    // taken (`Sources::take`).
     let mut lookups: HashMap<String, DataFrame> = HashMap::new();
     for s in p.sources.iter().filter(|s| s.is_lookup()) {
-        let Some(df) = prepared.remove(&s.name) else {
+        let Some(df) = source.take_read(s, &mut report) else {
             continue;
         };
         let key = s.key.as_deref().expect("validated: a lookup has a key");
@@ -258,19 +246,11 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
             lookups.insert(s.name.clone(), df);
         }
     }
-    let names: Vec<String> = prepared.keys().cloned().collect();
-    for name in names {
-        let s = p.source(&name).expect("prepared sources exist");
-        let df = prepared.remove(&name).expect("listed");
-        if let Some(df) = finish_prepare(p, s, df, as_of, &lookups, &mut report) {
-            prepared.insert(name, df);
-        }
-    }
 
     // 3: link every source to accounts, parents before children.
     let acc_src = p.account_source();
     let mut linked: HashMap<String, DataFrame> = HashMap::new();
-    if let Some(df) = prepared.remove(&acc_src.name) {
+    if let Some(df) = source.take(acc_src, as_of, &lookups, &mut report) {
         let df = dedupe(p, acc_src, df, acc_id_col(acc_src), &mut report)?;
         let df = df
             .sort([ACCOUNT], SortMultipleOptions::default())?
@@ -281,56 +261,66 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
         Some(df) => Some(df.select([ACCOUNT, AID])?),
         None => None,
     };
-    if let Some(ids) = &account_ids {
-        // Link in dependency order: a source is ready once its `via` parent is linked.
-        let mut pending: Vec<&Source> = p
-            .sources
-            .iter()
-            .filter(|s| prepared.contains_key(&s.name))
-            .collect();
-        loop {
-            let (ready, rest): (Vec<&Source>, Vec<&Source>) =
-                pending.into_iter().partition(|s| match &s.link {
-                    Link::Via { parent, .. } => linked.contains_key(parent),
-                    _ => true,
-                });
-            pending = rest;
-            if ready.is_empty() {
-                break;
-            }
-            // Smallest first: a linked source no longer carries its text ids,
-            // so the largest, linked last, meets the least memory in use.
-            let mut ready = ready;
-            ready.sort_by_key(|s| prepared.get(&s.name).map_or(0, DataFrame::height));
-            for s in ready {
-                let df = prepared
-                    .remove(&s.name)
-                    .expect("pending sources are prepared");
-                let t = std::time::Instant::now();
-                let linked_df = link_source(p, s, df, ids, &linked, &mut report)?;
-                trace(&format!("link {}{}", s.name, size(linked_df.as_ref())), t);
-                crate::memory::release_freed();
-                if let Some(df) = linked_df {
-                    linked.insert(s.name.clone(), df);
-                }
-            }
+    // In dependency order: a source is ready once its `via` parent is linked.
+    let mut pending: Vec<&Source> = p
+        .sources
+        .iter()
+        .filter(|s| !s.is_lookup() && s.name != acc_src.name)
+        .collect();
+    loop {
+        let (ready, rest): (Vec<&Source>, Vec<&Source>) =
+            pending.into_iter().partition(|s| match &s.link {
+                Link::Via { parent, .. } => linked.contains_key(parent),
+                _ => true,
+            });
+        pending = rest;
+        if ready.is_empty() {
+            break;
         }
-        for s in pending {
-            if let Link::Via { parent, .. } = &s.link {
-                report.push(finding(
-                    s,
-                    Severity::Error,
-                    "unlinked_source",
-                    None,
-                    0,
-                    format!(
-                        "cannot be linked to accounts because source `{parent}` could not be read"
-                    ),
-                    format!("fix the problems reported for `{parent}`"),
-                ));
+        // Read before, all at once: smallest first, since a linked source no
+        // longer carries its text ids, the largest, linked last, meets the
+        // least memory in use. Read now: in the pipeline's order.
+        let mut ready = ready;
+        ready.sort_by_key(|s| source.read.get(&s.name).map_or(0, DataFrame::height));
+        for s in ready {
+            let Some(df) = source.take(s, as_of, &lookups, &mut report) else {
+                continue;
+            };
+            let Some(ids) = &account_ids else {
+                continue;
+            };
+            let t = std::time::Instant::now();
+            let linked_df = link_source(p, s, df, ids, &linked, &mut report)?;
+            trace(&format!("link {}{}", s.name, size(linked_df.as_ref())), t);
+            crate::memory::release_freed();
+            if let Some(df) = linked_df {
+                linked.insert(s.name.clone(), df);
             }
         }
     }
+    // Children of a source that could not be read: read for their own
+    // problems, then reported as unlinked.
+    for s in pending {
+        let read = source.take(s, as_of, &lookups, &mut report).is_some();
+        if !read || account_ids.is_none() {
+            continue;
+        }
+        if let Link::Via { parent, .. } = &s.link {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "unlinked_source",
+                None,
+                0,
+                format!("cannot be linked to accounts because source `{parent}` could not be read"),
+                format!("fix the problems reported for `{parent}`"),
+            ));
+        }
+    }
+    // Summaries in the pipeline's order, however the sources were read.
+    report
+        .sources
+        .sort_by_key(|x| p.sources.iter().position(|s| s.name == x.name));
     let n_accounts = account_ids.as_ref().map_or(0, DataFrame::height);
     for s in &p.sources {
         if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
@@ -373,6 +363,53 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
         as_of,
         as_of_note,
     })
+}
+
+/// Reads sources on demand: each once, prepared (step 1) and, when taken,
+/// finished against the lookups and the month (step 2).
+struct Sources<'a> {
+    p: &'a Pipeline,
+    need: &'a BTreeMap<String, BTreeMap<String, String>>,
+    as_of: Option<Month>,
+    /// Sources read and prepared but not yet taken.
+    read: HashMap<String, DataFrame>,
+}
+
+impl Sources<'_> {
+    /// Step 1 for `s` (its problems go to `report`), kept until taken.
+    fn read_now(&mut self, s: &Source, report: &mut QualityReport) {
+        let cols = self.need.get(&s.name).cloned().unwrap_or_default();
+        let t = std::time::Instant::now();
+        let df = read_and_prepare(self.p, s, &cols, self.as_of, report);
+        trace(
+            &format!("read and prepare {}{}", s.name, size(df.as_ref())),
+            t,
+        );
+        crate::memory::release_freed();
+        if let Some(df) = df {
+            self.read.insert(s.name.clone(), df);
+        }
+    }
+
+    /// `s` read and prepared (read now unless it already was), given away.
+    fn take_read(&mut self, s: &Source, report: &mut QualityReport) -> Option<DataFrame> {
+        if !self.read.contains_key(&s.name) {
+            self.read_now(s, report);
+        }
+        self.read.remove(&s.name)
+    }
+
+    /// [`Self::take_read`], then step 2 (months-since columns, lookups, filter).
+    fn take(
+        &mut self,
+        s: &Source,
+        as_of: Month,
+        lookups: &HashMap<String, DataFrame>,
+        report: &mut QualityReport,
+    ) -> Option<DataFrame> {
+        let df = self.take_read(s, report)?;
+        finish_prepare(self.p, s, df, as_of, lookups, report)
+    }
 }
 
 /// The as-of month a pipeline without one runs at: the latest month with

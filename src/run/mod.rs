@@ -233,6 +233,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     let t = Instant::now();
     let matrix = features::build(p, &frame)?;
     timings.insert("features", t.elapsed().as_secs_f64());
+    crate::memory::trace("features", t);
     crate::memory::release_freed();
     progress.done(
         "features",
@@ -258,6 +259,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         let t = Instant::now();
         let segmentations = segment(p, &matrix, &opts.methods, progress, &previous)?;
         timings.insert("cluster", t.elapsed().as_secs_f64());
+        crate::memory::trace("cluster", t);
         for (method, s) in opts.methods.iter().zip(&segmentations) {
             timings.insert(method.timing_key(), s.seconds);
             if let cluster::Details::KMeans { choose_seconds, .. } = &s.details {
@@ -473,7 +475,9 @@ pub fn segment(
         } else {
             None
         };
+        let t = Instant::now();
         let s = method.fit(m.x.view(), cfg, seed, prev.as_deref())?;
+        crate::memory::trace(method.name(), t);
         progress.done(
             method.label(),
             &format!("{} ({:.1} s)", method.summary(&s), s.seconds),
