@@ -227,7 +227,6 @@ pub fn fit_seeded(
     // Each restart seeded, then Lloyd's iterations ([`lloyd`], linfa's algorithm).
     let mut rng = Xoshiro256Plus::seed_from_u64(seed);
     let restarts = cfg.restarts.max(1);
-    let mut best: Option<(Vec<usize>, Array2<f64>, f64)> = None;
     match seeding {
         // As linfa's `n_runs`: the run with the lowest inertia at its last
         // assignment wins (the first on a tie), then its rows are assigned.
@@ -242,10 +241,11 @@ pub fn fit_seeded(
             }
             let centroids = won.expect("at least one run").centroids;
             let (labels, inertia) = nearest(x, &centroids);
-            best = Some((labels, centroids, inertia));
+            Ok((labels, centroids, inertia))
         }
         // Each greedy-seeded restart's rows assigned; the lowest inertia wins.
         Seeding::Greedy => {
+            let mut best: Option<(Vec<usize>, Array2<f64>, f64)> = None;
             for _ in 0..restarts {
                 let init = greedy_plus_plus(x, k, &mut rng);
                 let centroids = lloyd::lloyd(x, init, cfg.max_iter, tol).centroids;
@@ -254,9 +254,9 @@ pub fn fit_seeded(
                     best = Some((labels, centroids, inertia));
                 }
             }
+            Ok(best.expect("at least one run"))
         }
     }
-    Ok(best.expect("at least one run"))
 }
 
 /// Greedy k-means++ seeding, as scikit-learn does it (Arthur & Vassilvitskii
@@ -328,7 +328,7 @@ fn nearest(x: ArrayView2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
     let d = x.ncols();
     let centres = lloyd::Centres::new(cs, k, d);
     let mut best = vec![(0usize, 0.0f64); n];
-    const ROWS: usize = 4096;
+    const ROWS: usize = lloyd::BLOCK;
     best.par_chunks_mut(ROWS).enumerate().for_each(|(b, out)| {
         let rows: Vec<&[f64]> = xs[b * ROWS * d..(b * ROWS + out.len()) * d]
             .chunks(d)
@@ -349,7 +349,7 @@ fn distances_to(x: ArrayView2<f64>, to: &[f64]) -> Vec<f64> {
     if d == 0 {
         return out;
     }
-    const ROWS: usize = 4096;
+    const ROWS: usize = lloyd::BLOCK;
     out.par_chunks_mut(ROWS).enumerate().for_each(|(b, o)| {
         let rows = &xs[b * ROWS * d..(b * ROWS + o.len()) * d];
         lloyd::sq_each(to, rows, o.len(), |i, v| o[i] = v);
@@ -359,7 +359,7 @@ fn distances_to(x: ArrayView2<f64>, to: &[f64]) -> Vec<f64> {
 
 fn sq_dist(a: ndarray::ArrayView1<f64>, b: ndarray::ArrayView1<f64>) -> f64 {
     match (a.as_slice(), b.as_slice()) {
-        (Some(a), Some(b)) => a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum(),
+        (Some(a), Some(b)) => lloyd::sq(a, b),
         _ => a.iter().zip(b.iter()).map(|(x, y)| (x - y) * (x - y)).sum(),
     }
 }

@@ -36,7 +36,7 @@ use rand_xoshiro::Xoshiro256Plus;
 use rayon::prelude::*;
 
 /// Rows per block of parallel work (fixed, so sums do not depend on threads).
-const BLOCK: usize = 4096;
+pub(crate) const BLOCK: usize = 4096;
 /// Below this many rows a pass runs on the calling thread: handing a few
 /// blocks to the thread pool costs more than it saves, and the choice of k
 /// already runs its fits in parallel. The blocks, and so the sums, are the same.

@@ -204,3 +204,74 @@ fn aggregates_over_no_rows_are_zero_for_sums_and_counts_only() {
         "total (a) + resum(b) + 'sum(' + \"sum(x)\""
     );
 }
+
+/// A parent source that cannot be read, its child, and a broken sibling: every
+/// problem is in the one report, whether the month is known (each source read
+/// just before it is linked) or found from the dates (every source read first).
+#[test]
+fn a_broken_parent_leaves_its_child_unlinked_and_every_problem_reported() {
+    for as_of in ["as_of = \"2026-10\"", ""] {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "accounts.csv", ACCOUNTS);
+        // No SubId column: the parent cannot be keyed.
+        write(d.path(), "subs.csv", "account_id,Plan\nA,pro\n");
+        write(d.path(), "events.csv", "SubId,month,n\nS1,2026-10-01,3\n");
+        // No `month` column: the sibling's time column is missing.
+        write(d.path(), "usage.csv", "account_id,users\nA,3\n");
+        let out = run(
+            d.path(),
+            &format!(
+                r#"
+[run]
+{as_of}
+[sources.accounts]
+path = "accounts.csv"
+id = "account_id"
+[sources.subs]
+path = "subs.csv"
+account = "account_id"
+key = "SubId"
+[sources.events]
+path = "events.csv"
+via = "subs"
+link = "SubId"
+time = "month"
+[sources.usage]
+path = "usage.csv"
+account = "account_id"
+time = "month"
+[[feature]]
+name = "events"
+source = "events"
+expr = "sum(n)"
+[[feature]]
+name = "users"
+source = "usage"
+expr = "sum(users)"
+"#
+            ),
+        );
+        let codes: Vec<(&str, &str)> = out
+            .report
+            .findings
+            .iter()
+            .map(|f| (f.source.as_str(), f.code.as_ref()))
+            .collect();
+        assert!(out.frame.is_none(), "{as_of}: {codes:?}");
+        assert!(
+            codes.contains(&("events", "unlinked_source")),
+            "{as_of}: {codes:?}"
+        );
+        assert!(
+            codes.iter().any(|(s, _)| *s == "subs"),
+            "{as_of}: the parent's own problem: {codes:?}"
+        );
+        assert!(
+            codes.iter().any(|(s, _)| *s == "usage"),
+            "{as_of}: the sibling's problem: {codes:?}"
+        );
+        // Summaries (of the sources that could be read) in the pipeline's order.
+        let names: Vec<&str> = out.report.sources.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["accounts", "events"], "{as_of}");
+    }
+}
