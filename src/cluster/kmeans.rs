@@ -1,8 +1,9 @@
-//! k-means with linfa-clustering, and the choice of k.
+//! k-means (Lloyd's iterations as linfa-clustering runs them, computed by
+//! [`super::lloyd`]), and the choice of k.
 //!
-//! Lloyd's algorithm (linfa's) from greedy k-means++ seeds ([`greedy_plus_plus`],
+//! Lloyd's algorithm from greedy k-means++ seeds ([`greedy_plus_plus`],
 //! scikit-learn's seeding) and a fixed number of restarts (`restarts`, from
-//! the pipeline); the fits that choose k keep linfa's plain k-means++ seeding
+//! the pipeline); the fits that choose k keep plain k-means++ seeding (linfa's draws)
 //! ([`Seeding`] says why). Convergence
 //! follows scikit-learn: stop when the squared centroid shift is at most
 //! `tolerance` × the mean feature variance. For
@@ -32,8 +33,9 @@
 //!
 //! Labels are put in a canonical order — largest segment first, ties by the
 //! smallest account index (ids are sorted) — so runs are comparable.
-//! Cost per Lloyd iteration: O(n·k·d), parallel over accounts (ndarray + rayon);
-//! every reduction is sequential, so results do not depend on the thread count.
+//! Cost per Lloyd iteration: at most O(n·k·d), less where Hamerly's bounds
+//! settle rows ([`super::lloyd`]); parallel over blocks of accounts, every
+//! reduction in a fixed order, so results do not depend on the thread count.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::index::sample;

@@ -122,15 +122,19 @@ pub(crate) fn sq4(a: [&[f64]; 4], b: [&[f64]; 4]) -> [f64; 4] {
     acc
 }
 
-/// `f(i, sq(a[i], b[i]))` for each pair, in order, four at a time.
+/// `f(i, sq(a(i), b(i)))` for `i` in `0..m`, in order, four pairs at a time.
 #[inline(always)]
-pub(crate) fn sq_pairs(a: &[&[f64]], b: &[&[f64]], mut f: impl FnMut(usize, f64)) {
-    let m = a.len();
+pub(crate) fn sq_by<'a>(
+    m: usize,
+    a: impl Fn(usize) -> &'a [f64],
+    b: impl Fn(usize) -> &'a [f64],
+    mut f: impl FnMut(usize, f64),
+) {
     let mut i = 0;
     while i + 4 <= m {
         let v = sq4(
-            [a[i], a[i + 1], a[i + 2], a[i + 3]],
-            [b[i], b[i + 1], b[i + 2], b[i + 3]],
+            [a(i), a(i + 1), a(i + 2), a(i + 3)],
+            [b(i), b(i + 1), b(i + 2), b(i + 3)],
         );
         for (o, v) in v.into_iter().enumerate() {
             f(i + o, v);
@@ -138,7 +142,7 @@ pub(crate) fn sq_pairs(a: &[&[f64]], b: &[&[f64]], mut f: impl FnMut(usize, f64)
         i += 4;
     }
     while i < m {
-        f(i, sq(a[i], b[i]));
+        f(i, sq(a(i), b(i)));
         i += 1;
     }
 }
@@ -146,21 +150,9 @@ pub(crate) fn sq_pairs(a: &[&[f64]], b: &[&[f64]], mut f: impl FnMut(usize, f64)
 /// `f(i, sq(a, row i))` for the `m` rows of `rows` (m × d, row-major), in
 /// row order, four at a time.
 #[inline(always)]
-pub(crate) fn sq_each(a: &[f64], rows: &[f64], m: usize, mut f: impl FnMut(usize, f64)) {
+pub(crate) fn sq_each(a: &[f64], rows: &[f64], m: usize, f: impl FnMut(usize, f64)) {
     let d = a.len();
-    let r = |i: usize| &rows[i * d..(i + 1) * d];
-    let mut i = 0;
-    while i + 4 <= m {
-        let v = sq4([a, a, a, a], [r(i), r(i + 1), r(i + 2), r(i + 3)]);
-        for (o, v) in v.into_iter().enumerate() {
-            f(i + o, v);
-        }
-        i += 4;
-    }
-    while i < m {
-        f(i, sq(a, r(i)));
-        i += 1;
-    }
+    sq_by(m, |_| a, |i| &rows[i * d..(i + 1) * d], f);
 }
 
 /// Centroids laid out feature-major (d × kp, k padded to a multiple of 4
@@ -396,22 +388,24 @@ pub fn lloyd(x: ArrayView2<f64>, init: Array2<f64>, max_iter: u64, tol: f64) -> 
                     unsettled.push((o, bound));
                 }
             }
-            let rows: Vec<&[f64]> = unsettled.iter().map(|&(o, _)| row(b * BLOCK + o)).collect();
-            let own: Vec<&[f64]> = unsettled
-                .iter()
-                .map(|&(o, _)| {
-                    let a = ls[o] as usize;
-                    &c_ref[a * d..(a + 1) * d]
-                })
-                .collect();
+            let own = |o: usize| {
+                let a = ls[o] as usize;
+                &c_ref[a * d..(a + 1) * d]
+            };
+            let mut exact = Vec::with_capacity(unsettled.len());
+            sq_by(
+                unsettled.len(),
+                |t| row(b * BLOCK + unsettled[t].0),
+                |t| own(unsettled[t].0),
+                |_, v| exact.push(v),
+            );
             let mut todo: Vec<usize> = Vec::new();
-            sq_pairs(&rows, &own, |t, v| {
-                let (o, bound) = unsettled[t];
+            for (&(o, bound), v) in unsettled.iter().zip(exact) {
                 us[o] = v.sqrt();
                 if us[o] * (1.0 + MARGIN) >= bound {
                     todo.push(o);
                 }
-            });
+            }
             let rows: Vec<&[f64]> = todo.iter().map(|&o| row(b * BLOCK + o)).collect();
             centres.nearest_two_each(&rows, |t, j, b1, b2| {
                 let o = todo[t];
@@ -427,15 +421,13 @@ pub fn lloyd(x: ArrayView2<f64>, init: Array2<f64>, max_iter: u64, tol: f64) -> 
 /// order (independent of the thread count).
 fn inertia_at(par: bool, xs: &[f64], d: usize, label: &[u32], c: &[f64]) -> f64 {
     let parts: Vec<f64> = map_blocks(par, label, |b, ls| {
-        let rows: Vec<&[f64]> = (0..ls.len())
-            .map(|o| &xs[(b * BLOCK + o) * d..(b * BLOCK + o + 1) * d])
-            .collect();
-        let own: Vec<&[f64]> = ls
-            .iter()
-            .map(|&l| &c[l as usize * d..(l as usize + 1) * d])
-            .collect();
         let mut total = 0.0;
-        sq_pairs(&rows, &own, |_, v| total += v);
+        sq_by(
+            ls.len(),
+            |o| &xs[(b * BLOCK + o) * d..(b * BLOCK + o + 1) * d],
+            |o| &c[ls[o] as usize * d..(ls[o] as usize + 1) * d],
+            |_, v| total += v,
+        );
         total
     });
     parts.iter().sum()
