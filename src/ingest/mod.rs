@@ -249,7 +249,9 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
 
     // 3: link every source to accounts, parents before children.
     let acc_src = p.account_source();
+    // Linked sources kept for their children (`via`); the account table.
     let mut linked: HashMap<String, DataFrame> = HashMap::new();
+    let mut aggregated = Aggregated::default();
     if let Some(df) = source.take(acc_src, as_of, &lookups, &mut report) {
         let df = dedupe(p, acc_src, df, acc_id_col(acc_src), &mut report)?;
         let df = df
@@ -293,9 +295,28 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
             let linked_df = link_source(p, s, df, ids, &linked, &mut report)?;
             trace(&format!("link {}{}", s.name, size(linked_df.as_ref())), t);
             crate::memory::release_freed();
-            if let Some(df) = linked_df {
-                linked.insert(s.name.clone(), df);
+            let Some(df) = linked_df else {
+                continue;
+            };
+            if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
+                sum.rows_used = df.height();
+                sum.accounts_with_rows = Some(df.column(AID)?.n_unique()?);
+                sum.accounts = Some(ids.height());
             }
+            // Aggregated now, so its rows are freed before the next source
+            // is read: ingestion holds one source's rows at a time.
+            let t = std::time::Instant::now();
+            aggregated.add(p, s, &df, &mut report)?;
+            trace(&format!("aggregate {}", s.name), t);
+            if p.sources
+                .iter()
+                .any(|c| matches!(&c.link, Link::Via { parent, .. } if parent == &s.name))
+            {
+                linked.insert(s.name.clone(), df);
+            } else {
+                drop(df);
+            }
+            crate::memory::release_freed();
         }
     }
     // Children of a source that could not be read: read for their own
@@ -321,24 +342,19 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
     report
         .sources
         .sort_by_key(|x| p.sources.iter().position(|s| s.name == x.name));
-    let n_accounts = account_ids.as_ref().map_or(0, DataFrame::height);
-    for s in &p.sources {
-        if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
-            if let Some(df) = linked.get(&s.name) {
-                sum.rows_used = df.height();
-                if !matches!(s.link, Link::Accounts { .. }) {
-                    let covered = df.column(AID)?.n_unique()?;
-                    sum.accounts_with_rows = Some(covered);
-                    sum.accounts = Some(n_accounts);
-                }
-            } else if let Some(df) = lookups.get(&s.name) {
-                sum.rows_used = df.height();
-            }
+    if let Some(sum) = report.sources.iter_mut().find(|x| x.name == acc_src.name) {
+        sum.rows_used = linked.get(&acc_src.name).map_or(0, DataFrame::height);
+    }
+    for (name, df) in &lookups {
+        if let Some(sum) = report.sources.iter_mut().find(|x| &x.name == name) {
+            sum.rows_used = df.height();
         }
     }
 
-    // Stop before aggregation if the data cannot be trusted.
-    if report.has_errors() || !linked.contains_key(&acc_src.name) {
+    // Stop before the features are derived if the data cannot be trusted.
+    let accounts = linked.remove(&acc_src.name);
+    drop(linked);
+    let Some(accounts) = accounts.filter(|_| !report.has_errors()) else {
         report.sort();
         return Ok(Ingested {
             frame: None,
@@ -346,12 +362,12 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
             as_of,
             as_of_note,
         });
-    }
+    };
 
-    // 4: aggregate and derive features.
+    // 4: join the aggregates and derive the row-level features.
     let t = std::time::Instant::now();
-    let frame = build_features(p, linked, as_of, &mut report)?;
-    trace("aggregate features", t);
+    let frame = build_features(p, accounts, aggregated, as_of, &mut report)?;
+    trace("join and derive features", t);
     report.sort();
     Ok(Ingested {
         frame: if report.has_errors() {
@@ -1742,147 +1758,192 @@ fn better_link_column(
 }
 
 /// Step 4: aggregate child sources per account and window, then row-level features.
+/// One group-by of a source: the aggregate features of one window, per account.
+struct Part<'a> {
+    /// `__aid`, one column per feature, and `has_rows` (rows per account).
+    agg: DataFrame,
+    has_rows: String,
+    source: &'a str,
+    window: Option<Window>,
+    features: Vec<&'a Feature>,
+    /// Each feature's value over no rows, for the accounts without rows.
+    no_rows: Vec<Expr>,
+}
+
+/// The aggregate features of every source linked so far (step 4's group-bys,
+/// run as each source is linked so its rows can be freed before the next).
+#[derive(Default)]
+struct Aggregated<'a> {
+    parts: Vec<Part<'a>>,
+    /// Each time-indexed source's date range, for the hint of an empty window.
+    ranges: HashMap<String, (String, String, String)>,
+    /// An expression failed (reported): no frame.
+    failed: bool,
+}
+
+impl<'a> Aggregated<'a> {
+    /// Aggregates the features over linked source `src` (rows `df`), one
+    /// group-by per window.
+    fn add(
+        &mut self,
+        p: &'a Pipeline,
+        src: &'a Source,
+        df: &DataFrame,
+        report: &mut QualityReport,
+    ) -> Result<()> {
+        if let Some(r) = date_range(src, df) {
+            self.ranges.insert(src.name.clone(), r);
+        }
+        let mut windows: BTreeMap<Option<Window>, Vec<&'a Feature>> = BTreeMap::new();
+        for f in &p.features {
+            if f.source.as_deref() == Some(src.name.as_str()) {
+                windows.entry(f.window).or_default().push(f);
+            }
+        }
+        for (window, feats) in windows {
+            let mut lf = df.clone().lazy();
+            if let Some(t) = &src.time {
+                let ms = col(months_since(t).as_str());
+                let (lo, hi) = match window {
+                    Some(w) => (w.offset as i32, (w.offset + w.months - 1) as i32),
+                    None => (0, i32::MAX),
+                };
+                lf = lf.filter(ms.clone().gt_eq(lit(lo)).and(ms.lt_eq(lit(hi))));
+                // first()/last() mean earliest/latest: order by time, but only when used.
+                let ordered = feats.iter().any(|f| {
+                    let e = f.expr_text.to_ascii_lowercase();
+                    e.contains("first") || e.contains("last")
+                });
+                if ordered {
+                    lf = lf.sort_by_exprs(
+                        [col(t.as_str()), col(ROW)],
+                        SortMultipleOptions::default().with_maintain_order(true),
+                    );
+                }
+            }
+            let t_group = std::time::Instant::now();
+            // Which accounts have rows in this group: the others get each
+            // expression's value over no rows.
+            let has_rows = format!("__rows_{}", self.parts.len());
+            let mut exprs: Vec<Expr> = feats
+                .iter()
+                .map(|f| f.expr.clone().alias(f.name.as_str()))
+                .collect();
+            exprs.push(len().alias(has_rows.as_str()));
+            let agg = guard(|| lf.clone().group_by([col(AID)]).agg(exprs.clone()).collect());
+            trace(&format!("aggregate {} {window:?}", src.name), t_group);
+            let agg = match agg {
+                Ok(a) => a,
+                Err(e) => {
+                    let before = report.findings.len();
+                    for f in &feats {
+                        // Find which expression fails, one at a time, to name it.
+                        let single = guard(|| {
+                            lf.clone()
+                                .group_by([col(AID)])
+                                .agg([f.expr.clone().alias(f.name.as_str())])
+                                .collect()
+                        });
+                        if let Err(e1) = single {
+                            report.push(feature_finding(p, f, Severity::Error, "bad_feature", 0, format!("`{}` over source `{}` failed: {e1}", f.expr_text, src.name), "fix the expression; it is Polars SQL evaluated per account over the source's rows in the window"));
+                        }
+                    }
+                    if report.findings.len() == before && !report.has_errors() {
+                        return Err(Error::Internal(format!(
+                            "aggregating source {}: {e}",
+                            src.name
+                        )));
+                    }
+                    self.failed = true;
+                    continue;
+                }
+            };
+            let mut no_rows = Vec::new();
+            for f in &feats {
+                if let Ok(c) = agg.column(&f.name) {
+                    if matches!(c.dtype(), DataType::List(_)) {
+                        self.failed = true;
+                        report.push(feature_finding(p, f, Severity::Error, "not_an_aggregate", 0, format!("`{}` gives several values per account; features over source `{}` must aggregate its rows", f.expr_text, src.name), "wrap it in an aggregate such as sum(...), avg(...), max(...), last(...) or count(*)"));
+                    } else if let Some(v) = over_no_rows(df, f) {
+                        no_rows.push(
+                            when(col(has_rows.as_str()).is_null())
+                                .then(lit(v))
+                                .otherwise(col(f.name.as_str()))
+                                .alias(f.name.as_str()),
+                        );
+                    }
+                }
+            }
+            self.parts.push(Part {
+                agg,
+                has_rows,
+                source: &src.name,
+                window,
+                features: feats,
+                no_rows,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A finding about feature `f` (named by its source, the account table's if none).
+fn feature_finding(
+    p: &Pipeline,
+    f: &Feature,
+    sev: Severity,
+    code: &'static str,
+    count: usize,
+    msg: String,
+    hint: &str,
+) -> quality::Finding {
+    quality::Finding {
+        severity: sev,
+        code: code.into(),
+        source: f
+            .source
+            .clone()
+            .unwrap_or_else(|| p.account_source().name.clone()),
+        file: p.file.display().to_string(),
+        column: Some(f.name.clone()),
+        count,
+        message: msg,
+        hint: hint.to_string(),
+        examples: Vec::new(),
+    }
+}
+
+/// Step 4's end: the aggregates joined onto the account table (`accounts`,
+/// linked), the accounts that are customers at as-of kept, the row-level
+/// features derived, and the frame checked and typed.
 fn build_features(
     p: &Pipeline,
-    mut linked: HashMap<String, DataFrame>,
+    accounts: DataFrame,
+    aggregated: Aggregated<'_>,
     as_of: Month,
     report: &mut QualityReport,
 ) -> Result<Option<DataFrame>> {
     let acc_src = p.account_source();
-    let mut frame = linked[&acc_src.name].clone().lazy();
-    let feature_finding =
-        |f: &Feature, sev: Severity, code: &'static str, count: usize, msg: String, hint: &str| {
-            quality::Finding {
-                severity: sev,
-                code: code.into(),
-                source: f.source.clone().unwrap_or_else(|| acc_src.name.clone()),
-                file: p.file.display().to_string(),
-                column: Some(f.name.clone()),
-                count,
-                message: msg,
-                hint: hint.to_string(),
-                examples: Vec::new(),
-            }
-        };
-
-    // Group aggregate features by (source, window).
-    let mut groups: BTreeMap<(String, Option<Window>), Vec<&Feature>> = BTreeMap::new();
-    for f in &p.features {
-        if let Some(src) = &f.source {
-            if src != &acc_src.name {
-                groups.entry((src.clone(), f.window)).or_default().push(f);
-            }
-        }
-    }
-    // Each time-indexed source's date range, for the hint of an empty window
-    // (the sources are freed as they are aggregated).
-    let ranges: HashMap<String, (String, String, String)> = p
-        .sources
-        .iter()
-        .filter_map(|s| Some((s.name.clone(), date_range(s, linked.get(&s.name)?)?)))
-        .collect();
-    // Smallest source first, each source's windows together: a source's
-    // rows are freed after its last window, so the largest source's
-    // aggregation runs with the others already gone. (The features' order
-    // in the frame is the pipeline's whatever the order here.)
-    let mut order: Vec<&(String, Option<Window>)> = groups.keys().collect();
-    order.sort_by_key(|(src, _)| linked.get(src).map_or(0, DataFrame::height));
-    let mut ok = true;
-    // Per (source, window) group: the column saying which accounts have rows.
-    let mut indicators: Vec<(String, String, Option<Window>)> = Vec::new();
+    let feature_finding = |f: &Feature, sev, code, count, msg, hint: &str| {
+        feature_finding(p, f, sev, code, count, msg, hint)
+    };
+    let Aggregated {
+        mut parts,
+        ranges,
+        failed,
+    } = aggregated;
+    let mut frame = accounts.lazy();
     let mut no_rows: Vec<Expr> = Vec::new();
-    for (i, key) in order.iter().enumerate() {
-        let (src_name, window) = key;
-        let feats = &groups[*key];
-        let last_of_source = order.get(i + 1).is_none_or(|next| next.0 != *src_name);
-        let Some(df) = linked.get(src_name) else {
-            continue;
-        };
-        let src = p.source(src_name).expect("validated");
-        let mut lf = df.clone().lazy();
-        if let Some(t) = &src.time {
-            let ms = col(months_since(t).as_str());
-            let (lo, hi) = match window {
-                Some(w) => (w.offset as i32, (w.offset + w.months - 1) as i32),
-                None => (0, i32::MAX),
-            };
-            lf = lf.filter(ms.clone().gt_eq(lit(lo)).and(ms.lt_eq(lit(hi))));
-            // first()/last() mean earliest/latest: order by time, but only when used.
-            let ordered = feats.iter().any(|f| {
-                let e = f.expr_text.to_ascii_lowercase();
-                e.contains("first") || e.contains("last")
-            });
-            if ordered {
-                lf = lf.sort_by_exprs(
-                    [col(t.as_str()), col(ROW)],
-                    SortMultipleOptions::default().with_maintain_order(true),
-                );
-            }
-        }
-        let t_group = std::time::Instant::now();
-        // Which accounts have rows in this group: the others get each
-        // expression's value over no rows (below).
-        let has_rows = format!("__rows_{}", indicators.len());
-        let mut exprs: Vec<Expr> = feats
-            .iter()
-            .map(|f| f.expr.clone().alias(f.name.as_str()))
-            .collect();
-        exprs.push(len().alias(has_rows.as_str()));
-        let agg = guard(|| lf.clone().group_by([col(AID)]).agg(exprs.clone()).collect());
-        trace(&format!("aggregate {src_name} {window:?}"), t_group);
-        crate::memory::release_freed();
-        let agg = match agg {
-            Ok(a) => a,
-            Err(e) => {
-                for f in feats {
-                    // Find which expression fails, one at a time, to name it.
-                    let single = guard(|| {
-                        lf.clone()
-                            .group_by([col(AID)])
-                            .agg([f.expr.clone().alias(f.name.as_str())])
-                            .collect()
-                    });
-                    if let Err(e1) = single {
-                        report.push(feature_finding(f, Severity::Error, "bad_feature", 0, format!("`{}` over source `{src_name}` failed: {e1}", f.expr_text), "fix the expression; it is Polars SQL evaluated per account over the source's rows in the window"));
-                    }
-                }
-                if !report.has_errors() {
-                    return Err(Error::Internal(format!(
-                        "aggregating source {src_name}: {e}"
-                    )));
-                }
-                ok = false;
-                continue;
-            }
-        };
-        for f in feats {
-            if let Ok(c) = agg.column(&f.name) {
-                if matches!(c.dtype(), DataType::List(_)) {
-                    ok = false;
-                    report.push(feature_finding(f, Severity::Error, "not_an_aggregate", 0, format!("`{}` gives several values per account; features over source `{src_name}` must aggregate its rows", f.expr_text), "wrap it in an aggregate such as sum(...), avg(...), max(...), last(...) or count(*)"));
-                } else if let Some(v) = over_no_rows(df, f) {
-                    no_rows.push(
-                        when(col(has_rows.as_str()).is_null())
-                            .then(lit(v))
-                            .otherwise(col(f.name.as_str()))
-                            .alias(f.name.as_str()),
-                    );
-                }
-            }
-        }
-        indicators.push((has_rows, src_name.clone(), *window));
+    for part in &mut parts {
         frame = frame.join(
-            agg.lazy(),
+            std::mem::take(&mut part.agg).lazy(),
             [col(AID)],
             [col(AID)],
             JoinArgs::new(JoinType::Left),
         );
-        if last_of_source {
-            linked.remove(src_name);
-            crate::memory::release_freed();
-        }
+        no_rows.append(&mut part.no_rows);
     }
-    if !ok {
+    if failed {
         return Ok(None);
     }
     let mut current = guard(|| frame.clone().collect()).map_err(Error::Internal)?;
@@ -1918,13 +1979,15 @@ fn build_features(
     // features would be empty, or 0 for every account, and say nothing.
     let n = current.height();
     let mut outside = false;
-    for (has_rows, src_name, window) in &indicators {
-        let Some(w) = window else { continue };
+    for part in &parts {
+        let (Some(_), has_rows, src_name) = (part.window, &part.has_rows, part.source) else {
+            continue;
+        };
         let without = current.column(has_rows)?.null_count();
         let share = without as f64 / n.max(1) as f64;
         if n > 0 && share >= p.quality.max_empty_window {
             outside = true;
-            for f in groups[&(src_name.clone(), Some(*w))].iter() {
+            for f in &part.features {
                 report.push(feature_finding(
                     f,
                     Severity::Error,
@@ -1949,7 +2012,7 @@ fn build_features(
             .clone()
             .lazy()
             .with_columns(no_rows.clone())
-            .drop(cols(indicators.iter().map(|i| i.0.as_str())))
+            .drop(cols(parts.iter().map(|i| i.has_rows.as_str())))
             .collect()
     })
     .map_err(Error::Internal)?;
