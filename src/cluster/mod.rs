@@ -354,42 +354,47 @@ pub fn run_communities(
     let mut sweep = Vec::new();
     let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
     let mut warm_used = false;
-    // Returns (canonical labels in account order, modularity, merged, the
-    // partition in graph-node order).
-    let run = |gamma: f64,
-               init: Option<&[usize]>,
-               iterations: usize|
-     -> (Vec<usize>, f64, usize, Vec<usize>) {
-        let (lp, merged) = community::detect_from(
-            &g,
-            cfg.community.algorithm,
-            gamma,
-            seed,
-            cfg.community.size_limits(g.n()),
-            iterations,
-            init,
-        );
-        let q = graph::modularity(&g, &lp, gamma);
-        let (labels, _) = kmeans::canonical(&neighbours.to_accounts(lp.clone()));
-        (labels, q, merged, lp)
+    let limits = cfg.community.size_limits(g.n());
+    // Returns (canonical labels in account order, modularity) of a detection.
+    let score = |d: &community::Detected, gamma: f64| -> (Vec<usize>, f64) {
+        let q = graph::modularity(&g, &d.labels, gamma);
+        let (labels, _) = kmeans::canonical(&neighbours.to_accounts(d.labels.clone()));
+        (labels, q)
     };
-    // The first resolution's partition (graph-node order): Leiden starts the
-    // other resolutions of the sweep from it, which costs a fraction of a
-    // fresh run (they are reported, not used).
-    let mut main_partition: Option<Vec<usize>> = None;
+    // The first resolution's detection: the others of the sweep start from
+    // it on a smaller graph (`community::detect_near`; they are reported, not
+    // used).
+    let mut main: Option<community::Detected> = None;
     for &gamma in &cfg.community.resolutions {
-        let (labels, q, merged, lp) = match (&main_partition, cfg.community.algorithm) {
-            // One pass: the start is already good.
-            (Some(main), Algorithm::Leiden) => run(gamma, Some(main), 1),
-            _ => {
-                let cold = run(gamma, None, cfg.community.iterations);
+        let t_gamma = Instant::now();
+        let (d, (labels, q)) = match &main {
+            Some(main) => {
+                let d = community::detect_near(&g, main, gamma, seed, limits, cfg.community.iterations);
+                let s = score(&d, gamma);
+                (d, s)
+            }
+            None => {
+                let run = |init: Option<&[usize]>| {
+                    let d = community::detect_run(
+                        &g,
+                        cfg.community.algorithm,
+                        gamma,
+                        seed,
+                        limits,
+                        cfg.community.iterations,
+                        init,
+                    );
+                    let s = score(&d, gamma);
+                    (d, s)
+                };
+                let cold = run(None);
                 // A warm start is kept only when it fits this month's graph
                 // about as well as a fresh run (modularity within 1%):
                 // stability must not cost segment quality.
                 match init.as_deref() {
                     Some(init) if cfg.community.algorithm == Algorithm::Leiden => {
-                        let warm = run(gamma, Some(init), cfg.community.iterations);
-                        if warm.1 >= cold.1 - 0.01 * cold.1.abs() {
+                        let warm = run(Some(init));
+                        if warm.1 .1 >= cold.1 .1 - 0.01 * cold.1 .1.abs() {
                             warm_used = true;
                             warm
                         } else {
@@ -400,15 +405,16 @@ pub fn run_communities(
                 }
             }
         };
+        crate::memory::trace(&format!("community detection at resolution {gamma}"), t_gamma);
         sweep.push(ResolutionScore {
             resolution: gamma,
             modularity: q,
             communities: labels.iter().max().map_or(0, |m| m + 1),
-            merged_small: merged,
+            merged_small: d.merged,
         });
         if chosen.is_none() {
-            chosen = Some((labels, gamma, q, merged));
-            main_partition = Some(lp);
+            chosen = Some((labels, gamma, q, d.merged));
+            main = Some(d);
         }
     }
     let (labels, resolution, modularity, merged_small) =

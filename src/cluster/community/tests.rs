@@ -169,3 +169,71 @@ fn warm_started_leiden_improves_on_its_start() {
     );
     assert!(from_halves > 0.39, "from halves: {from_halves}");
 }
+
+/// A two-level planted partition: `blocks` blocks of `subs` sub-blocks of
+/// `size` nodes; each node draws `d_sub` edges inside its sub-block, `d_block`
+/// inside its block and `d_out` anywhere (unit weights, duplicates summed).
+fn nested_planted(blocks: usize, subs: usize, size: usize, seed: u64) -> Csr {
+    let (d_sub, d_block, d_out) = (6, 3, 1);
+    let n = blocks * subs * size;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut edges = Vec::new();
+    for v in 0..n {
+        let sub = v / size;
+        let block = v / (size * subs);
+        let mut add = |lo: usize, len: usize, d: usize, rng: &mut Xoshiro256PlusPlus| {
+            for _ in 0..d {
+                let u = lo + rng.gen_range(0..len);
+                if u != v {
+                    edges.push((v as u32, u as u32, 1.0));
+                }
+            }
+        };
+        add(sub * size, size, d_sub, &mut rng);
+        add(block * size * subs, size * subs, d_block, &mut rng);
+        add(0, n, d_out, &mut rng);
+    }
+    Csr::from_edges(n, &edges)
+}
+
+#[test]
+fn a_sweep_resolution_near_the_main_one_is_about_as_good_as_a_fresh_run() {
+    // Coarser (blocks) and finer (sub-blocks) structure than γ = 1 picks:
+    // detect_near must reach nearly a fresh run's modularity at each γ,
+    // while working on a much smaller graph than g.
+    let g = nested_planted(12, 4, 60, 7);
+    let limits = (1, usize::MAX);
+    let main = detect_run(&g, Algorithm::Leiden, 1.0, 3, limits, 10, None);
+    let communities = main.raw.iter().max().unwrap() + 1;
+    let (_, k) = groups_at_least(
+        main.levels.as_ref().unwrap(),
+        g.n(),
+        communities * NEAR_GROUPS_PER_COMMUNITY,
+    );
+    assert!(
+        k >= communities * NEAR_GROUPS_PER_COMMUNITY && k * 2 < g.n(),
+        "{k} groups for {communities} communities of {} nodes",
+        g.n()
+    );
+    for gamma in [0.3, 0.5, 2.0, 4.0, 8.0] {
+        let near = detect_near(&g, &main, gamma, 3, limits, 10);
+        assert!(all_connected(&g, &near.labels));
+        let q_near = modularity(&g, &near.labels, gamma);
+        let fresh = detect_run(&g, Algorithm::Leiden, gamma, 3, limits, 10, None);
+        let q_fresh = modularity(&g, &fresh.labels, gamma);
+        assert!(
+            q_near >= q_fresh - 0.01 * q_fresh.abs(),
+            "γ {gamma}: near {q_near} vs fresh {q_fresh}"
+        );
+    }
+}
+
+#[test]
+fn groups_at_least_takes_the_deepest_level_with_enough_groups() {
+    // 6 nodes → 4 groups → 2 groups.
+    let levels = vec![vec![0, 0, 1, 2, 3, 3], vec![0, 1, 1, 0]];
+    assert_eq!(groups_at_least(&levels, 6, 2), (vec![0, 0, 1, 1, 0, 0], 2));
+    assert_eq!(groups_at_least(&levels, 6, 3), (vec![0, 0, 1, 2, 3, 3], 4));
+    assert_eq!(groups_at_least(&levels, 6, 5), ((0..6).collect(), 6));
+    assert_eq!(groups_at_least(&[], 3, 1), (vec![0, 1, 2], 3));
+}
