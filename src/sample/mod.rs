@@ -17,8 +17,11 @@
 //! reach the account through a subscriptions table) and billing as Parquet —
 //! the case the pipeline file must handle without code.
 //!
-//! Everything is drawn from one seeded RNG in a fixed order: the same seed gives
-//! byte-identical files.
+//! Everything is drawn from seeded RNGs in a fixed order: the same seed gives
+//! byte-identical files. The account list is never held: [`Population`] is
+//! where each cohort and each month's drift starts in its stream, and every
+//! table is written as the population is replayed a chunk at a time, so the
+//! generator's memory does not grow with the number of accounts.
 
 use std::path::{Path, PathBuf};
 
@@ -222,6 +225,7 @@ const REGIONS: [&str; 4] = ["North America", "EMEA", "APAC", "LATAM"];
 const PLANS: [&str; 3] = ["Enterprise", "Growth", "Starter"];
 
 /// One generated account (before it is written out).
+#[derive(Clone)]
 struct Account {
     id: String,
     segment: usize,
@@ -256,16 +260,35 @@ fn pick(rng: &mut impl Rng, items: &[&'static str]) -> &'static str {
     items[rng.gen_range(0..items.len())]
 }
 
-fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account> {
-    let unit = Normal::new(0.0, 1.0).expect("valid");
-    let mut out = Vec::with_capacity(params.accounts);
-    let cum: Vec<f64> = (0..ARCHETYPES.len())
-        .scan(0.0, |acc, s| {
-            *acc += params.tier_mix.share(s);
-            Some(*acc)
-        })
-        .collect();
-    for i in 0..params.accounts {
+/// Draws accounts of the planted segments, one after another from an RNG:
+/// the base population from the seed's stream, a month's new accounts from
+/// the drift stream.
+struct Draw {
+    as_of: Month,
+    tier_mix: TierMix,
+    /// Cumulative segment shares.
+    cum: Vec<f64>,
+    unit: Normal<f64>,
+}
+
+impl Draw {
+    fn new(params: &SampleParams) -> Draw {
+        Draw {
+            as_of: params.as_of,
+            tier_mix: params.tier_mix,
+            cum: (0..ARCHETYPES.len())
+                .scan(0.0, |acc, s| {
+                    *acc += params.tier_mix.share(s);
+                    Some(*acc)
+                })
+                .collect(),
+            unit: Normal::new(0.0, 1.0).expect("valid"),
+        }
+    }
+
+    /// The `i`-th account (0-based) of a population.
+    fn account(&self, i: usize, rng: &mut Xoshiro256PlusPlus) -> Account {
+        let (cum, unit) = (&self.cum, &self.unit);
         let u: f64 = rng.gen();
         let segment = cum
             .iter()
@@ -297,7 +320,7 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
         };
         let region = pick(rng, &REGIONS);
         // About 4% are deliberately in the wrong tier.
-        let natural = params.tier_mix.natural(segment, arr);
+        let natural = self.tier_mix.natural(segment, arr);
         let (tier, mis_tiered) = if rng.gen_bool(0.04) {
             if natural == 0 || (natural == 1 && rng.gen_bool(0.5)) {
                 (natural + 1, "upgrade")
@@ -312,7 +335,7 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
         } else {
             0
         };
-        out.push(Account {
+        Account {
             id: format!("A{:07}", i + 1),
             segment,
             employees: employees as i64,
@@ -322,7 +345,7 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
             tier,
             natural,
             mis_tiered,
-            since: params.as_of.add(-tenure),
+            since: self.as_of.add(-tenure),
             seats,
             arr,
             utilisation,
@@ -334,9 +357,8 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
             late,
             tickets_rate,
             dormant_months,
-        });
+        }
     }
-    out
 }
 
 /// Where an account's behaviour drifts to: mid-market accounts losing adoption
@@ -344,64 +366,180 @@ fn accounts(params: &SampleParams, rng: &mut Xoshiro256PlusPlus) -> Vec<Account>
 /// stable SMBs turn into power users, and a few strategic accounts slip.
 const DRIFTS_TO: [usize; 5] = [3, 3, 4, 1, 1];
 
-/// Move the population on `params.follow_on` months: each month about 1.5% of
-/// accounts churn, 2% are new, 2% change behaviour (to [`DRIFTS_TO`]) while
-/// keeping their tier, so they become upgrade or downgrade candidates, and all
-/// behaviour wobbles a little.
-fn drift(
-    params: &SampleParams,
-    mut accts: Vec<Account>,
-    rng: &mut Xoshiro256PlusPlus,
-) -> Vec<Account> {
-    let unit = Normal::new(0.0, 1.0).expect("valid");
-    let mut next_id = accts.len() + 1;
-    for month in 1..=params.follow_on {
-        let as_of = params.as_of.add(month as i32);
-        accts.retain(|_| !rng.gen_bool(0.015));
-        for a in accts.iter_mut() {
+/// One month of drift, as two positions in the drift stream: the churn draws
+/// (one per account alive at the month's start, in list order) and the
+/// behaviour draws (one set per survivor, in list order). Each month about
+/// 1.5% of accounts churn, 2% are new, 2% change behaviour (to [`DRIFTS_TO`])
+/// while keeping their tier, so they become upgrade or downgrade candidates,
+/// and all behaviour wobbles a little.
+#[derive(Clone)]
+struct MonthDrift {
+    churn: Xoshiro256PlusPlus,
+    change: Xoshiro256PlusPlus,
+}
+
+impl MonthDrift {
+    fn churns(&mut self) -> bool {
+        self.churn.gen_bool(0.015)
+    }
+
+    /// Move a surviving account on one month. How many draws it takes does
+    /// not depend on the account, only on the stream.
+    fn change(&mut self, a: &mut Account, tier_mix: TierMix, unit: &Normal<f64>) {
+        let rng = &mut self.change;
+        let mut z = || -> f64 { unit.sample(rng) };
+        a.utilisation = (a.utilisation + 0.015 * z()).clamp(0.02, 1.0);
+        a.features_used = (a.features_used + 0.4 * z()).clamp(1.0, 30.0);
+        a.nps_mean += 0.15 * z();
+        a.growth += 0.02 * z();
+        if rng.gen_bool(0.02) {
+            let to = DRIFTS_TO[a.segment];
+            let (from_arch, arch) = (&ARCHETYPES[a.segment], &ARCHETYPES[to]);
             let mut z = || -> f64 { unit.sample(rng) };
-            a.utilisation = (a.utilisation + 0.015 * z()).clamp(0.02, 1.0);
-            a.features_used = (a.features_used + 0.4 * z()).clamp(1.0, 30.0);
-            a.nps_mean += 0.15 * z();
-            a.growth += 0.02 * z();
-            if rng.gen_bool(0.02) {
-                let to = DRIFTS_TO[a.segment];
-                let (from_arch, arch) = (&ARCHETYPES[a.segment], &ARCHETYPES[to]);
-                let mut z = || -> f64 { unit.sample(rng) };
-                a.utilisation = (arch.utilisation + 0.05 * z()).clamp(0.02, 1.0);
-                a.features_used = (arch.features_used + 2.0 * z()).clamp(1.0, 30.0);
-                a.growth = arch.growth + 0.08 * z();
-                a.usage_trend = arch.usage_trend + 0.01 * z();
-                a.nps_mean = arch.nps_mean + 0.6 * z();
-                a.discount = (arch.discount + 0.04 * z()).clamp(0.0, 0.6);
-                a.late = (arch.late + 0.03 * z()).clamp(0.0, 0.9);
-                // Size follows the new behaviour (expansion or contraction of seats).
-                let scale = (arch.arr_median / from_arch.arr_median).clamp(0.3, 4.0);
-                a.seats = (a.seats * scale).round().max(1.0);
-                a.employees = a.employees.max(a.seats as i64);
-                a.arr *= scale;
-                a.tickets_rate = arch.tickets_per_100_seats * a.seats.sqrt() / 40.0;
-                a.segment = to;
-                a.natural = params.tier_mix.natural(to, a.arr);
-                a.mis_tiered = match a.tier.cmp(&a.natural) {
-                    std::cmp::Ordering::Greater => "upgrade",
-                    std::cmp::Ordering::Less => "downgrade",
-                    std::cmp::Ordering::Equal => "none",
-                };
-            }
-        }
-        let fresh = ((accts.len() as f64) * 0.02).round() as usize;
-        let mut np = params.clone();
-        np.accounts = fresh;
-        np.as_of = as_of;
-        for mut a in accounts(&np, rng) {
-            a.id = format!("A{next_id:07}");
-            next_id += 1;
-            a.since = as_of;
-            accts.push(a);
+            a.utilisation = (arch.utilisation + 0.05 * z()).clamp(0.02, 1.0);
+            a.features_used = (arch.features_used + 2.0 * z()).clamp(1.0, 30.0);
+            a.growth = arch.growth + 0.08 * z();
+            a.usage_trend = arch.usage_trend + 0.01 * z();
+            a.nps_mean = arch.nps_mean + 0.6 * z();
+            a.discount = (arch.discount + 0.04 * z()).clamp(0.0, 0.6);
+            a.late = (arch.late + 0.03 * z()).clamp(0.0, 0.9);
+            // Size follows the new behaviour (expansion or contraction of seats).
+            let scale = (arch.arr_median / from_arch.arr_median).clamp(0.3, 4.0);
+            a.seats = (a.seats * scale).round().max(1.0);
+            a.employees = a.employees.max(a.seats as i64);
+            a.arr *= scale;
+            a.tickets_rate = arch.tickets_per_100_seats * a.seats.sqrt() / 40.0;
+            a.segment = to;
+            a.natural = tier_mix.natural(to, a.arr);
+            a.mis_tiered = match a.tier.cmp(&a.natural) {
+                std::cmp::Ordering::Greater => "upgrade",
+                std::cmp::Ordering::Less => "downgrade",
+                std::cmp::Ordering::Equal => "none",
+            };
         }
     }
-    accts
+}
+
+/// Where a run of accounts comes from: the base population (`joined` 0) or
+/// the new accounts of month `joined`, drawn from `rng` as it stands.
+struct Cohort {
+    joined: usize,
+    rng: Xoshiro256PlusPlus,
+    count: usize,
+    /// The first account number (1-based) and the month they joined, for new accounts.
+    new: Option<(usize, Month)>,
+}
+
+/// The population of a data drop, as a recipe rather than a list: which
+/// cohorts, where each month's drift starts in the drift stream, and where
+/// the account table's own draws start. [`Population::each_chunk`] replays it
+/// a chunk at a time, so the generator's memory does not grow with the
+/// number of accounts, and the accounts are exactly those of drawing the
+/// whole list and drifting it month by month.
+struct Population {
+    draw: Draw,
+    cohorts: Vec<Cohort>,
+    months: Vec<MonthDrift>,
+    /// The seed's stream after the base population: the account table's
+    /// stale rows (and the alternative schema's tables) draw from it.
+    after_base: Xoshiro256PlusPlus,
+    accounts: usize,
+}
+
+impl Population {
+    /// Walk the streams once without keeping accounts: O(accounts) time,
+    /// O(months) memory.
+    fn plan(params: &SampleParams) -> Population {
+        let draw = Draw::new(params);
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
+        let mut cohorts = vec![Cohort {
+            joined: 0,
+            rng: rng.clone(),
+            count: params.accounts,
+            new: None,
+        }];
+        for i in 0..params.accounts {
+            draw.account(i, &mut rng);
+        }
+        // A separate stream, so the base population is exactly the base month's.
+        let mut drng = Xoshiro256PlusPlus::seed_from_u64(
+            params.seed ^ 0x0f01_10f0_u64.wrapping_mul(params.follow_on as u64 + 1),
+        );
+        let mut months = Vec::new();
+        let (mut alive, mut next_id) = (params.accounts, params.accounts + 1);
+        let mut scratch = draw.account(0, &mut Xoshiro256PlusPlus::seed_from_u64(0));
+        for month in 1..=params.follow_on as usize {
+            let churn = drng.clone();
+            let survivors = (0..alive).filter(|_| !drng.gen_bool(0.015)).count();
+            let mut m = MonthDrift {
+                churn,
+                change: drng.clone(),
+            };
+            months.push(m.clone());
+            for _ in 0..survivors {
+                m.change(&mut scratch, params.tier_mix, &draw.unit);
+            }
+            drng = m.change;
+            let fresh = ((survivors as f64) * 0.02).round() as usize;
+            let as_of = params.as_of.add(month as i32);
+            cohorts.push(Cohort {
+                joined: month,
+                rng: drng.clone(),
+                count: fresh,
+                new: Some((next_id, as_of)),
+            });
+            for i in 0..fresh {
+                draw.account(i, &mut drng);
+            }
+            next_id += fresh;
+            alive = survivors + fresh;
+        }
+        Population {
+            draw,
+            cohorts,
+            months,
+            after_base: rng,
+            accounts: alive,
+        }
+    }
+
+    /// Call `each` on the accounts in order, `size` at a time (one empty
+    /// chunk when there are none, so every table is still written).
+    fn each_chunk(
+        &self,
+        size: usize,
+        mut each: impl FnMut(&[Account]) -> Result<()>,
+    ) -> Result<()> {
+        let mut months = self.months.clone();
+        let mut chunk = Vec::with_capacity(size.max(1));
+        let mut any = false;
+        for c in &self.cohorts {
+            let mut rng = c.rng.clone();
+            'accounts: for i in 0..c.count {
+                let mut a = self.draw.account(i, &mut rng);
+                if let Some((first, joined)) = c.new {
+                    a.id = format!("A{:07}", first + i);
+                    a.since = joined;
+                }
+                for m in &mut months[c.joined..] {
+                    if m.churns() {
+                        continue 'accounts;
+                    }
+                    m.change(&mut a, self.draw.tier_mix, &self.draw.unit);
+                }
+                chunk.push(a);
+                if chunk.len() >= size.max(1) {
+                    each(&chunk)?;
+                    any = true;
+                    chunk.clear();
+                }
+            }
+        }
+        if !chunk.is_empty() || !any {
+            each(&chunk)?;
+        }
+        Ok(())
+    }
 }
 
 /// Column buffers for one output table.
@@ -423,20 +561,10 @@ fn date_column(name: &str, days: Vec<i32>) -> Result<Column> {
     Ok(Column::new(name.into(), days).cast(&DataType::Date)?)
 }
 
-/// Accounts per chunk of the big tables: each table is generated and written
-/// a chunk of accounts at a time, so memory is the account list (about 0.2 kB
-/// an account) plus one chunk's rows, whatever the number of accounts.
+/// Accounts per chunk: the tables are generated and written a chunk of
+/// accounts at a time, so memory is one chunk's rows whatever the number of
+/// accounts (the alternative schema, for small test data, holds its list).
 const CHUNK: usize = 50_000;
-
-/// The account list in chunks (one empty chunk when there are no accounts, so
-/// every table is still written, with its columns).
-fn chunks(accts: &[Account], size: usize) -> Vec<&[Account]> {
-    if accts.is_empty() {
-        vec![accts]
-    } else {
-        accts.chunks(size.max(1)).collect()
-    }
-}
 
 enum Writer {
     Csv(polars::io::csv::write::BatchedWriter<std::fs::File>),
@@ -506,22 +634,6 @@ impl Sink {
     }
 }
 
-/// Write one table, chunk by chunk, from `make(chunk)`.
-fn table(
-    dir: &Path,
-    stem: &str,
-    format: SampleFormat,
-    accts: &[Account],
-    chunk: usize,
-    mut make: impl FnMut(&[Account]) -> Result<DataFrame>,
-) -> Result<(String, usize)> {
-    let mut sink = Sink::new(dir, stem, format);
-    for chunk in chunks(accts, chunk) {
-        sink.write(make(chunk)?)?;
-    }
-    sink.finish()
-}
-
 /// Summary of what was written.
 #[derive(Debug, Serialize)]
 pub struct SampleSummary {
@@ -534,55 +646,48 @@ pub fn generate(params: &SampleParams, dir: &Path) -> Result<SampleSummary> {
     generate_in_chunks(params, dir, CHUNK)
 }
 
-/// [`generate`], writing the big tables `chunk` accounts at a time (the files
-/// do not depend on it).
+/// [`generate`], `chunk` accounts at a time (the files do not depend on it):
+/// every table of the standard schema is written as the population is
+/// replayed, so memory is bounded by the chunk, not the number of accounts.
 fn generate_in_chunks(params: &SampleParams, dir: &Path, chunk: usize) -> Result<SampleSummary> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("creating folder", dir, e))?;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
-    let mut accts = accounts(params, &mut rng);
-    let shifted;
-    let params = if params.follow_on > 0 {
-        // A separate stream, so the base population is exactly the base month's.
-        let mut drng = Xoshiro256PlusPlus::seed_from_u64(
-            params.seed ^ 0x0f01_10f0_u64.wrapping_mul(params.follow_on as u64 + 1),
-        );
-        accts = drift(params, accts, &mut drng);
-        shifted = SampleParams {
-            as_of: params.as_of.add(params.follow_on as i32),
-            ..params.clone()
-        };
-        &shifted
-    } else {
-        params
+    let population = Population::plan(params);
+    let mut rng = population.after_base.clone();
+    let shifted = SampleParams {
+        as_of: params.as_of.add(params.follow_on as i32),
+        ..params.clone()
     };
+    let params = &shifted;
     let mut files = Vec::new();
+    let mut truth = Sink::new(dir, "truth", SampleFormat::Csv);
     match params.schema {
         Schema::Standard => {
             let f = params.format;
-            files.push(table(dir, "accounts", f, &accts, chunk, |c| {
-                account_table(params, c, &mut rng)
-            })?);
-            let (mut usage, mut revenue) =
-                (Sink::new(dir, "usage", f), Sink::new(dir, "revenue", f));
-            for c in chunks(&accts, chunk) {
+            let mut sinks = ["accounts", "usage", "revenue", "nps", "tickets"]
+                .map(|stem| Sink::new(dir, stem, f));
+            let (mut responses, mut tickets) = (0, 0);
+            population.each_chunk(chunk, |c| {
+                let [accounts, usage, revenue, nps, ticket] = &mut sinks;
+                accounts.write(account_table(params, c, &mut rng)?)?;
                 let (u, r) = monthly_tables(params, c)?;
                 usage.write(u)?;
                 revenue.write(r)?;
+                nps.write(nps_table(params, c, false, &mut responses)?)?;
+                ticket.write(ticket_table(params, c, &mut tickets)?)?;
+                truth.write(truth_table(c)?)
+            })?;
+            for sink in sinks {
+                files.push(sink.finish()?);
             }
-            files.push(usage.finish()?);
-            files.push(revenue.finish()?);
-            let mut responses = 0;
-            files.push(table(dir, "nps", f, &accts, chunk, |c| {
-                nps_table(params, c, false, &mut responses)
-            })?);
-            let mut tickets = 0;
-            files.push(table(dir, "tickets", f, &accts, chunk, |c| {
-                ticket_table(params, c, &mut tickets)
-            })?);
         }
         Schema::Alt => {
-            // Small test data: one chunk per table (the alt tables draw from
-            // the shared stream table by table).
+            // Small test data: the whole list, one chunk per table (the alt
+            // tables draw from the shared stream table by table).
+            let mut accts = Vec::new();
+            population.each_chunk(chunk, |c| {
+                accts.extend_from_slice(c);
+                truth.write(truth_table(c)?)
+            })?;
             let mut emit = |df: DataFrame, stem: &str, format: SampleFormat| -> Result<()> {
                 let mut sink = Sink::new(dir, stem, format);
                 sink.write(df)?;
@@ -610,17 +715,10 @@ fn generate_in_chunks(params: &SampleParams, dir: &Path, chunk: usize) -> Result
             )?;
         }
     }
-    files.push(table(
-        dir,
-        "truth",
-        SampleFormat::Csv,
-        &accts,
-        chunk,
-        truth_table,
-    )?);
+    files.push(truth.finish()?);
     Ok(SampleSummary {
         files,
-        accounts: accts.len(),
+        accounts: population.accounts,
     })
 }
 
@@ -1070,6 +1168,46 @@ mod tests {
             follow_on,
             tier_mix: TierMix::Standard,
         }
+    }
+
+    #[test]
+    fn a_follow_on_population_keeps_the_survivors_and_numbers_new_accounts_on() {
+        let ids = |p: &SampleParams, size: usize| {
+            let pop = Population::plan(p);
+            let mut out = Vec::new();
+            pop.each_chunk(size, |c| {
+                out.extend(c.iter().map(|a| (a.id.clone(), a.since, a.region)));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(out.len(), pop.accounts);
+            out
+        };
+        let mut p = params(SampleFormat::Csv, 0);
+        p.accounts = 5000;
+        let base = ids(&p, 5000);
+        p.follow_on = 3;
+        let later = ids(&p, 64);
+        assert_eq!(later, ids(&p, 5000), "the same accounts at any chunk size");
+        let known: std::collections::HashMap<_, _> =
+            base.iter().map(|(id, since, region)| (id.clone(), (*since, *region))).collect();
+        let (kept, new): (Vec<_>, Vec<_>) = later.iter().partition(|(id, ..)| known.contains_key(id));
+        // Survivors keep their firmographics and their order; 1.5% churn a month.
+        for (id, since, region) in &kept {
+            assert_eq!(known[id], (*since, *region), "{id}");
+        }
+        assert!(kept.windows(2).all(|w| w[0].0 < w[1].0));
+        let churned = 5000 - kept.len();
+        assert!((150..300).contains(&churned), "{churned} churned in 3 months");
+        // New accounts come after, numbered on from the base, joined in the drop's months.
+        assert!(later[..kept.len()].iter().all(|(id, ..)| known.contains_key(id)));
+        // (A new account can churn in a later month, so there may be gaps.)
+        assert!(new.first().is_some_and(|(id, ..)| id.as_str() <= "A0005003"));
+        assert!(new.windows(2).all(|w| w[0].0 < w[1].0));
+        for (id, since, _) in &new {
+            assert!(*since > p.as_of && *since <= p.as_of.add(3), "{id} {since}");
+        }
+        assert!((250..350).contains(&new.len()), "{} new in 3 months", new.len());
     }
 
     #[test]
