@@ -701,7 +701,11 @@ pub fn detect_near(
     (min_size, max_count): (usize, usize),
     iterations: usize,
 ) -> Detected {
-    let Some(levels) = main.levels.as_ref().filter(|_| gamma <= NEAR_FINER_MAX * main.gamma) else {
+    let Some(levels) = main
+        .levels
+        .as_ref()
+        .filter(|_| gamma <= NEAR_FINER_MAX * main.gamma)
+    else {
         let algorithm = match main.levels {
             Some(_) => Algorithm::Leiden,
             None => Algorithm::Louvain,

@@ -13,6 +13,17 @@
 //! `delta · n · k` list entries changed. A round costs O(n · k² · d) and a handful
 //! suffice, so the whole is near-linear in n.
 //!
+//! **Recall check.** NN-descent then measures itself: the exact neighbours of
+//! 200 points spread over the data (one blocked pass, O(200 · n · d)) give the
+//! share of true neighbours its lists hold ([`Knn::recall`], reported with the
+//! graph). Below [`RECALL_TARGET`] — data of high intrinsic dimension, such as
+//! isotropic 32-dimensional blobs, where 15-entry lists stall near 0.70 at 1M
+//! points — the lists grow to ⌈1.5k⌉ + 1 entries, keep what was found, and
+//! NN-descent goes on (Dong et al.'s and pynndescent's advice: search more
+//! neighbours than you keep); the k nearest are kept. On 1M × 32 blobs this
+//! lifts recall@15 from 0.70 to 0.88 (pynndescent: 0.73); the sample pipeline's
+//! features reach 0.99 in the first pass and pay only the check.
+//!
 //! The points are renumbered in the leaf order of one random-projection tree
 //! first, so that neighbours sit close together in memory (NN-descent is bound by
 //! random memory access); the graph keeps that numbering for community detection
@@ -99,6 +110,9 @@ pub struct Knn {
     /// was computed: neighbours are then close in memory, which NN-descent and
     /// community detection rely on for speed.
     pub order: Option<Vec<u32>>,
+    /// NN-descent's recall: the share of the true k nearest neighbours of
+    /// 200 points spread over the data that its lists hold (exact search: None).
+    pub recall: Option<f64>,
 }
 
 impl Knn {
@@ -262,6 +276,7 @@ fn pack(rows: Vec<Vec<(f32, u32)>>, k: usize, method: &'static str, rounds: usiz
         method,
         rounds,
         order: None,
+        recall: None,
     }
 }
 
@@ -499,6 +514,21 @@ impl Lists {
         runs.into_par_iter().for_each(|run| fill_run(x, d, k, run));
     }
 
+    /// The first `k` entries of every list (its k nearest found).
+    fn truncated(self, k: usize) -> Lists {
+        let kk = self.k;
+        let mut out = Lists::new(self.thr.len(), k);
+        out.lists
+            .par_chunks_mut(k)
+            .zip(self.lists.par_chunks(kk))
+            .zip(out.thr.par_iter_mut())
+            .for_each(|((l, old), t)| {
+                l.copy_from_slice(&old[..k]);
+                *t = l[k - 1].0;
+            });
+        out
+    }
+
     /// Squared distance to the current k-th neighbour of `p`.
     #[inline]
     fn threshold(&self, p: u32) -> f32 {
@@ -607,17 +637,166 @@ fn nn_descent_local(
         g.thr[p] = g.lists[p * k + k - 1].0;
     }
     g.flags.par_iter_mut().for_each(|f| *f = (*f != 0) as u8);
+    let rounds = descend(&mut g, x, n, d, cfg, seed, 0);
+    let probes = probe_points(n);
+    let exact = probe_neighbours(x, d, &probes, k);
+    let mut recall = probe_recall(&g, &probes, &exact);
+    let mut rounds = rounds;
+    // Data of high intrinsic dimension (isotropic 32-dimensional blobs, say)
+    // leaves NN-descent short of its target after its rounds. Longer lists
+    // help most there (on 1M × 32 blobs, 24 entries found 0.91 of the true 15
+    // where 15 found 0.70): grow them, keep what was found, and go on.
+    if recall < RECALL_TARGET && n > k + 1 {
+        let longer = (k + k.div_ceil(2) + 1).min(n - 1);
+        let mut h = Lists::new(n, longer);
+        h.lists
+            .par_chunks_mut(longer)
+            .zip(h.flags.par_chunks_mut(longer))
+            .zip(g.lists.par_chunks(k))
+            .for_each(|((l, f), old)| {
+                l[..k].copy_from_slice(old);
+                // Everything is new again: each entry meets the others once more.
+                f[..k]
+                    .iter_mut()
+                    .zip(old)
+                    .for_each(|(f, e)| *f = (e.1 != u32::MAX) as u8);
+            });
+        drop(g);
+        rounds += descend(&mut h, x, n, d, cfg, seed, rounds);
+        g = h.truncated(k);
+        recall = probe_recall(&g, &probes, &exact);
+    }
+    let (idx, dist) = g.lists.iter().map(|&(dd, j)| (j, dd)).unzip();
+    Knn {
+        k,
+        idx,
+        dist,
+        method: "nn-descent",
+        rounds,
+        order: None,
+        recall: Some(recall),
+    }
+}
 
+/// NN-descent grows its lists when the sampled recall of its first pass is
+/// below this.
+pub const RECALL_TARGET: f64 = 0.9;
+
+/// Points whose exact neighbours check NN-descent: 200 (Pearson's
+/// standard error of the recall is then under 0.01 for 15 neighbours),
+/// spread evenly over the locality order, so over the data.
+fn probe_points(n: usize) -> Vec<u32> {
+    let m = n.min(200);
+    (0..m).map(|i| ((2 * i + 1) * n / (2 * m)) as u32).collect()
+}
+
+/// The exact k nearest neighbours of each probe: one parallel pass over the
+/// points in blocks, each block keeping its own lists for all probes, then
+/// the blocks' lists merged (the k smallest distinct `(distance, index)` pairs,
+/// whatever the order). O(probes · n · d).
+fn probe_neighbours(x: &[f32], d: usize, probes: &[u32], k: usize) -> Vec<Vec<(f32, u32)>> {
+    #[inline(always)]
+    fn block_impl(
+        x: &[f32],
+        d: usize,
+        probes: &[u32],
+        k: usize,
+        rows: std::ops::Range<usize>,
+        dist: impl Fn(&[f32], &[f32]) -> f32,
+    ) -> Vec<Vec<(f32, u32)>> {
+        let mut out = vec![vec![EMPTY; k]; probes.len()];
+        let mut flags = vec![0u8; k];
+        let row = |p: usize| &x[p * d..(p + 1) * d];
+        for j in rows {
+            for (list, &p) in out.iter_mut().zip(probes) {
+                if p as usize != j {
+                    insert(list, &mut flags, dist(row(p as usize), row(j)), j as u32, 0);
+                }
+            }
+        }
+        out
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block_avx2(
+        x: &[f32],
+        d: usize,
+        probes: &[u32],
+        k: usize,
+        rows: std::ops::Range<usize>,
+    ) -> Vec<Vec<(f32, u32)>> {
+        // SAFETY: this function only runs where AVX2 is available.
+        block_impl(x, d, probes, k, rows, |a, b| unsafe { dist_avx2(a, b) })
+    }
+    let block = |rows: std::ops::Range<usize>| {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { block_avx2(x, d, probes, k, rows) };
+        }
+        block_impl(x, d, probes, k, rows, dist)
+    };
+    let n = x.len() / d.max(1);
+    const ROWS: usize = 8192;
+    (0..n.div_ceil(ROWS))
+        .into_par_iter()
+        .map(|b| block(b * ROWS..((b + 1) * ROWS).min(n)))
+        .reduce(
+            || vec![vec![EMPTY; k]; probes.len()],
+            |mut a, b| {
+                let mut flags = vec![0u8; k];
+                for (la, lb) in a.iter_mut().zip(b) {
+                    for (dd, j) in lb {
+                        insert(la, &mut flags, dd, j, 0);
+                    }
+                }
+                a
+            },
+        )
+}
+
+/// Share of the probes' exact neighbours that the lists hold.
+fn probe_recall(g: &Lists, probes: &[u32], exact: &[Vec<(f32, u32)>]) -> f64 {
+    let k = g.k;
+    let (mut hits, mut all) = (0usize, 0usize);
+    for (&p, truth) in probes.iter().zip(exact) {
+        let list = &g.lists[p as usize * k..(p as usize + 1) * k];
+        for e in truth.iter().filter(|e| e.1 != u32::MAX) {
+            all += 1;
+            hits += list.iter().any(|l| l.1 == e.1) as usize;
+        }
+    }
+    if all == 0 {
+        1.0
+    } else {
+        hits as f64 / all as f64
+    }
+}
+
+/// NN-descent's rounds on lists `g` whose new entries are flagged, until
+/// fewer than `delta · n · k` entries change or `max_rounds` have run; `first`
+/// numbers the first round (the candidate samples are hashed with it).
+/// Returns the number of rounds run.
+fn descend(
+    g: &mut Lists,
+    x: &[f32],
+    n: usize,
+    d: usize,
+    cfg: &GraphConfig,
+    seed: u64,
+    first: usize,
+) -> usize {
+    let k = g.k;
     // Candidates per point and round (pynndescent's `max_candidates`, which is
     // k there): 2k joins about four times the pairs per round but needs fewer
     // rounds, and on 200k × 32 blobs lifted recall from 0.80 to 0.89 for ~10% more time.
     let mc = (2 * k).min(60);
     let mut rounds = 0;
     let (mut new_c, mut old_c) = (vec![u32::MAX; n * mc], vec![u32::MAX; n * mc]);
-    for round in 0..cfg.max_rounds {
+    for round in first..first + cfg.max_rounds {
         rounds += 1;
         sample_candidates(
-            &g,
+            g,
             n,
             mc,
             mix(seed ^ (round as u64 + 1) << 20),
@@ -671,15 +850,7 @@ fn nn_descent_local(
             break;
         }
     }
-    let (idx, dist) = g.lists.iter().map(|&(dd, j)| (j, dd)).unzip();
-    Knn {
-        k,
-        idx,
-        dist,
-        method: "nn-descent",
-        rounds,
-        order: None,
-    }
+    rounds
 }
 
 /// One run of consecutive points `start..start + t.len()` with its lists `l`,
@@ -1008,6 +1179,7 @@ impl Knn {
             method: self.method,
             rounds: self.rounds,
             order: None,
+            recall: self.recall,
         })
     }
 }
@@ -1255,6 +1427,50 @@ mod tests {
         assert!(r > 0.95, "recall {r}");
     }
 
+    #[test]
+    fn nn_descent_measures_its_recall_and_grows_its_lists_when_short() {
+        // 32 isotropic dimensions per blob: hard for NN-descent. One round
+        // leaves it short of the target, so it must grow its lists and go on.
+        let (n, d) = (8000, 32);
+        let (x, _) = blobs(n, d, 4, 5);
+        let truth = exact(&x, n, d, 15);
+        let short = GraphConfig {
+            max_rounds: 1,
+            ..Default::default()
+        };
+        let approx = nn_descent(&x, n, d, 15, &short, 1);
+        let r = recall(&approx, &truth);
+        let estimate = approx.recall.expect("NN-descent reports its recall");
+        assert!(
+            (estimate - r).abs() < 0.05,
+            "estimate {estimate} vs recall {r}"
+        );
+        assert!(
+            approx.rounds == 2,
+            "a second pass ran: {} rounds",
+            approx.rounds
+        );
+        assert_eq!(approx.k, 15);
+        // Lists still sorted, distinct, without self.
+        let by_row = approx.in_account_order();
+        for i in 0..n {
+            let row = by_row.row(i);
+            assert!(!row.contains(&(i as u32)));
+            let mut u = row.to_vec();
+            u.sort_unstable();
+            u.dedup();
+            assert_eq!(u.len(), 15);
+        }
+        // With enough rounds it reaches the target, and says so.
+        let full = nn_descent(&x, n, d, 15, &GraphConfig::default(), 1);
+        let rf = recall(&full, &truth);
+        assert!(
+            rf >= RECALL_TARGET - 0.03 && rf > r,
+            "recall {rf} (one round a pass: {r})"
+        );
+        assert!((full.recall.unwrap() - rf).abs() < 0.05);
+    }
+
     /// Runs `f` on a rayon pool of `threads` threads.
     fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
         rayon::ThreadPoolBuilder::new()
@@ -1273,6 +1489,18 @@ mod tests {
         assert_eq!(a.order, b.order);
         assert_eq!(a.idx, b.idx);
         assert_eq!(a.dist, b.dist);
+        assert_eq!(a.recall, b.recall);
+        // And when the lists grow for a second pass (one round is too few on
+        // 32 dimensions).
+        let (x, _) = blobs(3000, 32, 3, 4);
+        let short = GraphConfig {
+            max_rounds: 1,
+            ..Default::default()
+        };
+        let run = |threads| on_threads(threads, || nn_descent(&x, 3000, 32, 15, &short, 9));
+        let (a, b) = (run(1), run(3));
+        assert_eq!(a.rounds, 2, "the lists grew");
+        assert_eq!((a.idx, a.dist, a.recall), (b.idx, b.dist, b.recall));
     }
 
     #[test]

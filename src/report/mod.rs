@@ -699,7 +699,7 @@ fn modularity(h: &mut String, c: &Document) -> Result<()> {
         "<p>{} on a {}-nearest-neighbour similarity graph ({} accounts, {} edges, {} kNN, {} weights, {} connected component(s)). Chosen resolution γ = {}: modularity <b>{}</b>{}.</p>",
         esc(&word(algorithm)),
         g.neighbors, g.nodes, g.edges,
-        esc(&g.knn_method),
+        esc(&g.knn_label()),
         esc(&word(&g.weighting)),
         g.connected_components,
         json_number(resolution), f3(Some(modularity)),

@@ -21,7 +21,7 @@ pub fn summary_text(s: &RunSummary) -> String {
                 seg.k(),
                 graph.nodes,
                 graph.edges,
-                graph.knn_method
+                graph.knn_label()
             ),
             cluster::Details::Other { .. } => format!(
                 "{}: {} {}",

@@ -1189,25 +1189,39 @@ mod tests {
         p.follow_on = 3;
         let later = ids(&p, 64);
         assert_eq!(later, ids(&p, 5000), "the same accounts at any chunk size");
-        let known: std::collections::HashMap<_, _> =
-            base.iter().map(|(id, since, region)| (id.clone(), (*since, *region))).collect();
-        let (kept, new): (Vec<_>, Vec<_>) = later.iter().partition(|(id, ..)| known.contains_key(id));
+        let known: std::collections::HashMap<_, _> = base
+            .iter()
+            .map(|(id, since, region)| (id.clone(), (*since, *region)))
+            .collect();
+        let (kept, new): (Vec<_>, Vec<_>) =
+            later.iter().partition(|(id, ..)| known.contains_key(id));
         // Survivors keep their firmographics and their order; 1.5% churn a month.
         for (id, since, region) in &kept {
             assert_eq!(known[id], (*since, *region), "{id}");
         }
         assert!(kept.windows(2).all(|w| w[0].0 < w[1].0));
         let churned = 5000 - kept.len();
-        assert!((150..300).contains(&churned), "{churned} churned in 3 months");
+        assert!(
+            (150..300).contains(&churned),
+            "{churned} churned in 3 months"
+        );
         // New accounts come after, numbered on from the base, joined in the drop's months.
-        assert!(later[..kept.len()].iter().all(|(id, ..)| known.contains_key(id)));
+        assert!(later[..kept.len()]
+            .iter()
+            .all(|(id, ..)| known.contains_key(id)));
         // (A new account can churn in a later month, so there may be gaps.)
-        assert!(new.first().is_some_and(|(id, ..)| id.as_str() <= "A0005003"));
+        assert!(new
+            .first()
+            .is_some_and(|(id, ..)| id.as_str() <= "A0005003"));
         assert!(new.windows(2).all(|w| w[0].0 < w[1].0));
         for (id, since, _) in &new {
             assert!(*since > p.as_of && *since <= p.as_of.add(3), "{id} {since}");
         }
-        assert!((250..350).contains(&new.len()), "{} new in 3 months", new.len());
+        assert!(
+            (250..350).contains(&new.len()),
+            "{} new in 3 months",
+            new.len()
+        );
     }
 
     #[test]
