@@ -666,14 +666,28 @@ pub fn detect_run(
             (raw, Some(levels))
         }
     };
-    let connected = split_disconnected(g, &raw);
-    let (labels, merged) = merge_small(g, &connected, min_size, max_count);
-    Detected {
-        labels,
-        merged,
-        levels,
-        raw,
-        gamma,
+    Detected::finish(g, raw, levels, gamma, (min_size, max_count))
+}
+
+impl Detected {
+    /// The guarantees of [`detect`] on partition `raw` of `g`: communities
+    /// split until connected, then held to the size limits.
+    fn finish(
+        g: &Csr,
+        raw: Vec<usize>,
+        levels: Option<Vec<Vec<usize>>>,
+        gamma: f64,
+        (min_size, max_count): (usize, usize),
+    ) -> Detected {
+        let connected = split_disconnected(g, &raw);
+        let (labels, merged) = merge_small(g, &connected, min_size, max_count);
+        Detected {
+            labels,
+            merged,
+            levels,
+            raw,
+            gamma,
+        }
     }
 }
 
@@ -742,15 +756,7 @@ pub fn detect_near(
     let (coarse_labels, _) = leiden_run(&coarse, &init, gamma, seed, iterations);
     drop(coarse);
     let raw: Vec<usize> = groups.iter().map(|&r| coarse_labels[r]).collect();
-    let connected = split_disconnected(g, &raw);
-    let (labels, merged) = merge_small(g, &connected, min_size, max_count);
-    Detected {
-        labels,
-        merged,
-        levels: None,
-        raw,
-        gamma,
-    }
+    Detected::finish(g, raw, None, gamma, (min_size, max_count))
 }
 
 #[cfg(test)]

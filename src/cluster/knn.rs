@@ -1451,7 +1451,7 @@ mod tests {
             approx.rounds
         );
         assert_eq!(approx.k, 15);
-        // Lists still sorted, distinct, without self.
+        // Lists of distinct neighbours, without the point itself.
         let by_row = approx.in_account_order();
         for i in 0..n {
             let row = by_row.row(i);
