@@ -424,7 +424,10 @@ impl Sources<'_> {
         report: &mut QualityReport,
     ) -> Option<DataFrame> {
         let df = self.take_read(s, report)?;
-        finish_prepare(self.p, s, df, as_of, lookups, report)
+        let t = std::time::Instant::now();
+        let df = finish_prepare(self.p, s, df, as_of, lookups, report);
+        trace(&format!("months since, lookups and filter of {}", s.name), t);
+        df
     }
 }
 
