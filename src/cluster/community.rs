@@ -587,18 +587,10 @@ pub fn detect(
     algorithm: Algorithm,
     gamma: f64,
     seed: u64,
-    (min_size, max_count): (usize, usize),
+    limits: (usize, usize),
     iterations: usize,
 ) -> (Vec<usize>, usize) {
-    detect_from(
-        g,
-        algorithm,
-        gamma,
-        seed,
-        (min_size, max_count),
-        iterations,
-        None,
-    )
+    detect_from(g, algorithm, gamma, seed, limits, iterations, None)
 }
 
 /// [`detect`], optionally warm-started from a partition (Leiden only; Louvain
@@ -647,7 +639,7 @@ pub fn detect_run(
     algorithm: Algorithm,
     gamma: f64,
     seed: u64,
-    (min_size, max_count): (usize, usize),
+    limits: (usize, usize),
     iterations: usize,
     init: Option<&[usize]>,
 ) -> Detected {
@@ -666,7 +658,7 @@ pub fn detect_run(
             (raw, Some(levels))
         }
     };
-    Detected::finish(g, raw, levels, gamma, (min_size, max_count))
+    Detected::finish(g, raw, levels, gamma, limits)
 }
 
 impl Detected {
@@ -712,7 +704,7 @@ pub fn detect_near(
     main: &Detected,
     gamma: f64,
     seed: u64,
-    (min_size, max_count): (usize, usize),
+    limits: (usize, usize),
     iterations: usize,
 ) -> Detected {
     let Some(levels) = main
@@ -724,15 +716,7 @@ pub fn detect_near(
             Some(_) => Algorithm::Leiden,
             None => Algorithm::Louvain,
         };
-        return detect_run(
-            g,
-            algorithm,
-            gamma,
-            seed,
-            (min_size, max_count),
-            iterations,
-            None,
-        );
+        return detect_run(g, algorithm, gamma, seed, limits, iterations, None);
     };
     let communities = main.raw.iter().max().map_or(0, |m| m + 1);
     let finer = (gamma / main.gamma).ceil().clamp(1.0, 1e6) as usize;
@@ -756,7 +740,7 @@ pub fn detect_near(
     let (coarse_labels, _) = leiden_run(&coarse, &init, gamma, seed, iterations);
     drop(coarse);
     let raw: Vec<usize> = groups.iter().map(|&r| coarse_labels[r]).collect();
-    Detected::finish(g, raw, None, gamma, (min_size, max_count))
+    Detected::finish(g, raw, None, gamma, limits)
 }
 
 #[cfg(test)]

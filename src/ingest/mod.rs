@@ -426,7 +426,10 @@ impl Sources<'_> {
         let df = self.take_read(s, report)?;
         let t = std::time::Instant::now();
         let df = finish_prepare(self.p, s, df, as_of, lookups, report);
-        trace(&format!("months since, lookups and filter of {}", s.name), t);
+        trace(
+            &format!("months since, lookups and filter of {}", s.name),
+            t,
+        );
         df
     }
 }
