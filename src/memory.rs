@@ -9,7 +9,10 @@
 /// clustering's allocations would stack on top of it (1M accounts: 4.0 GiB
 /// peak before, 2.2 GiB with this). Called after ingestion and after the
 /// feature matrix, and between ingestion's sources, where whole frames have
-/// just been dropped; it costs milliseconds. A no-op off glibc.
+/// just been dropped; it costs milliseconds. A no-op off glibc. The `strata`
+/// binary allocates through mimalloc, which returns freed pages to the system
+/// itself (after its short purge delay), so there this only trims what glibc
+/// still holds; library users on the system allocator get the trim.
 pub fn release_freed() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free pages of malloc's own heaps to

@@ -129,9 +129,39 @@ pub fn describe(fmt: &str) -> String {
         .replace("%b", "Mon")
 }
 
+/// The month of a date stored as days since 1970-01-01 (Polars' `Date`), as
+/// `year * 12 + month - 1`: the index [`crate::config::Month::index`] uses.
+/// Integer arithmetic only (H. Hinnant's `civil_from_days`,
+/// <https://howardhinnant.github.io/date_algorithms.html>), so a column of
+/// dates costs a few nanoseconds a row instead of two calendar conversions.
+pub fn month_index(days: i32) -> i32 {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097; // day of the 400-year era, [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // from 1 March, [0, 365]
+    let mp = (5 * doy + 2) / 153; // month from March, [0, 11]
+    let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year * 12 + month - 1) as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_index_matches_the_calendar() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        // Every day from 1600 to 2400 (leap centuries 1600, 2000, 2400 and
+        // the non-leap 1700, 1800, 1900, 2100), and far out on both sides.
+        let days = (-135_000..157_000).chain([-3_000_000, -719_468, 2_000_000, 2_932_896]);
+        for d in days {
+            let date = epoch + chrono::Duration::days(d as i64);
+            let want = date.year() * 12 + date.month() as i32 - 1;
+            assert_eq!(month_index(d), want, "{date}");
+        }
+    }
 
     #[test]
     fn iso_dates_are_iso() {

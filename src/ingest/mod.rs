@@ -815,39 +815,27 @@ fn finish_prepare(
     report: &mut QualityReport,
 ) -> Option<DataFrame> {
     let date_cols = s.date_columns();
-    // months_since_<date> helper columns.
-    if !date_cols.is_empty() {
-        let idx = as_of.index();
-        let exprs: Vec<Expr> = date_cols
-            .iter()
-            .filter(|d| {
-                df.column(d)
-                    .map(|c| c.dtype() == &DataType::Date)
-                    .unwrap_or(false)
-            })
-            .map(|d| {
-                (lit(idx)
-                    - (col(d.as_str()).dt().year().cast(DataType::Int32) * lit(12)
-                        + col(d.as_str()).dt().month().cast(DataType::Int32)
-                        - lit(1)))
-                .alias(months_since(d))
-            })
-            .collect();
-        df = match guard(|| df.clone().lazy().with_columns(exprs.clone()).collect()) {
-            Ok(df) => df,
-            Err(e) => {
-                report.push(finding(
-                    s,
-                    Severity::Error,
-                    "internal",
-                    None,
-                    0,
-                    format!("could not compute months since dates: {e}"),
-                    "",
-                ));
-                return None;
-            }
+    // months_since_<date> helper columns, straight from the days of each date.
+    let idx = as_of.index();
+    for d in &date_cols {
+        let Ok(days) = df.column(d).and_then(|c| c.date().map(|c| c.physical().clone())) else {
+            continue;
         };
+        let ms = days
+            .apply_values(|v| idx - dates::month_index(v))
+            .with_name(months_since(d).into());
+        if let Err(e) = df.with_column(ms.into_column()) {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "internal",
+                None,
+                0,
+                format!("could not compute months since dates: {e}"),
+                "",
+            ));
+            return None;
+        }
     }
 
     // The account table's lifetime: a customer at the end of the as-of month
@@ -1554,6 +1542,50 @@ fn dedupe(
     with_account(sorted.filter(&mask)?)
 }
 
+/// The link map's key (`__link`) and `AID` columns, when it is a plain frame.
+fn map_key_and_ids(map: &LazyFrame) -> Option<(Column, Column)> {
+    let m = map.clone().collect().ok()?;
+    Some((m.column("__link").ok()?.clone(), m.column(AID).ok()?.clone()))
+}
+
+/// Linking's hash lookup: each of `links` in `keys` (unique), as its row's
+/// `ids` value, null where it names none. The same result as a left join of
+/// `links` on `keys`, without gathering the other columns; one hash probe per
+/// row, in parallel over blocks of rows. `None` if `keys` has a duplicate
+/// (the join would then repeat rows) or a null.
+fn look_up(links: &StringChunked, keys: &StringChunked, ids: &IdxCa) -> Option<IdxCa> {
+    use rayon::prelude::*;
+    if keys.null_count() > 0 || ids.null_count() > 0 {
+        return None;
+    }
+    let mut map: PlHashMap<&str, IdxSize> = PlHashMap::with_capacity(keys.len());
+    for (k, v) in keys.iter().flatten().zip(ids.iter().flatten()) {
+        if map.insert(k, v).is_some() {
+            return None;
+        }
+    }
+    const BLOCK: usize = 1 << 16;
+    let chunks: Vec<_> = links.downcast_iter().collect();
+    let blocks: Vec<(usize, usize)> = chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(c, a)| (0..a.len()).step_by(BLOCK).map(move |start| (c, start)))
+        .collect();
+    let parts: Vec<Vec<Option<IdxSize>>> = blocks
+        .par_iter()
+        .map(|&(c, start)| {
+            let a = chunks[c];
+            (start..(start + BLOCK).min(a.len()))
+                .map(|i| a.get(i).and_then(|v| map.get(v).copied()))
+                .collect()
+        })
+        .collect();
+    Some(IdxCa::from_iter_options(
+        AID.into(),
+        parts.into_iter().flatten(),
+    ))
+}
+
 /// Give every row of a child source its account; drop and report orphans.
 fn link_source(
     p: &Pipeline,
@@ -1607,7 +1639,27 @@ fn link_source(
     if !used_after_link(p, s, &left) {
         dropped.push(left.clone());
     }
-    let joined = guard(|| {
+    let fast = match (df.column(&left), map_key_and_ids(&map)) {
+        (Ok(l), Some((keys, ids))) => match (l.str(), keys.str(), ids.idx()) {
+            (Ok(l), Ok(k), Ok(i)) => look_up(l, k, i),
+            _ => None,
+        },
+        _ => None,
+    };
+    let joined = match fast {
+        // Same rows, in the same order, as the join below.
+        Some(aid) => {
+            let kept: Vec<PlSmallStr> = df
+                .get_column_names()
+                .into_iter()
+                .filter(|c| !dropped.iter().any(|d| d.as_str() == c.as_str()))
+                .cloned()
+                .collect();
+            let mut out = df.select(kept)?;
+            out.with_column(aid.into_column())?;
+            out
+        }
+        None => guard(|| {
         df.clone()
             .lazy()
             .join(
@@ -1619,7 +1671,8 @@ fn link_source(
             .drop(cols(dropped.clone()))
             .collect()
     })
-    .map_err(Error::Internal)?;
+    .map_err(Error::Internal)?,
+    };
     let prepared = df;
     let mut df = joined;
     let n_orphan = df.column(AID)?.null_count();
@@ -1676,7 +1729,69 @@ fn link_source(
         report.push(f);
         df = df.filter(&!orphan)?;
     }
+    mark_if_in_account_order(&mut df)?;
     Ok(Some(df))
+}
+
+/// Flags `AID` as sorted when the rows are in account order, as exports often
+/// are: Polars then groups them by runs of rows instead of hashing every id.
+/// One pass over the ids; nothing changes when they are not in order.
+fn mark_if_in_account_order(df: &mut DataFrame) -> Result<()> {
+    let c = df.column(AID)?;
+    let ids = c.idx()?;
+    if ids.null_count() > 0 {
+        return Ok(());
+    }
+    let mut prev = 0;
+    let in_order = ids
+        .downcast_iter()
+        .flat_map(|a| a.values().iter())
+        .all(|&v| {
+            let ok = v >= prev;
+            prev = v;
+            ok
+        });
+    if in_order {
+        let mut s = c.as_materialized_series().clone();
+        s.set_sorted_flag(polars::series::IsSorted::Ascending);
+        df.with_column(s.into_column())?;
+    }
+    Ok(())
+}
+
+/// Whether each account's rows already come in the order a stable sort by
+/// (`time`, [`ROW`]) gives them, so sorting for `first`/`last` can be skipped
+/// without changing any account's rows or their order. One pass, with the
+/// latest (time, row) seen per account; `false` if anything is null.
+fn in_time_order(df: &DataFrame, time: &str) -> bool {
+    let (Ok(ids), Ok(t), Ok(row)) = (df.column(AID), df.column(time), df.column(ROW)) else {
+        return false;
+    };
+    let (Ok(t64), Ok(row64)) = (
+        t.to_physical_repr().cast(&DataType::Int64),
+        row.cast(&DataType::Int64),
+    ) else {
+        return false;
+    };
+    let (Ok(ids), Ok(t), Ok(row)) = (ids.idx(), t64.i64(), row64.i64()) else {
+        return false;
+    };
+    if ids.null_count() + t.null_count() + row.null_count() > 0 {
+        return false;
+    }
+    let n = ids.max().map_or(0, |m| m as usize + 1);
+    let mut last = vec![(i64::MIN, i64::MIN); n];
+    let in_order = ids
+        .into_no_null_iter()
+        .zip(t.into_no_null_iter())
+        .zip(row.into_no_null_iter())
+        .all(|((id, t), r)| {
+            let l = &mut last[id as usize];
+            let ok = (t, r) >= *l;
+            *l = (t, r);
+            ok
+        });
+    in_order
 }
 
 /// Whether a child source's link column is read after linking: by one of its
@@ -1820,7 +1935,7 @@ impl<'a> Aggregated<'a> {
                     let e = f.expr_text.to_ascii_lowercase();
                     e.contains("first") || e.contains("last")
                 });
-                if ordered {
+                if ordered && !in_time_order(df, t) {
                     lf = lf.sort_by_exprs(
                         [col(t.as_str()), col(ROW)],
                         SortMultipleOptions::default().with_maintain_order(true),

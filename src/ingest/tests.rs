@@ -275,3 +275,64 @@ expr = "sum(users)"
         assert_eq!(names, ["accounts", "events"], "{as_of}");
     }
 }
+
+#[test]
+fn look_up_gives_what_the_left_join_gives() {
+    let keys = StringChunked::new("k".into(), ["a", "b", "c", "d"]);
+    let ids = IdxCa::new("i".into(), [3 as IdxSize, 0, 2, 1]);
+    let links = StringChunked::new("l".into(), [Some("c"), None, Some("zz"), Some("a"), Some("c"), Some("d")]);
+    let got = look_up(&links, &keys, &ids).unwrap();
+    let joined = DataFrame::new_infer_height(vec![links.clone().into_column()])
+        .unwrap()
+        .lazy()
+        .join(
+            DataFrame::new_infer_height(vec![keys.clone().into_column(), ids.clone().with_name(AID.into()).into_column()])
+                .unwrap()
+                .lazy(),
+            [col("l")],
+            [col("k")],
+            {
+                let mut a = JoinArgs::new(JoinType::Left);
+                a.maintain_order = MaintainOrderJoin::Left;
+                a
+            },
+        )
+        .collect()
+        .unwrap();
+    let want: Vec<Option<IdxSize>> = joined.column(AID).unwrap().idx().unwrap().iter().collect();
+    assert_eq!(got.iter().collect::<Vec<_>>(), want);
+    assert_eq!(want, [Some(2), None, None, Some(3), Some(2), Some(1)]);
+    // A repeated key would repeat rows in the join: no shortcut then.
+    let dup = StringChunked::new("k".into(), ["a", "a"]);
+    assert!(look_up(&links, &dup, &IdxCa::new("i".into(), [0 as IdxSize, 1])).is_none());
+}
+
+#[test]
+fn account_order_is_flagged_only_when_it_holds() {
+    let frame = |aid: &[IdxSize]| DataFrame::new_infer_height(vec![IdxCa::new(AID.into(), aid).into_column()]).unwrap();
+    let mut sorted = frame(&[0, 0, 1, 3, 3, 7]);
+    mark_if_in_account_order(&mut sorted).unwrap();
+    assert_eq!(sorted.column(AID).unwrap().is_sorted_flag(), polars::series::IsSorted::Ascending);
+    let mut not = frame(&[0, 2, 1]);
+    mark_if_in_account_order(&mut not).unwrap();
+    assert_eq!(not.column(AID).unwrap().is_sorted_flag(), polars::series::IsSorted::Not);
+}
+
+#[test]
+fn time_order_needs_every_account_in_time_then_row_order() {
+    let frame = |aid: &[IdxSize], t: &[i32], row: &[IdxSize]| {
+        DataFrame::new_infer_height(vec![
+            IdxCa::new(AID.into(), aid).into_column(),
+            Int32Chunked::new("t".into(), t).into_column(),
+            IdxCa::new(ROW.into(), row).into_column(),
+        ])
+        .unwrap()
+    };
+    // Accounts interleaved, each in time order: no sort needed.
+    assert!(in_time_order(&frame(&[1, 0, 1, 0], &[5, 1, 6, 1], &[0, 1, 2, 3]), "t"));
+    // Account 0 goes back in time.
+    assert!(!in_time_order(&frame(&[0, 1, 0], &[5, 1, 4], &[0, 1, 2]), "t"));
+    // A tie in time must be in row order (a stable sort by time, then row).
+    assert!(!in_time_order(&frame(&[0, 0], &[5, 5], &[3, 2]), "t"));
+    assert!(in_time_order(&frame(&[0, 0], &[5, 5], &[2, 3]), "t"));
+}
