@@ -55,6 +55,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::graph::Csr;
+use crate::memory::{huge_vec, trace};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -420,11 +421,12 @@ pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, se
         n < 1 << 31,
         "NN-descent indexes points with 31 bits; {n} points is too many"
     );
+    let t = std::time::Instant::now();
     let leaves = rp_leaves(x, d, (0..n as u32).collect(), 64, mix(seed ^ 0x10ca1));
     let sizes: Vec<usize> = leaves.iter().map(Vec::len).collect();
     let perm: Vec<u32> = leaves.concat();
     drop(leaves);
-    let mut xp = vec![0f32; n * d];
+    let mut xp = huge_vec(n * d, 0f32);
     xp.par_chunks_mut(d * 1024)
         .zip(perm.par_chunks(1024))
         .for_each(|(out, rows)| {
@@ -432,6 +434,7 @@ pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, se
                 o.copy_from_slice(&x[r as usize * d..(r as usize + 1) * d]);
             }
         });
+    trace("kNN: locality order and the points in it", t);
     let mut knn = nn_descent_local(&xp, n, d, k, &sizes, cfg, seed);
     knn.order = Some(perm);
     knn
@@ -483,9 +486,9 @@ impl Lists {
         let parts = n.clamp(1, 256);
         Lists {
             k,
-            lists: vec![EMPTY; n * k],
-            flags: vec![0; n * k],
-            thr: vec![f32::INFINITY; n],
+            lists: huge_vec(n * k, EMPTY),
+            flags: huge_vec(n * k, 0),
+            thr: huge_vec(n, f32::INFINITY),
             parts,
             per: n.div_ceil(parts).max(1),
         }
@@ -596,6 +599,7 @@ fn nn_descent_local(
     // Initialise from the leaves of a few RP trees: every pair in a leaf.
     // The numbering's own tree comes first: its leaves are runs of consecutive
     // points, so each leaf fills its own lists directly, in parallel.
+    let t = std::time::Instant::now();
     g.fill_runs(x, d, sizes);
     let leaf = (2 * k).max(32);
     let forest: Vec<Vec<Vec<u32>>> = (1..cfg.trees.max(1))
@@ -637,10 +641,16 @@ fn nn_descent_local(
         g.thr[p] = g.lists[p * k + k - 1].0;
     }
     g.flags.par_iter_mut().for_each(|f| *f = (*f != 0) as u8);
+    trace(
+        &format!("kNN: start from the leaves of {} trees", cfg.trees.max(1)),
+        t,
+    );
     let rounds = descend(&mut g, x, n, d, cfg, seed, 0);
+    let t = std::time::Instant::now();
     let probes = probe_points(n);
     let exact = probe_neighbours(x, d, &probes, k);
     let mut recall = probe_recall(&g, &probes, &exact);
+    trace(&format!("kNN: recall check ({recall:.3})"), t);
     let mut rounds = rounds;
     // Data of high intrinsic dimension (isotropic 32-dimensional blobs, say)
     // leaves NN-descent short of its target after its rounds. Longer lists
@@ -792,9 +802,10 @@ fn descend(
     // rounds, and on 200k × 32 blobs lifted recall from 0.80 to 0.89 for ~10% more time.
     let mc = (2 * k).min(60);
     let mut rounds = 0;
-    let (mut new_c, mut old_c) = (vec![u32::MAX; n * mc], vec![u32::MAX; n * mc]);
+    let (mut new_c, mut old_c) = (huge_vec(n * mc, u32::MAX), huge_vec(n * mc, u32::MAX));
     for round in first..first + cfg.max_rounds {
         rounds += 1;
+        let t = std::time::Instant::now();
         sample_candidates(
             g,
             n,
@@ -846,6 +857,10 @@ fn descend(
                 c
             })
             .sum();
+        trace(
+            &format!("kNN: round {} ({changed} entries changed)", round + 1),
+            t,
+        );
         if (changed as f64) < cfg.delta * (n * k) as f64 {
             break;
         }

@@ -818,7 +818,10 @@ fn finish_prepare(
     // months_since_<date> helper columns, straight from the days of each date.
     let idx = as_of.index();
     for d in &date_cols {
-        let Ok(days) = df.column(d).and_then(|c| c.date().map(|c| c.physical().clone())) else {
+        let Ok(days) = df
+            .column(d)
+            .and_then(|c| c.date().map(|c| c.physical().clone()))
+        else {
             continue;
         };
         let ms = days
@@ -1545,7 +1548,10 @@ fn dedupe(
 /// The link map's key (`__link`) and `AID` columns, when it is a plain frame.
 fn map_key_and_ids(map: &LazyFrame) -> Option<(Column, Column)> {
     let m = map.clone().collect().ok()?;
-    Some((m.column("__link").ok()?.clone(), m.column(AID).ok()?.clone()))
+    Some((
+        m.column("__link").ok()?.clone(),
+        m.column(AID).ok()?.clone(),
+    ))
 }
 
 /// Linking's hash lookup: each of `links` in `keys` (unique), as its row's
@@ -1660,18 +1666,18 @@ fn link_source(
             out
         }
         None => guard(|| {
-        df.clone()
-            .lazy()
-            .join(
-                map.clone(),
-                [col(left.as_str())],
-                [col("__link")],
-                JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::KeepColumns),
-            )
-            .drop(cols(dropped.clone()))
-            .collect()
-    })
-    .map_err(Error::Internal)?,
+            df.clone()
+                .lazy()
+                .join(
+                    map.clone(),
+                    [col(left.as_str())],
+                    [col("__link")],
+                    JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::KeepColumns),
+                )
+                .drop(cols(dropped.clone()))
+                .collect()
+        })
+        .map_err(Error::Internal)?,
     };
     let prepared = df;
     let mut df = joined;

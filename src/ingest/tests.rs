@@ -280,15 +280,21 @@ expr = "sum(users)"
 fn look_up_gives_what_the_left_join_gives() {
     let keys = StringChunked::new("k".into(), ["a", "b", "c", "d"]);
     let ids = IdxCa::new("i".into(), [3 as IdxSize, 0, 2, 1]);
-    let links = StringChunked::new("l".into(), [Some("c"), None, Some("zz"), Some("a"), Some("c"), Some("d")]);
+    let links = StringChunked::new(
+        "l".into(),
+        [Some("c"), None, Some("zz"), Some("a"), Some("c"), Some("d")],
+    );
     let got = look_up(&links, &keys, &ids).unwrap();
     let joined = DataFrame::new_infer_height(vec![links.clone().into_column()])
         .unwrap()
         .lazy()
         .join(
-            DataFrame::new_infer_height(vec![keys.clone().into_column(), ids.clone().with_name(AID.into()).into_column()])
-                .unwrap()
-                .lazy(),
+            DataFrame::new_infer_height(vec![
+                keys.clone().into_column(),
+                ids.clone().with_name(AID.into()).into_column(),
+            ])
+            .unwrap()
+            .lazy(),
             [col("l")],
             [col("k")],
             {
@@ -309,13 +315,21 @@ fn look_up_gives_what_the_left_join_gives() {
 
 #[test]
 fn account_order_is_flagged_only_when_it_holds() {
-    let frame = |aid: &[IdxSize]| DataFrame::new_infer_height(vec![IdxCa::new(AID.into(), aid).into_column()]).unwrap();
+    let frame = |aid: &[IdxSize]| {
+        DataFrame::new_infer_height(vec![IdxCa::new(AID.into(), aid).into_column()]).unwrap()
+    };
     let mut sorted = frame(&[0, 0, 1, 3, 3, 7]);
     mark_if_in_account_order(&mut sorted).unwrap();
-    assert_eq!(sorted.column(AID).unwrap().is_sorted_flag(), polars::series::IsSorted::Ascending);
+    assert_eq!(
+        sorted.column(AID).unwrap().is_sorted_flag(),
+        polars::series::IsSorted::Ascending
+    );
     let mut not = frame(&[0, 2, 1]);
     mark_if_in_account_order(&mut not).unwrap();
-    assert_eq!(not.column(AID).unwrap().is_sorted_flag(), polars::series::IsSorted::Not);
+    assert_eq!(
+        not.column(AID).unwrap().is_sorted_flag(),
+        polars::series::IsSorted::Not
+    );
 }
 
 #[test]
@@ -329,9 +343,15 @@ fn time_order_needs_every_account_in_time_then_row_order() {
         .unwrap()
     };
     // Accounts interleaved, each in time order: no sort needed.
-    assert!(in_time_order(&frame(&[1, 0, 1, 0], &[5, 1, 6, 1], &[0, 1, 2, 3]), "t"));
+    assert!(in_time_order(
+        &frame(&[1, 0, 1, 0], &[5, 1, 6, 1], &[0, 1, 2, 3]),
+        "t"
+    ));
     // Account 0 goes back in time.
-    assert!(!in_time_order(&frame(&[0, 1, 0], &[5, 1, 4], &[0, 1, 2]), "t"));
+    assert!(!in_time_order(
+        &frame(&[0, 1, 0], &[5, 1, 4], &[0, 1, 2]),
+        "t"
+    ));
     // A tie in time must be in row order (a stable sort by time, then row).
     assert!(!in_time_order(&frame(&[0, 0], &[5, 5], &[3, 2]), "t"));
     assert!(in_time_order(&frame(&[0, 0], &[5, 5], &[2, 3]), "t"));
