@@ -1545,15 +1545,6 @@ fn dedupe(
     with_account(sorted.filter(&mask)?)
 }
 
-/// The link map's key (`__link`) and `AID` columns, when it is a plain frame.
-fn map_key_and_ids(map: &LazyFrame) -> Option<(Column, Column)> {
-    let m = map.clone().collect().ok()?;
-    Some((
-        m.column("__link").ok()?.clone(),
-        m.column(AID).ok()?.clone(),
-    ))
-}
-
 /// Linking's hash lookup: each of `links` in `keys` (unique), as its row's
 /// `ids` value, null where it names none. The same result as a left join of
 /// `links` on `keys`, without gathering the other columns; one hash probe per
@@ -1611,7 +1602,10 @@ fn link_source(
     // rows left without one are orphans.
     let (map, left, what) = match &s.link {
         Link::Direct { account } => (
-            accounts.clone().lazy().rename([ACCOUNT], ["__link"], true),
+            accounts
+                .select([ACCOUNT, AID])?
+                .rename(ACCOUNT, "__link".into())?
+                .clone(),
             account.clone(),
             "an account".to_string(),
         ),
@@ -1625,11 +1619,8 @@ fn link_source(
                 (None, Link::Accounts { id }) => id.clone(),
                 _ => unreachable!("validated: via parent has a key"),
             };
-            let map = parent_df.select([pkey.as_str(), AID])?.lazy().rename(
-                [pkey.as_str()],
-                ["__link"],
-                true,
-            );
+            let mut map = parent_df.select([pkey.as_str(), AID])?;
+            map.rename(pkey.as_str(), "__link".into())?;
             (
                 map,
                 column.clone(),
@@ -1645,8 +1636,8 @@ fn link_source(
     if !used_after_link(p, s, &left) {
         dropped.push(left.clone());
     }
-    let fast = match (df.column(&left), map_key_and_ids(&map)) {
-        (Ok(l), Some((keys, ids))) => match (l.str(), keys.str(), ids.idx()) {
+    let fast = match (df.column(&left), map.column("__link"), map.column(AID)) {
+        (Ok(l), Ok(keys), Ok(ids)) => match (l.str(), keys.str(), ids.idx()) {
             (Ok(l), Ok(k), Ok(i)) => look_up(l, k, i),
             _ => None,
         },
@@ -1669,7 +1660,7 @@ fn link_source(
             df.clone()
                 .lazy()
                 .join(
-                    map.clone(),
+                    map.clone().lazy(),
                     [col(left.as_str())],
                     [col("__link")],
                     JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::KeepColumns),
@@ -1687,11 +1678,10 @@ fn link_source(
         let share = n_orphan as f64 / df.height().max(1) as f64;
         // The link values that name an account (as text).
         let keys: HashSet<String> = map
-            .clone()
-            .collect()
+            .column("__link")
             .ok()
-            .and_then(|m| {
-                let c = m.column("__link").ok()?.cast(&DataType::String).ok()?;
+            .and_then(|c| {
+                let c = c.cast(&DataType::String).ok()?;
                 Some(c.str().ok()?.iter().flatten().map(str::to_string).collect())
             })
             .unwrap_or_default();
@@ -1927,6 +1917,8 @@ impl<'a> Aggregated<'a> {
                 windows.entry(f.window).or_default().push(f);
             }
         }
+        // Whether the rows are already in time order: one pass, at most once per source.
+        let mut time_ordered: Option<bool> = None;
         for (window, feats) in windows {
             let mut lf = df.clone().lazy();
             if let Some(t) = &src.time {
@@ -1941,7 +1933,7 @@ impl<'a> Aggregated<'a> {
                     let e = f.expr_text.to_ascii_lowercase();
                     e.contains("first") || e.contains("last")
                 });
-                if ordered && !in_time_order(df, t) {
+                if ordered && !*time_ordered.get_or_insert_with(|| in_time_order(df, t)) {
                     lf = lf.sort_by_exprs(
                         [col(t.as_str()), col(ROW)],
                         SortMultipleOptions::default().with_maintain_order(true),
