@@ -6,7 +6,8 @@
 //! instead of generating blobs, to run on exactly the data another tool saw;
 //! `TREES=n` sets the NN-descent forest; `ONLY_KNN=1` stops after the kNN (and its recall),
 //! `ONLY_GRAPH=1` after the graph (timed with SNN and with binary weights);
-//! `NO_RECALL=1` skips the brute-force recall check (slow at 1M).
+//! `NO_RECALL=1` skips the brute-force recall check (slow at 1M); `ALGORITHM=leiden` (or
+//! `louvain`) runs only that community detection.
 
 use std::time::Instant;
 
@@ -141,6 +142,9 @@ fn main() {
         ("louvain", community::Algorithm::Louvain),
         ("leiden", community::Algorithm::Leiden),
     ] {
+        if std::env::var("ALGORITHM").is_ok_and(|a| a != name) {
+            continue;
+        }
         let t = Instant::now();
         let (labels, _) = community::detect(&g, alg, 1.0, 42, (1, usize::MAX), 2);
         let secs = t.elapsed().as_secs_f64();

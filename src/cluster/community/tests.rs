@@ -237,3 +237,75 @@ fn groups_at_least_takes_the_deepest_level_with_enough_groups() {
     assert_eq!(groups_at_least(&levels, 6, 5), ((0..6).collect(), 6));
     assert_eq!(groups_at_least(&[], 3, 1), (vec![0, 1, 2], 3));
 }
+
+/// Aggregation as it was first written: every edge between two communities
+/// into one list, which [`Csr::from_edges`] sorts and merges.
+fn aggregate_by_edge_list(g: &Csr, memb: &[usize], k: usize) -> Csr {
+    let mut loops = vec![0.0; k];
+    let mut edges = Vec::new();
+    for i in 0..g.n() {
+        let c = memb[i];
+        loops[c] += g.loops[i];
+        for (j, w) in g.neighbors(i) {
+            let d = memb[j];
+            if c == d {
+                loops[c] += w;
+            } else if c < d {
+                edges.push((c as u32, d as u32, w));
+            }
+        }
+    }
+    let mut out = Csr::from_edges(k, &edges);
+    out.loops = loops;
+    out
+}
+
+/// Bit-for-bit equality (`PartialEq` on f64 would let -0.0 pass for 0.0).
+fn same_bits(a: &Csr, b: &Csr) -> bool {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    a.offsets == b.offsets
+        && a.targets == b.targets
+        && bits(&a.weights) == bits(&b.weights)
+        && bits(&a.loops) == bits(&b.loops)
+}
+
+#[test]
+fn aggregation_gives_the_edge_list_route_to_the_bit() {
+    use rand::{Rng, SeedableRng};
+    // Karate club by its factions, and by the members' own numbers (every
+    // node alone: the graph itself), then random graphs with zero and
+    // non-integer weights, loops and communities of every size, some empty.
+    let (karate, faction) = load("karate", "faction_value");
+    let (f, kf) = renumber(&faction);
+    assert!(same_bits(
+        &aggregate(&karate, &f, kf),
+        &aggregate_by_edge_list(&karate, &f, kf)
+    ));
+    let alone: Vec<usize> = (0..karate.n()).collect();
+    assert!(same_bits(&aggregate(&karate, &alone, karate.n()), &karate));
+    for seed in 0..40u64 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let n = rng.gen_range(1..400);
+        let edges: Vec<(u32, u32, f64)> = (0..rng.gen_range(0..n * 6))
+            .map(|_| {
+                let w = match rng.gen_range(0..4) {
+                    0 => 0.0,
+                    1 => 1.0,
+                    _ => rng.gen::<f64>() * 3.0,
+                };
+                (rng.gen_range(0..n) as u32, rng.gen_range(0..n) as u32, w)
+            })
+            .collect();
+        let g = Csr::from_edges(n, &edges);
+        let k = rng.gen_range(1..=n);
+        // Label k - 1 unused now and then: an empty community.
+        let top = if k > 1 && seed % 3 == 0 { k - 1 } else { k };
+        let memb: Vec<usize> = (0..n).map(|_| rng.gen_range(0..top)).collect();
+        let (fast, slow) = (
+            aggregate(&g, &memb, k),
+            aggregate_by_edge_list(&g, &memb, k),
+        );
+        assert!(same_bits(&fast, &slow), "seed {seed}: n {n}, k {k}");
+        assert_eq!(fast.total_weight().to_bits(), slow.total_weight().to_bits());
+    }
+}
