@@ -260,23 +260,77 @@ fn visit_order(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<usize> {
         .collect()
 }
 
+/// Each community's weight from the node being moved beside its total
+/// strength (`acc[c] = [weight, total]`: every neighbouring community needs
+/// both, so one cache line serves them), with the communities touched. A
+/// community is listed the first time its weight leaves zero (edge weights
+/// are positive; zero weights are skipped), so the weights double as marks.
+struct Gathered {
+    acc: Vec<[f64; 2]>,
+    touched: Vec<u32>,
+}
+
+impl Gathered {
+    /// Totals of the communities in `lab` (labels < n).
+    fn new(g: &Csr, k: &[f64], lab: &[u32]) -> Self {
+        let mut acc = vec![[0.0f64; 2]; g.n()];
+        for (i, &c) in lab.iter().enumerate() {
+            acc[c as usize][1] += k[i];
+        }
+        Gathered {
+            acc,
+            touched: Vec::new(),
+        }
+    }
+    /// Gathers `v`'s weight to each neighbouring community.
+    fn gather(&mut self, g: &Csr, v: usize, lab: &[u32]) {
+        for (u, w) in g.neighbors(v) {
+            if w <= 0.0 {
+                continue; // contributes nothing; keeps a zero weight meaning "unseen"
+            }
+            let c = lab[u];
+            let e = &mut self.acc[c as usize][0];
+            if *e == 0.0 {
+                self.touched.push(c);
+            }
+            *e += w;
+        }
+    }
+    /// The gathered community with the largest modularity gain for a node of
+    /// strength `kv` (`scale` = γ / 2m) taken out of `current`, staying there
+    /// unless another is strictly better. Returns the community and its gain.
+    fn best(&self, current: usize, kv: f64, scale: f64) -> (usize, f64) {
+        let mut best = current;
+        let mut best_gain = self.acc[current][0] - scale * self.acc[current][1] * kv;
+        for &c in &self.touched {
+            let [w, tot] = self.acc[c as usize];
+            let gain = w - scale * tot * kv;
+            if gain > best_gain + 1e-12 {
+                best = c as usize;
+                best_gain = gain;
+            }
+        }
+        (best, best_gain)
+    }
+    fn clear(&mut self) {
+        for &c in &self.touched {
+            self.acc[c as usize][0] = 0.0;
+        }
+        self.touched.clear();
+    }
+}
+
 /// Louvain's local moving phase: sweeps until no node moves. Returns whether any node moved.
 ///
 /// The same moves as [`Neighbourhood`]-based code elsewhere in this file, with
 /// the memory laid out for large graphs, where every community lookup is a
-/// cache miss: labels are u32, and a community's gathered weight sits beside
-/// its total strength, since every neighbouring community needs both.
+/// cache miss: labels are u32, and weights and totals side by side ([`Gathered`]).
 fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256PlusPlus) -> bool {
     let n = g.n();
     let k = g.strengths();
     let scale = gamma / g.total_weight();
-    // acc[c] = [weight from the current node to c, total strength of c].
-    let mut acc = vec![[0.0f64; 2]; n];
-    for i in 0..n {
-        acc[memb[i]][1] += k[i];
-    }
     let mut lab: Vec<u32> = memb.iter().map(|&c| c as u32).collect();
-    let mut touched: Vec<usize> = Vec::new();
+    let mut nb = Gathered::new(g, &k, &lab);
     let order = visit_order(n, rng);
     let mut any = false;
     // Pruning (Ozaki, Tezuka & Inaba 2016): after the first sweep only nodes
@@ -291,29 +345,11 @@ fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256Plus
                 continue;
             }
             let a = lab[v] as usize;
-            for (u, w) in g.neighbors(v) {
-                if w <= 0.0 {
-                    continue;
-                }
-                let c = lab[u] as usize;
-                if acc[c][0] == 0.0 {
-                    touched.push(c);
-                }
-                acc[c][0] += w;
-            }
+            nb.gather(g, v, &lab);
             let kv = k[v];
-            acc[a][1] -= kv;
-            // Stay unless another community is strictly better.
-            let mut best = a;
-            let mut best_gain = acc[a][0] - scale * acc[a][1] * kv;
-            for &c in &touched {
-                let gain = acc[c][0] - scale * acc[c][1] * kv;
-                if gain > best_gain + 1e-12 {
-                    best = c;
-                    best_gain = gain;
-                }
-            }
-            acc[best][1] += kv;
+            nb.acc[a][1] -= kv;
+            let (best, _) = nb.best(a, kv, scale);
+            nb.acc[best][1] += kv;
             lab[v] = best as u32;
             if best != a {
                 moved += 1;
@@ -323,10 +359,7 @@ fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256Plus
                     }
                 }
             }
-            for &c in &touched {
-                acc[c][0] = 0.0;
-            }
-            touched.clear();
+            nb.clear();
         }
         if moved == 0 {
             break;
@@ -364,57 +397,33 @@ pub fn louvain(g: &Csr, gamma: f64, seed: u64) -> Vec<usize> {
 
 /// Leiden's fast local move (queue based). `memb` labels are < n.
 ///
-/// Laid out as [`sweep_moves`] is, for large graphs: u32 labels, and each
-/// community's gathered weight beside its total strength (`acc[c] =
-/// [weight from the current node, total]`), since every neighbouring
-/// community needs both. The same moves as with separate arrays, in half the
-/// memory: at 1M accounts the first level visits 7.5M nodes for 2M moves.
+/// Laid out as [`sweep_moves`] is, for large graphs: u32 labels and
+/// [`Gathered`]. The same moves as with separate arrays, in half the memory:
+/// at 1M accounts the first level visits 7.5M nodes for 2M moves.
 fn move_nodes_fast(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256PlusPlus) {
     let n = g.n();
     let k = g.strengths();
     let scale = gamma / g.total_weight();
-    let mut acc = vec![[0.0f64; 2]; n];
     let mut size = vec![0u32; n];
-    for i in 0..n {
-        acc[memb[i]][1] += k[i];
-        size[memb[i]] += 1;
+    for &c in memb.iter() {
+        size[c] += 1;
     }
     let mut lab: Vec<u32> = memb.iter().map(|&c| c as u32).collect();
+    let mut nb = Gathered::new(g, &k, &lab);
     let mut empty: Vec<u32> = (0..n as u32).filter(|&c| size[c as usize] == 0).collect();
     empty.reverse();
     let order = visit_order(n, rng);
     let mut queue: VecDeque<u32> = order.into_iter().map(|v| v as u32).collect();
     let mut queued = vec![true; n];
-    let mut touched: Vec<u32> = Vec::new();
     while let Some(v) = queue.pop_front() {
         let v = v as usize;
         queued[v] = false;
         let a = lab[v] as usize;
-        for (u, w) in g.neighbors(v) {
-            if w <= 0.0 {
-                continue; // contributes nothing; keeps a zero weight meaning "unseen"
-            }
-            let c = lab[u];
-            let e = &mut acc[c as usize][0];
-            if *e == 0.0 {
-                touched.push(c);
-            }
-            *e += w;
-        }
+        nb.gather(g, v, &lab);
         let kv = k[v];
-        acc[a][1] -= kv;
+        nb.acc[a][1] -= kv;
         size[a] -= 1;
-        // Stay unless another community is strictly better.
-        let mut best = a;
-        let mut best_gain = acc[a][0] - scale * acc[a][1] * kv;
-        for &c in &touched {
-            let [w, tot] = acc[c as usize];
-            let gain = w - scale * tot * kv;
-            if gain > best_gain + 1e-12 {
-                best = c as usize;
-                best_gain = gain;
-            }
-        }
+        let (mut best, best_gain) = nb.best(a, kv, scale);
         // An empty community has gain 0.
         if best_gain < -1e-12 && size[a] > 0 {
             if let Some(&e) = empty.last() {
@@ -424,7 +433,7 @@ fn move_nodes_fast(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256
         if best != a && size[best] == 0 {
             empty.pop();
         }
-        acc[best][1] += kv;
+        nb.acc[best][1] += kv;
         size[best] += 1;
         lab[v] = best as u32;
         if size[a] == 0 && a != best {
@@ -438,10 +447,7 @@ fn move_nodes_fast(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256
                 }
             }
         }
-        for &c in &touched {
-            acc[c as usize][0] = 0.0;
-        }
-        touched.clear();
+        nb.clear();
     }
     for (m, &l) in memb.iter_mut().zip(&lab) {
         *m = l as usize;
