@@ -17,6 +17,10 @@ use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use strata::cluster::{community, graph, kmeans, knn};
 
+/// The allocator the `strata` binary uses, so that timings match the pipeline's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<usize> = std::env::args()
         .skip(1)
@@ -71,7 +75,11 @@ fn main() {
             .unwrap_or(knn::GraphConfig::default().trees),
         ..Default::default()
     };
-    let nn = knn::knn(&xf, n, d, &gcfg, 42);
+    // The kNN takes its copy of the matrix (as the pipeline's does); the
+    // recall check below needs one of its own.
+    let keep = std::env::var_os("NO_RECALL").is_none().then(|| xf.clone());
+    let nn = knn::knn(xf, n, d, &gcfg, 42);
+    let xf = keep.unwrap_or_default();
     println!(
         "knn ({}): {:.2} s, {} rounds, its own recall estimate {:?}",
         nn.method,

@@ -27,7 +27,10 @@
 //! The points are renumbered in the leaf order of one random-projection tree
 //! first, so that neighbours sit close together in memory (NN-descent is bound by
 //! random memory access); the graph keeps that numbering for community detection
-//! ([`Knn::to_accounts`] maps labels back).
+//! ([`Knn::to_accounts`] maps labels back). Trees are built by partitioning the
+//! rows themselves, level by level between two buffers, so each split is a
+//! sequential pass rather than a gather from a matrix far larger than the
+//! cache, and the forest's leaves are joined from their own contiguous rows.
 //!
 //! Determinism: proposals are computed in parallel and applied in parallel to
 //! disjoint slices of the lists. The k smallest distinct `(distance, index)`
@@ -298,111 +301,319 @@ const PAR_SPLIT: usize = 20_000;
 /// bounds the recursion however unbalanced the hyperplane splits are.
 const MAX_DEPTH: usize = 64;
 
-/// Leaves of one random-projection tree over `points`, left to right. Every
-/// node draws its hyperplane from its own seed (derived from its parent's), so
-/// the tree is the same however rayon schedules the halves.
-fn rp_leaves(x: &[f32], d: usize, points: Vec<u32>, leaf: usize, seed: u64) -> Vec<Vec<u32>> {
-    rp_node(x, d, points, leaf, seed, 0)
+/// One random-projection tree: its leaves' points, left to right (`ids`),
+/// the leaves' sizes, and the points' rows in that order (`rows`, row-major),
+/// so that each leaf's rows are contiguous.
+struct Tree {
+    ids: Vec<u32>,
+    sizes: Vec<usize>,
+    rows: Vec<f32>,
 }
 
-fn rp_node(
-    x: &[f32],
+/// A random-projection tree over the rows of `x` (leaves of at most `leaf`
+/// points), built by partitioning the rows themselves rather than lists of
+/// indices into `x`: each node's rows are contiguous, so splitting a node is
+/// one sequential pass over its rows (into a second buffer, the two buffers
+/// trading places level by level) instead of a gather from all over the
+/// matrix. At millions of points the matrix is far larger than the cache and
+/// a gather misses it on nearly every row of every level; this keeps the
+/// tree O(n log n) in sequential memory traffic. Memory: two copies of `x`.
+///
+/// Every node draws its hyperplane from its own seed (derived from its
+/// parent's), so the tree is the same however rayon schedules the halves.
+/// The leaves are those of `tests::reference_leaves`, which splits lists of
+/// indices by the same rule (a test checks them equal).
+fn rp_tree(bufs: TreeBufs, d: usize, leaf: usize, seed: u64) -> (Tree, TreeBufs) {
+    let TreeBufs {
+        mut cur,
+        mut cur_ids,
+        mut rows,
+        mut ids,
+    } = bufs;
+    let sizes = tree_node(
+        Part {
+            rows: &mut cur,
+            ids: &mut cur_ids,
+        },
+        Part {
+            rows: &mut rows,
+            ids: &mut ids,
+        },
+        false,
+        d,
+        leaf,
+        seed,
+        0,
+    );
+    (Tree { ids, sizes, rows }, TreeBufs::scratch(cur, cur_ids))
+}
+
+/// The memory [`rp_tree`] works in: the points' rows (in `cur`, numbered by
+/// `cur_ids`) and a second buffer of the same size, which becomes the tree's.
+/// Fresh memory is dear at millions of points (the kernel zeroes every page,
+/// and on these virtual machines a page first touched costs far more: 2 GB
+/// took 7.9 s to touch where rewriting it took 0.16 s), so the buffers are
+/// reused: the first tree partitions the caller's own copy of the matrix, and
+/// the forest's trees share one pair.
+struct TreeBufs {
+    cur: Vec<f32>,
+    cur_ids: Vec<u32>,
+    rows: Vec<f32>,
+    ids: Vec<u32>,
+}
+
+impl TreeBufs {
+    /// Buffers for a tree over the rows `x` (n rows of d), which it takes.
+    fn over(x: Vec<f32>, d: usize) -> Self {
+        let n = x.len() / d.max(1);
+        TreeBufs {
+            cur: x,
+            cur_ids: (0..n as u32).collect(),
+            rows: huge_vec(n * d, 0f32),
+            ids: vec![0; n],
+        }
+    }
+    /// The rows of `x` copied in, for the next tree.
+    fn load(&mut self, x: &[f32], d: usize) {
+        const CHUNK: usize = 4096;
+        self.cur
+            .par_chunks_mut(d * CHUNK)
+            .zip(x.par_chunks(d * CHUNK))
+            .for_each(|(o, i)| o.copy_from_slice(i));
+        self.cur_ids
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = i as u32);
+    }
+    /// A tree's buffers given back with its scratch: room for the next tree.
+    fn reuse(tree: Tree, scratch: TreeBufs) -> Self {
+        TreeBufs {
+            rows: tree.rows,
+            ids: tree.ids,
+            ..scratch
+        }
+    }
+    /// Only the scratch half: the output half is filled in by [`Self::reuse`].
+    fn scratch(cur: Vec<f32>, cur_ids: Vec<u32>) -> Self {
+        TreeBufs {
+            cur,
+            cur_ids,
+            rows: Vec::new(),
+            ids: Vec::new(),
+        }
+    }
+}
+
+/// A node's points and their rows (`ids.len()` rows of `d`).
+struct Part<'a> {
+    rows: &'a mut [f32],
+    ids: &'a mut [u32],
+}
+
+impl<'a> Part<'a> {
+    fn split_at(self, at: usize, d: usize) -> (Part<'a>, Part<'a>) {
+        let (rl, rr) = self.rows.split_at_mut(at * d);
+        let (il, ir) = self.ids.split_at_mut(at);
+        (Part { rows: rl, ids: il }, Part { rows: rr, ids: ir })
+    }
+}
+
+/// Splits the node held in `cur` into `other` (left half first) and recurses
+/// with the two trading places; a leaf ends up in the output buffer (`cur` is
+/// the output when `cur_is_out`). Returns the leaves' sizes, left to right.
+#[allow(clippy::too_many_arguments)]
+fn tree_node(
+    cur: Part,
+    other: Part,
+    cur_is_out: bool,
     d: usize,
-    points: Vec<u32>,
     leaf: usize,
     seed: u64,
     depth: usize,
-) -> Vec<Vec<u32>> {
-    if points.len() <= leaf.max(1) {
-        return vec![points];
+) -> Vec<usize> {
+    let len = cur.ids.len();
+    if len <= leaf.max(1) {
+        if !cur_is_out {
+            other.rows.copy_from_slice(cur.rows);
+            other.ids.copy_from_slice(cur.ids);
+        }
+        return vec![len];
     }
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let size = points.len();
-    let (left, right) = split(x, d, points, depth >= MAX_DEPTH, &mut rng);
+    let nl = partition(
+        &cur,
+        &mut Part {
+            rows: other.rows,
+            ids: other.ids,
+        },
+        d,
+        depth >= MAX_DEPTH,
+        &mut rng,
+    );
     let (ls, rs) = (mix(seed ^ 0x5151), mix(seed ^ 0xa2a2));
-    let go = |p, s| rp_node(x, d, p, leaf, s, depth + 1);
-    let (mut a, b) = if size > PAR_SPLIT {
-        rayon::join(|| go(left, ls), || go(right, rs))
+    // The children's rows are now in `other`; `cur` is their scratch.
+    let (ol, or) = other.split_at(nl, d);
+    let (cl, cr) = cur.split_at(nl, d);
+    let go = |o, c, s| tree_node(o, c, !cur_is_out, d, leaf, s, depth + 1);
+    let (mut a, b) = if len > PAR_SPLIT {
+        rayon::join(|| go(ol, cl, ls), || go(or, cr, rs))
     } else {
-        (go(left, ls), go(right, rs))
+        (go(ol, cl, ls), go(or, cr, rs))
     };
     a.extend(b);
     a
 }
 
-/// Splits `p` by the hyperplane halfway between two random members (or at
-/// random when `halve`, or when the hyperplane leaves one side empty).
-fn split(
-    x: &[f32],
+/// Writes the node's points into `dst`, those on the left of the hyperplane
+/// halfway between two random members first, each side in its original order
+/// (or halved at random when `halve`, or when the hyperplane leaves one side
+/// empty). Returns how many went left.
+fn partition(
+    src: &Part,
+    dst: &mut Part,
     d: usize,
-    p: Vec<u32>,
     halve: bool,
     rng: &mut Xoshiro256PlusPlus,
-) -> (Vec<u32>, Vec<u32>) {
-    let (mut left, mut right) = (Vec::new(), Vec::new());
+) -> usize {
+    let len = src.ids.len();
+    let mut left = Vec::new();
+    let mut nl = 0;
     if !halve {
-        let a = rng.gen_range(0..p.len());
-        let mut b = rng.gen_range(0..p.len() - 1);
+        let a = rng.gen_range(0..len);
+        let mut b = rng.gen_range(0..len - 1);
         if b >= a {
             b += 1;
         }
-        let (a, b) = (p[a] as usize, p[b] as usize);
-        let (xa, xb) = (&x[a * d..(a + 1) * d], &x[b * d..(b + 1) * d]);
-        // The hyperplane halfway between a and b: q's side is the sign of
-        // |q − b|² − |q − a|², two vectorised distances.
-        let sides = sides(x, d, &p, xa, xb);
-        for (&q, side) in p.iter().zip(sides) {
-            if side < 0.0 || (side == 0.0 && rng.gen::<bool>()) {
-                left.push(q);
-            } else {
-                right.push(q);
-            }
-        }
+        let (xa, xb) = (&src.rows[a * d..(a + 1) * d], &src.rows[b * d..(b + 1) * d]);
+        left = sides(src.rows, d, xa, xb)
+            .into_iter()
+            .map(|side| side < 0.0 || (side == 0.0 && rng.gen::<bool>()))
+            .collect();
+        nl = left.iter().filter(|&&l| l).count();
     }
-    if left.is_empty() || right.is_empty() {
+    if nl == 0 || nl == len {
         // Degenerate split (duplicates) or too deep: halve at random.
-        let mut all = p;
-        let mid = all.len() / 2;
+        let mut all: Vec<u32> = (0..len as u32).collect();
+        let mid = len / 2;
         for i in 0..mid {
-            let j = rng.gen_range(i..all.len());
+            let j = rng.gen_range(i..len);
             all.swap(i, j);
         }
-        right = all.split_off(mid);
-        left = all;
+        for (slot, &i) in all.iter().enumerate() {
+            let i = i as usize;
+            dst.rows[slot * d..(slot + 1) * d].copy_from_slice(&src.rows[i * d..(i + 1) * d]);
+            dst.ids[slot] = src.ids[i];
+        }
+        return mid;
     }
-    (left, right)
+    // Stable partition, in chunks on all threads for large nodes: each
+    // chunk's left and right points go to their own consecutive places.
+    const CHUNK: usize = 65_536;
+    let chunks = len.div_ceil(CHUNK);
+    let lefts: Vec<usize> = left
+        .par_chunks(CHUNK)
+        .map(|c| c.iter().filter(|&&l| l).count())
+        .collect();
+    let lefts = &lefts;
+    let sizes = move |side_left: bool| {
+        (0..chunks).map(move |c| {
+            let m = CHUNK.min(len - c * CHUNK);
+            if side_left {
+                lefts[c]
+            } else {
+                m - lefts[c]
+            }
+        })
+    };
+    let (dl, dr) = dst.rows.split_at_mut(nl * d);
+    let (il, ir) = dst.ids.split_at_mut(nl);
+    let (rows_l, rows_r) = (
+        pieces(dl, sizes(true).map(|m| m * d)),
+        pieces(dr, sizes(false).map(|m| m * d)),
+    );
+    let (ids_l, ids_r) = (pieces(il, sizes(true)), pieces(ir, sizes(false)));
+    let copy = |((((rl, rr), (il, ir)), go), (src_rows, src_ids)): (
+        (
+            ((&mut [f32], &mut [f32]), (&mut [u32], &mut [u32])),
+            &[bool],
+        ),
+        (&[f32], &[u32]),
+    )| {
+        let (mut l, mut r) = (0, 0);
+        for (i, &goes_left) in go.iter().enumerate() {
+            let row = &src_rows[i * d..(i + 1) * d];
+            if goes_left {
+                rl[l * d..(l + 1) * d].copy_from_slice(row);
+                il[l] = src_ids[i];
+                l += 1;
+            } else {
+                rr[r * d..(r + 1) * d].copy_from_slice(row);
+                ir[r] = src_ids[i];
+                r += 1;
+            }
+        }
+    };
+    rows_l
+        .into_par_iter()
+        .zip(rows_r)
+        .zip(ids_l.into_par_iter().zip(ids_r))
+        .zip(left.par_chunks(CHUNK))
+        .zip(
+            src.rows
+                .par_chunks(CHUNK * d)
+                .zip(src.ids.par_chunks(CHUNK)),
+        )
+        .for_each(copy);
+    nl
 }
 
-/// `|q − b|² − |q − a|²` for every q in `p`.
-fn sides(x: &[f32], d: usize, p: &[u32], xa: &[f32], xb: &[f32]) -> Vec<f32> {
+/// `s` cut into consecutive pieces of the given lengths (which sum to its length).
+fn pieces<T>(mut s: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut out = Vec::new();
+    for m in lens {
+        let (head, rest) = std::mem::take(&mut s).split_at_mut(m);
+        out.push(head);
+        s = rest;
+    }
+    debug_assert!(s.is_empty(), "the pieces cover the slice");
+    out
+}
+
+/// `|q − b|² − |q − a|²` for every row q of `rows` (in parallel for large
+/// nodes: each value depends on its row alone).
+fn sides(rows: &[f32], d: usize, xa: &[f32], xb: &[f32]) -> Vec<f32> {
     #[inline(always)]
     fn imp(
-        x: &[f32],
+        rows: &[f32],
         d: usize,
-        p: &[u32],
         xa: &[f32],
         xb: &[f32],
         dist: impl Fn(&[f32], &[f32]) -> f32,
     ) -> Vec<f32> {
-        p.iter()
-            .map(|&q| {
-                let xq = &x[q as usize * d..(q as usize + 1) * d];
-                dist(xq, xb) - dist(xq, xa)
-            })
+        rows.chunks_exact(d)
+            .map(|xq| dist(xq, xb) - dist(xq, xa))
             .collect()
     }
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn avx2(x: &[f32], d: usize, p: &[u32], xa: &[f32], xb: &[f32]) -> Vec<f32> {
+    unsafe fn avx2(rows: &[f32], d: usize, xa: &[f32], xb: &[f32]) -> Vec<f32> {
         // SAFETY: only called where AVX2 is available.
-        imp(x, d, p, xa, xb, |a, b| unsafe { dist_avx2(a, b) })
+        imp(rows, d, xa, xb, |a, b| unsafe { dist_avx2(a, b) })
     }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { avx2(x, d, p, xa, xb) };
+    let one = |rows: &[f32]| {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { avx2(rows, d, xa, xb) };
+        }
+        imp(rows, d, xa, xb, dist)
+    };
+    const CHUNK: usize = 16_384;
+    if rows.len() / d > 4 * CHUNK {
+        rows.par_chunks(d * CHUNK).flat_map_iter(one).collect()
+    } else {
+        one(rows)
     }
-    imp(x, d, p, xa, xb, dist)
 }
 
 /// Approximate kNN by NN-descent from a random-projection forest.
@@ -416,26 +627,20 @@ fn sides(x: &[f32], d: usize, p: &[u32], xa: &[f32], xb: &[f32]) -> Vec<f32> {
 ///
 /// Point indices are u32 with one bit kept for a flag: n must stay below 2³¹
 /// (an f32 matrix that size is hundreds of gigabytes).
-pub fn nn_descent(x: &[f32], n: usize, d: usize, k: usize, cfg: &GraphConfig, seed: u64) -> Knn {
+pub fn nn_descent(x: Vec<f32>, n: usize, d: usize, k: usize, cfg: &GraphConfig, seed: u64) -> Knn {
     assert!(
         n < 1 << 31,
         "NN-descent indexes points with 31 bits; {n} points is too many"
     );
     let t = std::time::Instant::now();
-    let leaves = rp_leaves(x, d, (0..n as u32).collect(), 64, mix(seed ^ 0x10ca1));
-    let sizes: Vec<usize> = leaves.iter().map(Vec::len).collect();
-    let perm: Vec<u32> = leaves.concat();
-    drop(leaves);
-    let mut xp = huge_vec(n * d, 0f32);
-    xp.par_chunks_mut(d * 1024)
-        .zip(perm.par_chunks(1024))
-        .for_each(|(out, rows)| {
-            for (o, &r) in out.chunks_exact_mut(d).zip(rows) {
-                o.copy_from_slice(&x[r as usize * d..(r as usize + 1) * d]);
-            }
-        });
+    let (tree, scratch) = rp_tree(TreeBufs::over(x, d), d, 64, mix(seed ^ 0x10ca1));
+    let Tree {
+        ids: perm,
+        sizes,
+        rows: xp,
+    } = tree;
     trace("kNN: locality order and the points in it", t);
-    let mut knn = nn_descent_local(&xp, n, d, k, &sizes, cfg, seed);
+    let mut knn = nn_descent_local(&xp, n, d, k, &sizes, cfg, seed, scratch);
     knn.order = Some(perm);
     knn
 }
@@ -582,7 +787,9 @@ impl Lists {
 }
 
 /// NN-descent on points numbered in the leaf order of a random-projection
-/// tree whose leaves have `sizes` (consecutive runs of points).
+/// tree whose leaves have `sizes` (consecutive runs of points); `scratch` is
+/// memory of that tree's to build the others in.
+#[allow(clippy::too_many_arguments)]
 fn nn_descent_local(
     x: &[f32],
     n: usize,
@@ -591,6 +798,7 @@ fn nn_descent_local(
     sizes: &[usize],
     cfg: &GraphConfig,
     seed: u64,
+    scratch: TreeBufs,
 ) -> Knn {
     let k = k.min(n.saturating_sub(1)).max(1);
     let row = |p: u32| &x[p as usize * d..(p as usize + 1) * d];
@@ -601,25 +809,40 @@ fn nn_descent_local(
     // points, so each leaf fills its own lists directly, in parallel.
     let t = std::time::Instant::now();
     g.fill_runs(x, d, sizes);
+    // The other trees one at a time (each holds two copies of the points),
+    // their leaves joined from the tree's own contiguous rows.
     let leaf = (2 * k).max(32);
-    let forest: Vec<Vec<Vec<u32>>> = (1..cfg.trees.max(1))
-        .into_par_iter()
-        .map(|t| {
-            let s = mix(seed.wrapping_add(t as u64 * 7919));
-            rp_leaves(x, d, (0..n as u32).collect(), leaf, s)
-        })
-        .collect();
-    for leaves in &forest {
-        let mut start = 0;
-        while start < leaves.len() {
-            let end = (start + BLOCK / leaf).min(leaves.len());
-            g.run(start..end, 64, |g, li, out| {
-                join(g, x, d, &leaves[li], &[], out)
-            });
-            start = end;
+    let mut bufs = (cfg.trees > 1).then(|| TreeBufs {
+        rows: huge_vec(n * d, 0f32),
+        ids: vec![0; n],
+        ..scratch
+    });
+    for tree in 1..cfg.trees.max(1) {
+        let t = std::time::Instant::now();
+        let s = mix(seed.wrapping_add(tree as u64 * 7919));
+        let mut b = bufs.take().expect("buffers");
+        b.load(x, d);
+        let (tr, scratch) = rp_tree(b, d, leaf, s);
+        trace(&format!("kNN: tree {tree} built"), t);
+        let t = std::time::Instant::now();
+        let mut starts = Vec::with_capacity(tr.sizes.len() + 1);
+        starts.push(0);
+        for len in &tr.sizes {
+            starts.push(starts.last().unwrap() + len);
         }
+        let mut first = 0;
+        while first < tr.sizes.len() {
+            let end = (first + BLOCK / leaf).min(tr.sizes.len());
+            g.run(first..end, 64, |g, li, out| {
+                let (a, b) = (starts[li], starts[li + 1]);
+                join_leaf(g, &tr.rows[a * d..b * d], &tr.ids[a..b], d, out)
+            });
+            first = end;
+        }
+        trace(&format!("kNN: tree {tree}'s leaves joined"), t);
+        bufs = Some(TreeBufs::reuse(tr, scratch));
     }
-    drop(forest);
+    drop(bufs);
     // Points still short of k neighbours (tiny leaves) get seeded random ones.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xabcdef);
     for p in 0..n {
@@ -803,6 +1026,7 @@ fn descend(
     let mc = (2 * k).min(60);
     let mut rounds = 0;
     let (mut new_c, mut old_c) = (huge_vec(n * mc, u32::MAX), huge_vec(n * mc, u32::MAX));
+    let mut produced = Vec::new();
     for round in first..first + cfg.max_rounds {
         rounds += 1;
         let t = std::time::Instant::now();
@@ -813,6 +1037,7 @@ fn descend(
             mix(seed ^ (round as u64 + 1) << 20),
             &mut new_c,
             &mut old_c,
+            &mut produced,
         );
         // Sampled new entries have now been joined: mark them old.
         let (lists, k_) = (&g.lists, k);
@@ -962,6 +1187,46 @@ fn join(g: &Lists, x: &[f32], d: usize, new: &[u32], old: &[u32], out: &mut Buck
     join_impl(g, x, d, new, old, out, dist)
 }
 
+/// Local join of one leaf whose rows are at hand (contiguous in `rows`, of
+/// points `ids`): every pair, proposed to both ends, as [`join`] with only new
+/// candidates does it, without reaching into the whole matrix.
+fn join_leaf(g: &Lists, rows: &[f32], ids: &[u32], d: usize, out: &mut Buckets) {
+    #[inline(always)]
+    fn imp(
+        g: &Lists,
+        rows: &[f32],
+        ids: &[u32],
+        d: usize,
+        out: &mut Buckets,
+        dist: impl Fn(&[f32], &[f32]) -> f32,
+    ) {
+        for (a, &p) in ids.iter().enumerate() {
+            let (tp, xp) = (g.threshold(p), &rows[a * d..(a + 1) * d]);
+            for (b, &q) in ids.iter().enumerate().skip(a + 1) {
+                let dd = dist(xp, &rows[b * d..(b + 1) * d]);
+                if dd < tp {
+                    out.push(p, dd, q);
+                }
+                if dd < g.threshold(q) {
+                    out.push(q, dd, p);
+                }
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2(g: &Lists, rows: &[f32], ids: &[u32], d: usize, out: &mut Buckets) {
+        // SAFETY: only called where AVX2 is available.
+        imp(g, rows, ids, d, out, |a, b| unsafe { dist_avx2(a, b) })
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { avx2(g, rows, ids, d, out) };
+    }
+    imp(g, rows, ids, d, out, dist)
+}
+
 /// Asks the cache for the rows of `ids` (padding entries are skipped): the
 /// next point's candidates are fetched while this point's join runs.
 #[inline(always)]
@@ -995,6 +1260,7 @@ fn valid(row: &[u32]) -> &[u32] {
 /// those that are new since they were last joined and those that are old, at
 /// most `mc` of each, chosen by a hash of the pair and the round (so the sample
 /// is uniform yet independent of thread scheduling). Rows are padded with `u32::MAX`.
+/// `produced` holds the reverse entries' buckets between rounds.
 fn sample_candidates(
     g: &Lists,
     n: usize,
@@ -1002,41 +1268,50 @@ fn sample_candidates(
     round_seed: u64,
     new_c: &mut [u32],
     old_c: &mut [u32],
+    produced: &mut Vec<Vec<Vec<(u32, u32)>>>,
 ) {
-    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let k = g.k;
     let (parts, per) = (g.parts, g.per);
     // Points with a new candidate either way: only they join this round, so
     // only they need their old candidates (most points, in the late rounds).
-    let active: Vec<AtomicBool> = (0..n).map(|_| AtomicBool::new(false)).collect();
+    // One bit a point (10M points: 1.25 MB, which stays in cache where a byte
+    // a point would not): every list entry of every point is looked up here.
+    let active: Vec<AtomicU64> = (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect();
+    let is_active = |i: usize| active[i / 64].load(Relaxed) >> (i % 64) & 1 != 0;
+    let set = |i: usize| {
+        if !is_active(i) {
+            active[i / 64].fetch_or(1 << (i % 64), Relaxed);
+        }
+    };
     (0..n).into_par_iter().with_min_len(4096).for_each(|u| {
         for s in u * k..(u + 1) * k {
             let v = g.lists[s].1;
             if g.flags[s] != 0 && v != u32::MAX {
-                active[u].store(true, Relaxed);
-                active[v as usize].store(true, Relaxed);
+                set(u);
+                set(v as usize);
             }
         }
     });
     // Reverse entries `(v, u | new << 31)` for "u lists v" where v is active,
     // bucketed by the slice of points v falls in, so that each slice is then
     // sampled by one thread from memory it owns.
-    let produced: Vec<Vec<Vec<(u32, u32)>>> = (0..n)
-        .into_par_iter()
-        .with_min_len(4096)
-        .fold(
-            || vec![Vec::new(); parts],
-            |mut b, u| {
-                for s in u * k..(u + 1) * k {
-                    let v = g.lists[s].1;
-                    if v != u32::MAX && active[v as usize].load(Relaxed) {
-                        b[v as usize / per].push((v, u as u32 | ((g.flags[s] != 0) as u32) << 31));
-                    }
+    // Fixed ranges of u, one bucket set each, kept from round to round
+    // (`produced`): their memory is reused instead of allocated afresh.
+    const RANGE: usize = 1 << 16;
+    produced.resize_with(n.div_ceil(RANGE), || vec![Vec::new(); parts]);
+    produced.par_iter_mut().enumerate().for_each(|(r, b)| {
+        b.iter_mut().for_each(Vec::clear);
+        for u in r * RANGE..((r + 1) * RANGE).min(n) {
+            for s in u * k..(u + 1) * k {
+                let v = g.lists[s].1;
+                if v != u32::MAX && is_active(v as usize) {
+                    b[v as usize / per].push((v, u as u32 | ((g.flags[s] != 0) as u32) << 31));
                 }
-                b
-            },
-        )
-        .collect();
+            }
+        }
+    });
+    let produced = &*produced;
     let prio = |v: usize, j: u32| {
         let (a, b) = (v.min(j as usize) as u64, v.max(j as usize) as u64);
         mix(round_seed ^ (a << 32 | b))
@@ -1051,7 +1326,7 @@ fn sample_candidates(
             // This slice's reverse lists in CSR form. The producers cover
             // ascending ranges of u, so each row lists u in ascending order.
             let mut off = vec![0usize; len + 1];
-            for b in &produced {
+            for b in produced {
                 for &(v, _) in &b[p] {
                     off[v as usize - base + 1] += 1;
                 }
@@ -1061,7 +1336,7 @@ fn sample_candidates(
             }
             let mut fill = off.clone();
             let mut rev = vec![0u32; off[len]];
-            for b in &produced {
+            for b in produced {
                 for &(v, u) in &b[p] {
                     rev[fill[v as usize - base]] = u;
                     fill[v as usize - base] += 1;
@@ -1076,7 +1351,7 @@ fn sample_candidates(
                 let (nr, or) = (&mut nr[r * mc..(r + 1) * mc], &mut or[r * mc..(r + 1) * mc]);
                 nr.fill(u32::MAX);
                 or.fill(u32::MAX);
-                if !active[v].load(Relaxed) {
+                if !is_active(v) {
                     // No new candidates: nothing to join, old ones are not needed.
                     continue;
                 }
@@ -1116,9 +1391,9 @@ fn sample_candidates(
 }
 
 /// kNN as configured: exact below the threshold, NN-descent above.
-pub fn knn(x: &[f32], n: usize, d: usize, cfg: &GraphConfig, seed: u64) -> Knn {
+pub fn knn(x: Vec<f32>, n: usize, d: usize, cfg: &GraphConfig, seed: u64) -> Knn {
     if n < cfg.exact_below {
-        exact(x, n, d, cfg.k)
+        exact(&x, n, d, cfg.k)
     } else {
         nn_descent(x, n, d, cfg.k, cfg, seed)
     }
@@ -1384,6 +1659,88 @@ mod tests {
         (x, labels)
     }
 
+    /// The random-projection tree as first written, the reference for
+    /// [`rp_tree`]: lists of indices, each node's side gathered from the whole
+    /// matrix, the same rule and the same draws.
+    fn reference_leaves(
+        x: &[f32],
+        d: usize,
+        points: Vec<u32>,
+        leaf: usize,
+        seed: u64,
+        depth: usize,
+    ) -> Vec<Vec<u32>> {
+        if points.len() <= leaf.max(1) {
+            return vec![points];
+        }
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let p = points;
+        let row = |q: u32| &x[q as usize * d..(q as usize + 1) * d];
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        if depth < MAX_DEPTH {
+            let a = rng.gen_range(0..p.len());
+            let mut b = rng.gen_range(0..p.len() - 1);
+            if b >= a {
+                b += 1;
+            }
+            let (xa, xb) = (row(p[a]), row(p[b]));
+            for &q in &p {
+                let side = dist(row(q), xb) - dist(row(q), xa);
+                if side < 0.0 || (side == 0.0 && rng.gen::<bool>()) {
+                    left.push(q);
+                } else {
+                    right.push(q);
+                }
+            }
+        }
+        if left.is_empty() || right.is_empty() {
+            let mut all = p;
+            let mid = all.len() / 2;
+            for i in 0..mid {
+                let j = rng.gen_range(i..all.len());
+                all.swap(i, j);
+            }
+            right = all.split_off(mid);
+            left = all;
+        }
+        let (ls, rs) = (mix(seed ^ 0x5151), mix(seed ^ 0xa2a2));
+        let mut out = reference_leaves(x, d, left, leaf, ls, depth + 1);
+        out.extend(reference_leaves(x, d, right, leaf, rs, depth + 1));
+        out
+    }
+
+    #[test]
+    fn partitioned_tree_has_the_reference_leaves_at_any_thread_count() {
+        // Blobs large enough for the parallel paths (halves on two threads,
+        // sides in chunks), points with many duplicates (degenerate
+        // hyperplanes, halved at random), and exponentially spaced points on
+        // a line (very unbalanced splits, down to leaves of one).
+        let (blobs, _) = blobs(70_000, 5, 6, 11);
+        let dups: Vec<f32> = (0..3_000).flat_map(|i| [(i % 3) as f32, 1.0]).collect();
+        let line: Vec<f32> = (0..300).map(|i| 1.1f32.powi(i % 200)).collect();
+        for (x, d, leaf) in [
+            (&blobs, 5, 64),
+            (&blobs, 5, 32),
+            (&dups, 2, 8),
+            (&line, 1, 1),
+        ] {
+            let n = x.len() / d;
+            let want = reference_leaves(x, d, (0..n as u32).collect(), leaf, 99, 0);
+            for threads in [1, 3] {
+                let n = x.len() / d;
+                let (t, _) = on_threads(threads, || {
+                    rp_tree(TreeBufs::over(x.clone(), d), d, leaf, 99)
+                });
+                assert_eq!(t.sizes, want.iter().map(Vec::len).collect::<Vec<_>>());
+                assert_eq!(t.ids, want.concat());
+                for (slot, &i) in t.ids.iter().enumerate() {
+                    let i = i as usize;
+                    assert_eq!(t.rows[slot * d..(slot + 1) * d], x[i * d..(i + 1) * d]);
+                }
+            }
+        }
+    }
+
     #[test]
     fn avx2_distance_has_the_portable_bits() {
         #[cfg(target_arch = "x86_64")]
@@ -1436,7 +1793,7 @@ mod tests {
     fn nn_descent_recall_is_high() {
         let (x, _) = blobs(6000, 16, 10, 3);
         let cfg = GraphConfig::default();
-        let approx = nn_descent(&x, 6000, 16, 15, &cfg, 1);
+        let approx = nn_descent(x.clone(), 6000, 16, 15, &cfg, 1);
         let truth = exact(&x, 6000, 16, 15);
         let r = recall(&approx, &truth);
         assert!(r > 0.95, "recall {r}");
@@ -1453,7 +1810,7 @@ mod tests {
             max_rounds: 1,
             ..Default::default()
         };
-        let approx = nn_descent(&x, n, d, 15, &short, 1);
+        let approx = nn_descent(x.clone(), n, d, 15, &short, 1);
         let r = recall(&approx, &truth);
         let estimate = approx.recall.expect("NN-descent reports its recall");
         assert!(
@@ -1477,7 +1834,7 @@ mod tests {
             assert_eq!(u.len(), 15);
         }
         // With enough rounds it reaches the target, and says so.
-        let full = nn_descent(&x, n, d, 15, &GraphConfig::default(), 1);
+        let full = nn_descent(x.clone(), n, d, 15, &GraphConfig::default(), 1);
         let rf = recall(&full, &truth);
         assert!(
             rf >= RECALL_TARGET - 0.03 && rf > r,
@@ -1499,7 +1856,7 @@ mod tests {
     fn nn_descent_is_deterministic_across_thread_counts() {
         let (x, _) = blobs(3000, 8, 5, 4);
         let cfg = GraphConfig::default();
-        let run = |threads| on_threads(threads, || nn_descent(&x, 3000, 8, 10, &cfg, 9));
+        let run = |threads| on_threads(threads, || nn_descent(x.clone(), 3000, 8, 10, &cfg, 9));
         let (a, b) = (run(1), run(2));
         assert_eq!(a.order, b.order);
         assert_eq!(a.idx, b.idx);
@@ -1512,7 +1869,7 @@ mod tests {
             max_rounds: 1,
             ..Default::default()
         };
-        let run = |threads| on_threads(threads, || nn_descent(&x, 3000, 32, 15, &short, 9));
+        let run = |threads| on_threads(threads, || nn_descent(x.clone(), 3000, 32, 15, &short, 9));
         let (a, b) = (run(1), run(3));
         assert_eq!(a.rounds, 2, "the lists grew");
         assert_eq!((a.idx, a.dist, a.recall), (b.idx, b.dist, b.recall));
@@ -1527,7 +1884,7 @@ mod tests {
         let cfg = GraphConfig::default();
         let run = |threads| {
             on_threads(threads, || {
-                let nn = knn(&x, n, 8, &cfg, 5);
+                let nn = knn(x.clone(), n, 8, &cfg, 5);
                 assert_eq!(nn.method, "nn-descent");
                 let g = graph(&nn, Weighting::Snn);
                 let (labels, _) = super::super::community::detect(

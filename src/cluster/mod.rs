@@ -316,10 +316,10 @@ pub fn build_graph(
     let (n, d) = x.dim();
     let t = Instant::now();
     let xf = knn::to_f32(x);
-    let neighbours = knn::knn(&xf, n, d, cfg, seed);
+    // The kNN takes the copy: NN-descent builds its first tree in it.
+    let neighbours = knn::knn(xf, n, d, cfg, seed);
     let t_knn = t.elapsed().as_secs_f64();
     crate::memory::trace("knn", t);
-    drop(xf);
     let t = Instant::now();
     let g = knn::graph(&neighbours, cfg.weighting);
     crate::memory::trace("graph weights", t);
