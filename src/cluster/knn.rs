@@ -310,14 +310,15 @@ struct Tree {
     rows: Vec<f32>,
 }
 
-/// A random-projection tree over the rows of `x` (leaves of at most `leaf`
-/// points), built by partitioning the rows themselves rather than lists of
-/// indices into `x`: each node's rows are contiguous, so splitting a node is
+/// A random-projection tree over the rows in `bufs.cur` (leaves of at most
+/// `leaf` points), built by partitioning the rows themselves rather than lists
+/// of indices into the matrix: each node's rows are contiguous, so splitting a node is
 /// one sequential pass over its rows (into a second buffer, the two buffers
 /// trading places level by level) instead of a gather from all over the
 /// matrix. At millions of points the matrix is far larger than the cache and
 /// a gather misses it on nearly every row of every level; this keeps the
-/// tree O(n log n) in sequential memory traffic. Memory: two copies of `x`.
+/// tree O(n log n) in sequential memory traffic. Memory: `bufs`, the rows
+/// twice; the second copy is returned as the tree's, the first as scratch.
 ///
 /// Every node draws its hyperplane from its own seed (derived from its
 /// parent's), so the tree is the same however rayon schedules the halves.
@@ -1157,14 +1158,20 @@ fn join_impl(
             if q == p {
                 continue;
             }
-            let dd = dist(xp, row(q));
-            if dd < tp {
-                out.push(p, dd, q);
-            }
-            if dd < g.threshold(q) {
-                out.push(q, dd, p);
-            }
+            propose(g, out, (p, tp), q, dist(xp, row(q)));
         }
+    }
+}
+
+/// Proposes the pair `p`–`q` at squared distance `dd` to each end whose
+/// current k-th neighbour it beats (`tp`: p's, already read).
+#[inline(always)]
+fn propose(g: &Lists, out: &mut Buckets, (p, tp): (u32, f32), q: u32, dd: f32) {
+    if dd < tp {
+        out.push(p, dd, q);
+    }
+    if dd < g.threshold(q) {
+        out.push(q, dd, p);
     }
 }
 
@@ -1203,13 +1210,7 @@ fn join_leaf(g: &Lists, rows: &[f32], ids: &[u32], d: usize, out: &mut Buckets) 
         for (a, &p) in ids.iter().enumerate() {
             let (tp, xp) = (g.threshold(p), &rows[a * d..(a + 1) * d]);
             for (b, &q) in ids.iter().enumerate().skip(a + 1) {
-                let dd = dist(xp, &rows[b * d..(b + 1) * d]);
-                if dd < tp {
-                    out.push(p, dd, q);
-                }
-                if dd < g.threshold(q) {
-                    out.push(q, dd, p);
-                }
+                propose(g, out, (p, tp), q, dist(xp, &rows[b * d..(b + 1) * d]));
             }
         }
     }
@@ -1727,7 +1728,6 @@ mod tests {
             let n = x.len() / d;
             let want = reference_leaves(x, d, (0..n as u32).collect(), leaf, 99, 0);
             for threads in [1, 3] {
-                let n = x.len() / d;
                 let (t, _) = on_threads(threads, || {
                     rp_tree(TreeBufs::over(x.clone(), d), d, leaf, 99)
                 });
