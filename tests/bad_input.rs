@@ -727,3 +727,36 @@ fn quoted_column_names_with_spaces_work_in_expressions() {
     assert_eq!(o.code, 1, "{}", o.text());
     assert!(o.text().contains("double quotes"), "{}", o.text());
 }
+
+#[test]
+fn failing_aggregate_is_named_when_its_source_has_other_windows() {
+    // usage has features over 3 and over 6 months, aggregated in one query;
+    // when that fails, each window and then each feature is tried alone, so
+    // the message names the feature (and only it).
+    let fx = Fixture::new(120, "csv");
+    let p = fx.pipeline();
+    let trend = "expr = \"-covar_samp(active_users, months_since_month) / nullif(var(months_since_month), 0) / nullif(avg(active_users), 0)\"";
+    assert!(
+        p.contains(trend),
+        "the sample pipeline's usage_trend changed"
+    );
+    fx.write(
+        "pipeline.toml",
+        &p.replace(trend, "expr = \"sum(active_users) + month\""),
+    );
+    let out = expect_data_error(
+        &fx,
+        &[
+            "bad_feature",
+            "`usage_trend`",
+            "`sum(active_users) + month` over source `usage` failed",
+            "fix the expression",
+        ],
+    );
+    assert_eq!(
+        out.text().matches("bad_feature").count(),
+        1,
+        "only the failing feature is reported:\n{}",
+        out.text()
+    );
+}

@@ -145,9 +145,23 @@ impl Neighbours {
     }
 }
 
-/// Row-major f32 copy of the feature matrix.
+/// Row-major f32 copy of the feature matrix, written on all threads (its
+/// first touch is most of its cost: see [`huge_vec`]).
 pub fn to_f32(x: ArrayView2<f64>) -> Vec<f32> {
-    x.iter().map(|&v| v as f32).collect()
+    const ROWS: usize = 4096;
+    let (n, d) = x.dim();
+    if d == 0 {
+        return Vec::new();
+    }
+    let mut out = huge_vec(n * d, 0f32);
+    out.par_chunks_mut(ROWS * d)
+        .zip(x.axis_chunks_iter(ndarray::Axis(0), ROWS).into_par_iter())
+        .for_each(|(o, rows)| {
+            for (o, &v) in o.iter_mut().zip(rows.iter()) {
+                *o = v as f32;
+            }
+        });
+    out
 }
 
 /// Squared Euclidean distance, summed in eight interleaved lanes (element `i`
@@ -803,7 +817,9 @@ fn nn_descent_local(
 ) -> Knn {
     let k = k.min(n.saturating_sub(1)).max(1);
     let row = |p: u32| &x[p as usize * d..(p as usize + 1) * d];
+    let t = std::time::Instant::now();
     let mut g = Lists::new(n, k);
+    trace("kNN: lists allocated", t);
 
     // Initialise from the leaves of a few RP trees: every pair in a leaf.
     // The numbering's own tree comes first: its leaves are runs of consecutive
@@ -900,7 +916,18 @@ fn nn_descent_local(
         g = h.truncated(k);
         recall = probe_recall(&g, &probes, &exact);
     }
-    let (idx, dist) = g.lists.iter().map(|&(dd, j)| (j, dd)).unzip();
+    let t = std::time::Instant::now();
+    let (mut idx, mut dist) = (huge_vec(n * k, 0u32), huge_vec(n * k, 0f32));
+    idx.par_chunks_mut(1 << 16)
+        .zip(dist.par_chunks_mut(1 << 16))
+        .zip(g.lists.par_chunks(1 << 16))
+        .for_each(|((i, dd), l)| {
+            for ((i, dd), &(e, j)) in i.iter_mut().zip(dd).zip(l) {
+                (*i, *dd) = (j, e);
+            }
+        });
+    drop(g);
+    trace("kNN: lists handed over", t);
     Knn {
         k,
         idx,
@@ -1031,7 +1058,7 @@ fn descend(
     for round in first..first + cfg.max_rounds {
         rounds += 1;
         let t = std::time::Instant::now();
-        sample_candidates(
+        let active = sample_candidates(
             g,
             n,
             mc,
@@ -1040,6 +1067,7 @@ fn descend(
             &mut old_c,
             &mut produced,
         );
+        let is_active = |v: usize| active[v / 64] >> (v % 64) & 1 != 0;
         // Sampled new entries have now been joined: mark them old.
         let (lists, k_) = (&g.lists, k);
         g.flags.par_chunks_mut(k).enumerate().for_each(|(u, f)| {
@@ -1057,12 +1085,16 @@ fn descend(
             }
         });
         // Local join: every new candidate of v against v's other new and its old
-        // candidates; each distance serves both ends.
+        // candidates; each distance serves both ends. Inactive points have no
+        // candidates (and their rows of `new_c` and `old_c` were not rewritten).
         let mut start = 0;
         while start < n {
             let end = (start + BLOCK).min(n);
             g.run(start..end, 1024, |g, v, out| {
-                if v + 1 < n {
+                if !is_active(v) {
+                    return;
+                }
+                if v + 1 < n && is_active(v + 1) {
                     prefetch_rows(x, d, &new_c[(v + 1) * mc..(v + 2) * mc]);
                     prefetch_rows(x, d, &old_c[(v + 1) * mc..(v + 2) * mc]);
                 }
@@ -1261,7 +1293,9 @@ fn valid(row: &[u32]) -> &[u32] {
 /// those that are new since they were last joined and those that are old, at
 /// most `mc` of each, chosen by a hash of the pair and the round (so the sample
 /// is uniform yet independent of thread scheduling). Rows are padded with `u32::MAX`.
-/// `produced` holds the reverse entries' buckets between rounds.
+/// `produced` holds the reverse entries' buckets between rounds. Returns the
+/// points that have a new candidate (one bit each, `v % 64` of word `v / 64`):
+/// only their rows are written, the others keep last round's.
 fn sample_candidates(
     g: &Lists,
     n: usize,
@@ -1270,7 +1304,7 @@ fn sample_candidates(
     new_c: &mut [u32],
     old_c: &mut [u32],
     produced: &mut Vec<Vec<Vec<(u32, u32)>>>,
-) {
+) -> Vec<u64> {
     use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let k = g.k;
     let (parts, per) = (g.parts, g.per);
@@ -1349,13 +1383,15 @@ fn sample_candidates(
             let mut ranked: Vec<(u64, u32)> = Vec::new();
             for r in 0..len {
                 let v = base + r;
+                if !is_active(v) {
+                    // No new candidates: nothing to join, old ones are not needed.
+                    // Its rows are left as they were: the join skips it (in the
+                    // late rounds most points, so most of both arrays).
+                    continue;
+                }
                 let (nr, or) = (&mut nr[r * mc..(r + 1) * mc], &mut or[r * mc..(r + 1) * mc]);
                 nr.fill(u32::MAX);
                 or.fill(u32::MAX);
-                if !is_active(v) {
-                    // No new candidates: nothing to join, old ones are not needed.
-                    continue;
-                }
                 fwd.clear();
                 fwd.extend(
                     (v * k..(v + 1) * k)
@@ -1389,6 +1425,7 @@ fn sample_candidates(
                 }
             }
         });
+    active.into_iter().map(AtomicU64::into_inner).collect()
 }
 
 /// kNN as configured: exact below the threshold, NN-descent above.
@@ -1739,6 +1776,19 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn f32_copy_is_row_major_for_any_layout_and_size() {
+        // Sizes around the 4096-row chunks, and a transposed (column-major) view.
+        for n in [0, 1, 4095, 4096, 4097, 9000] {
+            let a = ndarray::Array2::from_shape_fn((n, 3), |(i, j)| i as f64 * 10.0 + j as f64);
+            let want: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            assert_eq!(to_f32(a.view()), want, "{n} rows");
+            let t = a.t().to_owned();
+            assert_eq!(to_f32(t.t()), want, "{n} rows, column-major");
+        }
+        assert!(to_f32(ndarray::Array2::<f64>::zeros((5, 0)).view()).is_empty());
     }
 
     #[test]

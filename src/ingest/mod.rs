@@ -1896,6 +1896,9 @@ struct Aggregated<'a> {
     ranges: HashMap<String, (String, String, String)>,
     /// An expression failed (reported): no frame.
     failed: bool,
+    /// Groups started so far (window by source), which numbers their
+    /// `__rows_` columns.
+    groups: usize,
 }
 
 impl<'a> Aggregated<'a> {
@@ -1919,6 +1922,7 @@ impl<'a> Aggregated<'a> {
         }
         // Whether the rows are already in time order: one pass, at most once per source.
         let mut time_ordered: Option<bool> = None;
+        let mut groups = Vec::with_capacity(windows.len());
         for (window, feats) in windows {
             let mut lf = df.clone().lazy();
             if let Some(t) = &src.time {
@@ -1940,16 +1944,50 @@ impl<'a> Aggregated<'a> {
                     );
                 }
             }
-            let t_group = std::time::Instant::now();
             // Which accounts have rows in this group: the others get each
             // expression's value over no rows.
-            let has_rows = format!("__rows_{}", self.parts.len());
+            let has_rows = format!("__rows_{}", self.groups);
+            self.groups += 1;
             let mut exprs: Vec<Expr> = feats
                 .iter()
                 .map(|f| f.expr.clone().alias(f.name.as_str()))
                 .collect();
             exprs.push(len().alias(has_rows.as_str()));
-            let agg = guard(|| lf.clone().group_by([col(AID)]).agg(exprs.clone()).collect());
+            let grouped = lf.clone().group_by([col(AID)]).agg(exprs);
+            groups.push((window, feats, lf, has_rows, grouped));
+        }
+        // All windows' group-bys in one query: Polars runs them side by side
+        // (1M accounts, usage's 3- and 6-month windows: 2.7 s one after the
+        // other). Should that fail, each window on its own below, which names
+        // the expression that failed.
+        let t_all = std::time::Instant::now();
+        let mut together: Vec<Option<DataFrame>> = match groups.len() {
+            0 | 1 => Vec::new(),
+            _ => {
+                let opt = groups[0].4.get_current_optimizations();
+                let plans = groups.iter().map(|g| g.4.clone().logical_plan).collect();
+                guard(|| LazyFrame::collect_all_with_engine(plans, Engine::Auto, opt))
+                    .map(|frames| frames.into_iter().map(Some).collect())
+                    .unwrap_or_default()
+            }
+        };
+        if !together.is_empty() {
+            trace(
+                &format!(
+                    "aggregate {}'s {} windows together",
+                    src.name,
+                    together.len()
+                ),
+                t_all,
+            );
+        }
+        together.resize(groups.len(), None);
+        for ((window, feats, lf, has_rows, grouped), done) in groups.into_iter().zip(together) {
+            let t_group = std::time::Instant::now();
+            let agg = match done {
+                Some(a) => Ok(a),
+                None => guard(|| grouped.collect()),
+            };
             trace(&format!("aggregate {} {window:?}", src.name), t_group);
             let agg = match agg {
                 Ok(a) => a,
@@ -2050,6 +2088,7 @@ fn build_features(
         mut parts,
         ranges,
         failed,
+        ..
     } = aggregated;
     let mut frame = accounts.lazy();
     let mut no_rows: Vec<Expr> = Vec::new();
