@@ -12,7 +12,10 @@ use strata::Error;
 
 /// mimalloc instead of the system allocator for Polars' many large, short-lived
 /// column buffers: ingestion at 1M took 9.5–10.0 s with it, 13.4–14.3 s without
-/// (README, "Dependencies").
+/// (README, "Dependencies"). Built with `no_thp`: mimalloc does not ask for
+/// transparent huge pages for everything it maps, since a fresh huge page is
+/// far dearer to touch first on the benchmark VMs (see
+/// `strata::memory::huge_vec`, which asks for them where the kNN reads at random).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
