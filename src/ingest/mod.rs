@@ -1903,7 +1903,7 @@ struct Aggregated<'a> {
 
 impl<'a> Aggregated<'a> {
     /// Aggregates the features over linked source `src` (rows `df`), one
-    /// group-by per window.
+    /// group-by per window, all of them in one query.
     fn add(
         &mut self,
         p: &'a Pipeline,
