@@ -1983,12 +1983,15 @@ impl<'a> Aggregated<'a> {
         }
         together.resize(groups.len(), None);
         for ((window, feats, lf, has_rows, grouped), done) in groups.into_iter().zip(together) {
-            let t_group = std::time::Instant::now();
             let agg = match done {
                 Some(a) => Ok(a),
-                None => guard(|| grouped.collect()),
+                None => {
+                    let t_group = std::time::Instant::now();
+                    let agg = guard(|| grouped.collect());
+                    trace(&format!("aggregate {} {window:?}", src.name), t_group);
+                    agg
+                }
             };
-            trace(&format!("aggregate {} {window:?}", src.name), t_group);
             let agg = match agg {
                 Ok(a) => a,
                 Err(e) => {
