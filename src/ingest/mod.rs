@@ -1755,6 +1755,137 @@ fn mark_if_in_account_order(df: &mut DataFrame) -> Result<()> {
     Ok(())
 }
 
+/// Whether `df`'s accounts (`AID`) are flagged ascending
+/// ([`mark_if_in_account_order`]).
+fn is_flagged_sorted(df: &DataFrame) -> bool {
+    df.column(AID)
+        .is_ok_and(|c| c.is_sorted_flag() == polars::series::IsSorted::Ascending)
+}
+
+/// Whether a part's rows reach the group-by hashed by account (rather than
+/// in runs of each account's rows).
+fn parts_sorted(df: &DataFrame, plan: &PartPlan) -> bool {
+    is_flagged_sorted(df) || plan.by.is_some()
+}
+
+/// Rows per part of [`account_parts`]: small enough that a million accounts'
+/// monthly rows make dozens of parts for the threads to share and each
+/// part's window is a small copy, large enough that each part's group-by
+/// costs far more than setting it up.
+const PART_ROWS: usize = 1 << 18;
+
+/// `df` cut into parts (first row, rows) of about `part_rows` rows, each
+/// account's rows whole in one part, when its rows are in account order;
+/// else one part. Grouped part by part, each in one contiguous buffer
+/// ([`PartPlan::group`]), every account's values are computed over the same
+/// rows in the same memory layout whatever the thread count, so the sums come
+/// out the same to the last bit (as with the whole frame in one piece).
+fn account_parts(df: &DataFrame, part_rows: usize) -> Result<Vec<(usize, usize)>> {
+    let n = df.height();
+    let part_rows = part_rows.max(1);
+    if !is_flagged_sorted(df) || n <= part_rows {
+        return Ok(vec![(0, n)]);
+    }
+    let ids = df.column(AID)?.idx()?;
+    let mut parts = Vec::with_capacity(n / part_rows + 1);
+    let mut start = 0;
+    while start < n {
+        let mut end = (start + part_rows).min(n);
+        let last = ids.get(end - 1);
+        while end < n && ids.get(end) == last {
+            end += 1;
+        }
+        parts.push((start, end - start));
+        start = end;
+    }
+    Ok(parts)
+}
+
+/// `f(0..n)` on as many threads as the run has, results in order. Plain
+/// threads rather than rayon's: `f` calls Polars, whose own thread pool a
+/// rayon worker of another pool would wait on by running further tasks of its
+/// own on the same stack, nesting them until it overflows.
+fn run_parts<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = rayon::current_num_threads().clamp(1, n.max(1));
+    if threads == 1 {
+        return (0..n).map(&f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, T)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break mine;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a part's work is guarded"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, v)| v).collect()
+}
+
+/// One window's group-by over a part of a linked source's rows.
+struct PartPlan {
+    /// The columns read: the account, the features' columns, the window's
+    /// and the sort's.
+    keep: Vec<PlSmallStr>,
+    /// The months-since column and the window's bounds (inclusive).
+    inside: Option<(String, i32, i32)>,
+    /// The stable sort that puts each account's rows in time order.
+    by: Option<[String; 3]>,
+    /// The features, and the rows per account.
+    exprs: Vec<Expr>,
+}
+
+impl PartPlan {
+    /// Rows `start..start + n` of `df`: those in the window, sorted if need
+    /// be, in one buffer, grouped by account (in runs of rows when `hashed`
+    /// is false, as the rows then are in account order).
+    fn group(
+        &self,
+        df: &DataFrame,
+        start: usize,
+        n: usize,
+        hashed: bool,
+    ) -> PolarsResult<DataFrame> {
+        let mut rows = df
+            .slice(start as i64, n)
+            .select(self.keep.iter().cloned())?;
+        if let Some((ms, lo, hi)) = &self.inside {
+            let ms = rows.column(ms)?.as_materialized_series().clone();
+            rows = rows.filter_seq(&(ms.gt_eq(*lo)? & ms.lt_eq(*hi)?))?;
+        }
+        if let Some(by) = &self.by {
+            rows = rows.sort(
+                by.iter().map(String::as_str).collect::<Vec<_>>(),
+                SortMultipleOptions::default().with_maintain_order(true),
+            )?;
+        }
+        rows.rechunk_mut();
+        if !hashed {
+            let mut aid = rows.column(AID)?.as_materialized_series().clone();
+            aid.set_sorted_flag(polars::series::IsSorted::Ascending);
+            rows.with_column(aid.into_column())?;
+        }
+        rows.lazy()
+            .group_by([col(AID)])
+            .agg(self.exprs.clone())
+            .collect()
+    }
+}
+
 /// Whether each account's rows already come in the order a stable sort by
 /// (`time`, [`ROW`]) gives them, so sorting for `first`/`last` can be skipped
 /// without changing any account's rows or their order. One pass, with the
@@ -1924,24 +2055,37 @@ impl<'a> Aggregated<'a> {
         let mut time_ordered: Option<bool> = None;
         let mut groups = Vec::with_capacity(windows.len());
         for (window, feats) in windows {
+            // The window's rows (`inside`), in time order within each account
+            // when first()/last() read them (`by`).
+            let mut inside: Option<(String, i32, i32)> = None;
+            let mut by: Option<[String; 3]> = None;
             let mut lf = df.clone().lazy();
             if let Some(t) = &src.time {
-                let ms = col(months_since(t).as_str());
+                let ms = months_since(t);
                 let (lo, hi) = match window {
                     Some(w) => (w.offset as i32, (w.offset + w.months - 1) as i32),
                     None => (0, i32::MAX),
                 };
-                lf = lf.filter(ms.clone().gt_eq(lit(lo)).and(ms.lt_eq(lit(hi))));
+                lf = lf.filter(
+                    col(ms.as_str())
+                        .gt_eq(lit(lo))
+                        .and(col(ms.as_str()).lt_eq(lit(hi))),
+                );
+                inside = Some((ms, lo, hi));
                 // first()/last() mean earliest/latest: order by time, but only when used.
                 let ordered = feats.iter().any(|f| {
                     let e = f.expr_text.to_ascii_lowercase();
                     e.contains("first") || e.contains("last")
                 });
                 if ordered && !*time_ordered.get_or_insert_with(|| in_time_order(df, t)) {
+                    // Each account's rows as a stable sort by (time, row)
+                    // orders them, led by the account.
+                    let b = [AID.to_string(), t.clone(), ROW.to_string()];
                     lf = lf.sort_by_exprs(
-                        [col(t.as_str()), col(ROW)],
+                        b.iter().map(|c| col(c.as_str())).collect::<Vec<_>>(),
                         SortMultipleOptions::default().with_maintain_order(true),
                     );
+                    by = Some(b);
                 }
             }
             // Which accounts have rows in this group: the others get each
@@ -1953,36 +2097,70 @@ impl<'a> Aggregated<'a> {
                 .map(|f| f.expr.clone().alias(f.name.as_str()))
                 .collect();
             exprs.push(len().alias(has_rows.as_str()));
-            let grouped = lf.clone().group_by([col(AID)]).agg(exprs);
-            groups.push((window, feats, lf, has_rows, grouped));
-        }
-        // All windows' group-bys in one query: Polars runs them side by side
-        // (1M accounts, usage's 3- and 6-month windows: 2.7 s one after the
-        // other). Should that fail, each window on its own below, which names
-        // the expression that failed.
-        let t_all = std::time::Instant::now();
-        let mut together: Vec<Option<DataFrame>> = match groups.len() {
-            0 | 1 => Vec::new(),
-            _ => {
-                let opt = groups[0].4.get_current_optimizations();
-                let plans = groups.iter().map(|g| g.4.clone().logical_plan).collect();
-                guard(|| LazyFrame::collect_all_with_engine(plans, Engine::Auto, opt))
-                    .map(|frames| frames.into_iter().map(Some).collect())
-                    .unwrap_or_default()
+            // The columns the group-by reads.
+            let mut keep: Vec<PlSmallStr> = vec![AID.into()];
+            let named = exprs
+                .iter()
+                .flat_map(|e| e.clone().meta().root_names())
+                .chain(inside.iter().map(|i| i.0.as_str().into()))
+                .chain(by.iter().flatten().map(|c| c.as_str().into()));
+            for c in named {
+                if !keep.contains(&c) && df.column(&c).is_ok() {
+                    keep.push(c);
+                }
             }
-        };
-        if !together.is_empty() {
+            let grouped = lf.clone().group_by([col(AID)]).agg(exprs.clone());
+            let plan = PartPlan {
+                keep,
+                inside,
+                by,
+                exprs,
+            };
+            groups.push((window, feats, lf, has_rows, grouped, plan));
+        }
+        // Every window over every part of the rows at once, on all threads;
+        // each window's parts stacked in order. Should a part fail, its
+        // window on its own below, whole, which names the expression that
+        // failed.
+        let t_all = std::time::Instant::now();
+        let parts = account_parts(df, PART_ROWS)?;
+        let tasks: Vec<(usize, (usize, usize))> = (0..groups.len())
+            .flat_map(|w| parts.iter().map(move |&r| (w, r)))
+            .collect();
+        let done = run_parts(tasks.len(), |i| {
+            let (w, (start, n)) = tasks[i];
+            let plan = &groups[w].5;
+            guard(|| plan.group(df, start, n, !parts_sorted(df, plan))).ok()
+        });
+        let mut done = done.into_iter();
+        let mut together: Vec<Option<DataFrame>> = groups
+            .iter()
+            .map(|_| {
+                let mut all: Option<DataFrame> = None;
+                let mut ok = true;
+                for part in done.by_ref().take(parts.len()) {
+                    match (part, all.as_mut()) {
+                        (Some(p), Some(a)) => ok &= a.vstack_mut_owned(p).is_ok(),
+                        (Some(p), None) => all = Some(p),
+                        (None, _) => ok = false,
+                    }
+                }
+                all.filter(|_| ok)
+            })
+            .collect();
+        if together.iter().any(Option::is_some) {
             trace(
                 &format!(
-                    "aggregate {}'s {} windows together",
+                    "aggregate {}'s {} window(s) in {} part(s)",
                     src.name,
-                    together.len()
+                    together.len(),
+                    parts.len()
                 ),
                 t_all,
             );
         }
         together.resize(groups.len(), None);
-        for ((window, feats, lf, has_rows, grouped), done) in groups.into_iter().zip(together) {
+        for ((window, feats, lf, has_rows, grouped, _), done) in groups.into_iter().zip(together) {
             let agg = match done {
                 Some(a) => Ok(a),
                 None => {
@@ -2093,21 +2271,15 @@ fn build_features(
         failed,
         ..
     } = aggregated;
-    let mut frame = accounts.lazy();
-    let mut no_rows: Vec<Expr> = Vec::new();
-    for part in &mut parts {
-        frame = frame.join(
-            std::mem::take(&mut part.agg).lazy(),
-            [col(AID)],
-            [col(AID)],
-            JoinArgs::new(JoinType::Left),
-        );
-        no_rows.append(&mut part.no_rows);
-    }
     if failed {
         return Ok(None);
     }
-    let mut current = guard(|| frame.clone().collect()).map_err(Error::Internal)?;
+    let mut current = accounts;
+    let mut no_rows: Vec<Expr> = Vec::new();
+    for part in &mut parts {
+        current = attach(current, std::mem::take(&mut part.agg))?;
+        no_rows.append(&mut part.no_rows);
+    }
 
     // Only customers at the end of the as-of month are accounts of the run.
     if let Ok(active) = current.column(ACTIVE).map(|c| c.bool().cloned()) {
@@ -2318,6 +2490,69 @@ fn build_features(
     }
     let df = df.sort([ACCOUNT_ID], SortMultipleOptions::default())?;
     Ok(Some(df))
+}
+
+/// `accounts` with the columns of `agg` (one row per account that has rows,
+/// keyed by `AID`) beside them: what a left join on `AID` gives, null for the
+/// accounts without rows, found through an array indexed by account rather
+/// than a hash table (the accounts are numbered 0..n when linked).
+fn attach(accounts: DataFrame, agg: DataFrame) -> Result<DataFrame> {
+    let Some(take) = rows_of_accounts(&accounts, &agg)? else {
+        return join_on_aid(accounts, agg);
+    };
+    let columns: Vec<Column> = agg
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != AID)
+        .map(|c| c.take(&take))
+        .collect::<PolarsResult<_>>()?;
+    let mut out = accounts;
+    for c in columns {
+        out.with_column(c)?;
+    }
+    Ok(out)
+}
+
+/// Each account's row in `agg` (null: none), or None when a left join has
+/// more to say: a column name both have, a key missing, twice or not an
+/// account.
+fn rows_of_accounts(accounts: &DataFrame, agg: &DataFrame) -> Result<Option<IdxCa>> {
+    let clash = agg
+        .get_column_names()
+        .into_iter()
+        .any(|c| c.as_str() != AID && accounts.column(c).is_ok());
+    let ids = accounts.column(AID)?.idx()?;
+    let keys = agg.column(AID)?.idx()?;
+    if clash || keys.null_count() > 0 || ids.null_count() > 0 {
+        return Ok(None);
+    }
+    let size = ids.max().map_or(0, |m| m as usize + 1);
+    let mut row: Vec<Option<IdxSize>> = vec![None; size];
+    for (i, k) in keys.into_no_null_iter().enumerate() {
+        match row.get_mut(k as usize) {
+            Some(r @ None) => *r = Some(i as IdxSize),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(
+        ids.into_no_null_iter().map(|a| row[a as usize]).collect(),
+    ))
+}
+
+/// [`attach`] as a left join, for what the fast path does not cover.
+fn join_on_aid(accounts: DataFrame, agg: DataFrame) -> Result<DataFrame> {
+    guard(|| {
+        accounts
+            .lazy()
+            .join(
+                agg.lazy(),
+                [col(AID)],
+                [col(AID)],
+                JoinArgs::new(JoinType::Left),
+            )
+            .collect()
+    })
+    .map_err(Error::Internal)
 }
 
 /// What aggregate feature `f` is over no rows of `df`'s source, when that is a

@@ -356,3 +356,227 @@ fn time_order_needs_every_account_in_time_then_row_order() {
     assert!(!in_time_order(&frame(&[0, 0], &[5, 5], &[3, 2]), "t"));
     assert!(in_time_order(&frame(&[0, 0], &[5, 5], &[2, 3]), "t"));
 }
+
+/// A linked source in account order: accounts with 0 to 30 rows each, some
+/// values missing, rows in 12 months (0 = as-of), floats that round.
+fn linked_rows(accounts: u32, seed: u64) -> DataFrame {
+    let mut state = seed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let (mut aid, mut ms, mut x, mut y) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for a in 0..accounts {
+        for _ in 0..next() % 31 {
+            aid.push(a as IdxSize);
+            ms.push((next() % 12) as i32);
+            x.push((next() % 7 != 0).then(|| next() as f64 / 7.0 + 0.1));
+            y.push(next() as f64 / 3.0);
+        }
+    }
+    let n = aid.len();
+    let mut df = DataFrame::new(
+        n,
+        vec![
+            Column::new(AID.into(), aid),
+            Column::new(ROW.into(), (0..n as u64).collect::<Vec<_>>()),
+            Column::new("months_since_m".into(), ms),
+            Column::new("x".into(), x),
+            Column::new("y".into(), y),
+        ],
+    )
+    .unwrap();
+    mark_if_in_account_order(&mut df).unwrap();
+    df
+}
+
+fn part_plan(window: Option<(i32, i32)>) -> PartPlan {
+    let exprs = vec![
+        col("x").mean().alias("mean_x"),
+        col("x").sum().alias("sum_x"),
+        cov(col("x"), col("y"), 1).alias("cov_xy"),
+        col("y").var(1).alias("var_y"),
+        col("y").last().alias("last_y"),
+        len().alias("rows"),
+    ];
+    PartPlan {
+        keep: [AID, "months_since_m", "x", "y"]
+            .map(PlSmallStr::from)
+            .to_vec(),
+        inside: window.map(|(lo, hi)| ("months_since_m".to_string(), lo, hi)),
+        by: None,
+        exprs,
+    }
+}
+
+/// Bit patterns of every value, for exact comparison (NaN included).
+fn bits(df: &DataFrame) -> Vec<Vec<Option<u64>>> {
+    df.columns()
+        .iter()
+        .map(|c| {
+            let c = c.cast(&DataType::Float64).unwrap();
+            c.f64()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(f64::to_bits))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn account_parts_keep_each_account_whole_and_cover_every_row() {
+    let df = linked_rows(500, 7);
+    assert!(is_flagged_sorted(&df));
+    for part_rows in [1, 5, 64, 1000, df.height(), df.height() + 1] {
+        let parts = account_parts(&df, part_rows).unwrap();
+        let ids = df.column(AID).unwrap().idx().unwrap();
+        let mut next = 0;
+        for &(start, n) in &parts {
+            assert_eq!(start, next, "parts are contiguous");
+            assert!(n > 0 || df.height() == 0);
+            if start > 0 {
+                assert_ne!(
+                    ids.get(start - 1),
+                    ids.get(start),
+                    "an account is split at row {start}"
+                );
+            }
+            next = start + n;
+        }
+        assert_eq!(next, df.height());
+        if part_rows < df.height() {
+            assert!(parts.len() > 1);
+        }
+    }
+    // Rows not in account order: one part, whatever the size.
+    let mut shuffled = df
+        .sort(
+            [ROW],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .unwrap();
+    mark_if_in_account_order(&mut shuffled).unwrap();
+    assert!(!is_flagged_sorted(&shuffled));
+    assert_eq!(
+        account_parts(&shuffled, 5).unwrap(),
+        vec![(0, shuffled.height())]
+    );
+}
+
+#[test]
+fn grouping_part_by_part_gives_the_whole_frames_values_to_the_last_bit_on_any_thread_count() {
+    let df = linked_rows(2000, 11);
+    for window in [None, Some((0, 2)), Some((3, 8))] {
+        let plan = part_plan(window);
+        let whole = plan.group(&df, 0, df.height(), false).unwrap();
+        assert!(whole.height() > 1500);
+        for (part_rows, threads) in [(7, 1), (7, 3), (300, 2), (1 << 18, 2)] {
+            let parts = account_parts(&df, part_rows).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let done = pool.install(|| {
+                run_parts(parts.len(), |i| {
+                    plan.group(&df, parts[i].0, parts[i].1, false).unwrap()
+                })
+            });
+            let mut stacked = done[0].clone();
+            for d in &done[1..] {
+                stacked.vstack_mut(d).unwrap();
+            }
+            assert_eq!(
+                bits(&whole),
+                bits(&stacked),
+                "window {window:?}, parts of {part_rows} rows, {threads} thread(s)"
+            );
+        }
+    }
+    // A hashed group-by of the same rows out of order gives the same accounts.
+    let plan = part_plan(Some((0, 11)));
+    let shuffled = df
+        .sort(
+            [ROW],
+            SortMultipleOptions::default().with_order_descending(true),
+        )
+        .unwrap();
+    let hashed = plan
+        .group(&shuffled, 0, shuffled.height(), true)
+        .unwrap()
+        .sort([AID], SortMultipleOptions::default())
+        .unwrap();
+    let sorted = plan.group(&df, 0, df.height(), false).unwrap();
+    assert_eq!(hashed.column(AID).unwrap(), sorted.column(AID).unwrap());
+    assert_eq!(
+        hashed.column("rows").unwrap(),
+        sorted.column("rows").unwrap()
+    );
+}
+
+#[test]
+fn attach_gives_what_the_left_join_gives() {
+    // 300 accounts numbered 0..300; rows for every third, in another order.
+    let n = 300u32;
+    let accounts = DataFrame::new(
+        n as usize,
+        vec![
+            Column::new(AID.into(), (0..n).map(|i| i as IdxSize).collect::<Vec<_>>()),
+            Column::new(
+                "employees".into(),
+                (0..n).map(|i| i * 10).collect::<Vec<_>>(),
+            ),
+        ],
+    )
+    .unwrap();
+    let with_rows: Vec<IdxSize> = (0..n)
+        .rev()
+        .filter(|i| i % 3 == 0)
+        .map(|i| i as IdxSize)
+        .collect();
+    let m = with_rows.len();
+    let agg = DataFrame::new(
+        m,
+        vec![
+            Column::new(AID.into(), with_rows.clone()),
+            Column::new(
+                "arr".into(),
+                with_rows
+                    .iter()
+                    .map(|&i| i as f64 * 1.5)
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new("__rows_0".into(), vec![2 as IdxSize; m]),
+        ],
+    )
+    .unwrap();
+    let by_aid = |df: DataFrame| df.sort([AID], SortMultipleOptions::default()).unwrap();
+    let fast = attach(accounts.clone(), agg.clone()).unwrap();
+    let joined = by_aid(join_on_aid(accounts.clone(), agg.clone()).unwrap());
+    assert_eq!(fast.get_column_names(), joined.get_column_names());
+    assert!(fast.equals_missing(&joined));
+    assert_eq!(fast.column("arr").unwrap().null_count(), (n as usize) - m);
+    assert_eq!(value_at(&fast, 3, "arr"), Some(4.5));
+    assert_eq!(value_at(&fast, 4, "arr"), None);
+    // A column both have, or a key twice: the join decides, as before.
+    let clash = agg
+        .clone()
+        .lazy()
+        .with_column(col("arr").alias("employees"))
+        .collect()
+        .unwrap();
+    assert!(rows_of_accounts(&accounts, &clash).unwrap().is_none());
+    let clashed = attach(accounts.clone(), clash).unwrap();
+    assert!(clashed.column("employees_right").is_ok());
+    let twice = agg.vstack(&agg.head(Some(1))).unwrap();
+    assert!(rows_of_accounts(&accounts, &twice).unwrap().is_none());
+    assert_eq!(attach(accounts, twice).unwrap().height(), n as usize + 1);
+}
+
+fn value_at(df: &DataFrame, aid: IdxSize, name: &str) -> Option<f64> {
+    let ids = df.column(AID).unwrap().idx().unwrap().clone();
+    let i = ids.iter().position(|v| v == Some(aid)).unwrap();
+    df.column(name).unwrap().f64().unwrap().get(i)
+}
