@@ -15,8 +15,11 @@
 //! 3. **link** every row to an account: duplicates of ids and keys are dropped
 //!    (keeping the latest row), orphans are reported and dropped;
 //! 4. **aggregate** each feature over its time window per account (one Polars
-//!    group-by per source and window), join them onto the account table, then
-//!    evaluate the row-level features in the order they are declared.
+//!    group-by per source and window, run on all threads over parts of the
+//!    rows cut at account boundaries, so each account's values come from the
+//!    same rows in the same layout whatever the thread count), attach them to
+//!    the account table by account number, then evaluate the row-level
+//!    features in the order they are declared.
 //!
 //! Every date column `d` of a source gains a column `months_since_d`: whole months
 //! from `d` to the as-of month (0 = the as-of month itself, negative = later).
@@ -2057,7 +2060,8 @@ struct Aggregated<'a> {
 
 impl<'a> Aggregated<'a> {
     /// Aggregates the features over linked source `src` (rows `df`), one
-    /// group-by per window, all of them in one query.
+    /// group-by per window, every window's parts ([`account_parts`]) on all
+    /// threads at once.
     fn add(
         &mut self,
         p: &'a Pipeline,
