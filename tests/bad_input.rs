@@ -730,9 +730,10 @@ fn quoted_column_names_with_spaces_work_in_expressions() {
 
 #[test]
 fn failing_aggregate_is_named_when_its_source_has_other_windows() {
-    // usage has features over 3 and over 6 months, aggregated in one query;
-    // when that fails, each window and then each feature is tried alone, so
-    // the message names the feature (and only it).
+    // usage has features over 3 and over 6 months, aggregated together, part
+    // by part; when a window's part fails, that window is grouped whole and
+    // then each of its features alone, so the message names the feature (and
+    // only it).
     let fx = Fixture::new(120, "csv");
     let p = fx.pipeline();
     let trend = "expr = \"-covar_samp(active_users, months_since_month) / nullif(var(months_since_month), 0) / nullif(avg(active_users), 0)\"";

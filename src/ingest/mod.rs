@@ -268,15 +268,9 @@ pub fn ingest(p: &Pipeline, as_of: Option<Month>) -> Result<Ingested> {
     };
     // Account id → number, hashed once for every source linked to accounts
     // directly (at a million accounts, 0.1-0.2 s a source).
-    let account_map = account_ids.as_ref().and_then(|ids| {
-        match (
-            ids.column(ACCOUNT).map(|c| c.str()),
-            ids.column(AID).map(|c| c.idx()),
-        ) {
-            (Ok(Ok(keys)), Ok(Ok(nums))) => key_map(keys, nums),
-            _ => None,
-        }
-    });
+    let account_map = account_ids
+        .as_ref()
+        .and_then(|ids| frame_key_map(ids, ACCOUNT));
     // In dependency order: a source is ready once its `via` parent is linked.
     let mut pending: Vec<&Source> = p
         .sources
@@ -1559,17 +1553,9 @@ fn dedupe(
     with_account(sorted.filter(&mask)?)
 }
 
-/// Linking's hash lookup: each of `links` in `keys` (unique), as its row's
-/// `ids` value, null where it names none. The same result as a left join of
-/// `links` on `keys`, without gathering the other columns; one hash probe per
-/// row, in parallel over blocks of rows. `None` if `keys` has a duplicate
-/// (the join would then repeat rows) or a null.
-fn look_up(links: &StringChunked, keys: &StringChunked, ids: &IdxCa) -> Option<IdxCa> {
-    Some(look_up_in(links, &key_map(keys, ids)?))
-}
-
-/// `keys` → `ids`, for [`look_up_in`]; `None` if `keys` has a duplicate or a
-/// null. Built once for the accounts and used by every source linked to them.
+/// `keys` → `ids`, for [`look_up_in`]; `None` if `keys` has a duplicate
+/// (a join would then repeat rows) or a null. Built once for the accounts and
+/// used by every source linked to them.
 fn key_map<'a>(keys: &'a StringChunked, ids: &IdxCa) -> Option<PlHashMap<&'a str, IdxSize>> {
     if keys.null_count() > 0 || ids.null_count() > 0 {
         return None;
@@ -1583,7 +1569,22 @@ fn key_map<'a>(keys: &'a StringChunked, ids: &IdxCa) -> Option<PlHashMap<&'a str
     Some(map)
 }
 
-/// Each of `links` through `map` ([`key_map`]), null where it names none.
+/// [`key_map`] of `df`'s text column `key` to its `AID`; `None` if either is
+/// missing or of another type.
+fn frame_key_map<'a>(df: &'a DataFrame, key: &str) -> Option<PlHashMap<&'a str, IdxSize>> {
+    match (
+        df.column(key).map(|c| c.str()),
+        df.column(AID).map(|c| c.idx()),
+    ) {
+        (Ok(Ok(keys)), Ok(Ok(ids))) => key_map(keys, ids),
+        _ => None,
+    }
+}
+
+/// Linking's hash lookup: each of `links` through `map` ([`key_map`]), as its
+/// row's account number, null where it names none. The same result as a left
+/// join of `links` on the keys, without gathering the other columns; one hash
+/// probe per row, in parallel over blocks of rows.
 fn look_up_in(links: &StringChunked, map: &PlHashMap<&str, IdxSize>) -> IdxCa {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 16;
@@ -1659,15 +1660,18 @@ fn link_source(
     if !used_after_link(p, s, &left) {
         dropped.push(left.clone());
     }
-    let fast = match (&s.link, account_map, df.column(&left).map(|l| l.str())) {
-        (Link::Direct { .. }, Some(m), Ok(Ok(l))) => Some(look_up_in(l, m)),
-        _ => match (df.column(&left), map.column("__link"), map.column(AID)) {
-            (Ok(l), Ok(keys), Ok(ids)) => match (l.str(), keys.str(), ids.idx()) {
-                (Ok(l), Ok(k), Ok(i)) => look_up(l, k, i),
-                _ => None,
-            },
-            _ => None,
-        },
+    // The accounts' map when linking to them, else one over the parent's keys.
+    let parents;
+    let keys = match (&s.link, account_map) {
+        (Link::Direct { .. }, Some(m)) => Some(m),
+        _ => {
+            parents = frame_key_map(&map, "__link");
+            parents.as_ref()
+        }
+    };
+    let fast = match (keys, df.column(&left).map(|l| l.str())) {
+        (Some(m), Ok(Ok(l))) => Some(look_up_in(l, m)),
+        _ => None,
     };
     let joined = match fast {
         // Same rows, in the same order, as the join below.
@@ -1788,12 +1792,6 @@ fn is_flagged_sorted(df: &DataFrame) -> bool {
         .is_ok_and(|c| c.is_sorted_flag() == polars::series::IsSorted::Ascending)
 }
 
-/// Whether a part's rows reach the group-by hashed by account (rather than
-/// in runs of each account's rows).
-fn parts_sorted(df: &DataFrame, plan: &PartPlan) -> bool {
-    is_flagged_sorted(df) || plan.by.is_some()
-}
-
 /// Rows per part of [`account_parts`]: small enough that a million accounts'
 /// monthly rows make dozens of parts for the threads to share and each
 /// part's window is a small copy, large enough that each part's group-by
@@ -1862,6 +1860,17 @@ fn run_parts<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
     done.into_iter().map(|(_, v)| v).collect()
 }
 
+/// One window of a source in [`Aggregated::add`]: its features, its rows
+/// (lazily, whole: what a failed part falls back to) and its group-by by parts.
+struct WindowGroup<'a> {
+    window: Option<Window>,
+    feats: Vec<&'a Feature>,
+    rows: LazyFrame,
+    /// The `__rows_` column counting each account's rows.
+    has_rows: String,
+    plan: PartPlan,
+}
+
 /// One window's group-by over a part of a linked source's rows.
 struct PartPlan {
     /// The columns read: the account, the features' columns, the window's
@@ -1873,19 +1882,15 @@ struct PartPlan {
     by: Option<[String; 3]>,
     /// The features, and the rows per account.
     exprs: Vec<Expr>,
+    /// Whether the rows reach the group-by in runs of each account's rows
+    /// (in account order, or sorted by `by`) rather than to be hashed.
+    in_runs: bool,
 }
 
 impl PartPlan {
     /// Rows `start..start + n` of `df`: those in the window, sorted if need
-    /// be, in one buffer, grouped by account (in runs of rows when `hashed`
-    /// is false, as the rows then are in account order).
-    fn group(
-        &self,
-        df: &DataFrame,
-        start: usize,
-        n: usize,
-        hashed: bool,
-    ) -> PolarsResult<DataFrame> {
+    /// be, in one buffer, grouped by account.
+    fn group(&self, df: &DataFrame, start: usize, n: usize) -> PolarsResult<DataFrame> {
         let mut rows = df
             .slice(start as i64, n)
             .select(self.keep.iter().cloned())?;
@@ -1900,7 +1905,7 @@ impl PartPlan {
             )?;
         }
         rows.rechunk_mut();
-        if !hashed {
+        if self.in_runs {
             let mut aid = rows.column(AID)?.as_materialized_series().clone();
             aid.set_sorted_flag(polars::series::IsSorted::Ascending);
             rows.with_column(aid.into_column())?;
@@ -2136,14 +2141,20 @@ impl<'a> Aggregated<'a> {
                     keep.push(c);
                 }
             }
-            let grouped = lf.clone().group_by([col(AID)]).agg(exprs.clone());
-            let plan = PartPlan {
-                keep,
-                inside,
-                by,
-                exprs,
-            };
-            groups.push((window, feats, lf, has_rows, grouped, plan));
+            let in_runs = is_flagged_sorted(df) || by.is_some();
+            groups.push(WindowGroup {
+                window,
+                feats,
+                rows: lf,
+                has_rows,
+                plan: PartPlan {
+                    keep,
+                    inside,
+                    by,
+                    exprs,
+                    in_runs,
+                },
+            });
         }
         // Every window over every part of the rows at once, on all threads;
         // each window's parts stacked in order. Should a part fail, its
@@ -2156,11 +2167,10 @@ impl<'a> Aggregated<'a> {
             .collect();
         let done = run_parts(tasks.len(), |i| {
             let (w, (start, n)) = tasks[i];
-            let plan = &groups[w].5;
-            guard(|| plan.group(df, start, n, !parts_sorted(df, plan))).ok()
+            guard(|| groups[w].plan.group(df, start, n)).ok()
         });
         let mut done = done.into_iter();
-        let mut together: Vec<Option<DataFrame>> = groups
+        let together: Vec<Option<DataFrame>> = groups
             .iter()
             .map(|_| {
                 let mut all: Option<DataFrame> = None;
@@ -2186,13 +2196,19 @@ impl<'a> Aggregated<'a> {
                 t_all,
             );
         }
-        together.resize(groups.len(), None);
-        for ((window, feats, lf, has_rows, grouped, _), done) in groups.into_iter().zip(together) {
+        for (g, done) in groups.into_iter().zip(together) {
+            let WindowGroup {
+                window,
+                feats,
+                rows: lf,
+                has_rows,
+                plan,
+            } = g;
             let agg = match done {
                 Some(a) => Ok(a),
                 None => {
                     let t_group = std::time::Instant::now();
-                    let agg = guard(|| grouped.collect());
+                    let agg = guard(|| lf.clone().group_by([col(AID)]).agg(plan.exprs).collect());
                     trace(&format!("aggregate {} {window:?}", src.name), t_group);
                     agg
                 }

@@ -284,7 +284,7 @@ fn look_up_gives_what_the_left_join_gives() {
         "l".into(),
         [Some("c"), None, Some("zz"), Some("a"), Some("c"), Some("d")],
     );
-    let got = look_up(&links, &keys, &ids).unwrap();
+    let got = look_up_in(&links, &key_map(&keys, &ids).unwrap());
     let joined = DataFrame::new_infer_height(vec![links.clone().into_column()])
         .unwrap()
         .lazy()
@@ -310,7 +310,7 @@ fn look_up_gives_what_the_left_join_gives() {
     assert_eq!(want, [Some(2), None, None, Some(3), Some(2), Some(1)]);
     // A repeated key would repeat rows in the join: no shortcut then.
     let dup = StringChunked::new("k".into(), ["a", "a"]);
-    assert!(look_up(&links, &dup, &IdxCa::new("i".into(), [0 as IdxSize, 1])).is_none());
+    assert!(key_map(&dup, &IdxCa::new("i".into(), [0 as IdxSize, 1])).is_none());
 }
 
 #[test]
@@ -392,7 +392,7 @@ fn linked_rows(accounts: u32, seed: u64) -> DataFrame {
     df
 }
 
-fn part_plan(window: Option<(i32, i32)>) -> PartPlan {
+fn part_plan(window: Option<(i32, i32)>, in_runs: bool) -> PartPlan {
     let exprs = vec![
         col("x").mean().alias("mean_x"),
         col("x").sum().alias("sum_x"),
@@ -408,6 +408,7 @@ fn part_plan(window: Option<(i32, i32)>) -> PartPlan {
         inside: window.map(|(lo, hi)| ("months_since_m".to_string(), lo, hi)),
         by: None,
         exprs,
+        in_runs,
     }
 }
 
@@ -470,8 +471,8 @@ fn account_parts_keep_each_account_whole_and_cover_every_row() {
 fn grouping_part_by_part_gives_the_whole_frames_values_to_the_last_bit_on_any_thread_count() {
     let df = linked_rows(2000, 11);
     for window in [None, Some((0, 2)), Some((3, 8))] {
-        let plan = part_plan(window);
-        let whole = plan.group(&df, 0, df.height(), false).unwrap();
+        let plan = part_plan(window, true);
+        let whole = plan.group(&df, 0, df.height()).unwrap();
         assert!(whole.height() > 1500);
         for (part_rows, threads) in [(7, 1), (7, 3), (300, 2), (1 << 18, 2)] {
             let parts = account_parts(&df, part_rows).unwrap();
@@ -481,7 +482,7 @@ fn grouping_part_by_part_gives_the_whole_frames_values_to_the_last_bit_on_any_th
                 .unwrap();
             let done = pool.install(|| {
                 run_parts(parts.len(), |i| {
-                    plan.group(&df, parts[i].0, parts[i].1, false).unwrap()
+                    plan.group(&df, parts[i].0, parts[i].1).unwrap()
                 })
             });
             let mut stacked = done[0].clone();
@@ -496,19 +497,20 @@ fn grouping_part_by_part_gives_the_whole_frames_values_to_the_last_bit_on_any_th
         }
     }
     // A hashed group-by of the same rows out of order gives the same accounts.
-    let plan = part_plan(Some((0, 11)));
     let shuffled = df
         .sort(
             [ROW],
             SortMultipleOptions::default().with_order_descending(true),
         )
         .unwrap();
-    let hashed = plan
-        .group(&shuffled, 0, shuffled.height(), true)
+    let hashed = part_plan(Some((0, 11)), false)
+        .group(&shuffled, 0, shuffled.height())
         .unwrap()
         .sort([AID], SortMultipleOptions::default())
         .unwrap();
-    let sorted = plan.group(&df, 0, df.height(), false).unwrap();
+    let sorted = part_plan(Some((0, 11)), true)
+        .group(&df, 0, df.height())
+        .unwrap();
     assert_eq!(hashed.column(AID).unwrap(), sorted.column(AID).unwrap());
     assert_eq!(
         hashed.column("rows").unwrap(),
