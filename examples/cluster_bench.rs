@@ -15,7 +15,8 @@ use ndarray::Array2;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use strata::cluster::{community, graph, kmeans, knn};
+use strata::cluster::community::{self, graph, knn};
+use strata::cluster::kmeans;
 
 /// The allocator the `strata` binary uses, so that timings match the pipeline's.
 #[global_allocator]

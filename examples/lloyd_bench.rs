@@ -2,7 +2,7 @@
 //! `cargo run --release --example lloyd_bench -- N D K [RUNS]`.
 //!
 //! Gaussian blobs (K centres, N × D, f64). Fits RUNS k-means runs of
-//! `strata::cluster::lloyd` from k-means++ seeds and prints the seconds per
+//! `strata::cluster::kmeans::lloyd` from k-means++ seeds and prints the seconds per
 //! run, per pass, and what one pass would cost if it only had to stream the
 //! matrix once from memory at the bandwidth measured here (a parallel sum over
 //! the same matrix). Used by benches/; never by tests.
@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use rand_xoshiro::{Xoshiro256Plus, Xoshiro256PlusPlus};
 use rayon::prelude::*;
-use strata::cluster::lloyd;
+use strata::cluster::kmeans::lloyd;
 
 fn main() {
     let args: Vec<usize> = std::env::args()

@@ -33,8 +33,8 @@ use polars::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::config::Month;
 use crate::error::{Error, Result};
+use crate::month::Month;
 use crate::rundir;
 
 /// The table's folder under the output folder.

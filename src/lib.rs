@@ -31,10 +31,12 @@ pub mod config;
 pub mod error;
 pub mod export;
 pub mod features;
+pub mod guard;
 pub mod history;
 pub mod ingest;
 pub mod lakehouse;
 pub mod memory;
+pub mod month;
 pub mod partition;
 pub mod quality;
 pub mod report;
@@ -42,6 +44,7 @@ pub mod run;
 pub mod rundir;
 pub mod sample;
 pub mod schema;
+pub mod settings;
 
 pub use error::{Error, Result};
 

@@ -27,8 +27,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::config::Month;
 use crate::error::{Error, Result};
+use crate::month::Month;
 
 /// The marker written last into a complete run directory.
 pub const SUCCESS: &str = "_SUCCESS";
@@ -102,6 +102,11 @@ impl OutputLock {
     }
 
     /// A fresh staging folder for `as_of`, removed again unless committed.
+    /// The output folder it locks, as given.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn staging(&self, as_of: Month) -> Result<Staging> {
         let dir = self
             .root

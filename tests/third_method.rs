@@ -88,7 +88,7 @@ fn a_method_of_ones_own_reaches_compare_history_exports_and_report() {
     let out = dir.path().join("out");
     for month in ["2026-10", "2026-11"] {
         let opts = RunOptions {
-            as_of: strata::config::Month::parse(month),
+            as_of: strata::month::Month::parse(month),
             output: Some(out.clone()),
             methods: Methods::with(&QUADRANTS),
             ..RunOptions::default()

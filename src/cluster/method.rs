@@ -3,20 +3,25 @@
 //! A method turns the feature matrix into one [`Segmentation`]; the compare,
 //! history, report and export stages read only what a `Segmentation` carries
 //! (its `method` name, labels, IDs, sizes, details), so they handle every
-//! method the same way. Adding a method is one new file in `cluster/` with a
-//! type implementing [`Method`], and one entry in [`REGISTRY`]. A method that
-//! needs settings also gets a section in the pipeline file (`config/`).
+//! method the same way. Adding a method is one new folder in `cluster/` with
+//! a type implementing [`Method`], and one entry in [`REGISTRY`].
 //!
 //! The first method of a run is its *primary* one: exceptions come from it
 //! unless `tiers.exceptions_from` names another, and the report's map colours
 //! its segments.
 
+use std::any::Any;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use ndarray::ArrayView2;
 
-use super::{community, kmeans, ClusterConfig, Segmentation};
+use super::community::Communities;
+use super::kmeans::KMeans;
+use super::{ClusterConfig, Segmentation};
 use crate::error::Result;
+use crate::schema::Headline;
+use crate::settings::Problems;
 
 /// A segment-discovery method.
 pub trait Method: Debug + Send + Sync {
@@ -37,6 +42,17 @@ pub trait Method: Debug + Send + Sync {
     /// The manifest's timing key for its wall time.
     fn timing_key(&self) -> &'static str {
         self.name()
+    }
+    /// The pipeline-file section of its own settings (`[name]`), if it has
+    /// one; the built-in methods' sections are part of [`ClusterConfig`].
+    fn section(&self) -> Option<&'static str> {
+        None
+    }
+    /// Its section's table (`None`: absent) checked into its settings, the
+    /// problems going to `problems` (see [`crate::settings::read_section`]);
+    /// [`Method::fit`] finds them with [`ClusterConfig::settings`].
+    fn settings(&self, _raw: Option<&toml::Value>, _problems: &mut Problems) -> Option<Settings> {
+        None
     }
     /// Whether [`Method::fit`] uses last month's segment of each account
     /// (a warm start); when false the run does not look them up.
@@ -66,96 +82,51 @@ pub trait Method: Debug + Send + Sync {
     fn summary(&self, s: &Segmentation) -> String {
         format!("{} {}", s.k(), self.noun())
     }
+    /// One line for the end-of-run summary: what it found and how.
+    fn describe(&self, s: &Segmentation) -> String {
+        format!("{}: {} {}", self.label(), s.k(), self.noun())
+    }
+    /// Its wall seconds for the manifest's `stage_seconds`, with those of
+    /// its own steps (choosing k; the kNN graph and community detection).
+    fn stage_seconds(&self, s: &Segmentation) -> Vec<(&'static str, f64)> {
+        vec![(self.timing_key(), s.seconds)]
+    }
+    /// What it adds to the manifest's headline beyond its segment count
+    /// (the communities' modularity).
+    fn headline(&self, _s: &Segmentation, _h: &mut Headline) {}
 }
 
-/// k-means (see [`kmeans`]).
-#[derive(Debug, Clone, Copy)]
-pub struct KMeans;
+/// A method's checked settings: its own type behind `Any` (so only what its
+/// checks made can reach its fit), and how they read in the manifest.
+#[derive(Clone)]
+pub struct Settings {
+    value: Arc<dyn Any + Send + Sync>,
+    shown: serde_json::Value,
+}
 
-impl Method for KMeans {
-    fn name(&self) -> &'static str {
-        "kmeans"
+impl Settings {
+    pub fn new<T: Any + Send + Sync + serde::Serialize>(value: T) -> Settings {
+        let shown = serde_json::to_value(&value).unwrap_or(serde_json::Value::Null);
+        Settings {
+            value: Arc::new(value),
+            shown,
+        }
     }
-    fn label(&self) -> &'static str {
-        "k-means"
-    }
-    fn fit(
-        &self,
-        x: ArrayView2<f64>,
-        cfg: &ClusterConfig,
-        seed: u64,
-        _previous: Option<&[Option<u32>]>,
-    ) -> Result<Segmentation> {
-        super::run_kmeans(x, &cfg.kmeans, seed)
-    }
-    fn refit(
-        &self,
-        xs: ArrayView2<f64>,
-        fitted: &Segmentation,
-        cfg: &ClusterConfig,
-        seed: u64,
-    ) -> Result<Vec<usize>> {
-        let k = fitted.k();
-        let kcfg = kmeans::KMeansConfig {
-            k: Some(k),
-            ..cfg.kmeans.clone()
-        };
-        Ok(kmeans::fit(xs, k.min(xs.nrows()), &kcfg, seed)?.0)
-    }
-    fn summary(&self, s: &Segmentation) -> String {
-        format!("k = {}", s.k())
+    /// The settings, when they are a `T`.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.value.downcast_ref()
     }
 }
 
-/// Communities of the similarity graph (see [`super::knn`], [`community`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Communities;
+impl Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Settings({})", self.shown)
+    }
+}
 
-impl Method for Communities {
-    fn name(&self) -> &'static str {
-        "community"
-    }
-    fn label(&self) -> &'static str {
-        "communities"
-    }
-    fn noun(&self) -> &'static str {
-        "communities"
-    }
-    fn member(&self) -> &'static str {
-        "Community"
-    }
-    fn timing_key(&self) -> &'static str {
-        "communities"
-    }
-    fn wants_previous(&self, cfg: &ClusterConfig) -> bool {
-        cfg.community.warm_start
-    }
-    fn fit(
-        &self,
-        x: ArrayView2<f64>,
-        cfg: &ClusterConfig,
-        seed: u64,
-        previous: Option<&[Option<u32>]>,
-    ) -> Result<Segmentation> {
-        super::run_communities(x, cfg, seed, previous)
-    }
-    fn refit(
-        &self,
-        xs: ArrayView2<f64>,
-        _fitted: &Segmentation,
-        cfg: &ClusterConfig,
-        seed: u64,
-    ) -> Result<Vec<usize>> {
-        let (g, neighbours, _) = super::build_graph(xs, &cfg.graph, seed);
-        let (labels, _) = community::detect(
-            &g,
-            cfg.community.algorithm,
-            cfg.community.resolutions[0],
-            seed,
-            cfg.community.size_limits(g.n()),
-            cfg.community.iterations,
-        );
-        Ok(neighbours.to_accounts(labels))
+impl serde::Serialize for Settings {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.shown.serialize(s)
     }
 }
 

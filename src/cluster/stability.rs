@@ -24,7 +24,19 @@ use std::borrow::Cow;
 use super::kmeans::{sample_indices, take_rows};
 use crate::error::Result;
 use crate::partition::{agreement, Contingency};
+use crate::settings::{positive, section, Problems};
 
+section! {
+    /// `[stability]` as written.
+    #[derive(Debug, serde::Deserialize, Default)]
+    pub struct RawStability {
+        pub runs: Option<usize>,
+        pub subsample: Option<f64>,
+        pub sample: Option<usize>,
+    }
+}
+
+/// Checked stability settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct StabilityConfig {
     pub runs: usize,
@@ -39,6 +51,30 @@ impl Default for StabilityConfig {
             subsample: 0.8,
             sample: 10_000,
         }
+    }
+}
+
+impl StabilityConfig {
+    /// `[stability]` checked (`None`: absent, every default).
+    pub fn check(raw: Option<&RawStability>, problems: &mut Problems) -> StabilityConfig {
+        let mut c = StabilityConfig::default();
+        let Some(s) = raw else {
+            return c;
+        };
+        if let Some(r) = s.runs {
+            c.runs = r;
+        }
+        if let Some(f) = s.subsample {
+            if !(f > 0.0 && f <= 1.0) {
+                problems.push(
+                    "stability.subsample",
+                    format!("{f} must be a share in (0, 1], e.g. 0.8"),
+                );
+            }
+            c.subsample = f;
+        }
+        positive(problems, "stability.sample", s.sample, &mut c.sample);
+        c
     }
 }
 

@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::stats::{bh_adjust, binomial_sf};
-pub use crate::cluster::knn::Neighbours;
+use crate::cluster::community::knn::Neighbours;
 
 /// What one account's neighbours say.
 #[derive(Debug, Clone, PartialEq)]

@@ -44,7 +44,7 @@ use crate::cluster::Segmentation;
 use crate::config::{Kind, Pipeline, TierSource, Tiers};
 use crate::error::{Error, Result};
 use crate::features::{median, FeatureMatrix};
-use crate::ingest::load::guard;
+use crate::guard::guard;
 use crate::ingest::AccountFrame;
 use crate::partition::{agreement, Agreement, Contingency};
 use profile::Profile;
@@ -127,8 +127,8 @@ pub fn tier_findings(
     t: &Tiers,
     tiers: &CurrentTiers,
     max_unknown: f64,
-) -> Vec<(crate::config::Severity, &'static str, String, String)> {
-    use crate::config::Severity;
+) -> Vec<(crate::quality::Severity, &'static str, String, String)> {
+    use crate::quality::Severity;
     let known = tiers.labels.iter().flatten().count();
     let mut seen: Vec<(&String, &usize)> = tiers.unknown.iter().collect();
     seen.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -591,6 +591,7 @@ fn value_column(p: &Pipeline, frame: &AccountFrame) -> Result<Option<Vec<Option<
 pub fn compare(
     p: &Pipeline,
     frame: &AccountFrame,
+    tiers: Option<CurrentTiers>,
     m: &FeatureMatrix,
     segs: &[Segmentation],
     profiles: Vec<Profile>,
@@ -622,7 +623,13 @@ pub fn compare(
             suggested: vec![None; m.ids.len()],
         });
     };
-    let tiers = current_tiers(t, frame)?;
+    // The tiers as validation evaluated them; evaluated here for a caller
+    // that did not validate.
+    let owned = match tiers {
+        Some(t) => t,
+        None => current_tiers(t, frame)?,
+    };
+    let tiers = &owned;
     let methods: Vec<MethodComparison> = segs.iter().map(|s| compare_method(s, &tiers)).collect();
     let primary = segs
         .iter()
@@ -642,101 +649,21 @@ pub fn compare(
         }
         _ => (vec![None; m.ids.len()], None),
     };
-    let base: Vec<f64> = {
-        let mut c = vec![0usize; nt];
-        for l in tiers.labels.iter().flatten() {
-            c[*l] += 1;
-        }
-        let total: usize = c.iter().sum();
-        c.iter().map(|&v| v as f64 / total.max(1) as f64).collect()
-    };
-
-    // Raw values and per-tier medians of the numeric matrix features, for reasons.
-    let numeric: Vec<&crate::config::Feature> = p
-        .features
-        .iter()
-        .filter(|f| f.in_matrix && f.kind == Kind::Numeric)
-        .collect();
-    let raw: Vec<Vec<Option<f64>>> = numeric
-        .iter()
-        .map(|f| {
-            frame
-                .df
-                .column(&f.name)
-                .and_then(|c| c.f64().map(|c| c.iter().collect()))
-                .map_err(Error::from)
-        })
-        .collect::<Result<_>>()?;
-    let scaled: Vec<usize> = numeric
-        .iter()
-        .map(|f| {
-            m.columns
-                .iter()
-                .position(|c| c.feature == f.name && c.role == "numeric")
-                .unwrap_or(usize::MAX)
-        })
-        .collect();
-    let mut med_raw = vec![vec![f64::NAN; nt]; numeric.len()];
-    let mut med_x = vec![vec![f64::NAN; nt]; numeric.len()];
-    let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
-    for (i, t) in tiers.labels.iter().enumerate() {
-        if let Some(t) = t {
-            tier_rows[*t].push(i);
-        }
-    }
-    for fi in 0..numeric.len() {
-        for (ti, rows) in tier_rows.iter().enumerate() {
-            let mut r: Vec<f64> = rows.iter().filter_map(|&i| raw[fi][i]).collect();
-            med_raw[fi][ti] = median(&mut r);
-            if scaled[fi] != usize::MAX {
-                let mut xs: Vec<f64> = rows.iter().map(|&i| m.x[[i, scaled[fi]]]).collect();
-                med_x[fi][ti] = median(&mut xs);
-            }
-        }
-    }
-
+    let tiers_base = base_rates(tiers);
+    let medians = TierMedians::new(p, frame, m, tiers)?;
     let mut exceptions = Vec::new();
     let mut suggested: Vec<Option<usize>> = tiers.labels.clone();
-    for i in 0..seg.labels.len() {
-        let (Some(cur), Some(e)) = (tiers.labels[i], evidence[i].as_ref()) else {
+    for (i, e) in evidence.iter().enumerate() {
+        let (Some(cur), Some(e)) = (tiers.labels[i], e.as_ref()) else {
             continue;
         };
         if !e.flags(cur, t.fdr) {
             continue;
         }
-        let sug = e.suggested;
-        suggested[i] = Some(sug);
-        let reasons = reasons_for(
-            i, cur, sug, &numeric, &raw, &scaled, &med_raw, &med_x, m, &tiers,
-        );
-        let k: u32 = e.counts.iter().sum();
-        let evidence_text = format!(
-            "{} of its {k} most similar accounts are {} ({:.0}% of all accounts are)",
-            e.counts[sug],
-            tiers.names[sug],
-            base[sug] * 100.0
-        );
-        let s = seg.labels[i];
+        suggested[i] = Some(e.suggested);
         let v = value.as_ref().and_then(|v| v[i]).unwrap_or(0.0);
-        exceptions.push(Exception {
-            account_id: m.ids[i].clone(),
-            row: i,
-            kind: if sug < cur {
-                ExceptionKind::Upgrade
-            } else {
-                ExceptionKind::Downgrade
-            },
-            current_tier: tiers.names[cur].clone(),
-            suggested_tier: tiers.names[sug].clone(),
-            segment: s,
-            segment_id: seg.ids[s],
-            confidence: e.posterior[sug],
-            value_at_stake: v,
-            value_text: value_unit.format(v),
-            reasons,
-            evidence: evidence_text,
-            q_value: e.q_value,
-        });
+        let (seg_ids, units) = ((seg, tiers_base.as_slice()), (v, value_unit));
+        exceptions.push(exception(i, cur, e, seg_ids, units, m, tiers, &medians));
     }
     exceptions.sort_by(|a, b| {
         let pa = a.confidence * a.value_at_stake.max(1.0);
@@ -745,7 +672,7 @@ pub fn compare(
             .then_with(|| a.account_id.cmp(&b.account_id))
     });
     Ok(Comparison {
-        tiers: Some(tiers),
+        tiers: Some(owned),
         methods,
         cross,
         exceptions_from: seg.method.clone(),
@@ -758,66 +685,188 @@ pub fn compare(
     })
 }
 
-/// Features on which account `i` sits on the suggested tier's side of its
-/// current tier's median, furthest first (at most three). A feature whose two
-/// tier medians read the same in plain units, or differ by under a tenth of a
-/// standard deviation, says nothing and is left out.
+/// The exception of account `i`: from tier `cur` to the tier its
+/// neighbours suggest (`e`), with its segment (`seg`), the value at stake
+/// (`v` in `unit`), the reasons and the evidence in words.
 #[allow(clippy::too_many_arguments)]
-fn reasons_for(
+fn exception(
     i: usize,
     cur: usize,
-    sug: usize,
-    numeric: &[&crate::config::Feature],
-    raw: &[Vec<Option<f64>>],
-    scaled: &[usize],
-    med_raw: &[Vec<f64>],
-    med_x: &[Vec<f64>],
+    e: &evidence::Evidence,
+    (seg, base): (&Segmentation, &[f64]),
+    (v, value_unit): (f64, crate::config::Unit),
     m: &FeatureMatrix,
     tiers: &CurrentTiers,
-) -> Vec<Reason> {
-    let mut scored: Vec<(f64, usize)> = (0..numeric.len())
-        .filter(|&fi| scaled[fi] != usize::MAX && raw[fi][i].is_some())
-        .filter_map(|fi| {
-            let f = numeric[fi];
-            let gap = med_x[fi][sug] - med_x[fi][cur];
-            let same = f.unit.format(med_raw[fi][cur]) == f.unit.format(med_raw[fi][sug]);
-            if !gap.is_finite() || gap.abs() < 0.1 || same {
-                return None;
+    medians: &TierMedians,
+) -> Exception {
+    let sug = e.suggested;
+    let reasons = medians.reasons(i, cur, sug, m, tiers);
+    let k: u32 = e.counts.iter().sum();
+    let evidence_text = format!(
+        "{} of its {k} most similar accounts are {} ({:.0}% of all accounts are)",
+        e.counts[sug],
+        tiers.names[sug],
+        base[sug] * 100.0
+    );
+    let s = seg.labels[i];
+    Exception {
+        account_id: m.ids[i].clone(),
+        row: i,
+        kind: if sug < cur {
+            ExceptionKind::Upgrade
+        } else {
+            ExceptionKind::Downgrade
+        },
+        current_tier: tiers.names[cur].clone(),
+        suggested_tier: tiers.names[sug].clone(),
+        segment: s,
+        segment_id: seg.ids[s],
+        confidence: e.posterior[sug],
+        value_at_stake: v,
+        value_text: value_unit.format(v),
+        reasons,
+        evidence: evidence_text,
+        q_value: e.q_value,
+    }
+}
+
+/// Each tier's share of the accounts of known tier.
+fn base_rates(tiers: &CurrentTiers) -> Vec<f64> {
+    let mut c = vec![0usize; tiers.names.len()];
+    for l in tiers.labels.iter().flatten() {
+        c[*l] += 1;
+    }
+    let total: usize = c.iter().sum();
+    c.iter().map(|&v| v as f64 / total.max(1) as f64).collect()
+}
+
+/// The numeric matrix features' raw values and per-tier medians (raw and in
+/// matrix units), from which an exception's reasons are read.
+struct TierMedians<'a> {
+    numeric: Vec<&'a crate::config::Feature>,
+    raw: Vec<Vec<Option<f64>>>,
+    /// Each feature's matrix column (`usize::MAX`: none).
+    scaled: Vec<usize>,
+    med_raw: Vec<Vec<f64>>,
+    med_x: Vec<Vec<f64>>,
+}
+
+impl<'a> TierMedians<'a> {
+    fn new(
+        p: &'a Pipeline,
+        frame: &AccountFrame,
+        m: &FeatureMatrix,
+        tiers: &CurrentTiers,
+    ) -> Result<TierMedians<'a>> {
+        let nt = tiers.names.len();
+        let numeric: Vec<&crate::config::Feature> = p
+            .features
+            .iter()
+            .filter(|f| f.in_matrix && f.kind == Kind::Numeric)
+            .collect();
+        let raw: Vec<Vec<Option<f64>>> = numeric
+            .iter()
+            .map(|f| {
+                frame
+                    .df
+                    .column(&f.name)
+                    .and_then(|c| c.f64().map(|c| c.iter().collect()))
+                    .map_err(Error::from)
+            })
+            .collect::<Result<_>>()?;
+        let scaled: Vec<usize> = numeric
+            .iter()
+            .map(|f| {
+                m.columns
+                    .iter()
+                    .position(|c| c.feature == f.name && c.role == "numeric")
+                    .unwrap_or(usize::MAX)
+            })
+            .collect();
+        let mut med_raw = vec![vec![f64::NAN; nt]; numeric.len()];
+        let mut med_x = vec![vec![f64::NAN; nt]; numeric.len()];
+        let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
+        for (i, t) in tiers.labels.iter().enumerate() {
+            if let Some(t) = t {
+                tier_rows[*t].push(i);
             }
-            // How far past its tier's median, towards the suggested one's.
-            let toward = (m.x[[i, scaled[fi]]] - med_x[fi][cur]) * gap.signum();
-            let raw_toward =
-                (raw[fi][i]? - med_raw[fi][cur]) * (med_raw[fi][sug] - med_raw[fi][cur]);
-            (toward > 0.0 && raw_toward > 0.0).then_some((toward, fi))
-        })
-        .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    scored
-        .iter()
-        .take(3)
-        .map(|&(_, fi)| {
-            let f = numeric[fi];
-            let v = raw[fi][i].unwrap_or(f64::NAN);
-            let side = if v > med_raw[fi][cur] {
-                "above"
-            } else {
-                "below"
-            };
-            Reason {
-                feature: f.name.clone(),
-                value: v,
-                current_tier_median: med_raw[fi][cur],
-                suggested_tier_median: med_raw[fi][sug],
-                text: format!(
-                    "{} {}, {side} the {} median {} ({} median {})",
-                    f.label,
-                    f.unit.format(v),
-                    tiers.names[cur],
-                    f.unit.format(med_raw[fi][cur]),
-                    tiers.names[sug],
-                    f.unit.format(med_raw[fi][sug])
-                ),
+        }
+        for fi in 0..numeric.len() {
+            for (ti, rows) in tier_rows.iter().enumerate() {
+                let mut r: Vec<f64> = rows.iter().filter_map(|&i| raw[fi][i]).collect();
+                med_raw[fi][ti] = median(&mut r);
+                if scaled[fi] != usize::MAX {
+                    let mut xs: Vec<f64> = rows.iter().map(|&i| m.x[[i, scaled[fi]]]).collect();
+                    med_x[fi][ti] = median(&mut xs);
+                }
             }
+        }
+        Ok(TierMedians {
+            numeric,
+            raw,
+            scaled,
+            med_raw,
+            med_x,
         })
-        .collect()
+    }
+
+    /// Features on which account `i` sits on the suggested tier's side of its
+    /// current tier's median, furthest first (at most three). A feature whose two
+    /// tier medians read the same in plain units, or differ by under a tenth of a
+    /// standard deviation, says nothing and is left out.
+    fn reasons(
+        &self,
+        i: usize,
+        cur: usize,
+        sug: usize,
+        m: &FeatureMatrix,
+        tiers: &CurrentTiers,
+    ) -> Vec<Reason> {
+        let mut scored: Vec<(f64, usize)> = (0..self.numeric.len())
+            .filter(|&fi| self.scaled[fi] != usize::MAX && self.raw[fi][i].is_some())
+            .filter_map(|fi| {
+                let f = self.numeric[fi];
+                let gap = self.med_x[fi][sug] - self.med_x[fi][cur];
+                let same =
+                    f.unit.format(self.med_raw[fi][cur]) == f.unit.format(self.med_raw[fi][sug]);
+                if !gap.is_finite() || gap.abs() < 0.1 || same {
+                    return None;
+                }
+                // How far past its tier's median, towards the suggested one's.
+                let toward = (m.x[[i, self.scaled[fi]]] - self.med_x[fi][cur]) * gap.signum();
+                let raw_toward = (self.raw[fi][i]? - self.med_raw[fi][cur])
+                    * (self.med_raw[fi][sug] - self.med_raw[fi][cur]);
+                (toward > 0.0 && raw_toward > 0.0).then_some((toward, fi))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored
+            .iter()
+            .take(3)
+            .map(|&(_, fi)| {
+                let f = self.numeric[fi];
+                let v = self.raw[fi][i].unwrap_or(f64::NAN);
+                let side = if v > self.med_raw[fi][cur] {
+                    "above"
+                } else {
+                    "below"
+                };
+                Reason {
+                    feature: f.name.clone(),
+                    value: v,
+                    current_tier_median: self.med_raw[fi][cur],
+                    suggested_tier_median: self.med_raw[fi][sug],
+                    text: format!(
+                        "{} {}, {side} the {} median {} ({} median {})",
+                        f.label,
+                        f.unit.format(v),
+                        tiers.names[cur],
+                        f.unit.format(self.med_raw[fi][cur]),
+                        tiers.names[sug],
+                        f.unit.format(self.med_raw[fi][sug])
+                    ),
+                }
+            })
+            .collect()
+    }
 }

@@ -80,20 +80,8 @@ pub fn profiles(
     value: Option<&[Option<f64>]>,
 ) -> Vec<Profile> {
     let n = m.ids.len();
-    let d = m.columns.len();
     let k = seg.k();
-    // Per segment and overall sums for every matrix column.
-    let mut sum = vec![vec![0.0; d]; k];
-    let mut sq = vec![vec![0.0; d]; k];
-    for (row, &l) in m.x.outer_iter().zip(&seg.labels) {
-        for j in 0..d {
-            let v = row[j];
-            sum[l][j] += v;
-            sq[l][j] += v * v;
-        }
-    }
-    let total: Vec<f64> = (0..d).map(|j| (0..k).map(|s| sum[s][j]).sum()).collect();
-    let total_sq: Vec<f64> = (0..d).map(|j| (0..k).map(|s| sq[s][j]).sum()).collect();
+    let sums = Sums::new(m, seg);
     let value_total: Option<f64> = value.map(|v| v.iter().flatten().sum());
     let numeric: Vec<&crate::config::Feature> = p
         .features
@@ -112,35 +100,7 @@ pub fn profiles(
     let mut out: Vec<Profile> = (0..k)
         .map(|s| {
             let n_in = seg.sizes[s] as f64;
-            let n_out = (n - seg.sizes[s]) as f64;
-            let mut dist: Vec<Distinct> = Vec::new();
-            let mut effects = Vec::with_capacity(d);
-            for j in 0..d {
-                let mean_in = sum[s][j] / n_in.max(1.0);
-                let var_in = (sq[s][j] / n_in.max(1.0) - mean_in * mean_in).max(0.0);
-                let (so, sqo) = (total[j] - sum[s][j], total_sq[j] - sq[s][j]);
-                let mean_out = so / n_out.max(1.0);
-                let var_out = (sqo / n_out.max(1.0) - mean_out * mean_out).max(0.0);
-                let pooled = ((var_in + var_out) / 2.0).sqrt();
-                let effect = if pooled > 1e-12 {
-                    (mean_in - mean_out) / pooled
-                } else {
-                    0.0
-                };
-                let se = (var_in / n_in.max(1.0) + var_out / n_out.max(1.0)).sqrt();
-                let t = if se > 1e-12 {
-                    (mean_in - mean_out) / se
-                } else {
-                    0.0
-                };
-                effects.push(effect);
-                dist.push(Distinct {
-                    column: m.columns[j].name.clone(),
-                    feature: m.columns[j].feature.clone(),
-                    t,
-                    effect,
-                });
-            }
+            let (mut dist, effects) = sums.distinctions(s, n_in, (n - seg.sizes[s]) as f64, m);
             dist.sort_by(|a, b| {
                 b.t.abs()
                     .total_cmp(&a.t.abs())
@@ -148,43 +108,6 @@ pub fn profiles(
             });
             let name = name_from(p, m, &dist);
             dist.truncate(8);
-            let medians = numeric
-                .iter()
-                .map(|f| {
-                    let col = frame
-                        .df
-                        .column(&f.name)
-                        .ok()
-                        .and_then(|c| c.f64().ok().cloned());
-                    let mut vals: Vec<f64> = col
-                        .map(|c| members[s].iter().filter_map(|&i| c.get(i)).collect())
-                        .unwrap_or_default();
-                    (f.name.clone(), crate::features::median(&mut vals))
-                })
-                .collect();
-            let top_levels = categorical
-                .iter()
-                .filter_map(|f| {
-                    let c = frame.df.column(&f.name).ok()?.str().ok()?.clone();
-                    let mut counts: std::collections::BTreeMap<&str, usize> =
-                        std::collections::BTreeMap::new();
-                    for &i in &members[s] {
-                        *counts
-                            .entry(c.get(i).unwrap_or(crate::features::MISSING))
-                            .or_default() += 1;
-                    }
-                    let (level, cnt) =
-                        counts.iter().fold(
-                            ("", 0),
-                            |acc, (l, c)| if *c > acc.1 { (l, *c) } else { acc },
-                        );
-                    Some((
-                        f.name.clone(),
-                        level.to_string(),
-                        cnt as f64 / n_in.max(1.0),
-                    ))
-                })
-                .collect();
             Profile {
                 method: seg.method.clone(),
                 segment: s,
@@ -200,23 +123,156 @@ pub fn profiles(
                         0.0
                     }
                 }),
-                medians,
-                top_levels,
+                medians: medians(frame, &numeric, &members[s]),
+                top_levels: top_levels(frame, &categorical, &members[s]),
                 distinguishing: dist,
                 effects,
             }
         })
         .collect();
-    // Make names unique within the segmentation.
+    unique_names(&mut out);
+    out
+}
+
+/// Per segment and overall sums (and sums of squares) of every matrix column.
+struct Sums {
+    sum: Vec<Vec<f64>>,
+    sq: Vec<Vec<f64>>,
+    total: Vec<f64>,
+    total_sq: Vec<f64>,
+}
+
+impl Sums {
+    fn new(m: &FeatureMatrix, seg: &Segmentation) -> Sums {
+        let d = m.columns.len();
+        let k = seg.k();
+        let mut sum = vec![vec![0.0; d]; k];
+        let mut sq = vec![vec![0.0; d]; k];
+        for (row, &l) in m.x.outer_iter().zip(&seg.labels) {
+            for j in 0..d {
+                let v = row[j];
+                sum[l][j] += v;
+                sq[l][j] += v * v;
+            }
+        }
+        let total: Vec<f64> = (0..d).map(|j| (0..k).map(|s| sum[s][j]).sum()).collect();
+        let total_sq: Vec<f64> = (0..d).map(|j| (0..k).map(|s| sq[s][j]).sum()).collect();
+        Sums {
+            sum,
+            sq,
+            total,
+            total_sq,
+        }
+    }
+
+    /// How segment `s` (`n_in` accounts, `n_out` others) differs from the
+    /// other accounts on each column: Welch's t and the standardised effect
+    /// (the mean difference over the pooled standard deviation).
+    fn distinctions(
+        &self,
+        s: usize,
+        n_in: f64,
+        n_out: f64,
+        m: &FeatureMatrix,
+    ) -> (Vec<Distinct>, Vec<f64>) {
+        let (sum, sq, total, total_sq) = (&self.sum, &self.sq, &self.total, &self.total_sq);
+        let d = m.columns.len();
+        let mut dist: Vec<Distinct> = Vec::new();
+        let mut effects = Vec::with_capacity(d);
+        for j in 0..d {
+            let mean_in = sum[s][j] / n_in.max(1.0);
+            let var_in = (sq[s][j] / n_in.max(1.0) - mean_in * mean_in).max(0.0);
+            let (so, sqo) = (total[j] - sum[s][j], total_sq[j] - sq[s][j]);
+            let mean_out = so / n_out.max(1.0);
+            let var_out = (sqo / n_out.max(1.0) - mean_out * mean_out).max(0.0);
+            let pooled = ((var_in + var_out) / 2.0).sqrt();
+            let effect = if pooled > 1e-12 {
+                (mean_in - mean_out) / pooled
+            } else {
+                0.0
+            };
+            let se = (var_in / n_in.max(1.0) + var_out / n_out.max(1.0)).sqrt();
+            let t = if se > 1e-12 {
+                (mean_in - mean_out) / se
+            } else {
+                0.0
+            };
+            effects.push(effect);
+            dist.push(Distinct {
+                column: m.columns[j].name.clone(),
+                feature: m.columns[j].feature.clone(),
+                t,
+                effect,
+            });
+        }
+        (dist, effects)
+    }
+}
+
+/// Each numeric feature's median over the accounts `members`.
+fn medians(
+    frame: &AccountFrame,
+    numeric: &[&crate::config::Feature],
+    members: &[usize],
+) -> Vec<(String, f64)> {
+    numeric
+        .iter()
+        .map(|f| {
+            let col = frame
+                .df
+                .column(&f.name)
+                .ok()
+                .and_then(|c| c.f64().ok().cloned());
+            let mut vals: Vec<f64> = col
+                .map(|c| members.iter().filter_map(|&i| c.get(i)).collect())
+                .unwrap_or_default();
+            (f.name.clone(), crate::features::median(&mut vals))
+        })
+        .collect()
+}
+
+/// Each categorical feature's most common level over the accounts
+/// `members`, with its share.
+fn top_levels(
+    frame: &AccountFrame,
+    categorical: &[&crate::config::Feature],
+    members: &[usize],
+) -> Vec<(String, String, f64)> {
+    let n_in = members.len() as f64;
+    categorical
+        .iter()
+        .filter_map(|f| {
+            let c = frame.df.column(&f.name).ok()?.str().ok()?.clone();
+            let mut counts: std::collections::BTreeMap<&str, usize> =
+                std::collections::BTreeMap::new();
+            for &i in members {
+                *counts
+                    .entry(c.get(i).unwrap_or(crate::features::MISSING))
+                    .or_default() += 1;
+            }
+            let (level, cnt) = counts.iter().fold(
+                ("", 0),
+                |acc, (l, c)| if *c > acc.1 { (l, *c) } else { acc },
+            );
+            Some((
+                f.name.clone(),
+                level.to_string(),
+                cnt as f64 / n_in.max(1.0),
+            ))
+        })
+        .collect()
+}
+
+/// Names made unique within the segmentation: a repeated name gets " (2)", …
+fn unique_names(out: &mut [Profile]) {
     let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for pr in &mut out {
+    for pr in out.iter_mut() {
         let c = seen.entry(pr.name.clone()).or_default();
         *c += 1;
         if *c > 1 {
             pr.name = format!("{} ({})", pr.name, c);
         }
     }
-    out
 }
 
 fn name_from(p: &Pipeline, m: &FeatureMatrix, dist: &[Distinct]) -> String {

@@ -5,6 +5,12 @@ use std::collections::BTreeSet;
 use super::raw::*;
 use super::*;
 
+const SEVERITIES: &[(&str, Severity)] = &[
+    ("error", Severity::Error),
+    ("warning", Severity::Warning),
+    ("ignore", Severity::Ignore),
+];
+
 pub(super) fn checks(
     raw_checks: &[RawCheck],
     sources: &[Source],

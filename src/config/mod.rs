@@ -14,6 +14,7 @@
 
 mod checks;
 mod cluster;
+mod expr;
 mod features;
 mod raw;
 mod run_section;
@@ -28,25 +29,14 @@ use sha2::{Digest, Sha256};
 
 pub use types::*;
 
-use crate::cluster::community::Algorithm;
-use crate::cluster::knn::{self, Weighting};
-use crate::cluster::{kmeans, ClusterConfig};
+use crate::cluster::method::{Methods, Settings};
 use crate::error::{Error, Result};
+use crate::quality::Severity;
+use crate::settings::{choice, share, unknown_key, Problems};
+use expr::parse_expr;
 use raw::*;
 
 pub use crate::error::{ConfigProblem, ConfigProblems};
-
-#[derive(Default)]
-struct Problems(Vec<ConfigProblem>);
-
-impl Problems {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigProblem {
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-}
 
 /// `base/rel` with `x/..` pairs removed, so messages show `data/sample/usage.csv`
 /// rather than `pipelines/../data/sample/usage.csv`. Purely lexical.
@@ -71,8 +61,15 @@ fn resolve(base: &Path, rel: &str) -> PathBuf {
     }
 }
 
-/// Read, parse and validate a pipeline file.
+/// Read, parse and validate a pipeline file, for the registry's methods.
 pub fn load(path: &Path) -> Result<Pipeline> {
+    load_with(path, &Methods::default())
+}
+
+/// Read, parse and validate a pipeline file for a run of `methods`: a
+/// method with a section of its own ([`crate::cluster::Method::section`])
+/// checks it.
+pub fn load_with(path: &Path, methods: &Methods) -> Result<Pipeline> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::Config(ConfigProblems {
@@ -90,11 +87,16 @@ pub fn load(path: &Path) -> Result<Pipeline> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    parse(&text, path, &base)
+    parse_with(&text, path, &base, methods)
 }
 
 /// Parse and validate pipeline text; `base` is the folder relative paths start from.
 pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Pipeline> {
+    parse_with(text, file, base, &Methods::default())
+}
+
+/// [`parse`] for a run of `methods` (see [`load_with`]).
+pub fn parse_with(text: &str, file: &Path, base: &Path, methods: &Methods) -> Result<Pipeline> {
     let fail = |problems: Vec<ConfigProblem>| {
         Error::Config(ConfigProblems {
             file: file.to_path_buf(),
@@ -113,15 +115,46 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Pipeline> {
             }]))
         }
     };
+    // Keys under a method's own section are that method's to check.
+    let sections: Vec<&str> = methods.iter().filter_map(|m| m.section()).collect();
     for key in unknown {
-        problems.push(key.clone(), unknown_key_message(&key));
+        let top = key.split('.').next().unwrap_or("");
+        if !sections.contains(&top) {
+            problems.push(key.clone(), unknown_key_message(&key));
+        }
     }
-    let pipeline = validate(raw, text, file, base, &mut problems);
+    let mut pipeline = validate(raw, text, file, base, &mut problems);
+    let settings = method_settings(text, methods, &mut problems);
+    if let Some(p) = pipeline.as_mut() {
+        p.cluster.methods = settings;
+    }
     if problems.0.is_empty() {
         Ok(pipeline.expect("validate returns a pipeline when there are no problems"))
     } else {
         Err(fail(problems.0))
     }
+}
+
+/// Each method's own section checked into its settings, by method name.
+fn method_settings(
+    text: &str,
+    methods: &Methods,
+    problems: &mut Problems,
+) -> std::collections::BTreeMap<String, Settings> {
+    let mut out = std::collections::BTreeMap::new();
+    if methods.iter().all(|m| m.section().is_none()) {
+        return out;
+    }
+    let table: toml::Table = toml::from_str(text).unwrap_or_default();
+    for m in methods.iter() {
+        let Some(section) = m.section() else {
+            continue;
+        };
+        if let Some(s) = m.settings(table.get(section), problems) {
+            out.insert(m.name().to_string(), s);
+        }
+    }
+    out
 }
 
 fn unknown_key_message(path: &str) -> String {
@@ -142,42 +175,7 @@ fn unknown_key_message(path: &str) -> String {
         ["tiers", "rule", _, _] => RawRule::KEYS,
         _ => &[],
     };
-    let mut msg = "unknown key".to_string();
-    if let Some(best) = allowed
-        .iter()
-        .map(|k| (strsim::levenshtein(k, last), *k))
-        .filter(|(d, _)| *d <= 3)
-        .min()
-    {
-        msg.push_str(&format!("; did you mean `{}`?", best.1));
-    }
-    if !allowed.is_empty() {
-        msg.push_str(&format!(" Allowed here: {}", allowed.join(", ")));
-    }
-    msg
-}
-
-fn choice<T: Copy>(
-    problems: &mut Problems,
-    key: &str,
-    value: Option<&str>,
-    default: T,
-    options: &[(&str, T)],
-) -> T {
-    match value {
-        None => default,
-        Some(v) => match options.iter().find(|(name, _)| *name == v) {
-            Some((_, t)) => *t,
-            None => {
-                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-                problems.push(
-                    key,
-                    format!("`{v}` is not allowed; use one of: {}", names.join(", ")),
-                );
-                default
-            }
-        },
-    }
+    unknown_key(last, allowed)
 }
 
 fn validate(
@@ -222,99 +220,6 @@ fn validate(
         cluster,
         tiers,
     })
-}
-
-/// A share in [0, 1], or `default`.
-fn share(problems: &mut Problems, key: &str, value: Option<f64>, default: f64) -> f64 {
-    match value {
-        None => default,
-        Some(v) if (0.0..=1.0).contains(&v) => v,
-        Some(v) => {
-            problems.push(
-                key,
-                format!("{v} must be a share between 0 and 1, e.g. {default}"),
-            );
-            default
-        }
-    }
-}
-
-fn positive(problems: &mut Problems, key: &str, value: Option<usize>, target: &mut usize) {
-    if let Some(v) = value {
-        if v == 0 {
-            problems.push(key, "must be at least 1");
-        }
-        *target = v;
-    }
-}
-
-const SEVERITIES: &[(&str, Severity)] = &[
-    ("error", Severity::Error),
-    ("warning", Severity::Warning),
-    ("ignore", Severity::Ignore),
-];
-
-/// Parse a Polars SQL expression, recording a problem when it does not parse.
-///
-/// Only expressions over the declared sources' columns are allowed: a
-/// subquery (`x IN (SELECT c FROM read_csv('…'))`) would be run by Polars while
-/// parsing and could read files the pipeline does not declare, so it is
-/// rejected before Polars sees it.
-fn parse_expr(problems: &mut Problems, key: &str, text: &str) -> Option<polars::prelude::Expr> {
-    if let Some(word) = sql_outside_expressions(text) {
-        problems.push(
-            key,
-            format!("`{text}` uses `{word}`: expressions may only use the columns of declared sources (no subqueries); declare another file as a source instead"),
-        );
-        return None;
-    }
-    let parsed = std::panic::catch_unwind(|| polars::sql::sql_expr(text));
-    match parsed {
-        Ok(Ok(e)) => Some(e),
-        Ok(Err(e)) => {
-            let first = crate::error::polars_message(&e.to_string());
-            let quoting = if text.contains(' ') {
-                " (a column name with spaces or other characters must be in double quotes: \"Tenure in Months\" > 12)"
-            } else {
-                ""
-            };
-            problems.push(
-                key,
-                format!("`{text}` is not a Polars SQL expression: {first}{quoting}"),
-            );
-            None
-        }
-        Err(_) => {
-            problems.push(
-                key,
-                format!("`{text}` could not be parsed as a Polars SQL expression"),
-            );
-            None
-        }
-    }
-}
-
-/// `SELECT`, if `text` has it outside string literals and quoted identifiers:
-/// every subquery needs it, and only a subquery can reach beyond the
-/// expression's own columns (a table function such as `read_csv` stands in a
-/// subquery's FROM). `FROM` alone is fine (`EXTRACT(YEAR FROM d)`).
-fn sql_outside_expressions(text: &str) -> Option<String> {
-    let mut bare = String::with_capacity(text.len());
-    let mut quote: Option<char> = None;
-    for c in text.chars() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '\'' || c == '"' || c == '`' => {
-                quote = Some(c);
-                bare.push(' ');
-            }
-            None => bare.push(c),
-        }
-    }
-    bare.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .find(|w| w.eq_ignore_ascii_case("select"))
-        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::raw::*;
 use super::*;
+use crate::month::Month;
 
 /// The checked `[run]` table.
 pub(super) struct RunSection {

@@ -14,158 +14,198 @@ pub(super) fn validate(
     if raw_sources.is_empty() {
         problems.push("sources", "no sources declared; declare at least the account table, e.g. [sources.accounts] with path and id");
     }
-    let mut sources = Vec::new();
-    for (sname, s) in raw_sources {
-        let key = |k: &str| format!("sources.{sname}.{k}");
-        let path = resolve(base, &s.path);
-        let templated = s.path.contains("{as_of}");
-        if templated {
-            // Checked at ingestion, once the month is known.
-        } else if !path.exists() {
-            problems.push(
-                key("path"),
-                format!(
-                    "file not found: {} (relative paths start from the pipeline file's folder {})",
-                    path.display(),
-                    resolve(base, ".").display()
-                ),
-            );
-        } else if path.is_dir() {
-            problems.push(
-                key("path"),
-                format!(
-                    "{} is a folder, not a file: point `path` at the CSV or Parquet file inside it",
-                    path.display()
-                ),
-            );
-        }
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        let format = match s.format.as_deref().unwrap_or(ext.as_str()) {
-            "csv" | "txt" | "tsv" => Format::Csv,
-            "parquet" | "pq" => Format::Parquet,
-            // A folder has no extension; that problem is reported above.
-            _ if s.format.is_none() && !templated && path.is_dir() => Format::Csv,
-            other => {
-                problems.push(
-                    key("format"),
-                    format!("cannot tell the format of `{}` (`{other}`); set format = \"csv\" or \"parquet\"", s.path),
-                );
-                Format::Csv
-            }
-        };
-        let separator = match s.separator.as_deref() {
-            None if ext == "tsv" => b'\t',
-            None => b',',
-            Some("\\t") | Some("\t") => b'\t',
-            Some(sep) if sep.len() == 1 => sep.as_bytes()[0],
-            Some(sep) => {
-                problems.push(
-                    key("separator"),
-                    format!("`{sep}` must be a single character such as \",\", \";\" or \"\\t\""),
-                );
-                b','
-            }
-        };
-        let link = match (&s.id, &s.account, &s.via) {
-            _ if s.lookup.is_some() => {
-                if s.id.is_some() || s.account.is_some() || s.via.is_some() {
-                    problems.push(
-                        sname.clone(),
-                        "a `lookup` source is joined by its `key`: leave out `id`, `account` and `via`",
-                    );
-                }
-                if s.key.is_none() {
-                    problems.push(key("key"), "a `lookup` source needs `key`: its column that `on` matches (one row per key)");
-                }
-                if s.on.is_none() {
-                    problems.push(key("on"), format!("a `lookup` source needs `on`: the column of source `{}` that matches this source's key", s.lookup.as_deref().unwrap_or("")));
-                }
-                if s.columns.is_empty() {
-                    problems.push(
-                        key("columns"),
-                        "list the columns this lookup provides, e.g. columns = [\"population\"]",
-                    );
-                }
-                Link::Lookup {
-                    target: s.lookup.clone().unwrap_or_default(),
-                    on: s.on.clone().unwrap_or_default(),
-                    columns: s.columns.clone(),
-                }
-            }
-            (Some(id), None, None) => Link::Accounts { id: id.clone() },
-            (None, Some(a), None) => Link::Direct { account: a.clone() },
-            (None, None, Some(via)) => match &s.link {
-                Some(l) => Link::Via {
-                    parent: via.clone(),
-                    column: l.clone(),
-                },
-                None => {
-                    problems.push(key("link"), format!("`via = \"{via}\"` needs `link`: the column of this source that matches the `key` of {via}"));
-                    Link::Direct {
-                        account: String::new(),
-                    }
-                }
-            },
-            (None, None, None) => {
-                problems.push(
-                    sname.clone(),
-                    "says nothing about how its rows reach an account: set `id` (this is the account table), `account` (the column with the account id) or `via` + `link` (through another source)",
-                );
-                Link::Direct {
-                    account: String::new(),
-                }
-            }
-            _ => {
-                problems.push(sname.clone(), "set only one of `id`, `account` and `via`");
-                Link::Direct {
-                    account: String::new(),
-                }
-            }
-        };
-        if s.link.is_some() && s.via.is_none() {
-            problems.push(key("link"), "`link` only makes sense together with `via`");
-        }
-        if s.lookup.is_none() && (s.on.is_some() || !s.columns.is_empty()) {
-            problems.push(
-                key("on"),
-                "`on` and `columns` only make sense together with `lookup`",
-            );
-        }
-        let is_accounts = matches!(link, Link::Accounts { .. });
-        if !is_accounts {
-            for (k, v) in [("since", &s.since), ("until", &s.until)] {
-                if v.is_some() {
-                    problems.push(key(k), format!("`{k}` belongs on the account table (the source with `id`): it says when an account was a customer"));
-                }
-            }
-        }
-        if is_accounts && s.time.is_some() {
-            problems.push(key("time"), "the account table has no `time`: windows are measured on the rows of other sources. To say when an account became (or stopped being) a customer, use `since` (and `until`); other dates go in `dates`");
-        }
-        let filter = s
-            .filter
-            .as_ref()
-            .and_then(|f| parse_expr(problems, &key("filter"), f));
-        sources.push(Source {
-            name: sname.clone(),
-            path,
-            format,
-            separator,
-            link,
-            key: s.key.clone(),
-            latest_by: s.latest_by.clone(),
-            time: s.time.clone(),
-            dates: s.dates.clone(),
-            date_format: s.date_format.clone(),
-            filter_text: s.filter.clone(),
-            filter,
-            since: s.since.clone(),
-            until: s.until.clone(),
-        });
+    let sources: Vec<Source> = raw_sources
+        .iter()
+        .map(|(name, s)| source(name, s, base, problems))
+        .collect();
+    account_table(raw_sources, &sources, problems);
+    let names: BTreeSet<&str> = raw_sources.keys().map(String::as_str).collect();
+    via_parents(raw_sources, &sources, &names, problems);
+    lookups(&sources, &names, problems);
+    via_chains(&sources, problems);
+    sources
+}
+
+/// One `[sources.<name>]` checked on its own.
+fn source(sname: &str, s: &RawSource, base: &Path, problems: &mut Problems) -> Source {
+    let key = |k: &str| format!("sources.{sname}.{k}");
+    let path = resolve(base, &s.path);
+    let templated = s.path.contains("{as_of}");
+    if templated {
+        // Checked at ingestion, once the month is known.
+    } else if !path.exists() {
+        problems.push(
+            key("path"),
+            format!(
+                "file not found: {} (relative paths start from the pipeline file's folder {})",
+                path.display(),
+                resolve(base, ".").display()
+            ),
+        );
+    } else if path.is_dir() {
+        problems.push(
+            key("path"),
+            format!(
+                "{} is a folder, not a file: point `path` at the CSV or Parquet file inside it",
+                path.display()
+            ),
+        );
     }
+    let format = format_of(sname, s, &path, problems);
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let separator = match s.separator.as_deref() {
+        None if ext == "tsv" => b'\t',
+        None => b',',
+        Some("\\t") | Some("\t") => b'\t',
+        Some(sep) if sep.len() == 1 => sep.as_bytes()[0],
+        Some(sep) => {
+            problems.push(
+                key("separator"),
+                format!("`{sep}` must be a single character such as \",\", \";\" or \"\\t\""),
+            );
+            b','
+        }
+    };
+    let link = link_of(sname, s, problems);
+    if s.link.is_some() && s.via.is_none() {
+        problems.push(key("link"), "`link` only makes sense together with `via`");
+    }
+    if s.lookup.is_none() && (s.on.is_some() || !s.columns.is_empty()) {
+        problems.push(
+            key("on"),
+            "`on` and `columns` only make sense together with `lookup`",
+        );
+    }
+    let is_accounts = matches!(link, Link::Accounts { .. });
+    if !is_accounts {
+        for (k, v) in [("since", &s.since), ("until", &s.until)] {
+            if v.is_some() {
+                problems.push(key(k), format!("`{k}` belongs on the account table (the source with `id`): it says when an account was a customer"));
+            }
+        }
+    }
+    if is_accounts && s.time.is_some() {
+        problems.push(key("time"), "the account table has no `time`: windows are measured on the rows of other sources. To say when an account became (or stopped being) a customer, use `since` (and `until`); other dates go in `dates`");
+    }
+    let filter = s
+        .filter
+        .as_ref()
+        .and_then(|f| parse_expr(problems, &key("filter"), f));
+    Source {
+        name: sname.to_string(),
+        path,
+        format,
+        separator,
+        link,
+        key: s.key.clone(),
+        latest_by: s.latest_by.clone(),
+        time: s.time.clone(),
+        dates: s.dates.clone(),
+        date_format: s.date_format.clone(),
+        filter_text: s.filter.clone(),
+        filter,
+        since: s.since.clone(),
+        until: s.until.clone(),
+    }
+}
+
+/// The source's format: declared, else from the file's extension.
+fn format_of(sname: &str, s: &RawSource, path: &Path, problems: &mut Problems) -> Format {
+    let key = |k: &str| format!("sources.{sname}.{k}");
+    let templated = s.path.contains("{as_of}");
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    match s.format.as_deref().unwrap_or(ext.as_str()) {
+        "csv" | "txt" | "tsv" => Format::Csv,
+        "parquet" | "pq" => Format::Parquet,
+        // A folder has no extension; that problem is reported above.
+        _ if s.format.is_none() && !templated && path.is_dir() => Format::Csv,
+        other => {
+            problems.push(
+                key("format"),
+                format!("cannot tell the format of `{}` (`{other}`); set format = \"csv\" or \"parquet\"", s.path),
+            );
+            Format::Csv
+        }
+    }
+}
+
+/// How the source's rows reach an account: `id`, `account`, `via` + `link`
+/// or `lookup` (exactly one).
+fn link_of(sname: &str, s: &RawSource, problems: &mut Problems) -> Link {
+    let key = |k: &str| format!("sources.{sname}.{k}");
+    match (&s.id, &s.account, &s.via) {
+        _ if s.lookup.is_some() => {
+            if s.id.is_some() || s.account.is_some() || s.via.is_some() {
+                problems.push(
+                    sname,
+                    "a `lookup` source is joined by its `key`: leave out `id`, `account` and `via`",
+                );
+            }
+            if s.key.is_none() {
+                problems.push(
+                    key("key"),
+                    "a `lookup` source needs `key`: its column that `on` matches (one row per key)",
+                );
+            }
+            if s.on.is_none() {
+                problems.push(key("on"), format!("a `lookup` source needs `on`: the column of source `{}` that matches this source's key", s.lookup.as_deref().unwrap_or("")));
+            }
+            if s.columns.is_empty() {
+                problems.push(
+                    key("columns"),
+                    "list the columns this lookup provides, e.g. columns = [\"population\"]",
+                );
+            }
+            Link::Lookup {
+                target: s.lookup.clone().unwrap_or_default(),
+                on: s.on.clone().unwrap_or_default(),
+                columns: s.columns.clone(),
+            }
+        }
+        (Some(id), None, None) => Link::Accounts { id: id.clone() },
+        (None, Some(a), None) => Link::Direct { account: a.clone() },
+        (None, None, Some(via)) => match &s.link {
+            Some(l) => Link::Via {
+                parent: via.clone(),
+                column: l.clone(),
+            },
+            None => {
+                problems.push(key("link"), format!("`via = \"{via}\"` needs `link`: the column of this source that matches the `key` of {via}"));
+                Link::Direct {
+                    account: String::new(),
+                }
+            }
+        },
+        (None, None, None) => {
+            problems.push(
+                sname,
+                "says nothing about how its rows reach an account: set `id` (this is the account table), `account` (the column with the account id) or `via` + `link` (through another source)",
+            );
+            Link::Direct {
+                account: String::new(),
+            }
+        }
+        _ => {
+            problems.push(sname, "set only one of `id`, `account` and `via`");
+            Link::Direct {
+                account: String::new(),
+            }
+        }
+    }
+}
+
+/// Exactly one source is the account table.
+fn account_table(
+    raw_sources: &BTreeMap<String, RawSource>,
+    sources: &[Source],
+    problems: &mut Problems,
+) {
     let account_sources: Vec<&Source> = sources
         .iter()
         .filter(|s| matches!(s.link, Link::Accounts { .. }))
@@ -185,8 +225,16 @@ pub(super) fn validate(
             "no account table: give the source with one row per account `id = \"<its id column>\"`",
         );
     }
-    let names: BTreeSet<&str> = raw_sources.keys().map(String::as_str).collect();
-    for s in &sources {
+}
+
+/// Each `via` names a source with a key.
+fn via_parents(
+    raw_sources: &BTreeMap<String, RawSource>,
+    sources: &[Source],
+    names: &BTreeSet<&str>,
+    problems: &mut Problems,
+) {
+    for s in sources {
         if let Link::Via { parent, .. } = &s.link {
             match raw_sources.get(parent) {
                 None => problems.push(
@@ -201,7 +249,12 @@ pub(super) fn validate(
             }
         }
     }
-    for s in &sources {
+}
+
+/// Each lookup joins onto a source that is not a lookup, and no two provide
+/// the same column; no `via` goes through a lookup.
+fn lookups(sources: &[Source], names: &BTreeSet<&str>, problems: &mut Problems) {
+    for s in sources {
         if let Link::Lookup {
             target, columns, ..
         } = &s.link
@@ -240,8 +293,11 @@ pub(super) fn validate(
             }
         }
     }
-    // A `via` chain must end at the account table (no cycles).
-    for s in &sources {
+}
+
+/// A `via` chain must end at the account table (no cycles).
+fn via_chains(sources: &[Source], problems: &mut Problems) {
+    for s in sources {
         let mut seen = BTreeSet::new();
         let mut cur = s;
         while let Link::Via { parent, .. } = &cur.link {
@@ -258,8 +314,6 @@ pub(super) fn validate(
             }
         }
     }
-
-    sources
 }
 
 #[cfg(test)]

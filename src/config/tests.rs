@@ -1,4 +1,6 @@
 use super::*;
+use crate::month::Month;
+use expr::sql_outside_expressions;
 
 pub(super) fn dir_with(files: &[&str]) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

@@ -1,62 +1,12 @@
 //! The validated pipeline: what every later stage receives.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 
 use polars::prelude::Expr;
+
+use crate::month::Month;
 use serde::Serialize;
-
-/// A calendar month, the unit of `as_of` and of windows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Month {
-    pub year: i32,
-    pub month: u32,
-}
-
-impl Month {
-    /// Parse `YYYY-MM`.
-    pub fn parse(s: &str) -> Option<Month> {
-        let (y, m) = s.trim().split_once('-')?;
-        if y.len() != 4 || m.len() != 2 {
-            return None;
-        }
-        let year: i32 = y.parse().ok()?;
-        let month: u32 = m.parse().ok()?;
-        (1..=12).contains(&month).then_some(Month { year, month })
-    }
-    /// Months since year 0: consecutive months differ by one.
-    pub fn index(self) -> i32 {
-        self.year * 12 + self.month as i32 - 1
-    }
-    pub fn from_index(i: i32) -> Month {
-        Month {
-            year: i.div_euclid(12),
-            month: (i.rem_euclid(12) + 1) as u32,
-        }
-    }
-    pub fn add(self, months: i32) -> Month {
-        Month::from_index(self.index() + months)
-    }
-    /// The current month (UTC).
-    pub fn current() -> Month {
-        use chrono::Datelike;
-        let now = chrono::Utc::now();
-        Month {
-            year: now.year(),
-            month: now.month(),
-        }
-    }
-    pub fn first_day(self) -> chrono::NaiveDate {
-        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("valid month")
-    }
-}
-
-impl fmt::Display for Month {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -297,7 +247,7 @@ pub struct Tiers {
     pub fdr: f64,
 }
 
-pub use crate::quality::Severity;
+use crate::quality::Severity;
 
 #[derive(Debug, Clone)]
 pub struct Check {

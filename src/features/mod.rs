@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Feature, Kind, Missing, Pipeline, Scale, Transform};
 use crate::error::{Error, Result};
-use crate::ingest::{AccountFrame, ACCOUNT_ID};
+use crate::ingest::AccountFrame;
+use crate::schema::ACCOUNT_ID;
 
 /// What one matrix column is and how it was computed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -57,8 +57,8 @@ use serde::Serialize;
 
 use crate::cluster::Segmentation;
 use crate::compare::{assign, Comparison};
-use crate::config::Month;
 use crate::error::{Error, Result};
+use crate::month::Month;
 use crate::partition;
 use crate::rundir::{read_manifest, read_parquet};
 use crate::schema::{column, file, Manifest};
@@ -113,7 +113,7 @@ impl PreviousRun {
     pub fn load(as_of: Month, dir: &Path) -> Result<PreviousRun> {
         let a = read_parquet(&dir.join(file::ASSIGNMENTS), None)?;
         let s = read_parquet(&dir.join(file::SEGMENTS), None)?;
-        let accounts: Vec<String> = strings(&a, crate::ingest::ACCOUNT_ID)?
+        let accounts: Vec<String> = strings(&a, crate::schema::ACCOUNT_ID)?
             .ok_or_else(|| Error::Usage(format!("{} has no account_id column", dir.display())))?
             .into_iter()
             .map(|v| v.unwrap_or_default())
@@ -517,162 +517,226 @@ fn match_segments(
     profiles: &[Vec<(String, f64)>],
 ) -> (Vec<u32>, Vec<Transition>, BTreeMap<u32, u32>, u32) {
     let k = sizes.len();
-    let prev_ids: Vec<u32> = pm
-        .names
-        .keys()
-        .copied()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let pi: HashMap<u32, usize> = prev_ids
-        .iter()
-        .enumerate()
-        .map(|(i, &id)| (id, i))
-        .collect();
-    let kp = prev_ids.len();
-    let mut n = vec![vec![0u64; k]; kp];
-    let mut prev_common = vec![0u64; kp];
-    let mut cur_common = vec![0u64; k];
-    for (&c, p) in labels.iter().zip(prev_labels) {
-        if let Some(&p) = p.as_ref().and_then(|p| pi.get(p)) {
-            n[p][c] += 1;
-            prev_common[p] += 1;
-            cur_common[c] += 1;
-        }
-    }
-    let linked = |p: usize, c: usize| -> bool {
-        let v = n[p][c];
-        v >= MIN_OVERLAP
-            && (v as f64 >= MAJORITY * prev_common[p] as f64
-                || v as f64 >= MAJORITY * cur_common[c] as f64)
-    };
-    let links_p: Vec<Vec<usize>> = (0..kp)
-        .map(|p| (0..k).filter(|&c| linked(p, c)).collect())
-        .collect();
-    let links_c: Vec<Vec<usize>> = (0..k)
-        .map(|c| (0..kp).filter(|&p| linked(p, c)).collect())
-        .collect();
-    // ID-keeping pairs: Hungarian on overlap among linked pairs.
-    let score: Vec<Vec<f64>> = (0..kp)
-        .map(|p| {
-            (0..k)
-                .map(|c| if linked(p, c) { n[p][c] as f64 } else { 0.0 })
-                .collect()
-        })
-        .collect();
-    let mut heir: Vec<Option<usize>> = vec![None; k]; // current label → previous index
-    for (p, c) in assign::maximise(&score).into_iter().enumerate() {
-        if let Some(c) = c {
-            if linked(p, c) {
-                heir[c] = Some(p);
-            }
-        }
-    }
-    // Profile fallback for what overlap leaves unplaced.
-    let mut by_profile = vec![false; k];
-    let unplaced_c: Vec<usize> = (0..k).filter(|&c| links_c[c].is_empty()).collect();
-    let unplaced_p: Vec<usize> = (0..kp).filter(|&p| links_p[p].is_empty()).collect();
-    if !unplaced_c.is_empty() && !unplaced_p.is_empty() {
-        let prev_prof: Vec<&Vec<(String, f64)>> = prev_ids
-            .iter()
-            .map(|id| pm.medians.get(id).expect("every previous id has medians"))
-            .collect();
-        for (c, p) in profile_pairs(&prev_prof, profiles, &unplaced_p, &unplaced_c) {
-            heir[c] = Some(p);
-            by_profile[c] = true;
-        }
-    }
-    let mut next = pm.next_id.max(prev_ids.last().map_or(1, |m| m + 1));
+    let ov = Overlap::new(pm, prev_labels, labels, k);
+    let (heir, by_profile) = ov.heirs(pm, profiles);
+    let mut next = pm.next_id.max(ov.prev_ids.last().map_or(1, |m| m + 1));
     // New IDs in label order (largest first), so they are deterministic.
     let ids: Vec<u32> = (0..k)
         .map(|c| match heir[c] {
-            Some(p) => prev_ids[p],
+            Some(p) => ov.prev_ids[p],
             None => {
                 next += 1;
                 next - 1
             }
         })
         .collect();
-    let mut transitions = Vec::new();
-    let mut survived = BTreeMap::new();
-    let mut done_c = vec![false; k];
-    for p in 0..kp {
-        let pid = prev_ids[p];
-        let lp = &links_p[p];
-        if lp.len() >= 2 {
-            let cur: Vec<u32> = lp.iter().map(|&c| ids[c]).collect();
-            transitions.push(Transition {
-                kind: TransitionKind::Split,
-                previous: vec![pid],
-                accounts: lp.iter().map(|&c| n[p][c]).sum(),
-                text: format!("segment {pid} split into {}", join_ids(&cur)),
-                current: cur,
-                matched_by: "overlap".into(),
-            });
-        } else if lp.len() == 1 && links_c[lp[0]].len() == 1 {
-            let c = lp[0];
-            done_c[c] = true;
-            survived.insert(ids[c], pid);
-            transitions.push(Transition {
-                kind: TransitionKind::Survived,
-                previous: vec![pid],
-                current: vec![ids[c]],
-                matched_by: "overlap".into(),
-                accounts: n[p][c],
-                text: if ids[c] == pid {
-                    format!("segment {pid} survived")
-                } else {
-                    format!("segment {pid} survived as {}", ids[c])
-                },
-            });
-        } else if lp.is_empty() {
-            if let Some(c) = (0..k).find(|&c| by_profile[c] && heir[c] == Some(p)) {
+    let (transitions, survived) = ov.transitions(&ids, &heir, &by_profile, sizes);
+    (ids, transitions, survived, next)
+}
+
+/// Last month's segments against this month's: the accounts in both of each
+/// pair, and which pairs are linked (enough accounts, a majority of one side).
+struct Overlap {
+    /// Last month's IDs, ascending; `p` indexes them.
+    prev_ids: Vec<u32>,
+    /// Accounts in previous segment `p` and current label `c`.
+    n: Vec<Vec<u64>>,
+    /// The current labels each previous segment is linked to, and back.
+    links_p: Vec<Vec<usize>>,
+    links_c: Vec<Vec<usize>>,
+}
+
+impl Overlap {
+    fn new(
+        pm: &PreviousMethod,
+        prev_labels: &[Option<u32>],
+        labels: &[usize],
+        k: usize,
+    ) -> Overlap {
+        let prev_ids: Vec<u32> = pm
+            .names
+            .keys()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let pi: HashMap<u32, usize> = prev_ids
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| (id, i))
+            .collect();
+        let kp = prev_ids.len();
+        let mut n = vec![vec![0u64; k]; kp];
+        let mut prev_common = vec![0u64; kp];
+        let mut cur_common = vec![0u64; k];
+        for (&c, p) in labels.iter().zip(prev_labels) {
+            if let Some(&p) = p.as_ref().and_then(|p| pi.get(p)) {
+                n[p][c] += 1;
+                prev_common[p] += 1;
+                cur_common[c] += 1;
+            }
+        }
+        let linked = |p: usize, c: usize| -> bool {
+            let v = n[p][c];
+            v >= MIN_OVERLAP
+                && (v as f64 >= MAJORITY * prev_common[p] as f64
+                    || v as f64 >= MAJORITY * cur_common[c] as f64)
+        };
+        let links_p: Vec<Vec<usize>> = (0..kp)
+            .map(|p| (0..k).filter(|&c| linked(p, c)).collect())
+            .collect();
+        let links_c: Vec<Vec<usize>> = (0..k)
+            .map(|c| (0..kp).filter(|&p| linked(p, c)).collect())
+            .collect();
+        Overlap {
+            prev_ids,
+            n,
+            links_p,
+            links_c,
+        }
+    }
+
+    fn linked(&self, p: usize, c: usize) -> bool {
+        self.links_p[p].contains(&c)
+    }
+
+    /// Each current label's heir (previous index): ID-keeping pairs by the
+    /// Hungarian method on overlap among linked pairs, then a profile match
+    /// for what overlap leaves unplaced (flagged in the second vector).
+    fn heirs(
+        &self,
+        pm: &PreviousMethod,
+        profiles: &[Vec<(String, f64)>],
+    ) -> (Vec<Option<usize>>, Vec<bool>) {
+        let (k, kp) = (self.links_c.len(), self.prev_ids.len());
+        let (n, links_p, links_c, prev_ids) =
+            (&self.n, &self.links_p, &self.links_c, &self.prev_ids);
+        let linked = |p: usize, c: usize| self.linked(p, c);
+        let score: Vec<Vec<f64>> = (0..kp)
+            .map(|p| {
+                (0..k)
+                    .map(|c| if linked(p, c) { n[p][c] as f64 } else { 0.0 })
+                    .collect()
+            })
+            .collect();
+        let mut heir: Vec<Option<usize>> = vec![None; k]; // current label → previous index
+        for (p, c) in assign::maximise(&score).into_iter().enumerate() {
+            if let Some(c) = c {
+                if linked(p, c) {
+                    heir[c] = Some(p);
+                }
+            }
+        }
+        // Profile fallback for what overlap leaves unplaced.
+        let mut by_profile = vec![false; k];
+        let unplaced_c: Vec<usize> = (0..k).filter(|&c| links_c[c].is_empty()).collect();
+        let unplaced_p: Vec<usize> = (0..kp).filter(|&p| links_p[p].is_empty()).collect();
+        if !unplaced_c.is_empty() && !unplaced_p.is_empty() {
+            let prev_prof: Vec<&Vec<(String, f64)>> = prev_ids
+                .iter()
+                .map(|id| pm.medians.get(id).expect("every previous id has medians"))
+                .collect();
+            for (c, p) in profile_pairs(&prev_prof, profiles, &unplaced_p, &unplaced_c) {
+                heir[c] = Some(p);
+                by_profile[c] = true;
+            }
+        }
+        (heir, by_profile)
+    }
+
+    /// What became of each segment (survived, split, merged, disappeared,
+    /// emerged), and the surviving pairs (current ID → previous ID).
+    fn transitions(
+        &self,
+        ids: &[u32],
+        heir: &[Option<usize>],
+        by_profile: &[bool],
+        sizes: &[usize],
+    ) -> (Vec<Transition>, BTreeMap<u32, u32>) {
+        let (k, kp) = (self.links_c.len(), self.prev_ids.len());
+        let (n, links_p, links_c, prev_ids) =
+            (&self.n, &self.links_p, &self.links_c, &self.prev_ids);
+        let mut transitions = Vec::new();
+        let mut survived = BTreeMap::new();
+        let mut done_c = vec![false; k];
+        for p in 0..kp {
+            let pid = prev_ids[p];
+            let lp = &links_p[p];
+            if lp.len() >= 2 {
+                let cur: Vec<u32> = lp.iter().map(|&c| ids[c]).collect();
+                transitions.push(Transition {
+                    kind: TransitionKind::Split,
+                    previous: vec![pid],
+                    accounts: lp.iter().map(|&c| n[p][c]).sum(),
+                    text: format!("segment {pid} split into {}", join_ids(&cur)),
+                    current: cur,
+                    matched_by: "overlap".into(),
+                });
+            } else if lp.len() == 1 && links_c[lp[0]].len() == 1 {
+                let c = lp[0];
                 done_c[c] = true;
                 survived.insert(ids[c], pid);
                 transitions.push(Transition {
                     kind: TransitionKind::Survived,
                     previous: vec![pid],
                     current: vec![ids[c]],
-                    matched_by: "profile".into(),
+                    matched_by: "overlap".into(),
                     accounts: n[p][c],
-                    text: format!("segment {pid} survived (matched by profile)"),
+                    text: if ids[c] == pid {
+                        format!("segment {pid} survived")
+                    } else {
+                        format!("segment {pid} survived as {}", ids[c])
+                    },
                 });
-            } else {
+            } else if lp.is_empty() {
+                if let Some(c) = (0..k).find(|&c| by_profile[c] && heir[c] == Some(p)) {
+                    done_c[c] = true;
+                    survived.insert(ids[c], pid);
+                    transitions.push(Transition {
+                        kind: TransitionKind::Survived,
+                        previous: vec![pid],
+                        current: vec![ids[c]],
+                        matched_by: "profile".into(),
+                        accounts: n[p][c],
+                        text: format!("segment {pid} survived (matched by profile)"),
+                    });
+                } else {
+                    transitions.push(Transition {
+                        kind: TransitionKind::Disappeared,
+                        previous: vec![pid],
+                        current: vec![],
+                        matched_by: "overlap".into(),
+                        accounts: 0,
+                        text: format!("segment {pid} disappeared"),
+                    });
+                }
+            }
+        }
+        for c in 0..k {
+            let lc = &links_c[c];
+            if lc.len() >= 2 {
+                let prev: Vec<u32> = lc.iter().map(|&p| prev_ids[p]).collect();
                 transitions.push(Transition {
-                    kind: TransitionKind::Disappeared,
-                    previous: vec![pid],
-                    current: vec![],
+                    kind: TransitionKind::Merged,
+                    accounts: lc.iter().map(|&p| n[p][c]).sum(),
+                    text: format!("segments {} merged into {}", join_ids(&prev), ids[c]),
+                    previous: prev,
+                    current: vec![ids[c]],
+                    matched_by: "overlap".into(),
+                });
+            } else if lc.is_empty() && !done_c[c] {
+                transitions.push(Transition {
+                    kind: TransitionKind::Emerged,
+                    previous: vec![],
+                    current: vec![ids[c]],
                     matched_by: "overlap".into(),
                     accounts: 0,
-                    text: format!("segment {pid} disappeared"),
+                    text: format!("segment {} emerged ({} accounts)", ids[c], sizes[c]),
                 });
             }
         }
+        (transitions, survived)
     }
-    for c in 0..k {
-        let lc = &links_c[c];
-        if lc.len() >= 2 {
-            let prev: Vec<u32> = lc.iter().map(|&p| prev_ids[p]).collect();
-            transitions.push(Transition {
-                kind: TransitionKind::Merged,
-                accounts: lc.iter().map(|&p| n[p][c]).sum(),
-                text: format!("segments {} merged into {}", join_ids(&prev), ids[c]),
-                previous: prev,
-                current: vec![ids[c]],
-                matched_by: "overlap".into(),
-            });
-        } else if lc.is_empty() && !done_c[c] {
-            transitions.push(Transition {
-                kind: TransitionKind::Emerged,
-                previous: vec![],
-                current: vec![ids[c]],
-                matched_by: "overlap".into(),
-                accounts: 0,
-                text: format!("segment {} emerged ({} accounts)", ids[c], sizes[c]),
-            });
-        }
-    }
-    (ids, transitions, survived, next)
 }
 
 fn join_ids(ids: &[u32]) -> String {

@@ -183,13 +183,13 @@ fn drift_is_one_for_identical_partitions_under_relabelling() {
         ids: vec![8, 3, 2],
         seed: 0,
         seconds: 0.0,
-        details: crate::cluster::Details::KMeans {
+        details: crate::cluster::Details::KMeans(crate::cluster::kmeans::KMeansDetails {
             inertia: 0.0,
             chosen_by: String::new(),
             k_scores: vec![],
             centroids: vec![],
             choose_seconds: 0.0,
-        },
+        }),
         stability: None,
         neighbours: None,
     };

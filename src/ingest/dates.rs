@@ -11,6 +11,13 @@
 
 use std::collections::HashSet;
 
+use polars::prelude::*;
+
+use super::load::{example_at, finding};
+use crate::config::Source;
+use crate::guard::guard;
+use crate::quality::{self, QualityReport, Severity};
+
 use chrono::{Datelike, NaiveDate};
 
 /// The formats tried, ISO first (ties go to the earlier one).
@@ -130,7 +137,7 @@ pub fn describe(fmt: &str) -> String {
 }
 
 /// The month of a date stored as days since 1970-01-01 (Polars' `Date`), as
-/// `year * 12 + month - 1`: the index [`crate::config::Month::index`] uses.
+/// `year * 12 + month - 1`: the index [`crate::month::Month::index`] uses.
 /// Integer arithmetic only (H. Hinnant's `civil_from_days`,
 /// <https://howardhinnant.github.io/date_algorithms.html>), so a column of
 /// dates costs a few nanoseconds a row instead of two calendar conversions.
@@ -144,6 +151,243 @@ pub fn month_index(days: i32) -> i32 {
     let month = if mp < 10 { mp + 3 } else { mp - 9 }; // [1, 12]
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year * 12 + month - 1) as i32
+}
+
+// Date columns of a source read as dates, with what does not parse reported.
+
+/// Parse a date column; report values that do not parse.
+pub(super) fn parse_dates(
+    s: &Source,
+    df: &DataFrame,
+    d: &str,
+    rows: &[usize],
+    max_ex: usize,
+    report: &mut QualityReport,
+) -> Option<Column> {
+    let c = df.column(d).ok()?.clone();
+    match c.dtype() {
+        DataType::Date => return None,
+        DataType::Datetime(_, _) => return c.cast(&DataType::Date).ok(),
+        DataType::String => {}
+        other => {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "wrong_type",
+                Some(d),
+                df.height(),
+                format!("date column holds {other}, not dates"),
+                "store dates as text like 2026-10-31 (or declare date_format) or as a Parquet date",
+            ));
+            return None;
+        }
+    }
+    let hint = format!(
+        "write dates as YYYY-MM-DD, or set date_format on sources.{} (e.g. \"%m/%d/%Y\" for 11/30/2025, \"%d/%m/%Y\" for 30/11/2025)",
+        s.name
+    );
+    let declared = s.date_format.clone();
+    let (chosen, exact) = match declared {
+        Some(f) => (f, true),
+        None => {
+            let (f, exact) = detect_format(s, df, d, rows, max_ex, &hint, report)?;
+            (f.to_string(), exact)
+        }
+    };
+    let (fmt, suffix) = if month_only(&chosen) {
+        (Some(format!("{chosen}-%d")), true)
+    } else {
+        (Some(chosen.clone()), false)
+    };
+    let mut input = col(d);
+    if suffix {
+        input = concat_str([input, lit("-01")], "", false);
+    }
+    let opts = StrptimeOptions {
+        format: fmt.clone().map(Into::into),
+        strict: false,
+        exact,
+        cache: true,
+    };
+    let parsed = guard(|| {
+        df.clone()
+            .lazy()
+            .select([
+                col(d).alias("orig"),
+                input.str().to_date(opts.clone()).alias(d),
+            ])
+            .collect()
+    });
+    let parsed = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "unparsable_date",
+                Some(d),
+                df.height(),
+                format!("dates cannot be parsed: {e}"),
+                hint.clone(),
+            ));
+            return None;
+        }
+    };
+    let orig = parsed.column("orig").ok()?.str().ok()?.clone();
+    let out = parsed.column(d).ok()?.clone();
+    let bad: Vec<usize> = orig
+        .iter()
+        .zip(out.is_null().iter())
+        .enumerate()
+        .filter_map(|(i, (o, n))| (o.is_some() && n == Some(true)).then_some(i))
+        .collect();
+    if !bad.is_empty() {
+        let message = format!(
+            "{} value(s) are not dates in format {chosen} ({}{})",
+            bad.len(),
+            describe(&chosen),
+            if s.date_format.is_some() {
+                ", the source's date_format"
+            } else {
+                ", the format most values are in"
+            }
+        );
+        report.push(bad_dates(s, d, &bad, &orig, rows, max_ex, message, hint));
+    }
+    Some(out)
+}
+
+/// The `unparsable_date` error for rows `bad` of date column `d`, with the
+/// first `max_ex` of them (line and value) as examples.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn bad_dates(
+    s: &Source,
+    d: &str,
+    bad: &[usize],
+    values: &StringChunked,
+    rows: &[usize],
+    max_ex: usize,
+    message: String,
+    hint: String,
+) -> quality::Finding {
+    let mut f = finding(
+        s,
+        Severity::Error,
+        "unparsable_date",
+        Some(d),
+        bad.len(),
+        message,
+        hint,
+    );
+    f.examples = bad
+        .iter()
+        .take(max_ex)
+        .map(|&i| example_at(s, rows[i], values.get(i).map(str::to_string)))
+        .collect();
+    f
+}
+
+/// The format of date column `d` when the source declares none: the one that
+/// reads every value of an evenly spaced sample of up to 100,000 rows (see
+/// [`dates`]). Returns the format and whether values are dates alone (exact
+/// match) or dates followed by a time. A non-ISO format is used and reported
+/// as a warning; an ambiguous one, or none at all, is an error and `None`.
+pub(super) fn detect_format(
+    s: &Source,
+    df: &DataFrame,
+    d: &str,
+    rows: &[usize],
+    max_ex: usize,
+    hint: &str,
+    report: &mut QualityReport,
+) -> Option<(&'static str, bool)> {
+    let c = df.column(d).ok()?.str().ok()?.clone();
+    let n = c.len();
+    let step = n.div_ceil(100_000).max(1);
+    let sample: Vec<&str> = (0..n).step_by(step).filter_map(|i| c.get(i)).collect();
+    let with_time = sample.iter().any(|v| has_time(v));
+    let first_row =
+        |value: &str| -> Option<usize> { c.iter().position(|v| v == Some(value)).map(|i| rows[i]) };
+    match detect(sample.iter().copied().filter(|v| !v.trim().is_empty())) {
+        Detected::Format(f) | Detected::Partial(f) => {
+            if f != ISO {
+                let example = sample
+                    .iter()
+                    .find(|v| parse(v, f).is_some())
+                    .copied()
+                    .unwrap_or("");
+                let read = parse(example, f).map(|x| x.to_string()).unwrap_or_default();
+                let mut x = finding(
+                    s,
+                    Severity::Warning,
+                    "date_format_detected",
+                    Some(d),
+                    0,
+                    format!(
+                        "dates are not ISO (YYYY-MM-DD); read as {f} ({}), the only format that fits them: `{example}` = {read}",
+                        describe(f)
+                    ),
+                    format!("set date_format = \"{f}\" on sources.{} to make this explicit", s.name),
+                );
+                if let Some(r) = first_row(example) {
+                    x.examples.push(example_at(s, r, Some(example.to_string())));
+                }
+                report.push(x);
+            }
+            Some((f, !with_time))
+        }
+        Detected::Ambiguous {
+            value,
+            first,
+            second,
+        } => {
+            let mut x = finding(
+                s,
+                Severity::Error,
+                "ambiguous_date",
+                Some(d),
+                0,
+                format!(
+                    "the dates fit both {} ({}) and {} ({}): `{value}` is {} or {}",
+                    first.0,
+                    describe(first.0),
+                    second.0,
+                    describe(second.0),
+                    first.1,
+                    second.1
+                ),
+                format!(
+                    "say which with date_format = \"{}\" or date_format = \"{}\" on sources.{}",
+                    first.0, second.0, s.name
+                ),
+            );
+            if let Some(r) = first_row(&value) {
+                x.examples.push(example_at(s, r, Some(value.clone())));
+            }
+            report.push(x);
+            None
+        }
+        Detected::Nothing => {
+            let bad: Vec<usize> = (0..n)
+                .filter(|&i| c.get(i).is_some_and(|v| !v.trim().is_empty()))
+                .collect();
+            let message = format!(
+                "{} value(s) are not dates in any format strata knows",
+                bad.len()
+            );
+            report.push(bad_dates(
+                s,
+                d,
+                &bad,
+                &c,
+                rows,
+                max_ex,
+                message,
+                hint.to_string(),
+            ));
+            None
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,15 @@
 
 use super::*;
 use crate::config;
+use crate::schema::ACCOUNT_ID;
+use derive::attach;
+use aggregate::{over_no_rows, sums_as_totals};
+use crate::quality::Severity;
+use derive::{join_on_aid, rows_of_accounts};
+use link::{key_map, look_up_in, mark_if_in_account_order};
+use load::ROW;
+use parts::is_flagged_sorted;
+use parts::{account_parts, in_time_order, run_parts, PartPlan};
 
 fn write(dir: &std::path::Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
@@ -175,7 +184,7 @@ expr = "employees"
         .find(|f| f.code == "duplicate_id")
         .expect("reported");
     assert_eq!(dup.count, 1);
-    assert_eq!(dup.severity, config::Severity::Warning);
+    assert_eq!(dup.severity, Severity::Warning);
     let df = out.frame.unwrap().df;
     assert_eq!(df.height(), 2);
     assert_eq!(value(&df, "A", "employees"), Some(1.0));

@@ -3,27 +3,29 @@
 //! Outputs are built in a staging directory beside the final one and renamed
 //! into place only when complete, so a reader never sees half a run.
 
-use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cluster::{self, stability, Method, Methods, Segmentation};
-use crate::compare::{self, Comparison};
-use crate::config::Severity;
-use crate::config::{Month, Pipeline};
+use polars::prelude::DataFrame;
+
+use crate::cluster::{stability, Method, Methods, Segmentation};
+use crate::compare::{self, Comparison, CurrentTiers};
+use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::features::{self, FeatureMatrix};
 use crate::history::{self, History, PreviousRun};
-use crate::ingest::quality::{Finding, QualityReport};
 use crate::ingest::{self, AccountFrame};
+use crate::month::Month;
+use crate::quality::{Finding, QualityReport, Severity};
 use crate::rundir::{self, OutputLock};
-use crate::schema::{self, Headline, Input, Manifest};
-use rayon::prelude::*;
+use crate::schema;
 
+mod manifest;
+mod stages;
 mod text;
 mod write;
 
+use stages::Stages;
 pub use text::summary_text;
 pub use write::{write_json, write_parquet, FileMeta};
 use write::{write_outputs, write_results};
@@ -52,11 +54,13 @@ impl RunOptions {
     }
 }
 
-/// What `strata validate` found: the report, the account frame when there is
-/// no error, and the month the data was read as of.
+/// What `strata validate` found: the report, the account frame and each
+/// account's tier (evaluated once per run) when there is no error, and the
+/// month the data was read as of.
 pub struct Validated {
     pub report: QualityReport,
     pub frame: Option<AccountFrame>,
+    pub tiers: Option<CurrentTiers>,
     pub as_of: Month,
     /// How the as-of month was found, when it was taken from the data.
     pub as_of_note: Option<String>,
@@ -81,6 +85,7 @@ impl Progress for Silent {
 pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<Validated> {
     let ingested = ingest::ingest(p, opts.as_of(p))?;
     let mut report = ingested.report;
+    let mut tiers = None;
     if let Some(frame) = &ingested.frame {
         if !opts.features_only {
             for (key, message) in p.cluster.problems_for(frame.df.height()) {
@@ -94,11 +99,12 @@ pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<Validated> {
                 ));
             }
             if let Some(t) = &p.tiers {
-                let tiers = compare::current_tiers(t, frame)?;
+                let current = compare::current_tiers(t, frame)?;
                 let most = p.quality.max_unknown_tiers;
-                for (severity, code, message, hint) in compare::tier_findings(t, &tiers, most) {
+                for (severity, code, message, hint) in compare::tier_findings(t, &current, most) {
                     report.push(pipeline_finding(p, severity, code, message, hint));
                 }
+                tiers = Some(current);
             }
         }
     }
@@ -106,14 +112,15 @@ pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<Validated> {
     if opts.strict {
         report.make_strict();
     }
-    let frame = if report.has_errors() {
-        None
+    let (frame, tiers) = if report.has_errors() {
+        (None, None)
     } else {
-        ingested.frame
+        (ingested.frame, tiers)
     };
     Ok(Validated {
         report,
         frame,
+        tiers,
         as_of: ingested.as_of,
         as_of_note: ingested.as_of_note,
     })
@@ -148,6 +155,8 @@ pub struct RunSummary {
     pub accounts: usize,
     pub matrix_columns: usize,
     pub report: QualityReport,
+    /// The run's methods, in the order of `segmentations`.
+    pub methods: Methods,
     pub segmentations: Vec<Segmentation>,
     /// None when the run stopped after the features.
     pub comparison: Option<Comparison>,
@@ -155,25 +164,21 @@ pub struct RunSummary {
     pub history: Option<History>,
 }
 
-/// sha256 of a file, streamed.
-fn sha256_file(path: &Path) -> Result<(String, u64)> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut f = File::open(path).map_err(|e| Error::io("hashing", path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::io("hashing", path, e))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((format!("{:x}", h.finalize()), total))
+/// What the analysis stages made of the feature matrix: each method's
+/// segments, their comparison with the tiers and the month-over-month history.
+pub struct Analysis {
+    pub methods: Methods,
+    pub segmentations: Vec<Segmentation>,
+    pub comparison: Comparison,
+    pub history: History,
+}
+
+/// What ingestion hands the rest of the run: the data passed its checks.
+struct Ingested {
+    report: QualityReport,
+    frame: AccountFrame,
+    tiers: Option<CurrentTiers>,
+    as_of: Month,
 }
 
 /// Run the pipeline and write its run directory.
@@ -182,9 +187,79 @@ fn sha256_file(path: &Path) -> Result<(String, u64)> {
 /// and committed atomically with `_SUCCESS` (see [`crate::rundir`]).
 pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<RunSummary> {
     let out_root = opts.output.clone().unwrap_or_else(|| p.output.clone());
+    let lock = lock_output(p, opts, &out_root, progress)?;
+    let mut stages = Stages::new(progress);
+    let mut input = stages.run(
+        "ingest",
+        "ingest",
+        |_| ingest_checked(p, opts, &out_root, progress),
+        |i| {
+            format!(
+                "{} accounts, {} warning(s)",
+                i.frame.df.height(),
+                i.report.warning_count()
+            )
+        },
+    )?;
+    let matrix = stages.run(
+        "features",
+        "features",
+        |_| features::build(p, &input.frame),
+        |m| format!("{} × {} matrix", m.x.nrows(), m.x.ncols()),
+    )?;
+    let analysis = if opts.features_only {
+        None
+    } else {
+        Some(analyse(
+            p,
+            opts,
+            &mut input,
+            &matrix,
+            &out_root,
+            &mut stages,
+        )?)
+    };
+    let (final_dir, assignments) = write_run(
+        p,
+        opts,
+        &lock,
+        &input,
+        &matrix,
+        analysis.as_ref(),
+        &mut stages,
+    )?;
+    if let Some(df) = &assignments {
+        record_segment_history(&out_root, input.as_of, df, progress)?;
+    }
+    drop(lock);
+    let (segmentations, comparison, history) = match analysis {
+        Some(a) => (a.segmentations, Some(a.comparison), Some(a.history)),
+        None => (Vec::new(), None, None),
+    };
+    Ok(RunSummary {
+        dir: final_dir,
+        as_of: input.as_of,
+        accounts: matrix.ids.len(),
+        matrix_columns: matrix.x.ncols(),
+        report: input.report,
+        methods: opts.methods.clone(),
+        segmentations,
+        comparison,
+        history,
+    })
+}
+
+/// The output folder, locked for the run, cleared of what interrupted runs
+/// left, and the month's place in it checked before any work.
+fn lock_output(
+    p: &Pipeline,
+    opts: &RunOptions,
+    out_root: &Path,
+    progress: &dyn Progress,
+) -> Result<OutputLock> {
     let asked = opts.as_of(p);
     let lock = OutputLock::acquire(
-        &out_root,
+        out_root,
         &format!(
             "run of {} as of {}",
             p.file.display(),
@@ -197,22 +272,26 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             d.display()
         ));
     }
-    // Before any work: the month must be writable where it goes.
     if let Some(m) = asked {
         rundir::check_target(&out_root.join(m.to_string()))?;
     }
-    let mut timings = BTreeMap::new();
+    Ok(lock)
+}
 
-    progress.stage("ingest");
-    let t = Instant::now();
+/// [`validate`], stopping the run when the data did not pass.
+fn ingest_checked(
+    p: &Pipeline,
+    opts: &RunOptions,
+    out_root: &Path,
+    progress: &dyn Progress,
+) -> Result<Ingested> {
     let Validated {
         report,
         frame,
+        tiers,
         as_of,
         as_of_note,
     } = validate(p, opts)?;
-    timings.insert("ingest", t.elapsed().as_secs_f64());
-    crate::memory::release_freed();
     if let Some(note) = &as_of_note {
         progress.note(note);
     }
@@ -220,205 +299,146 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     let Some(frame) = frame else {
         return Err(Error::Data(Box::new(report)));
     };
-    progress.done(
-        "ingest",
-        &format!(
-            "{} accounts, {} warning(s)",
-            frame.df.height(),
-            report.warning_count()
-        ),
-    );
+    Ok(Ingested {
+        report,
+        frame,
+        tiers,
+        as_of,
+    })
+}
 
-    progress.stage("features");
+/// Segments by every method, their identities matched to last month's, the
+/// comparison with the tiers and the history.
+fn analyse(
+    p: &Pipeline,
+    opts: &RunOptions,
+    input: &mut Ingested,
+    matrix: &FeatureMatrix,
+    out_root: &Path,
+    stages: &mut Stages,
+) -> Result<Analysis> {
+    let progress = stages.progress;
+    let prev = match rundir::previous_run(out_root, input.as_of)? {
+        Some((m, dir)) => Some(PreviousRun::load(m, &dir)?),
+        None => None,
+    };
+    let previous = |method: &dyn Method| {
+        prev.as_ref()
+            .and_then(|pr| history::previous_labels(pr, &matrix.ids, method.name()))
+    };
     let t = Instant::now();
-    let matrix = features::build(p, &frame)?;
-    timings.insert("features", t.elapsed().as_secs_f64());
-    crate::memory::trace("features", t);
-    crate::memory::release_freed();
-    progress.done(
-        "features",
-        &format!("{} × {} matrix", matrix.x.nrows(), matrix.x.ncols()),
-    );
+    let segmentations = segment(p, matrix, &opts.methods, progress, &previous)?;
+    stages.record("cluster", t.elapsed().as_secs_f64());
+    crate::memory::trace("cluster", t);
+    for (method, s) in opts.methods.iter().zip(&segmentations) {
+        for (key, seconds) in method.stage_seconds(s) {
+            stages.record(key, seconds);
+        }
+    }
+    // Segment identities are decided once, right after clustering: IDs
+    // matched to last month's and names carried over, before anything
+    // reads them. Matching is timed with the history.
+    let mut match_seconds = 0.0;
+    let (segmentations, matches, comparison) = stages.run(
+        "compare",
+        "compare",
+        |stages| {
+            let profiles = compare::profiles(p, &input.frame, matrix, &segmentations)?;
+            let history::Identified {
+                segmentations,
+                profiles,
+                matches,
+            } = stages.time("match", || {
+                history::identify(prev.as_ref(), &matrix.ids, segmentations, profiles)
+            });
+            match_seconds = stages.seconds.remove("match").unwrap_or(0.0);
+            let comparison = compare::compare(
+                p,
+                &input.frame,
+                input.tiers.take(),
+                matrix,
+                &segmentations,
+                profiles,
+            )?;
+            Ok((segmentations, matches, comparison))
+        },
+        |(_, _, c)| format!("{} exception(s)", c.exceptions.len()),
+    )?;
+    if let Some(s) = stages.seconds.get_mut("compare") {
+        *s -= match_seconds;
+    }
+    let history = stages.run(
+        "history",
+        "history",
+        |_| {
+            Ok(history::track(
+                prev.as_ref(),
+                &matrix.ids,
+                &segmentations,
+                &matches,
+                &comparison,
+            ))
+        },
+        |h| match &h.previous_as_of {
+            Some(m) => format!(
+                "matched to {m}: {} accounts in both, {} new, {} gone",
+                h.common_accounts, h.new_accounts, h.lost_accounts
+            ),
+            None => "no earlier committed run; segment IDs start at 1".into(),
+        },
+    )?;
+    if let Some(s) = stages.seconds.get_mut("history") {
+        *s += match_seconds;
+    }
+    Ok(Analysis {
+        methods: opts.methods.clone(),
+        segmentations,
+        comparison,
+        history,
+    })
+}
 
-    let mut headline = Headline {
-        data_warnings: report.warning_count(),
-        ..Headline::default()
-    };
-    let mut previous_as_of = None;
-    let (segmentations, comparison, history) = if opts.features_only {
-        (Vec::new(), None, None)
-    } else {
-        let prev = match rundir::previous_run(&out_root, as_of)? {
-            Some((m, dir)) => Some(PreviousRun::load(m, &dir)?),
-            None => None,
-        };
-        let previous = |method: &dyn Method| {
-            prev.as_ref()
-                .and_then(|pr| history::previous_labels(pr, &matrix.ids, method.name()))
-        };
-        let t = Instant::now();
-        let segmentations = segment(p, &matrix, &opts.methods, progress, &previous)?;
-        timings.insert("cluster", t.elapsed().as_secs_f64());
-        crate::memory::trace("cluster", t);
-        for (method, s) in opts.methods.iter().zip(&segmentations) {
-            timings.insert(method.timing_key(), s.seconds);
-            if let cluster::Details::KMeans { choose_seconds, .. } = &s.details {
-                timings.insert("kmeans_choose_k", *choose_seconds);
-            }
-            if let cluster::Details::Community {
-                graph,
-                detect_seconds,
-                modularity,
-                ..
-            } = &s.details
-            {
-                timings.insert("knn", graph.knn_seconds);
-                timings.insert("graph_weights", graph.weight_seconds);
-                timings.insert("community_detection", *detect_seconds);
-                headline.modularity = Some(*modularity);
-            }
-        }
-        // Segment identities are decided once, right after clustering: IDs
-        // matched to last month's and names carried over, before anything
-        // reads them.
-        progress.stage("compare");
-        let t = Instant::now();
-        let profiles = compare::profiles(p, &frame, &matrix, &segmentations)?;
-        let t_match = Instant::now();
-        let history::Identified {
-            segmentations,
-            profiles,
-            matches,
-        } = history::identify(prev.as_ref(), &matrix.ids, segmentations, profiles);
-        let match_seconds = t_match.elapsed().as_secs_f64();
-        let comparison = compare::compare(p, &frame, &matrix, &segmentations, profiles)?;
-        timings.insert("compare", t.elapsed().as_secs_f64() - match_seconds);
-        progress.done(
-            "compare",
-            &format!("{} exception(s)", comparison.exceptions.len()),
-        );
-        progress.stage("history");
-        let t = Instant::now();
-        let h = history::track(
-            prev.as_ref(),
-            &matrix.ids,
-            &segmentations,
-            &matches,
-            &comparison,
-        );
-        timings.insert("history", t.elapsed().as_secs_f64() + match_seconds);
-        progress.done(
-            "history",
-            &match &h.previous_as_of {
-                Some(m) => format!(
-                    "matched to {m}: {} accounts in both, {} new, {} gone",
-                    h.common_accounts, h.new_accounts, h.lost_accounts
-                ),
-                None => "no earlier committed run; segment IDs start at 1".into(),
-            },
-        );
-        previous_as_of = h.previous_as_of.clone();
-        for s in &segmentations {
-            headline.segments.insert(s.method.to_string(), s.k());
-        }
-        for mc in &comparison.methods {
-            if let Some(a) = &mc.agreement {
-                headline.ari_vs_tiers.insert(mc.method.to_string(), a.ari);
-            }
-            if let Some(v) = mc.verdict {
-                headline
-                    .verdict
-                    .insert(mc.method.to_string(), v.word().to_string());
-            }
-        }
-        if comparison.tiers.is_some() {
-            headline.exceptions = Some(comparison.exceptions.len());
-        }
-        if h.previous_as_of.is_some() {
-            for mh in &h.methods {
-                headline
-                    .drift_ari
-                    .insert(mh.method.to_string(), mh.drift_ari);
-            }
-            headline.new_accounts = Some(h.new_accounts);
-            headline.lost_accounts = Some(h.lost_accounts);
-        }
-        (segmentations, Some(comparison), Some(h))
-    };
-
+/// Every output staged, the manifest and the report written, and the month
+/// committed: its final folder, and the assignments for the history table.
+fn write_run(
+    p: &Pipeline,
+    opts: &RunOptions,
+    lock: &OutputLock,
+    input: &Ingested,
+    matrix: &FeatureMatrix,
+    a: Option<&Analysis>,
+    stages: &mut Stages,
+) -> Result<(PathBuf, Option<DataFrame>)> {
+    let progress = stages.progress;
     progress.stage("write");
-    let t = Instant::now();
-    let final_dir = out_root.join(as_of.to_string());
+    let as_of = input.as_of;
+    let final_dir = lock.root().join(as_of.to_string());
     let staging = lock.staging(as_of)?;
     let meta = FileMeta {
         as_of,
         pipeline_sha256: p.hash.clone(),
     };
-    write_outputs(&staging, &frame, &matrix, &report, &meta)?;
-    let assignments = match (&comparison, &history) {
-        (Some(comparison), Some(history)) => Some(write_results(
-            &staging,
-            p,
-            &matrix,
-            &segmentations,
-            comparison,
-            history,
-            &meta,
-        )?),
-        _ => None,
-    };
-    timings.insert("write", t.elapsed().as_secs_f64());
-    let t = Instant::now();
-    let hashed: Vec<Result<(String, u64)>> = report
-        .sources
-        .par_iter()
-        .map(|s| sha256_file(Path::new(&s.file)))
-        .collect();
-    let mut inputs = Vec::new();
-    for (s, h) in report.sources.iter().zip(hashed) {
-        let (sha256, bytes) = h?;
-        inputs.push(Input {
-            source: s.name.clone(),
-            path: s.file.clone(),
-            sha256,
-            bytes,
-            rows_read: s.rows_read,
-            rows_used: s.rows_used,
-        });
-    }
-    timings.insert("hash_inputs", t.elapsed().as_secs_f64());
-    let manifest = Manifest {
-        strata_version: crate::VERSION.to_string(),
-        pipeline: p.file.display().to_string(),
-        pipeline_name: p.name.clone(),
-        pipeline_sha256: p.hash.clone(),
-        as_of: as_of.to_string(),
-        seed: p.seed,
-        threads: rayon::current_num_threads(),
-        accounts: matrix.ids.len(),
-        inputs,
-        headline,
-        previous_as_of,
-        next_segment_ids: history
-            .as_ref()
-            .map(|h| h.next_ids.clone())
-            .unwrap_or_default(),
-        pipeline_text: p.text.clone(),
-        cluster: &p.cluster,
-        features: &matrix.columns,
-        stage_seconds: timings
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-        until: if opts.features_only {
-            "features"
-        } else {
-            "all"
-        }
-        .to_string(),
-    };
-    write_json(&staging.join(schema::file::MANIFEST), &manifest)?;
-    if comparison.is_some() {
+    let assignments = stages.time("write", || -> Result<_> {
+        write_outputs(&staging, &input.frame, matrix, &input.report, &meta)?;
+        a.map(|a| {
+            write_results(
+                &staging,
+                p,
+                matrix,
+                &a.segmentations,
+                &a.comparison,
+                &a.history,
+                &meta,
+            )
+        })
+        .transpose()
+    })?;
+    let inputs = stages.time("hash_inputs", || manifest::inputs(&input.report))?;
+    let headline = manifest::headline(&input.report, a);
+    let seconds = std::mem::take(&mut stages.seconds);
+    let m = manifest::manifest(p, opts, as_of, matrix, inputs, headline, a, seconds);
+    write_json(&staging.join(schema::file::MANIFEST), &m)?;
+    if a.is_some() {
         progress.stage("report");
         let bytes = crate::report::write(&staging)?;
         progress.done(
@@ -428,33 +448,31 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     }
     rundir::commit(staging, &final_dir)?;
     progress.done("write", &final_dir.display().to_string());
-    if let Some(df) = &assignments {
-        progress.stage("segment history");
-        let done = crate::lakehouse::record(&out_root, as_of, df)?;
-        let table = out_root.join(crate::lakehouse::TABLE);
-        progress.done(
-            "segment history",
-            &match done {
-                crate::lakehouse::Recorded::Committed { version } => {
-                    format!("{} version {version}", table.display())
-                }
-                crate::lakehouse::Recorded::Unchanged { version } => {
-                    format!("{} unchanged at version {version}", table.display())
-                }
-            },
-        );
-    }
-    drop(lock);
-    Ok(RunSummary {
-        dir: final_dir,
-        as_of,
-        accounts: matrix.ids.len(),
-        matrix_columns: matrix.x.ncols(),
-        report,
-        segmentations,
-        comparison,
-        history,
-    })
+    Ok((final_dir, assignments))
+}
+
+/// The month's assignments into the `segment_history` Delta table.
+fn record_segment_history(
+    out_root: &Path,
+    as_of: Month,
+    assignments: &DataFrame,
+    progress: &dyn Progress,
+) -> Result<()> {
+    progress.stage("segment history");
+    let done = crate::lakehouse::record(out_root, as_of, assignments)?;
+    let table = out_root.join(crate::lakehouse::TABLE);
+    progress.done(
+        "segment history",
+        &match done {
+            crate::lakehouse::Recorded::Committed { version } => {
+                format!("{} version {version}", table.display())
+            }
+            crate::lakehouse::Recorded::Unchanged { version } => {
+                format!("{} unchanged at version {version}", table.display())
+            }
+        },
+    );
+    Ok(())
 }
 
 /// The cluster stage: k-means and communities, each with its stability.

@@ -12,40 +12,7 @@ pub fn summary_text(s: &RunSummary) -> String {
         "run {}: {} accounts, {} matrix columns\n",
         s.as_of, s.accounts, s.matrix_columns
     ));
-    for seg in &s.segmentations {
-        let sizes: Vec<String> = seg.sizes.iter().map(|n| n.to_string()).collect();
-        let head = match &seg.details {
-            cluster::Details::KMeans { chosen_by, .. } => format!("k-means: {} segments ({chosen_by})", seg.k()),
-            cluster::Details::Community { algorithm, resolution, modularity, merged_small, graph, .. } => format!(
-                "{algorithm:?} communities: {} (γ = {resolution}, modularity {modularity:.4}, {merged_small} small merged; graph {} nodes, {} edges, {} kNN)",
-                seg.k(),
-                graph.nodes,
-                graph.edges,
-                graph.knn_label()
-            ),
-            cluster::Details::Other { .. } => format!(
-                "{}: {} {}",
-                cluster::method::label(&seg.method),
-                seg.k(),
-                cluster::method::noun(&seg.method)
-            ),
-        };
-        out.push_str(&format!("  {head}\n    sizes: {}\n", sizes.join(", ")));
-        if let Some(st) = &seg.stability {
-            let j: Vec<String> = st
-                .segment_jaccard
-                .iter()
-                .map(|j| j.map_or("-".into(), |j| format!("{j:.2}")))
-                .collect();
-            out.push_str(&format!(
-                "    stability: ARI {:.3} mean, {:.3} min over {} runs; Jaccard per segment: {}\n",
-                st.ari_mean,
-                st.ari_min,
-                st.runs,
-                j.join(", ")
-            ));
-        }
-    }
+    segmentations(&mut out, s);
     let Some(c) = &s.comparison else {
         out.push_str(&format!(
             "  stopped after the features (--until features)\n  outputs: {}\n",
@@ -66,61 +33,7 @@ pub fn summary_text(s: &RunSummary) -> String {
         ));
     }
     if let Some(t) = &c.tiers {
-        for mc in &c.methods {
-            out.push_str(&match (&mc.agreement, mc.verdict) {
-                (Some(a), Some(v)) => format!(
-                    "  {} vs tiers: {}\n    ARI {:.3}, AMI {:.3}, NMI {:.3}, purity {:.3}\n",
-                    mc.method,
-                    v.sentence(),
-                    a.ari,
-                    a.ami,
-                    a.nmi,
-                    a.purity
-                ),
-                _ => format!(
-                    "  {} vs tiers: not measured (fewer than {} accounts have a known tier)\n",
-                    mc.method,
-                    compare::MIN_TIERED_ACCOUNTS
-                ),
-            });
-        }
-        let up = c
-            .exceptions
-            .iter()
-            .filter(|e| e.kind == compare::ExceptionKind::Upgrade)
-            .count();
-        let how = c.evidence.as_ref().map_or(String::new(), |ev| {
-            format!(
-                " (each on its {} neighbours' tiers, false discoveries held at {:.0}%)",
-                ev.neighbours,
-                ev.fdr * 100.0
-            )
-        });
-        out.push_str(&format!(
-            "  exceptions: {} upgrade and {} downgrade candidates among {} accounts with a tier{how}\n",
-            up,
-            c.exceptions.len() - up,
-            t.labels.iter().filter(|l| l.is_some()).count()
-        ));
-        for e in c.exceptions.iter().take(5) {
-            out.push_str(&format!(
-                "    {} {} → {} ({:?}, confidence {:.2}, {} at stake {}): {}\n",
-                e.account_id,
-                e.current_tier,
-                e.suggested_tier,
-                e.kind,
-                e.confidence,
-                c.value_label,
-                e.value_text,
-                e.reason_text()
-            ));
-        }
-        if !t.unknown.is_empty() {
-            out.push_str(&format!(
-                "  tiers not in tiers.order (ignored): {:?}\n",
-                t.unknown
-            ));
-        }
+        tiers(&mut out, c, t);
     }
     if let Some(x) = &c.cross {
         out.push_str(&format!(
@@ -129,39 +42,126 @@ pub fn summary_text(s: &RunSummary) -> String {
         ));
     }
     if let Some(h) = s.history.as_ref().filter(|h| h.previous_as_of.is_some()) {
-        out.push_str(&format!(
-            "  since {}: {} accounts in both months, {} new, {} gone\n",
-            h.previous_as_of.as_deref().unwrap_or_default(),
-            h.common_accounts,
-            h.new_accounts,
-            h.lost_accounts
-        ));
-        for mh in &h.methods {
-            let changes: Vec<&str> = mh
-                .transitions
-                .iter()
-                .filter(|t| t.kind != history::TransitionKind::Survived)
-                .map(|t| t.text.as_str())
-                .collect();
-            out.push_str(&format!(
-                "    {}: drift ARI {:.3}, {} accounts changed segment; {}\n",
-                mh.method,
-                mh.drift_ari,
-                mh.moved,
-                if changes.is_empty() {
-                    "every segment survived".to_string()
-                } else {
-                    changes.join("; ")
-                }
-            ));
-        }
-        if let Some(e) = &h.exceptions {
-            out.push_str(&format!(
-                "    exceptions: {} newly flagged, {} resolved, {} still flagged, {} among new accounts\n",
-                e.newly_flagged, e.resolved, e.continuing, e.new_accounts_flagged
-            ));
-        }
+        since(&mut out, h);
     }
     out.push_str(&format!("  outputs: {}\n", s.dir.display()));
     out
+}
+
+/// Each method's segments: what it found, sizes and stability.
+fn segmentations(out: &mut String, s: &RunSummary) {
+    for (method, seg) in s.methods.iter().zip(&s.segmentations) {
+        let sizes: Vec<String> = seg.sizes.iter().map(|n| n.to_string()).collect();
+        let head = method.describe(seg);
+        out.push_str(&format!("  {head}\n    sizes: {}\n", sizes.join(", ")));
+        if let Some(st) = &seg.stability {
+            let j: Vec<String> = st
+                .segment_jaccard
+                .iter()
+                .map(|j| j.map_or("-".into(), |j| format!("{j:.2}")))
+                .collect();
+            out.push_str(&format!(
+                "    stability: ARI {:.3} mean, {:.3} min over {} runs; Jaccard per segment: {}\n",
+                st.ari_mean,
+                st.ari_min,
+                st.runs,
+                j.join(", ")
+            ));
+        }
+    }
+}
+
+/// Agreement with the tiers and the top exceptions.
+fn tiers(out: &mut String, c: &compare::Comparison, t: &compare::CurrentTiers) {
+    for mc in &c.methods {
+        out.push_str(&match (&mc.agreement, mc.verdict) {
+            (Some(a), Some(v)) => format!(
+                "  {} vs tiers: {}\n    ARI {:.3}, AMI {:.3}, NMI {:.3}, purity {:.3}\n",
+                mc.method,
+                v.sentence(),
+                a.ari,
+                a.ami,
+                a.nmi,
+                a.purity
+            ),
+            _ => format!(
+                "  {} vs tiers: not measured (fewer than {} accounts have a known tier)\n",
+                mc.method,
+                compare::MIN_TIERED_ACCOUNTS
+            ),
+        });
+    }
+    let up = c
+        .exceptions
+        .iter()
+        .filter(|e| e.kind == compare::ExceptionKind::Upgrade)
+        .count();
+    let how = c.evidence.as_ref().map_or(String::new(), |ev| {
+        format!(
+            " (each on its {} neighbours' tiers, false discoveries held at {:.0}%)",
+            ev.neighbours,
+            ev.fdr * 100.0
+        )
+    });
+    out.push_str(&format!(
+        "  exceptions: {} upgrade and {} downgrade candidates among {} accounts with a tier{how}\n",
+        up,
+        c.exceptions.len() - up,
+        t.labels.iter().filter(|l| l.is_some()).count()
+    ));
+    for e in c.exceptions.iter().take(5) {
+        out.push_str(&format!(
+            "    {} {} → {} ({:?}, confidence {:.2}, {} at stake {}): {}\n",
+            e.account_id,
+            e.current_tier,
+            e.suggested_tier,
+            e.kind,
+            e.confidence,
+            c.value_label,
+            e.value_text,
+            e.reason_text()
+        ));
+    }
+    if !t.unknown.is_empty() {
+        out.push_str(&format!(
+            "  tiers not in tiers.order (ignored): {:?}\n",
+            t.unknown
+        ));
+    }
+}
+
+/// Since last month: accounts in both months, segment changes, exceptions.
+fn since(out: &mut String, h: &history::History) {
+    out.push_str(&format!(
+        "  since {}: {} accounts in both months, {} new, {} gone\n",
+        h.previous_as_of.as_deref().unwrap_or_default(),
+        h.common_accounts,
+        h.new_accounts,
+        h.lost_accounts
+    ));
+    for mh in &h.methods {
+        let changes: Vec<&str> = mh
+            .transitions
+            .iter()
+            .filter(|t| t.kind != history::TransitionKind::Survived)
+            .map(|t| t.text.as_str())
+            .collect();
+        out.push_str(&format!(
+            "    {}: drift ARI {:.3}, {} accounts changed segment; {}\n",
+            mh.method,
+            mh.drift_ari,
+            mh.moved,
+            if changes.is_empty() {
+                "every segment survived".to_string()
+            } else {
+                changes.join("; ")
+            }
+        ));
+    }
+    if let Some(e) = &h.exceptions {
+        out.push_str(&format!(
+            "    exceptions: {} newly flagged, {} resolved, {} still flagged, {} among new accounts\n",
+            e.newly_flagged, e.resolved, e.continuing, e.new_accounts_flagged
+        ));
+    }
 }

@@ -10,12 +10,14 @@ use crate::schema::{column, file, ComparisonFile};
 
 use crate::cluster::Segmentation;
 use crate::compare::{self, Comparison};
-use crate::config::{Month, Pipeline};
+use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::export;
 use crate::features::{self, FeatureMatrix};
 use crate::history::History;
-use crate::ingest::{self, quality::QualityReport, AccountFrame};
+use crate::ingest::AccountFrame;
+use crate::month::Month;
+use crate::quality::QualityReport;
 use crate::rundir;
 
 /// What every Parquet output carries as file metadata.
@@ -37,7 +39,8 @@ impl FileMeta {
     }
 }
 
-/// `assignments.parquet`, `segments.parquet` and `comparison.json`.
+/// `assignments.parquet` (with its CRM-ready CSVs), `segments.parquet` and
+/// `comparison.json`. Returns the assignments, for the history table.
 pub(super) fn write_results(
     dir: &Path,
     p: &Pipeline,
@@ -47,75 +50,12 @@ pub(super) fn write_results(
     history: &History,
     meta: &FileMeta,
 ) -> Result<DataFrame> {
-    let n = m.ids.len();
-    let mut cols = vec![Column::new(ingest::ACCOUNT_ID.into(), m.ids.clone())];
+    let mut cols = vec![Column::new(crate::schema::ACCOUNT_ID.into(), m.ids.clone())];
     for s in segs {
-        let labels: Vec<u32> = s.labels.iter().map(|&l| s.ids[l]).collect();
-        cols.push(Column::new(column::segment(&s.method).into(), labels));
-        // Names looked up once per segment, not once per account.
-        let segment_names: Vec<&str> = (0..s.k())
-            .map(|l| cmp.profile(&s.method, l).map_or("", |pr| pr.name.as_str()))
-            .collect();
-        let names: Vec<&str> = s.labels.iter().map(|&l| segment_names[l]).collect();
-        cols.push(Column::new(column::name(&s.method).into(), names));
-        let prev: Vec<Option<u32>> = history
-            .previous_segment
-            .get(s.method.as_ref())
-            .cloned()
-            .unwrap_or_else(|| vec![None; n]);
-        cols.push(Column::new(
-            column::previous_segment(&s.method).into(),
-            prev,
-        ));
+        cols.extend(segment_columns(s, cmp, history, m.ids.len()));
     }
     if let Some(t) = &cmp.tiers {
-        let current: Vec<Option<String>> = t
-            .labels
-            .iter()
-            .map(|l| l.map(|i| t.names[i].clone()))
-            .collect();
-        let suggested: Vec<Option<String>> = cmp
-            .suggested
-            .iter()
-            .map(|l| l.map(|i| t.names[i].clone()))
-            .collect();
-        let mut kind: Vec<Option<&str>> = vec![None; n];
-        let mut conf: Vec<Option<f64>> = vec![None; n];
-        let mut stake: Vec<Option<f64>> = vec![None; n];
-        let mut reason: Vec<Option<String>> = vec![None; n];
-        let mut rank: Vec<Option<u32>> = vec![None; n];
-        for (r, e) in cmp.exceptions.iter().enumerate() {
-            kind[e.row] = Some(match e.kind {
-                compare::ExceptionKind::Upgrade => "upgrade",
-                compare::ExceptionKind::Downgrade => "downgrade",
-            });
-            conf[e.row] = Some(e.confidence);
-            stake[e.row] = Some(e.value_at_stake);
-            reason[e.row] = Some(e.reason_text());
-            rank[e.row] = Some(r as u32 + 1);
-        }
-        cols.push(Column::new(column::CURRENT_TIER.into(), current));
-        cols.push(Column::new(column::SUGGESTED_TIER.into(), suggested));
-        cols.push(Column::new(column::EXCEPTION.into(), kind));
-        cols.push(Column::new(column::EXCEPTION_RANK.into(), rank));
-        cols.push(Column::new("confidence".into(), conf));
-        cols.push(Column::new("value_at_stake".into(), stake));
-        cols.push(Column::new("reason".into(), reason));
-        let or_none = |v: &Vec<Option<String>>| {
-            if v.len() == n {
-                v.clone()
-            } else {
-                vec![None; n]
-            }
-        };
-        cols.push(Column::new(
-            "previous_suggested_tier".into(),
-            or_none(&history.previous_suggested_tier),
-        ));
-        cols.push(Column::new(
-            "previous_exception".into(),
-            or_none(&history.previous_exception),
-        ));
+        cols.extend(tier_columns(t, cmp, history, m.ids.len()));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
     write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
@@ -129,8 +69,103 @@ pub(super) fn write_results(
         &dir.join(file::ASSIGNMENTS_CSV),
         &export::assignments_csv(&df, &methods)?,
     )?;
+    let mut sdf = DataFrame::new_infer_height(segment_table(segs, cmp))?;
+    write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
+    write_json(
+        &dir.join(file::COMPARISON),
+        &ComparisonFile {
+            as_of: meta.as_of.to_string(),
+            config: &p.cluster,
+            segmentations: segs,
+            comparison: cmp,
+            history,
+        },
+    )?;
+    Ok(df)
+}
 
-    // One row per segment per method.
+/// A method's columns of `assignments.parquet`: each account's segment ID,
+/// its name, and last month's segment ID.
+fn segment_columns(s: &Segmentation, cmp: &Comparison, history: &History, n: usize) -> [Column; 3] {
+    let labels: Vec<u32> = s.labels.iter().map(|&l| s.ids[l]).collect();
+    let ids = Column::new(column::segment(&s.method).into(), labels);
+    // Names looked up once per segment, not once per account.
+    let segment_names: Vec<&str> = (0..s.k())
+        .map(|l| cmp.profile(&s.method, l).map_or("", |pr| pr.name.as_str()))
+        .collect();
+    let names: Vec<&str> = s.labels.iter().map(|&l| segment_names[l]).collect();
+    let names = Column::new(column::name(&s.method).into(), names);
+    let prev: Vec<Option<u32>> = history
+        .previous_segment
+        .get(s.method.as_ref())
+        .cloned()
+        .unwrap_or_else(|| vec![None; n]);
+    let prev = Column::new(column::previous_segment(&s.method).into(), prev);
+    [ids, names, prev]
+}
+
+/// The tier columns of `assignments.parquet`: current and suggested tier,
+/// the exception with its rank, confidence, value at stake and reason, and
+/// last month's suggestion and exception.
+fn tier_columns(
+    t: &compare::CurrentTiers,
+    cmp: &Comparison,
+    history: &History,
+    n: usize,
+) -> Vec<Column> {
+    let mut cols = Vec::new();
+    let current: Vec<Option<String>> = t
+        .labels
+        .iter()
+        .map(|l| l.map(|i| t.names[i].clone()))
+        .collect();
+    let suggested: Vec<Option<String>> = cmp
+        .suggested
+        .iter()
+        .map(|l| l.map(|i| t.names[i].clone()))
+        .collect();
+    let mut kind: Vec<Option<&str>> = vec![None; n];
+    let mut conf: Vec<Option<f64>> = vec![None; n];
+    let mut stake: Vec<Option<f64>> = vec![None; n];
+    let mut reason: Vec<Option<String>> = vec![None; n];
+    let mut rank: Vec<Option<u32>> = vec![None; n];
+    for (r, e) in cmp.exceptions.iter().enumerate() {
+        kind[e.row] = Some(match e.kind {
+            compare::ExceptionKind::Upgrade => "upgrade",
+            compare::ExceptionKind::Downgrade => "downgrade",
+        });
+        conf[e.row] = Some(e.confidence);
+        stake[e.row] = Some(e.value_at_stake);
+        reason[e.row] = Some(e.reason_text());
+        rank[e.row] = Some(r as u32 + 1);
+    }
+    cols.push(Column::new(column::CURRENT_TIER.into(), current));
+    cols.push(Column::new(column::SUGGESTED_TIER.into(), suggested));
+    cols.push(Column::new(column::EXCEPTION.into(), kind));
+    cols.push(Column::new(column::EXCEPTION_RANK.into(), rank));
+    cols.push(Column::new("confidence".into(), conf));
+    cols.push(Column::new("value_at_stake".into(), stake));
+    cols.push(Column::new("reason".into(), reason));
+    let or_none = |v: &Vec<Option<String>>| {
+        if v.len() == n {
+            v.clone()
+        } else {
+            vec![None; n]
+        }
+    };
+    cols.push(Column::new(
+        "previous_suggested_tier".into(),
+        or_none(&history.previous_suggested_tier),
+    ));
+    cols.push(Column::new(
+        "previous_exception".into(),
+        or_none(&history.previous_exception),
+    ));
+    cols
+}
+
+/// `segments.parquet`'s columns: one row per segment per method.
+fn segment_table(segs: &[Segmentation], cmp: &Comparison) -> Vec<Column> {
     let pr = &cmp.profiles;
     let mut seg_cols = vec![
         Column::new(
@@ -200,19 +235,7 @@ pub(super) fn write_results(
             ));
         }
     }
-    let mut sdf = DataFrame::new_infer_height(seg_cols)?;
-    write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
-    write_json(
-        &dir.join(file::COMPARISON),
-        &ComparisonFile {
-            as_of: meta.as_of.to_string(),
-            config: &p.cluster,
-            segmentations: segs,
-            comparison: cmp,
-            history,
-        },
-    )?;
-    Ok(df)
+    seg_cols
 }
 
 pub(super) fn write_outputs(

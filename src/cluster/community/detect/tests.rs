@@ -1,7 +1,7 @@
 //! Reference values on the classic graphs in tests/data (see its README for sources).
 
 use super::*;
-use crate::cluster::graph::all_connected;
+use crate::cluster::community::graph::all_connected;
 use crate::partition;
 
 /// Load `<name>_edges.tsv` and the ground-truth column of `<name>_nodes.tsv`.

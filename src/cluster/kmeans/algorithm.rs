@@ -1,41 +1,5 @@
-//! k-means (Lloyd's iterations as linfa-clustering runs them, computed by
-//! [`super::lloyd`]), and the choice of k.
-//!
-//! Lloyd's algorithm from greedy k-means++ seeds ([`greedy_plus_plus`],
-//! scikit-learn's seeding) and a fixed number of restarts (`restarts`, from
-//! the pipeline); the fits that choose k keep plain k-means++ seeding (linfa's draws)
-//! ([`Seeding`] says why). Convergence
-//! follows scikit-learn: stop when the squared centroid shift is at most
-//! `tolerance` × the mean feature variance. For
-//! `k = "auto"` every k in the range is fitted on a seeded sample of at most
-//! `selection_sample` accounts and scored by
-//!
-//! * **silhouette** (Rousseeuw 1987) on a further seeded sample of at most
-//!   `silhouette_sample` accounts — O(s²·d), so it is never run on all accounts;
-//! * **Calinski–Harabasz** (between- over within-cluster dispersion, higher is better);
-//! * **Davies–Bouldin** (mean worst-case cluster overlap, lower is better);
-//! * **inertia** (within-cluster sum of squares, for the elbow);
-//! * **prediction strength** (Tibshirani & Walther 2005, "Cluster validation by
-//!   prediction strength"): split the accounts in two seeded halves, cluster
-//!   each, assign the test half to the training half's centroids, and for each
-//!   test cluster measure the share of its pairs that stay together; the score
-//!   is the worst cluster's share, averaged over 5 splits (each half fitted
-//!   with at least 10 restarts, so a local minimum does not read as instability).
-//!
-//! The rule: **the largest k whose prediction strength is at least 0.8**
-//! (Tibshirani & Walther's threshold: a k that the data supports is
-//! reproduced on fresh data; one that cuts a group arbitrarily is not). When no
-//! k reaches it, the k with the highest silhouette. Silhouette alone is not
-//! used because it favours the coarsest split when segments differ in spread,
-//! as customer segments do (a tight SMB mass next to a spread-out enterprise
-//! tail). The chosen k is then fitted on all accounts. Every score is kept for
-//! the report.
-//!
-//! Labels are put in a canonical order — largest segment first, ties by the
-//! smallest account index (ids are sorted) — so runs are comparable.
-//! Cost per Lloyd iteration: at most O(n·k·d), less where Hamerly's bounds
-//! settle rows ([`super::lloyd`]); parallel over blocks of accounts, every
-//! reduction in a fixed order, so results do not depend on the thread count.
+//! The k-means algorithm: seeding, restarts, the scores of each k and the
+//! choice of k (see the folder's doc, [`super`]).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::seq::index::sample;
@@ -45,47 +9,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::lloyd;
+use super::{KMeansConfig, MIN_ACCOUNTS_PER_SEGMENT};
 use crate::error::{Error, Result};
-
-/// Checked k-means parameters.
-#[derive(Debug, Clone, Serialize)]
-pub struct KMeansConfig {
-    /// `None` = choose k automatically in `k_min..=k_max`.
-    pub k: Option<usize>,
-    pub k_min: usize,
-    pub k_max: usize,
-    pub restarts: usize,
-    pub max_iter: u64,
-    pub tolerance: f64,
-    pub selection_sample: usize,
-    pub silhouette_sample: usize,
-    /// Whether the pipeline set `k_range` (a default range is capped to the
-    /// data's size; a range the user set is checked against it).
-    #[serde(skip)]
-    pub k_range_set: bool,
-}
-
-/// The highest k an automatic choice may try (each k is fitted and scored).
-pub const MAX_AUTO_K: usize = 50;
-/// Accounts per segment, on average, below which segments are not worth
-/// finding: k is at most accounts / this.
-pub const MIN_ACCOUNTS_PER_SEGMENT: usize = 5;
-
-impl Default for KMeansConfig {
-    fn default() -> Self {
-        KMeansConfig {
-            k: None,
-            k_min: 2,
-            k_max: 10,
-            restarts: 4,
-            max_iter: 300,
-            tolerance: 1e-4,
-            selection_sample: 25_000,
-            silhouette_sample: 4_000,
-            k_range_set: false,
-        }
-    }
-}
 
 /// Scores of one k.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
@@ -670,7 +595,7 @@ mod tests {
     #[test]
     fn iris_matches_scikit_learn() {
         // scikit-learn KMeans(k=3, best of 20 inits) on raw Iris: inertia 78.851441426146, ARI 0.7302382722834697
-        let (x, species) = table(include_str!("../../tests/data/iris.csv"));
+        let (x, species) = table(include_str!("../../../tests/data/iris.csv"));
         let cfg = KMeansConfig {
             k: Some(3),
             restarts: 10,
@@ -688,7 +613,7 @@ mod tests {
 
     #[test]
     fn standardised_wine_matches_scikit_learn() {
-        let (mut x, cultivar) = table(include_str!("../../tests/data/wine.csv"));
+        let (mut x, cultivar) = table(include_str!("../../../tests/data/wine.csv"));
         for mut c in x.axis_iter_mut(Axis(1)) {
             let mean = c.mean().unwrap();
             let std = c.std(0.0);

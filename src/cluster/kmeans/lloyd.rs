@@ -494,11 +494,11 @@ mod tests {
         let data = [
             (
                 "iris",
-                table(include_str!("../../tests/data/iris.csv"), false),
+                table(include_str!("../../../tests/data/iris.csv"), false),
             ),
             (
                 "wine",
-                table(include_str!("../../tests/data/wine.csv"), true),
+                table(include_str!("../../../tests/data/wine.csv"), true),
             ),
             ("blobs", blobs(20_000, 12, 6, 5)),
         ];

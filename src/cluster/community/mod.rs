@@ -1,0 +1,376 @@
+//! Communities: groups of accounts more densely linked to each other than
+//! chance in a graph where each account is linked to its most similar
+//! accounts. They need no k and follow the shape of the data, at the price of
+//! more, smaller groups.
+//!
+//! The folder: `hyperparams` (the `[graph]` and `[community]` sections and
+//! their checks), [`knn`] (the nearest neighbours and the weighted graph, one
+//! file per topic), [`graph`] (the graph and modularity), `detect` (Louvain
+//! and Leiden), and here the method as the run sees it ([`Communities`]) with
+//! what it reports ([`CommunityDetails`]).
+
+mod detect;
+pub mod graph;
+mod hyperparams;
+pub mod knn;
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use super::kmeans::canonical;
+use super::{first_ids, sizes, ClusterConfig, Details, Method, Segmentation};
+use crate::error::Result;
+use crate::schema::Headline;
+pub use detect::*;
+pub use hyperparams::{CommunityConfig, RawCommunity, RawGraph};
+use knn::GraphConfig;
+
+/// Communities of the similarity graph (see [`knn`], [`detect`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Communities;
+
+impl Method for Communities {
+    fn name(&self) -> &'static str {
+        "community"
+    }
+    fn label(&self) -> &'static str {
+        "communities"
+    }
+    fn noun(&self) -> &'static str {
+        "communities"
+    }
+    fn member(&self) -> &'static str {
+        "Community"
+    }
+    fn timing_key(&self) -> &'static str {
+        "communities"
+    }
+    fn wants_previous(&self, cfg: &ClusterConfig) -> bool {
+        cfg.community.warm_start
+    }
+    fn fit(
+        &self,
+        x: ArrayView2<f64>,
+        cfg: &ClusterConfig,
+        seed: u64,
+        previous: Option<&[Option<u32>]>,
+    ) -> Result<Segmentation> {
+        segment(x, cfg, seed, previous)
+    }
+    fn refit(
+        &self,
+        xs: ArrayView2<f64>,
+        _fitted: &Segmentation,
+        cfg: &ClusterConfig,
+        seed: u64,
+    ) -> Result<Vec<usize>> {
+        let (g, neighbours, _) = build_graph(xs, &cfg.graph, seed);
+        let (labels, _) = detect(
+            &g,
+            cfg.community.algorithm,
+            cfg.community.resolutions[0],
+            seed,
+            cfg.community.size_limits(g.n()),
+            cfg.community.iterations,
+        );
+        Ok(neighbours.to_accounts(labels))
+    }
+    fn describe(&self, s: &Segmentation) -> String {
+        match &s.details {
+            Details::Community(CommunityDetails {
+                algorithm,
+                resolution,
+                modularity,
+                merged_small,
+                graph,
+                ..
+            }) => format!(
+                "{algorithm:?} communities: {} (γ = {resolution}, modularity {modularity:.4}, {merged_small} small merged; graph {} nodes, {} edges, {} kNN)",
+                s.k(),
+                graph.nodes,
+                graph.edges,
+                graph.knn_label()
+            ),
+            _ => format!("communities: {}", s.k()),
+        }
+    }
+    fn stage_seconds(&self, s: &Segmentation) -> Vec<(&'static str, f64)> {
+        let mut out = vec![(self.timing_key(), s.seconds)];
+        if let Details::Community(d) = &s.details {
+            out.push(("knn", d.graph.knn_seconds));
+            out.push(("graph_weights", d.graph.weight_seconds));
+            out.push(("community_detection", d.detect_seconds));
+        }
+        out
+    }
+    fn headline(&self, s: &Segmentation, h: &mut Headline) {
+        if let Details::Community(d) = &s.details {
+            h.modularity = Some(d.modularity);
+        }
+    }
+}
+
+/// What community detection reports beyond its labels (`comparison.json`'s details).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommunityDetails {
+    pub algorithm: Algorithm,
+    #[serde(deserialize_with = "crate::schema::real::one")]
+    pub resolution: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
+    pub modularity: f64,
+    pub merged_small: usize,
+    pub sweep: Vec<ResolutionScore>,
+    pub graph: GraphStats,
+    /// Seconds for community detection over all resolutions.
+    #[serde(skip)]
+    pub detect_seconds: f64,
+    /// Started from the previous month's communities (tried whenever
+    /// there is a previous run; kept when its modularity is within 1% of a
+    /// fresh run's).
+    pub warm_start: bool,
+}
+
+/// One γ of a resolution sweep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolutionScore {
+    #[serde(deserialize_with = "crate::schema::real::one")]
+    pub resolution: f64,
+    #[serde(deserialize_with = "crate::schema::real::one")]
+    pub modularity: f64,
+    pub communities: usize,
+    pub merged_small: usize,
+}
+
+/// Statistics of the similarity graph.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GraphStats {
+    pub nodes: usize,
+    pub edges: usize,
+    pub neighbors: usize,
+    pub knn_method: Cow<'static, str>,
+    pub knn_rounds: usize,
+    /// NN-descent's recall on sampled accounts ([`knn::Knn::recall`]; None
+    /// for exact search, and in runs written before it was measured).
+    #[serde(default)]
+    pub knn_recall: Option<f64>,
+    pub weighting: knn::Weighting,
+    pub connected_components: usize,
+    /// Seconds to find the neighbours and to build the weighted graph.
+    #[serde(skip)]
+    pub knn_seconds: f64,
+    #[serde(skip)]
+    pub weight_seconds: f64,
+}
+
+impl GraphStats {
+    /// How the neighbours were found, for people: "exact", or
+    /// "nn-descent (recall 0.991 on 200 sampled accounts)".
+    pub fn knn_label(&self) -> String {
+        match self.knn_recall {
+            Some(r) => format!("{} (recall {r:.3} on sampled accounts)", self.knn_method),
+            None => self.knn_method.to_string(),
+        }
+    }
+}
+
+/// Build the similarity graph of a matrix; also returns the seconds spent on
+/// the neighbours and on the weighted graph. The graph's nodes are numbered in
+/// the neighbours' locality order when they have one: map node labels back to
+/// rows with [`knn::Knn::to_accounts`].
+pub fn build_graph(
+    x: ndarray::ArrayView2<f64>,
+    cfg: &GraphConfig,
+    seed: u64,
+) -> (graph::Csr, knn::Knn, [f64; 2]) {
+    let (n, d) = x.dim();
+    let t = Instant::now();
+    let xf = knn::to_f32(x);
+    // The kNN takes the copy: NN-descent builds its first tree in it.
+    let neighbours = knn::knn(xf, n, d, cfg, seed);
+    let t_knn = t.elapsed().as_secs_f64();
+    crate::memory::trace("knn", t);
+    let t = Instant::now();
+    let g = knn::graph(&neighbours, cfg.weighting);
+    crate::memory::trace("graph weights", t);
+    (g, neighbours, [t_knn, t.elapsed().as_secs_f64()])
+}
+
+/// Run community detection on the similarity graph. `warm`: last month's
+/// community per account (None for new accounts) to start Leiden from, so
+/// communities that still fit keep their members (see [`crate::history`]).
+pub fn segment(
+    x: ArrayView2<f64>,
+    cfg: &ClusterConfig,
+    seed: u64,
+    warm: Option<&[Option<u32>]>,
+) -> Result<Segmentation> {
+    let t = Instant::now();
+    let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(x, &cfg.graph, seed);
+    let components = graph::split_disconnected(&g, &vec![0; g.n()])
+        .iter()
+        .max()
+        .map_or(0, |c| c + 1);
+    let stats = GraphStats {
+        nodes: g.n(),
+        edges: g.edges(),
+        neighbors: neighbours.k,
+        knn_method: neighbours.method.into(),
+        knn_rounds: neighbours.rounds,
+        knn_recall: neighbours.recall,
+        weighting: cfg.graph.weighting,
+        connected_components: components,
+        knn_seconds,
+        weight_seconds,
+    };
+    let t_detect = Instant::now();
+    let found = sweep(&g, &neighbours, cfg, seed, warm);
+    let neighbours_by_row = {
+        let by_row = neighbours.in_account_order();
+        knn::Neighbours {
+            k: by_row.k,
+            idx: by_row.idx.clone(),
+        }
+    };
+    let detect_seconds = t_detect.elapsed().as_secs_f64();
+    let labels = found.labels;
+    Ok(Segmentation {
+        method: "community".into(),
+        sizes: sizes(&labels),
+        ids: first_ids(&labels),
+        labels,
+        seed,
+        seconds: t.elapsed().as_secs_f64(),
+        details: Details::Community(CommunityDetails {
+            algorithm: cfg.community.algorithm,
+            resolution: found.resolution,
+            modularity: found.modularity,
+            merged_small: found.merged_small,
+            sweep: found.sweep,
+            graph: stats,
+            detect_seconds,
+            warm_start: found.warm_used,
+        }),
+        stability: None,
+        neighbours: Some(std::sync::Arc::new(neighbours_by_row)),
+    })
+}
+
+/// The communities of the first resolution (labels in account order) and
+/// the whole sweep.
+struct Found {
+    labels: Vec<usize>,
+    resolution: f64,
+    modularity: f64,
+    merged_small: usize,
+    sweep: Vec<ResolutionScore>,
+    warm_used: bool,
+}
+
+/// Community detection at every resolution of `cfg.community`: the first
+/// one's communities are the segmentation; the others start from it on a
+/// smaller graph ([`detect_near`]; they are reported, not used).
+fn sweep(
+    g: &graph::Csr,
+    neighbours: &knn::Knn,
+    cfg: &ClusterConfig,
+    seed: u64,
+    warm: Option<&[Option<u32>]>,
+) -> Found {
+    let init = warm.map(|w| start_partition(w, neighbours.order.as_deref()));
+    let mut sweep = Vec::new();
+    let mut chosen: Option<(Vec<usize>, f64, f64, usize)> = None;
+    let mut warm_used = false;
+    let limits = cfg.community.size_limits(g.n());
+    // Returns (canonical labels in account order, modularity) of a detection.
+    let score = |d: &Detected, gamma: f64| -> (Vec<usize>, f64) {
+        let q = graph::modularity(g, &d.labels, gamma);
+        let (labels, _) = canonical(&neighbours.to_accounts(d.labels.clone()));
+        (labels, q)
+    };
+    // The first resolution's detection: the others of the sweep start from
+    // it on a smaller graph (`detect_near`; they are reported, not
+    // used).
+    let mut main: Option<Detected> = None;
+    for &gamma in &cfg.community.resolutions {
+        let t_gamma = Instant::now();
+        let (d, (labels, q)) = match &main {
+            Some(main) => {
+                let d = detect_near(g, main, gamma, seed, limits, cfg.community.iterations);
+                let s = score(&d, gamma);
+                (d, s)
+            }
+            None => {
+                let run = |init: Option<&[usize]>| {
+                    let d = detect_run(
+                        g,
+                        cfg.community.algorithm,
+                        gamma,
+                        seed,
+                        limits,
+                        cfg.community.iterations,
+                        init,
+                    );
+                    let s = score(&d, gamma);
+                    (d, s)
+                };
+                let cold = run(None);
+                // A warm start is kept only when it fits this month's graph
+                // about as well as a fresh run (modularity within 1%):
+                // stability must not cost segment quality.
+                match init.as_deref() {
+                    Some(init) if cfg.community.algorithm == Algorithm::Leiden => {
+                        let warm = run(Some(init));
+                        if warm.1 .1 >= cold.1 .1 - 0.01 * cold.1 .1.abs() {
+                            warm_used = true;
+                            warm
+                        } else {
+                            cold
+                        }
+                    }
+                    _ => cold,
+                }
+            }
+        };
+        crate::memory::trace(
+            &format!("community detection at resolution {gamma}"),
+            t_gamma,
+        );
+        sweep.push(ResolutionScore {
+            resolution: gamma,
+            modularity: q,
+            communities: labels.iter().max().map_or(0, |m| m + 1),
+            merged_small: d.merged,
+        });
+        if chosen.is_none() {
+            chosen = Some((labels, gamma, q, d.merged));
+            main = Some(d);
+        }
+    }
+    let (labels, resolution, modularity, merged_small) =
+        chosen.expect("at least one resolution (validated)");
+    Found {
+        labels,
+        resolution,
+        modularity,
+        merged_small,
+        sweep,
+        warm_used,
+    }
+}
+
+/// The partition a warm start begins from, by graph node: last month's
+/// community, new accounts on their own. The graph's nodes are numbered in
+/// the kNN stage's locality order (`order`) when there is one (community
+/// detection walks neighbours of neighbours, and that order keeps the walk
+/// in cache); labels are mapped back to accounts.
+fn start_partition(w: &[Option<u32>], order: Option<&[u32]>) -> Vec<usize> {
+    let top = w.iter().flatten().max().map_or(0, |&m| m as usize + 1);
+    let start = |v: usize| w[v].map_or(top + v, |c| c as usize);
+    match order {
+        Some(o) => o.iter().map(|&v| start(v as usize)).collect(),
+        None => (0..w.len()).map(start).collect(),
+    }
+}

@@ -1,0 +1,548 @@
+//! Step 3, **link**: duplicates of ids and keys dropped (keeping the latest
+//! row), every row given its account number (directly or through its
+//! parent source), orphans reported and dropped; and the suggestions the
+//! error path makes (a unique column, a better link column).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use polars::prelude::*;
+
+use super::frame::{row_numbers, ACCOUNT, AID};
+use super::load::{self, example_at, finding, ROW};
+use crate::config::{Link, Pipeline, Source};
+use crate::error::{Error, Result};
+use crate::guard::guard;
+use crate::memory::trace;
+use crate::quality::{self, Example, QualityReport, Severity};
+
+/// Could `keys` hold a duplicate? False means certainly not. O(n log n) on
+/// 64-bit hashes (parallel sort), much cheaper than hashing strings into a set.
+pub(super) fn maybe_duplicated(keys: &StringChunked) -> bool {
+    use rayon::slice::ParallelSliceMut;
+    use std::hash::{Hash, Hasher};
+    let mut hashes: Vec<u64> = keys
+        .iter()
+        .map(|k| {
+            let mut h = std::hash::DefaultHasher::new();
+            k.hash(&mut h);
+            h.finish()
+        })
+        .collect();
+    hashes.par_sort_unstable();
+    hashes.windows(2).any(|w| w[0] == w[1])
+}
+
+/// Keep one row per value of `key` (the latest by `latest_by`, else the last in
+/// the file) and report the duplicates. Adds the account column for the account table.
+pub(super) fn dedupe(
+    p: &Pipeline,
+    s: &Source,
+    df: DataFrame,
+    key: &str,
+    report: &mut QualityReport,
+) -> Result<DataFrame> {
+    let with_account = |mut out: DataFrame| -> Result<DataFrame> {
+        if matches!(s.link, Link::Accounts { .. }) {
+            let id = out.column(key)?.clone().with_name(ACCOUNT.into());
+            out.with_column(id)?;
+        }
+        Ok(out)
+    };
+    // Fast path: no two keys share a 64-bit hash, so there are no duplicates
+    // (the usual case). A shared hash sends us to the exact, sort-based path.
+    if !maybe_duplicated(df.column(key)?.str()?) {
+        return with_account(df);
+    }
+    let mut by = vec![col(key)];
+    if let Some(l) = &s.latest_by {
+        by.push(col(l.as_str()));
+    }
+    by.push(col(ROW));
+    let sorted = guard(|| {
+        df.clone()
+            .lazy()
+            .sort_by_exprs(
+                by.clone(),
+                SortMultipleOptions::default()
+                    .with_nulls_last(false)
+                    .with_maintain_order(true),
+            )
+            .collect()
+    })
+    .map_err(Error::Internal)?;
+    let keys = sorted.column(key)?.str()?.clone();
+    let rows = row_numbers(&sorted);
+    let n = keys.len();
+    let Runs {
+        keep,
+        examples: dup_examples,
+        rows: dup_rows,
+        keys: dup_keys,
+    } = Runs::of(&keys, &rows, p.quality.max_examples);
+    if dup_keys > 0 {
+        let examples = (dup_examples, dup_rows, dup_keys, n);
+        report.push(duplicate_finding(p, s, key, examples));
+        if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
+            sum.rows_duplicate = dup_rows;
+        }
+    }
+    let mask = BooleanChunked::from_slice("keep".into(), &keep);
+    with_account(sorted.filter(&mask)?)
+}
+
+/// Runs of equal keys in sorted rows: which row of each run is kept (the
+/// last), the duplicates as examples (at most `max_examples`), and how many
+/// rows and keys were duplicated.
+struct Runs {
+    keep: Vec<bool>,
+    examples: Vec<Example>,
+    rows: usize,
+    keys: usize,
+}
+
+impl Runs {
+    fn of(keys: &StringChunked, rows: &[usize], max_examples: usize) -> Runs {
+        let n = keys.len();
+        let mut keep = Vec::with_capacity(n);
+        let mut examples = Vec::new();
+        let mut dup_rows = 0usize;
+        let mut dup_keys = 0usize;
+        let mut i = 0;
+        while i < n {
+            let mut j = i + 1;
+            while j < n && keys.get(j) == keys.get(i) {
+                j += 1;
+            }
+            for k in i..j {
+                keep.push(k == j - 1);
+            }
+            if j - i > 1 {
+                dup_keys += 1;
+                dup_rows += j - i - 1;
+                if examples.len() < max_examples {
+                    let place: Vec<String> = (i..j).map(|k| (rows[k] + 1).to_string()).collect();
+                    examples.push(Example {
+                        row: Some(rows[j - 1] + 1),
+                        line: None,
+                        value: Some(format!(
+                            "{:?} in rows {} (kept row {})",
+                            keys.get(i).unwrap_or(""),
+                            place.join(", "),
+                            rows[j - 1] + 1
+                        )),
+                    });
+                }
+            }
+            i = j;
+        }
+        Runs {
+            keep,
+            examples,
+            rows: dup_rows,
+            keys: dup_keys,
+        }
+    }
+}
+
+/// The `duplicate_id` finding: a warning (by default), an error when so many
+/// rows repeat a key that the column is not a key at all.
+fn duplicate_finding(
+    p: &Pipeline,
+    s: &Source,
+    key: &str,
+    (dup_examples, dup_rows, dup_keys, n): (Vec<Example>, usize, usize, usize),
+) -> quality::Finding {
+    let latest = s
+        .latest_by
+        .as_ref()
+        .map(|l| format!("the greatest `{l}`"))
+        .unwrap_or_else(|| "the last one in the file".into());
+    let share = dup_rows as f64 / n as f64;
+    let mut f = finding(s, p.quality.duplicates, "duplicate_id", Some(key), dup_rows, format!("{dup_keys} id(s) appear more than once; kept {latest} and dropped {dup_rows} of {n} row(s) ({:.0}%)", share * 100.0), "remove the stale rows at the source, or set `latest_by` to the column that says which row is current");
+    if share > p.quality.max_duplicates {
+        // So many "duplicates" mean the column is not a key at all.
+        f.severity = Severity::Error;
+        let field = match s.link {
+            Link::Accounts { .. } => "id",
+            _ => "key",
+        };
+        let unique = unique_columns(s, key);
+        f.hint = format!(
+            "`{key}` is not unique per row, so it cannot be this source's `{field}` (over quality.max_duplicates = {}){}",
+            p.quality.max_duplicates,
+            match unique.first() {
+                Some(u) => format!("; `{u}` is unique in every row: did you mean {field} = \"{u}\"?"),
+                None => String::new(),
+            }
+        );
+    }
+    f.examples = dup_examples;
+    f
+}
+
+/// `keys` → `ids`, for [`look_up_in`]; `None` if `keys` has a duplicate
+/// (a join would then repeat rows) or a null. Built once for the accounts and
+/// used by every source linked to them.
+pub(super) fn key_map<'a>(
+    keys: &'a StringChunked,
+    ids: &IdxCa,
+) -> Option<PlHashMap<&'a str, IdxSize>> {
+    if keys.null_count() > 0 || ids.null_count() > 0 {
+        return None;
+    }
+    let mut map: PlHashMap<&str, IdxSize> = PlHashMap::with_capacity(keys.len());
+    for (k, v) in keys.iter().flatten().zip(ids.iter().flatten()) {
+        if map.insert(k, v).is_some() {
+            return None;
+        }
+    }
+    Some(map)
+}
+
+/// [`key_map`] of `df`'s text column `key` to its `AID`; `None` if either is
+/// missing or of another type.
+pub(super) fn frame_key_map<'a>(
+    df: &'a DataFrame,
+    key: &str,
+) -> Option<PlHashMap<&'a str, IdxSize>> {
+    match (
+        df.column(key).map(|c| c.str()),
+        df.column(AID).map(|c| c.idx()),
+    ) {
+        (Ok(Ok(keys)), Ok(Ok(ids))) => key_map(keys, ids),
+        _ => None,
+    }
+}
+
+/// Linking's hash lookup: each of `links` through `map` ([`key_map`]), as its
+/// row's account number, null where it names none. The same result as a left
+/// join of `links` on the keys, without gathering the other columns; one hash
+/// probe per row, in parallel over blocks of rows.
+pub(super) fn look_up_in(links: &StringChunked, map: &PlHashMap<&str, IdxSize>) -> IdxCa {
+    use rayon::prelude::*;
+    const BLOCK: usize = 1 << 16;
+    let chunks: Vec<_> = links.downcast_iter().collect();
+    let blocks: Vec<(usize, usize)> = chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(c, a)| (0..a.len()).step_by(BLOCK).map(move |start| (c, start)))
+        .collect();
+    let parts: Vec<Vec<Option<IdxSize>>> = blocks
+        .par_iter()
+        .map(|&(c, start)| {
+            let a = chunks[c];
+            (start..(start + BLOCK).min(a.len()))
+                .map(|i| a.get(i).and_then(|v| map.get(v).copied()))
+                .collect()
+        })
+        .collect();
+    IdxCa::from_iter_options(AID.into(), parts.into_iter().flatten())
+}
+
+/// Give every row of a child source its account; drop and report orphans.
+pub(super) fn link_source(
+    p: &Pipeline,
+    s: &Source,
+    df: DataFrame,
+    accounts: &DataFrame,
+    account_map: Option<&PlHashMap<&str, IdxSize>>,
+    linked: &HashMap<String, DataFrame>,
+    report: &mut QualityReport,
+) -> Result<Option<DataFrame>> {
+    let t = std::time::Instant::now();
+    let df = match &s.key {
+        Some(k) => dedupe(p, s, df, k, report)?,
+        None => df,
+    };
+    trace(&format!("dedupe {}", s.name), t);
+    // Join each row to the account (directly, or through the parent's key);
+    // rows left without one are orphans.
+    let Some((map, left, what)) = link_map(p, s, accounts, linked)? else {
+        return Ok(None);
+    };
+    let joined = join_accounts(p, s, &df, (&map, &left), account_map)?;
+    let mut df = drop_orphans(p, s, joined, &df, &map, &left, &what, report)?;
+    mark_if_in_account_order(&mut df)?;
+    Ok(Some(df))
+}
+
+/// The link of `s`'s rows: a frame of link values (`__link`) and account
+/// numbers (the accounts', or the parent source's), the column of `s` that
+/// holds the link, and what a link value names (for messages); `None` when
+/// the parent was not linked.
+fn link_map(
+    p: &Pipeline,
+    s: &Source,
+    accounts: &DataFrame,
+    linked: &HashMap<String, DataFrame>,
+) -> Result<Option<(DataFrame, String, String)>> {
+    Ok(Some(match &s.link {
+        Link::Direct { account } => (
+            accounts
+                .select([ACCOUNT, AID])?
+                .rename(ACCOUNT, "__link".into())?
+                .clone(),
+            account.clone(),
+            "an account".to_string(),
+        ),
+        Link::Via { parent, column } => {
+            let Some(parent_df) = linked.get(parent) else {
+                return Ok(None);
+            };
+            let parent_src = p.source(parent).expect("validated");
+            let pkey = match (&parent_src.key, &parent_src.link) {
+                (Some(k), _) => k.clone(),
+                (None, Link::Accounts { id }) => id.clone(),
+                _ => unreachable!("validated: via parent has a key"),
+            };
+            let mut map = parent_df.select([pkey.as_str(), AID])?;
+            map.rename(pkey.as_str(), "__link".into())?;
+            (
+                map,
+                column.clone(),
+                format!("a `{pkey}` of source `{parent}`"),
+            )
+        }
+        Link::Accounts { .. } | Link::Lookup { .. } => unreachable!("not linked"),
+    }))
+}
+
+/// `df`'s rows with their account number (`AID`, null for an orphan), in
+/// their order: through a hash map of the link values when one can be built
+/// (the accounts' own, or one over the parent's keys), else a left join.
+/// The link column is dropped unless something reads it later.
+fn join_accounts(
+    p: &Pipeline,
+    s: &Source,
+    df: &DataFrame,
+    (map, left): (&DataFrame, &str),
+    account_map: Option<&PlHashMap<&str, IdxSize>>,
+) -> Result<DataFrame> {
+    // The link column is left out of the joined rows unless something reads
+    // it later (at a million accounts a monthly source's text ids are a few
+    // hundred MB, and this join is ingestion's memory peak).
+    let mut dropped = vec!["__link".to_string()];
+    if !used_after_link(p, s, left) {
+        dropped.push(left.to_string());
+    }
+    // The accounts' map when linking to them, else one over the parent's keys.
+    let parents;
+    let keys = match (&s.link, account_map) {
+        (Link::Direct { .. }, Some(m)) => Some(m),
+        _ => {
+            parents = frame_key_map(map, "__link");
+            parents.as_ref()
+        }
+    };
+    let fast = match (keys, df.column(left).map(|l| l.str())) {
+        (Some(m), Ok(Ok(l))) => Some(look_up_in(l, m)),
+        _ => None,
+    };
+    Ok(match fast {
+        // Same rows, in the same order, as the join below.
+        Some(aid) => {
+            let kept: Vec<PlSmallStr> = df
+                .get_column_names()
+                .into_iter()
+                .filter(|c| !dropped.iter().any(|d| d.as_str() == c.as_str()))
+                .cloned()
+                .collect();
+            let mut out = df.select(kept)?;
+            out.with_column(aid.into_column())?;
+            out
+        }
+        None => guard(|| {
+            df.clone()
+                .lazy()
+                .join(
+                    map.clone().lazy(),
+                    [col(left)],
+                    [col("__link")],
+                    JoinArgs::new(JoinType::Left).with_coalesce(JoinCoalesce::KeepColumns),
+                )
+                .drop(cols(dropped.clone()))
+                .collect()
+        })
+        .map_err(Error::Internal)?,
+    })
+}
+
+/// The rows that name no account (`AID` null in `df`, the joined rows of
+/// `prepared`) reported — an error past `quality.max_orphans`, with the
+/// column that would link better — and dropped.
+#[allow(clippy::too_many_arguments)]
+fn drop_orphans(
+    p: &Pipeline,
+    s: &Source,
+    mut df: DataFrame,
+    prepared: &DataFrame,
+    map: &DataFrame,
+    left: &str,
+    what: &str,
+    report: &mut QualityReport,
+) -> Result<DataFrame> {
+    let n_orphan = df.column(AID)?.null_count();
+    if n_orphan > 0 {
+        let orphan = df.column(AID)?.is_null();
+        let share = n_orphan as f64 / df.height().max(1) as f64;
+        // The link values that name an account (as text).
+        let keys: HashSet<String> = map
+            .column("__link")
+            .ok()
+            .and_then(|c| {
+                let c = c.cast(&DataType::String).ok()?;
+                Some(c.str().ok()?.iter().flatten().map(str::to_string).collect())
+            })
+            .unwrap_or_default();
+        let mut f = finding(s, p.quality.orphans, "orphan_id", Some(left), n_orphan, format!("{n_orphan} of {} row(s) ({:.0}%) name {what} that does not exist; they are left out", df.height(), share * 100.0), "check that the id columns match (same format, no stray spaces); rows of deleted accounts can be removed at the source");
+        if share > p.quality.max_orphans {
+            // Most rows linking nowhere means the wrong column links them.
+            f.severity = Severity::Error;
+            let field = match &s.link {
+                Link::Via { .. } => "link",
+                _ => "account",
+            };
+            let better = better_link_column(s, left, &keys, 1.0 - share);
+            f.hint = format!(
+                "`{left}` does not hold {what} for most rows (over quality.max_orphans = {}){}",
+                p.quality.max_orphans,
+                match better {
+                    Some((c, m)) => format!(
+                        "; column `{c}` matches {:.0}% of rows: did you mean {field} = \"{c}\"?",
+                        m * 100.0
+                    ),
+                    None =>
+                        "; check that the id columns match (same format, no stray spaces)".into(),
+                }
+            );
+        }
+        if let Some(sum) = report.sources.iter_mut().find(|x| x.name == s.name) {
+            sum.rows_orphan = n_orphan;
+        }
+        // Examples from the prepared rows (in their order, as the join keeps
+        // it): those whose link value names no account.
+        let rows = row_numbers(&prepared);
+        let links = prepared.column(left)?.cast(&DataType::String)?;
+        f.examples = links
+            .str()?
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.is_none_or(|v| !keys.contains(v)))
+            .take(p.quality.max_examples)
+            .map(|(i, v)| example_at(s, rows[i], v.map(|v| format!("{v:?}"))))
+            .collect();
+        report.push(f);
+        df = df.filter(&!orphan)?;
+    }
+    Ok(df)
+}
+
+/// Flags `AID` as sorted when the rows are in account order, as exports often
+/// are: Polars then groups them by runs of rows instead of hashing every id.
+/// One pass over the ids; nothing changes when they are not in order.
+pub(super) fn mark_if_in_account_order(df: &mut DataFrame) -> Result<()> {
+    let c = df.column(AID)?;
+    let ids = c.idx()?;
+    if ids.null_count() > 0 {
+        return Ok(());
+    }
+    let mut prev = 0;
+    let in_order = ids
+        .downcast_iter()
+        .flat_map(|a| a.values().iter())
+        .all(|&v| {
+            let ok = v >= prev;
+            prev = v;
+            ok
+        });
+    if in_order {
+        let mut s = c.as_materialized_series().clone();
+        s.set_sorted_flag(polars::series::IsSorted::Ascending);
+        df.with_column(s.into_column())?;
+    }
+    Ok(())
+}
+
+/// Whether a child source's link column is read after linking: by one of its
+/// features, as its `key` (which its own children link through) or as a date
+/// column (the time order of `first`/`last`). Its filter, checks and
+/// deduplication have run by then. If not, linking drops it: the account's
+/// row number (`__aid`) replaces it, and at a million accounts the text ids
+/// of a monthly source take a few hundred MB.
+pub(super) fn used_after_link(p: &Pipeline, s: &Source, column: &str) -> bool {
+    let reads = |e: &Expr| {
+        e.clone()
+            .meta()
+            .root_names()
+            .iter()
+            .any(|r| r.as_str() == column)
+    };
+    s.key.as_deref() == Some(column)
+        || s.date_columns().iter().any(|d| d == column)
+        || p.features
+            .iter()
+            .any(|f| f.source.as_deref() == Some(s.name.as_str()) && reads(&f.expr))
+}
+
+/// Every column of a source's file as text (for suggestions on the error
+/// path only: it reads the whole file again).
+pub(super) fn all_columns_as_text(s: &Source) -> Option<DataFrame> {
+    let header = load::read_columns(s).ok()?;
+    let cols: BTreeSet<String> = header.into_iter().collect();
+    let policy = crate::config::QualityPolicy {
+        truncated: Severity::Ignore,
+        ..Default::default()
+    };
+    let (df, _) = load::read(s, &cols, &policy).ok()?;
+    let casted: Vec<Column> = df
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != ROW)
+        .filter_map(|c| c.cast(&DataType::String).ok())
+        .collect();
+    DataFrame::new_infer_height(casted).ok()
+}
+
+/// Columns of `s` other than `key` that are unique in every row, id-like names first.
+pub(super) fn unique_columns(s: &Source, key: &str) -> Vec<String> {
+    let Some(df) = all_columns_as_text(s) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = df
+        .columns()
+        .iter()
+        .filter(|c| c.name().as_str() != key && c.null_count() == 0)
+        .filter(|c| c.n_unique().ok() == Some(df.height()))
+        .map(|c| c.name().to_string())
+        .collect();
+    out.sort_by_key(|c| {
+        let l = c.to_lowercase();
+        !(l.contains("id") || l.contains("key"))
+    });
+    out
+}
+
+/// The column of `s` whose values are found in `targets` for the largest
+/// share of rows, when it beats the current column's share `current` by far.
+pub(super) fn better_link_column(
+    s: &Source,
+    current: &str,
+    targets: &HashSet<String>,
+    current_share: f64,
+) -> Option<(String, f64)> {
+    if targets.is_empty() {
+        return None;
+    }
+    let df = all_columns_as_text(s)?;
+    df.columns()
+        .iter()
+        .filter(|c| c.name().as_str() != current)
+        .filter_map(|c| {
+            let ca = c.str().ok()?;
+            let n = ca.len().max(1);
+            let hit = ca.iter().flatten().filter(|v| targets.contains(*v)).count();
+            Some((c.name().to_string(), hit as f64 / n as f64))
+        })
+        .filter(|(_, m)| *m >= 0.5 && *m >= current_share + 0.3)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}

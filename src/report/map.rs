@@ -1,0 +1,206 @@
+//! The 2-D map of the accounts: the first two principal components of the
+//! feature matrix, on an even stride of at most [`MAP_POINTS`] accounts.
+
+use std::fmt::Write as _;
+
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::rundir::read_parquet;
+use crate::schema::{column, file};
+
+use super::charts;
+use super::format::{primary, profile_name, round3};
+use super::load::{Document, RunData};
+use crate::cluster::method;
+use crate::error::{Error, Result};
+
+/// Accounts drawn on the 2-D map at most.
+pub const MAP_POINTS: usize = 3000;
+
+/// The 2-D projection of the accounts.
+#[derive(Debug, Clone)]
+pub struct Map {
+    /// (pc1, pc2, k-means segment index into `groups`)
+    pub points: Vec<(f64, f64, usize)>,
+    pub groups: Vec<String>,
+    pub total: usize,
+    /// Share of variance of each component.
+    pub explained: [f64; 2],
+}
+
+/// PCA of the normalised matrix (all accounts for the axes, a stride sample
+/// for the points). Cost O(n·d² + d³).
+pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
+    let fpath = dir.join(file::FEATURES);
+    let apath = dir.join(file::ASSIGNMENTS);
+    if !fpath.is_file() || !apath.is_file() {
+        return Ok(None);
+    }
+    let schema_cols: Vec<String> = {
+        let f = File::open(&fpath).map_err(|e| Error::io("opening", &fpath, e))?;
+        let mut r = ParquetReader::new(f);
+        r.schema()?
+            .iter_names()
+            .filter(|n| n.starts_with(column::MATRIX_PREFIX))
+            .map(|n| n.to_string())
+            .collect()
+    };
+    if schema_cols.is_empty() {
+        return Ok(None);
+    }
+    let df = read_parquet(&fpath, Some(schema_cols.clone()))?;
+    // The map colours the primary method's segments.
+    let primary = primary(comparison);
+    let column = column::segment(primary);
+    let a = read_parquet(&apath, Some(vec![column.clone()]))?;
+    let seg = a
+        .column(&column)?
+        .as_materialized_series()
+        .cast(&DataType::UInt32)?;
+    let seg: Vec<Option<u32>> = seg.u32()?.iter().collect();
+    let n = df.height();
+    let d = schema_cols.len();
+    let cols: Vec<Vec<f64>> = df
+        .columns()
+        .iter()
+        .map(|c| -> Result<Vec<f64>> {
+            let s = c.as_materialized_series().cast(&DataType::Float64)?;
+            Ok(s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+        })
+        .collect::<Result<_>>()?;
+    if n < 3 {
+        return Ok(None);
+    }
+    let mean: Vec<f64> = cols
+        .iter()
+        .map(|c| c.iter().sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for a in 0..d {
+        for b in a..d {
+            let s: f64 = (0..n)
+                .map(|i| (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]))
+                .sum::<f64>()
+                / (n - 1) as f64;
+            cov[a][b] = s;
+            cov[b][a] = s;
+        }
+    }
+    let total_var: f64 = (0..d).map(|i| cov[i][i]).sum::<f64>().max(1e-300);
+    let (v1, l1) = top_eigen(&cov);
+    // Deflate and take the second component.
+    let mut cov2 = cov.clone();
+    for a in 0..d {
+        for b in 0..d {
+            cov2[a][b] -= l1 * v1[a] * v1[b];
+        }
+    }
+    let (v2, l2) = top_eigen(&cov2);
+    let stride = n.div_ceil(MAP_POINTS).max(1);
+    let ids: Vec<u32> = comparison
+        .segmentations
+        .iter()
+        .find(|m| m.method == primary)
+        .map(|m| m.ids.clone())
+        .unwrap_or_default();
+    let mut sorted_ids = ids.clone();
+    sorted_ids.sort_unstable();
+    let groups: Vec<String> = sorted_ids
+        .iter()
+        .map(|id| {
+            let name = profile_name(&comparison.comparison, primary, *id);
+            format!("{} {id}: {name}", method::member(primary))
+        })
+        .collect();
+    let points = (0..n)
+        .step_by(stride)
+        .filter_map(|i| {
+            let g = sorted_ids.iter().position(|&id| Some(id) == seg[i])?;
+            let (mut x, mut y) = (0.0, 0.0);
+            for j in 0..d {
+                let c = cols[j][i] - mean[j];
+                x += c * v1[j];
+                y += c * v2[j];
+            }
+            Some((round3(x), round3(y), g))
+        })
+        .collect();
+    Ok(Some(Map {
+        points,
+        groups,
+        total: n,
+        explained: [l1 / total_var, l2 / total_var],
+    }))
+}
+
+/// Counts as chart values, rows.
+pub(super) fn matrix(rows: &[Vec<u64>]) -> Vec<Vec<f64>> {
+    rows.iter()
+        .map(|r| r.iter().map(|&v| v as f64).collect())
+        .collect()
+}
+
+/// Largest eigenvalue and its unit eigenvector of a symmetric PSD matrix (power
+/// iteration from a fixed start, so the result is deterministic; sign fixed so
+/// the largest component is positive).
+pub(super) fn top_eigen(m: &[Vec<f64>]) -> (Vec<f64>, f64) {
+    let d = m.len();
+    let mut v: Vec<f64> = (0..d).map(|i| 1.0 + i as f64 * 1e-3).collect();
+    let mut lambda = 0.0;
+    for _ in 0..500 {
+        let w: Vec<f64> = (0..d)
+            .map(|i| (0..d).map(|j| m[i][j] * v[j]).sum())
+            .collect();
+        let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm < 1e-300 {
+            break;
+        }
+        let next: Vec<f64> = w.iter().map(|x| x / norm).collect();
+        let diff: f64 = next.iter().zip(&v).map(|(a, b)| (a - b).abs()).sum();
+        v = next;
+        lambda = norm;
+        if diff < 1e-12 {
+            break;
+        }
+    }
+    let big = v
+        .iter()
+        .copied()
+        .max_by(|a, b| a.abs().total_cmp(&b.abs()))
+        .unwrap_or(1.0);
+    if big < 0.0 {
+        v.iter_mut().for_each(|x| *x = -*x);
+    }
+    (v, lambda)
+}
+
+pub(super) fn map_section(h: &mut String, r: &RunData) -> Result<()> {
+    h.push_str("<section id=\"map\"><h2>Map of accounts</h2>");
+    match &r.map {
+        Some(m) => {
+            let svg = charts::scatter(
+                &m.points,
+                &m.groups,
+                &format!(
+                    "principal component 1 ({:.0}% of variance)",
+                    m.explained[0] * 100.0
+                ),
+                &format!("PC 2 ({:.0}%)", m.explained[1] * 100.0),
+            )
+            .map_err(Error::Internal)?;
+            let _ = write!(
+                h,
+                "<p class=\"note\">The normalised feature matrix projected on its first two principal components, coloured by k-means segment; {} of {} accounts shown{}.</p>{svg}",
+                m.points.len(),
+                m.total,
+                if m.points.len() < m.total { " (an even sample)" } else { "" }
+            );
+        }
+        None => h.push_str("<p>No feature matrix in this run directory.</p>"),
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! Each method's own section: choosing k for k-means, modularity and the
+//! resolution sweep for communities.
+
+use std::fmt::Write as _;
+
+use super::charts;
+use super::format::{esc, f3, json_number, or_zero, word};
+use super::load::Document;
+use crate::cluster::kmeans::KScore;
+use crate::cluster::Details;
+use crate::error::{Error, Result};
+
+pub(super) fn k_choice(h: &mut String, c: &Document) -> Result<()> {
+    h.push_str("<section id=\"k-selection\"><h2>Choosing k (k-means)</h2>");
+    let found = c.segmentations.iter().find_map(|s| match &s.details {
+        Details::KMeans(d) => Some((s.sizes.len(), &d.chosen_by, &d.k_scores)),
+        Details::Community(_) | Details::Other { .. } => None,
+    });
+    let Some((chosen, chosen_by, scores)) = found else {
+        h.push_str("<p>No k-means in this run.</p></section>\n");
+        return Ok(());
+    };
+    let _ = write!(h, "<p>k = <b>{chosen}</b>: {}.</p>", esc(chosen_by));
+    if scores.len() > 1 {
+        let ks: Vec<f64> = scores.iter().map(|s| s.k as f64).collect();
+        let get = |f: fn(&KScore) -> f64| -> Vec<f64> { scores.iter().map(f).collect() };
+        let mut series = vec![
+            ("silhouette", get(|s| s.silhouette), Some(true)),
+            (
+                "Calinski–Harabasz",
+                get(|s| s.calinski_harabasz),
+                Some(true),
+            ),
+            ("Davies–Bouldin", get(|s| s.davies_bouldin), Some(false)),
+            ("inertia (elbow)", get(|s| s.inertia), None),
+        ];
+        let ps = get(|s| s.prediction_strength);
+        if ps.iter().any(|v| v.is_finite()) {
+            series.push(("prediction strength", ps, Some(true)));
+        }
+        let svg =
+            charts::small_multiples(&ks, "k", &series, chosen as f64).map_err(Error::Internal)?;
+        let _ = write!(h, "<div class=\"charts\">{svg}</div><p class=\"note\">The black dot marks the chosen k.</p>");
+    } else {
+        h.push_str(
+            "<p class=\"note\">k was fixed in the pipeline file, so no other k was scored.</p>",
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(())
+}
+
+pub(super) fn modularity(h: &mut String, c: &Document) -> Result<()> {
+    h.push_str("<section id=\"modularity\"><h2>Communities: modularity and resolution</h2>");
+    let found = c.segmentations.iter().find_map(|s| match &s.details {
+        Details::Community(d) => Some((
+            &d.algorithm,
+            d.resolution,
+            d.modularity,
+            &d.sweep,
+            &d.graph,
+            d.warm_start,
+        )),
+        Details::KMeans(_) | Details::Other { .. } => None,
+    });
+    let Some((algorithm, resolution, modularity, sweep, g, warm_start)) = found else {
+        h.push_str("<p>No community detection in this run.</p></section>\n");
+        return Ok(());
+    };
+    let _ = write!(
+        h,
+        "<p>{} on a {}-nearest-neighbour similarity graph ({} accounts, {} edges, {} kNN, {} weights, {} connected component(s)). Chosen resolution γ = {}: modularity <b>{}</b>{}.</p>",
+        esc(&word(algorithm)),
+        g.neighbors, g.nodes, g.edges,
+        esc(&g.knn_label()),
+        esc(&word(&g.weighting)),
+        g.connected_components,
+        json_number(resolution), f3(Some(modularity)),
+        if warm_start { ", started from last month's communities" } else { "" }
+    );
+    if sweep.len() > 1 {
+        let xs: Vec<f64> = sweep.iter().map(|s| or_zero(s.resolution)).collect();
+        let q: Vec<f64> = sweep.iter().map(|s| s.modularity).collect();
+        let k: Vec<f64> = sweep.iter().map(|s| s.communities as f64).collect();
+        let svg = charts::small_multiples(
+            &xs,
+            "resolution γ",
+            &[("modularity", q, None), ("communities", k, None)],
+            if resolution.is_finite() {
+                resolution
+            } else {
+                1.0
+            },
+        )
+        .map_err(Error::Internal)?;
+        let _ = write!(h, "<div class=\"charts\">{svg}</div>");
+    }
+    h.push_str("<table><tr><th>γ</th><th>modularity</th><th>communities</th><th>small ones merged</th></tr>");
+    for s in sweep {
+        let _ =
+            write!(
+            h,
+            "<tr><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            json_number(s.resolution), f3(Some(s.modularity)), s.communities, s.merged_small
+        );
+    }
+    h.push_str("</table><p class=\"note\">Modularity above about 0.3 means clearly more links inside communities than chance. A larger γ gives more, smaller communities; list several in <code>community.resolution</code> to compare.</p></section>\n");
+    Ok(())
+}
