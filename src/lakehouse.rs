@@ -191,9 +191,21 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
     rundir::write_file(&data, &bytes)?;
     let dir = log_dir(&table);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
-    // A commit staged by a run that was killed (the output lock is ours).
-    for e in std::fs::read_dir(&dir)
-        .map_err(|e| Error::io("listing", &dir, e))?
+    clear_staged(&dir)?;
+    let ts = now_ms();
+    let version = snap.version.map_or(0, |v| v + 1);
+    let added = (rel.as_str(), bytes.len());
+    let actions = commit_actions(&table, &snap, &schema, &current, added, &month, ts);
+    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
+    put_if_absent(&dir, &table, version, &text)?;
+    rundir::sync_path(&dir)?;
+    Ok(Recorded::Committed { version })
+}
+
+/// Commits staged by a run that was killed (the output lock is ours).
+fn clear_staged(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir)
+        .map_err(|e| Error::io("listing", dir, e))?
         .flatten()
     {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -202,13 +214,27 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
         }
     }
 
-    let ts = now_ms();
+    Ok(())
+}
+
+/// The actions of the commit that replaces month `month`'s files
+/// (`current`) by `added` (its path and size): the protocol on a new table,
+/// the schema when it changed, the removals, the addition and the commit's
+/// information.
+fn commit_actions(
+    table: &Path,
+    snap: &Snapshot,
+    schema: &str,
+    current: &[&String],
+    (rel, size): (&str, usize),
+    month: &str,
+    ts: i64,
+) -> Vec<Value> {
     let mut actions: Vec<Value> = Vec::new();
-    let version = snap.version.map_or(0, |v| v + 1);
     if snap.version.is_none() {
         actions.push(json!({"protocol": {"minReaderVersion": 1, "minWriterVersion": 2}}));
     }
-    if snap.schema.as_deref() != Some(schema.as_str()) {
+    if snap.schema.as_deref() != Some(schema) {
         let id = format!("{:x}", Sha256::digest(format!("{}{ts}", table.display())));
         let uuid = format!(
             "{}-{}-{}-{}-{}",
@@ -229,7 +255,7 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
             "createdTime": ts,
         }}));
     }
-    for f in &current {
+    for f in current {
         actions.push(json!({"remove": {
             "path": f,
             "deletionTimestamp": ts,
@@ -241,7 +267,7 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
     actions.push(json!({"add": {
         "path": rel,
         "partitionValues": {PARTITION: month},
-        "size": bytes.len(),
+        "size": size,
         "modificationTime": ts,
         "dataChange": true,
     }}));
@@ -255,12 +281,15 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
         },
         "engineInfo": format!("strata {}", crate::VERSION),
     }}));
-    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
-    // Put-if-absent: stage the commit, then hard-link it to its version's
-    // name, which fails if another writer took that version.
+    actions
+}
+
+/// Commit `text` as version `version`: staged, then hard-linked to its
+/// name, which fails if another writer took that version (put-if-absent).
+fn put_if_absent(dir: &Path, table: &Path, version: u64, text: &str) -> Result<()> {
     let tmp = dir.join(format!(".{version:020}.json.{}.tmp", std::process::id()));
     rundir::write_file(&tmp, text.as_bytes())?;
-    let target = log_file(&table, version);
+    let target = log_file(table, version);
     let linked = std::fs::hard_link(&tmp, &target);
     let _ = std::fs::remove_file(&tmp);
     linked.map_err(|e| {
@@ -272,9 +301,7 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
         } else {
             Error::io("committing", &target, e)
         }
-    })?;
-    rundir::sync_path(&dir)?;
-    Ok(Recorded::Committed { version })
+    })
 }
 
 #[cfg(test)]

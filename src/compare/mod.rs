@@ -138,23 +138,7 @@ pub fn tier_findings(
         .map(|(v, n)| format!("`{v}` ({n})"))
         .collect::<Vec<_>>()
         .join(", ");
-    let guesses: Vec<String> = seen
-        .iter()
-        .filter_map(|(v, _)| {
-            t.order
-                .iter()
-                .map(|o| (strsim::levenshtein(&o.to_lowercase(), &v.to_lowercase()), o))
-                .filter(|(d, _)| *d <= 3)
-                .min()
-                .map(|(_, o)| format!("`{v}` → `{o}`?"))
-        })
-        .take(5)
-        .collect();
-    let guess = if guesses.is_empty() {
-        String::new()
-    } else {
-        format!(" (did you mean {})", guesses.join(", "))
-    };
+    let guess = tier_guesses(t, &seen);
     let order = t.order.join(", ");
     let mut out = Vec::new();
     if known == 0 {
@@ -173,6 +157,59 @@ pub fn tier_findings(
     }
     // A tier of `order` nobody has is a misspelling when the tiers come from
     // the data (rules may legitimately match nobody this month).
+    out.extend(unseen_tiers(t, tiers, &seen));
+    if known < MIN_TIERED_ACCOUNTS {
+        out.push((
+            Severity::Warning,
+            "few_tiered_accounts",
+            format!("only {known} account(s) have a tier in tiers.order: too few to measure agreement with the tiers, so none is reported and no exceptions are flagged"),
+            format!("at least {MIN_TIERED_ACCOUNTS} accounts need a known tier"),
+        ));
+    }
+    if !seen.is_empty() {
+        let n: usize = seen.iter().map(|(_, n)| **n).sum();
+        let share = n as f64 / tiers.labels.len().max(1) as f64;
+        out.push((
+            if share > max_unknown { Severity::Error } else { Severity::Warning },
+            "unknown_tier",
+            format!("{n} account(s) ({:.0}%) have a tier not in tiers.order ({order}) and are left out of the comparison: {listed}{guess}", share * 100.0),
+            format!("add those tiers to tiers.order, or correct them in the data (more than quality.max_unknown_tiers = {max_unknown} of accounts is an error)"),
+        ));
+    }
+    out
+}
+
+/// " (did you mean `Hybird` → `Hybrid`?, …)" for tiers in the data near
+/// one of `order`.
+fn tier_guesses(t: &Tiers, seen: &[(&String, &usize)]) -> String {
+    let guesses: Vec<String> = seen
+        .iter()
+        .filter_map(|(v, _)| {
+            t.order
+                .iter()
+                .map(|o| (strsim::levenshtein(&o.to_lowercase(), &v.to_lowercase()), o))
+                .filter(|(d, _)| *d <= 3)
+                .min()
+                .map(|(_, o)| format!("`{v}` → `{o}`?"))
+        })
+        .take(5)
+        .collect();
+    if guesses.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {})", guesses.join(", "))
+    }
+}
+
+/// A finding per tier of `order` no account has (`seen`: the tiers in the
+/// data not in `order`, with counts).
+fn unseen_tiers(
+    t: &Tiers,
+    tiers: &CurrentTiers,
+    seen: &[(&String, &usize)],
+) -> Vec<(crate::quality::Severity, &'static str, String, String)> {
+    use crate::quality::Severity;
+    let mut out = Vec::new();
     let mut count = vec![0usize; t.order.len()];
     for l in tiers.labels.iter().flatten() {
         count[*l] += 1;
@@ -204,24 +241,6 @@ pub fn tier_findings(
             } else {
                 "no rule gives this tier to any account: check the rules".into()
             },
-        ));
-    }
-    if known < MIN_TIERED_ACCOUNTS {
-        out.push((
-            Severity::Warning,
-            "few_tiered_accounts",
-            format!("only {known} account(s) have a tier in tiers.order: too few to measure agreement with the tiers, so none is reported and no exceptions are flagged"),
-            format!("at least {MIN_TIERED_ACCOUNTS} accounts need a known tier"),
-        ));
-    }
-    if !seen.is_empty() {
-        let n: usize = seen.iter().map(|(_, n)| **n).sum();
-        let share = n as f64 / tiers.labels.len().max(1) as f64;
-        out.push((
-            if share > max_unknown { Severity::Error } else { Severity::Warning },
-            "unknown_tier",
-            format!("{n} account(s) ({:.0}%) have a tier not in tiers.order ({order}) and are left out of the comparison: {listed}{guess}", share * 100.0),
-            format!("add those tiers to tiers.order, or correct them in the data (more than quality.max_unknown_tiers = {max_unknown} of accounts is an error)"),
         ));
     }
     out
@@ -440,18 +459,7 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
     let b: Vec<usize> = known.iter().map(|&i| seg.labels[i]).collect();
     let measured = known.len() >= MIN_TIERED_ACCOUNTS;
     let agreement = measured.then(|| agreement(&a, &b));
-    let test = measured.then(|| {
-        let c = Contingency::new(&b, &a);
-        let g = 2.0 * c.n as f64 * crate::partition::mutual_info(&c);
-        let r = c.rows.iter().filter(|&&v| v > 0).count();
-        let k = c.cols.iter().filter(|&&v| v > 0).count();
-        let df = ((r.max(1) - 1) * (k.max(1) - 1)) as f64;
-        IndependenceTest {
-            g,
-            df,
-            p_value: stats::chi2_sf(g.max(0.0), df),
-        }
-    });
+    let test = measured.then(|| independence_test(&b, &a));
     let verdict = match (&agreement, &test) {
         (Some(ag), Some(t)) => Some(Verdict::of(ag.ami, t.p_value)),
         _ => None,
@@ -471,18 +479,7 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
     let n = known.len() as u64;
     let tier_total: Vec<u64> = (0..t).map(|j| table.iter().map(|r| r[j]).sum()).collect();
     let seg_total: Vec<u64> = table.iter().map(|r| r.iter().sum()).collect();
-    let mut p = Vec::with_capacity(k * t);
-    for s in 0..k {
-        for j in 0..t {
-            p.push(stats::hypergeom_sf(
-                table[s][j],
-                n,
-                tier_total[j],
-                seg_total[s],
-            ));
-        }
-    }
-    let q = stats::bh_adjust(&p);
+    let q = enrichment_q(&table, n, &tier_total, &seg_total);
     let share_of = |v: u64, of: u64| if of > 0 { v as f64 / of as f64 } else { 0.0 };
     let mapping = (0..k)
         .map(|s| {
@@ -537,6 +534,32 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
         contingency: table,
         mapping,
     }
+}
+
+/// The G-test of independence between segments `b` and tiers `a`.
+fn independence_test(b: &[usize], a: &[usize]) -> IndependenceTest {
+    let c = Contingency::new(b, a);
+    let g = 2.0 * c.n as f64 * crate::partition::mutual_info(&c);
+    let r = c.rows.iter().filter(|&&v| v > 0).count();
+    let k = c.cols.iter().filter(|&&v| v > 0).count();
+    let df = ((r.max(1) - 1) * (k.max(1) - 1)) as f64;
+    IndependenceTest {
+        g,
+        df,
+        p_value: stats::chi2_sf(g.max(0.0), df),
+    }
+}
+
+/// Each segment × tier cell's enrichment (hypergeometric upper tail),
+/// Benjamini–Hochberg adjusted over all cells, row by row.
+fn enrichment_q(table: &[Vec<u64>], n: u64, tier_total: &[u64], seg_total: &[u64]) -> Vec<f64> {
+    let mut p = Vec::with_capacity(table.len() * tier_total.len());
+    for (s, row) in table.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            p.push(stats::hypergeom_sf(v, n, tier_total[j], seg_total[s]));
+        }
+    }
+    stats::bh_adjust(&p)
 }
 
 fn cross_map(km: &Segmentation, cm: &Segmentation) -> CrossMap {

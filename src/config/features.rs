@@ -57,26 +57,7 @@ fn feature(
 ) -> Feature {
     let key = |k: &str| format!("feature[{i}].{k}");
     let fname = f.name.clone();
-    if fname == crate::schema::ACCOUNT_ID {
-        problems.push(
-            key("name"),
-            "`account_id` is reserved for the id column of the outputs; choose another name",
-        );
-    }
-    if fname.is_empty() || fname.starts_with("__") || fname.contains(['.', '"', '`']) {
-        problems.push(
-            key("name"),
-            format!(
-                "`{fname}` is not a usable name: use letters, digits and _ (not starting with __)"
-            ),
-        );
-    }
-    if let Some(prev) = seen.insert(fname.clone(), i) {
-        problems.push(
-            key("name"),
-            format!("`{fname}` is already the name of feature[{prev}]"),
-        );
-    }
+    check_name(i, &fname, seen, problems);
     let source = source_of(i, f, sources, problems);
     if f.offset.is_some() && f.window.is_none() {
         problems.push(key("offset"), "`offset` shifts a window: set `window` too");
@@ -85,39 +66,7 @@ fn feature(
         problems.push(key("window"), "must be at least 1 month");
     }
     let expr = parse_expr(problems, &key("expr"), &f.expr);
-    let kind = choice(
-        problems,
-        &key("kind"),
-        f.kind.as_deref(),
-        Kind::Numeric,
-        &[
-            ("numeric", Kind::Numeric),
-            ("categorical", Kind::Categorical),
-        ],
-    );
-    let transform = choice(
-        problems,
-        &key("transform"),
-        f.transform.as_deref(),
-        Transform::None,
-        &[
-            ("none", Transform::None),
-            ("log1p", Transform::Log1p),
-            ("sqrt", Transform::Sqrt),
-        ],
-    );
-    let scale = choice(
-        problems,
-        &key("scale"),
-        f.scale.as_deref(),
-        Scale::ZScore,
-        &[
-            ("zscore", Scale::ZScore),
-            ("robust", Scale::Robust),
-            ("minmax", Scale::MinMax),
-            ("none", Scale::None),
-        ],
-    );
+    let (kind, transform, scale) = kinds(i, f, problems);
     let missing = missing_of(i, f, kind, problems);
     if let Some([lo, hi]) = f.winsorize {
         if !(0.0..1.0).contains(&lo) || !(lo < hi && hi <= 1.0) {
@@ -186,6 +135,70 @@ fn feature(
         high: f.high.clone(),
         low: f.low.clone(),
     }
+}
+
+/// A feature's name is usable, not reserved, and not taken.
+fn check_name(i: usize, fname: &str, seen: &mut BTreeMap<String, usize>, problems: &mut Problems) {
+    let key = |k: &str| format!("feature[{i}].{k}");
+    if fname == crate::schema::ACCOUNT_ID {
+        problems.push(
+            key("name"),
+            "`account_id` is reserved for the id column of the outputs; choose another name",
+        );
+    }
+    if fname.is_empty() || fname.starts_with("__") || fname.contains(['.', '"', '`']) {
+        problems.push(
+            key("name"),
+            format!(
+                "`{fname}` is not a usable name: use letters, digits and _ (not starting with __)"
+            ),
+        );
+    }
+    if let Some(prev) = seen.insert(fname.to_string(), i) {
+        problems.push(
+            key("name"),
+            format!("`{fname}` is already the name of feature[{prev}]"),
+        );
+    }
+}
+
+/// The feature's kind, transform and scale, by name.
+fn kinds(i: usize, f: &RawFeature, problems: &mut Problems) -> (Kind, Transform, Scale) {
+    let key = |k: &str| format!("feature[{i}].{k}");
+    let kind = choice(
+        problems,
+        &key("kind"),
+        f.kind.as_deref(),
+        Kind::Numeric,
+        &[
+            ("numeric", Kind::Numeric),
+            ("categorical", Kind::Categorical),
+        ],
+    );
+    let transform = choice(
+        problems,
+        &key("transform"),
+        f.transform.as_deref(),
+        Transform::None,
+        &[
+            ("none", Transform::None),
+            ("log1p", Transform::Log1p),
+            ("sqrt", Transform::Sqrt),
+        ],
+    );
+    let scale = choice(
+        problems,
+        &key("scale"),
+        f.scale.as_deref(),
+        Scale::ZScore,
+        &[
+            ("zscore", Scale::ZScore),
+            ("robust", Scale::Robust),
+            ("minmax", Scale::MinMax),
+            ("none", Scale::None),
+        ],
+    );
+    (kind, transform, scale)
 }
 
 /// The feature's source, when it names one that exists and is not a lookup

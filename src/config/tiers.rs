@@ -17,55 +17,9 @@ pub(super) fn validate(
             problems.push("tiers.order", format!("`{o}` is listed twice"));
         }
     }
-    let known = |tier: &str, key: &str, problems: &mut Problems| {
-        if !t.order.iter().any(|o| o == tier) {
-            problems.push(
-                key.to_string(),
-                format!("`{tier}` is not in tiers.order ({})", t.order.join(", ")),
-            );
-        }
-    };
     let source = match (&t.column, t.rule.is_empty()) {
-        (Some(c), true) => {
-            if t.default.is_some() {
-                problems.push(
-                    "tiers.default",
-                    "`default` goes with rules; with `column` accounts keep the tier in the column",
-                );
-            }
-            match features.iter().find(|f| &f.name == c) {
-                Some(f) if f.kind == Kind::Categorical => TierSource::Feature(c.clone()),
-                Some(_) => {
-                    problems.push("tiers.column", format!("feature `{c}` is numeric; the tier column must be text (kind = \"categorical\")"));
-                    TierSource::Feature(c.clone())
-                }
-                // An account-table column, read as it is.
-                None => TierSource::Column(c.clone()),
-            }
-        }
-        (None, false) => {
-            let mut rules = Vec::new();
-            for (i, r) in t.rule.iter().enumerate() {
-                known(&r.tier, &format!("tiers.rule[{i}].tier"), problems);
-                if let Some(e) = parse_expr(problems, &format!("tiers.rule[{i}].when"), &r.when) {
-                    rules.push((r.tier.clone(), r.when.clone(), e));
-                }
-            }
-            let default = match &t.default {
-                Some(d) => {
-                    known(d, "tiers.default", problems);
-                    d.clone()
-                }
-                None => {
-                    problems.push(
-                        "tiers.default",
-                        "rules need a `default` tier for accounts no rule matches",
-                    );
-                    String::new()
-                }
-            };
-            TierSource::Rules { rules, default }
-        }
+        (Some(c), true) => from_column(t, c, features, problems),
+        (None, false) => from_rules(t, problems),
         (Some(_), false) => {
             problems.push(
                 "tiers",
@@ -121,6 +75,59 @@ pub(super) fn validate(
         exceptions_from,
         fdr,
     })
+}
+
+/// Tiers read from column `c`: a categorical feature, or an account-table
+/// column read as it is.
+fn from_column(t: &RawTiers, c: &str, features: &[Feature], problems: &mut Problems) -> TierSource {
+    if t.default.is_some() {
+        problems.push(
+            "tiers.default",
+            "`default` goes with rules; with `column` accounts keep the tier in the column",
+        );
+    }
+    match features.iter().find(|f| f.name == c) {
+        Some(f) if f.kind == Kind::Categorical => TierSource::Feature(c.to_string()),
+        Some(_) => {
+            problems.push("tiers.column", format!("feature `{c}` is numeric; the tier column must be text (kind = \"categorical\")"));
+            TierSource::Feature(c.to_string())
+        }
+        // An account-table column, read as it is.
+        None => TierSource::Column(c.to_string()),
+    }
+}
+
+/// Tiers from `[[tiers.rule]]` tables (first match wins) and a default.
+fn from_rules(t: &RawTiers, problems: &mut Problems) -> TierSource {
+    let known = |tier: &str, key: &str, problems: &mut Problems| {
+        if !t.order.iter().any(|o| o == tier) {
+            problems.push(
+                key.to_string(),
+                format!("`{tier}` is not in tiers.order ({})", t.order.join(", ")),
+            );
+        }
+    };
+    let mut rules = Vec::new();
+    for (i, r) in t.rule.iter().enumerate() {
+        known(&r.tier, &format!("tiers.rule[{i}].tier"), problems);
+        if let Some(e) = parse_expr(problems, &format!("tiers.rule[{i}].when"), &r.when) {
+            rules.push((r.tier.clone(), r.when.clone(), e));
+        }
+    }
+    let default = match &t.default {
+        Some(d) => {
+            known(d, "tiers.default", problems);
+            d.clone()
+        }
+        None => {
+            problems.push(
+                "tiers.default",
+                "rules need a `default` tier for accounts no rule matches",
+            );
+            String::new()
+        }
+    };
+    TierSource::Rules { rules, default }
 }
 
 #[cfg(test)]

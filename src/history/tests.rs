@@ -1,4 +1,7 @@
+use super::matching::match_segments;
+use super::migration::drift;
 use super::*;
+use std::collections::BTreeSet;
 
 fn prev_method(ids: &[u32], medians: &[(u32, f64)]) -> PreviousMethod {
     let mut names = BTreeMap::new();

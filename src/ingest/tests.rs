@@ -2,10 +2,10 @@
 
 use super::*;
 use crate::config;
-use crate::schema::ACCOUNT_ID;
-use derive::attach;
-use aggregate::{over_no_rows, sums_as_totals};
 use crate::quality::Severity;
+use crate::schema::ACCOUNT_ID;
+use aggregate::{over_no_rows, sums_as_totals};
+use derive::attach;
 use derive::{join_on_aid, rows_of_accounts};
 use link::{key_map, look_up_in, mark_if_in_account_order};
 use load::ROW;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::format::{esc, md, or_zero, profile_name, word};
 use super::load::{Document, RunData};
 use crate::cluster::method;
-use crate::compare::ExceptionKind;
+use crate::compare::{Comparison, Exception, ExceptionKind};
 
 /// Exceptions in the interactive table at most (all are in exceptions.csv).
 pub const TABLE_EXCEPTIONS: usize = 2000;
@@ -52,8 +52,33 @@ pub(super) fn exceptions(h: &mut String, c: &Document) {
         );
         return;
     }
+    filters(h, cmp, &current.names);
+    let _ = write!(
+        h,
+        "<table id=\"ex-table\"><thead><tr><th data-key=\"rank\" data-type=\"num\" aria-sort=\"ascending\">#</th><th data-key=\"id\" data-type=\"text\">account</th><th data-key=\"tier\" data-type=\"text\">tier now → suggested</th><th data-key=\"dir\" data-type=\"text\">direction</th><th data-key=\"seg\" data-type=\"num\">segment</th><th data-key=\"conf\" data-type=\"num\">confidence</th><th data-key=\"value\" data-type=\"num\">{} at stake</th><th>why</th></tr></thead><tbody>",
+        esc(label)
+    );
+    for (rank, e) in all.iter().take(TABLE_EXCEPTIONS).enumerate() {
+        row(h, rank, e, cmp);
+    }
+    h.push_str("</tbody></table>");
+    let more = if all.len() > TABLE_EXCEPTIONS {
+        format!(
+            "The table holds the {TABLE_EXCEPTIONS} highest-ranked of {}; ",
+            all.len()
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(h, "<p class=\"note\">{more}every exception is in <code>exceptions.csv</code> (for a CRM import) and <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason). Click a column to sort; the controls filter.</p></section>");
+}
+
+/// The table's filters: account search, tier, direction, segment,
+/// confidence and value at stake.
+fn filters(h: &mut String, cmp: &Comparison, tiers: &[String]) {
+    let all = &cmp.exceptions;
+    let label = cmp.value_label.as_str();
     let method = cmp.exceptions_from.as_ref();
-    let tiers = &current.names;
     let options = |values: &mut dyn Iterator<Item = (String, String)>| -> String {
         values
             .map(|(v, text)| format!("<option value=\"{}\">{}</option>", esc(&v), esc(&text)))
@@ -78,51 +103,39 @@ pub(super) fn exceptions(h: &mut String, c: &Document) {
         all.len().min(TABLE_EXCEPTIONS),
         all.len().min(TABLE_EXCEPTIONS)
     );
+}
+
+/// One exception's row, with its data attributes for sorting and filtering.
+fn row(h: &mut String, rank: usize, e: &Exception, cmp: &Comparison) {
+    let method = cmp.exceptions_from.as_ref();
+    let reasons: Vec<String> = e
+        .reasons
+        .iter()
+        .map(|r| esc(&r.text))
+        .chain(std::iter::once(esc(&e.evidence)))
+        .collect();
+    let id = e.account_id.as_str();
+    let tier = e.current_tier.as_str();
+    let seg = e.segment_id;
+    let conf = or_zero(e.confidence);
+    let value = or_zero(e.value_at_stake);
+    let dir = word(&e.kind);
     let _ = write!(
         h,
-        "<table id=\"ex-table\"><thead><tr><th data-key=\"rank\" data-type=\"num\" aria-sort=\"ascending\">#</th><th data-key=\"id\" data-type=\"text\">account</th><th data-key=\"tier\" data-type=\"text\">tier now → suggested</th><th data-key=\"dir\" data-type=\"text\">direction</th><th data-key=\"seg\" data-type=\"num\">segment</th><th data-key=\"conf\" data-type=\"num\">confidence</th><th data-key=\"value\" data-type=\"num\">{} at stake</th><th>why</th></tr></thead><tbody>",
-        esc(label)
+        "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td><details><summary>{seg}</summary>{}</details></td><td class=n>{conf:.2}</td><td class=n>{}</td><td>{}</td></tr>",
+        rank + 1,
+        esc(id),
+        esc(tier),
+        esc(&dir),
+        rank + 1,
+        esc(id),
+        esc(tier),
+        esc(&e.suggested_tier),
+        esc(&dir),
+        esc(&profile_name(cmp, method, seg)),
+        esc(&e.value_text),
+        reasons.join("<br>")
     );
-    for (rank, e) in all.iter().take(TABLE_EXCEPTIONS).enumerate() {
-        let reasons: Vec<String> = e
-            .reasons
-            .iter()
-            .map(|r| esc(&r.text))
-            .chain(std::iter::once(esc(&e.evidence)))
-            .collect();
-        let id = e.account_id.as_str();
-        let tier = e.current_tier.as_str();
-        let seg = e.segment_id;
-        let conf = or_zero(e.confidence);
-        let value = or_zero(e.value_at_stake);
-        let dir = word(&e.kind);
-        let _ = write!(
-            h,
-            "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td><details><summary>{seg}</summary>{}</details></td><td class=n>{conf:.2}</td><td class=n>{}</td><td>{}</td></tr>",
-            rank + 1,
-            esc(id),
-            esc(tier),
-            esc(&dir),
-            rank + 1,
-            esc(id),
-            esc(tier),
-            esc(&e.suggested_tier),
-            esc(&dir),
-            esc(&profile_name(cmp, method, seg)),
-            esc(&e.value_text),
-            reasons.join("<br>")
-        );
-    }
-    h.push_str("</tbody></table>");
-    let more = if all.len() > TABLE_EXCEPTIONS {
-        format!(
-            "The table holds the {TABLE_EXCEPTIONS} highest-ranked of {}; ",
-            all.len()
-        )
-    } else {
-        String::new()
-    };
-    let _ = writeln!(h, "<p class=\"note\">{more}every exception is in <code>exceptions.csv</code> (for a CRM import) and <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason). Click a column to sort; the controls filter.</p></section>");
 }
 
 /// The digest's ten top-ranked exceptions.

@@ -74,31 +74,7 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
     if n < 3 {
         return Ok(None);
     }
-    let mean: Vec<f64> = cols
-        .iter()
-        .map(|c| c.iter().sum::<f64>() / n as f64)
-        .collect();
-    let mut cov = vec![vec![0.0; d]; d];
-    for a in 0..d {
-        for b in a..d {
-            let s: f64 = (0..n)
-                .map(|i| (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]))
-                .sum::<f64>()
-                / (n - 1) as f64;
-            cov[a][b] = s;
-            cov[b][a] = s;
-        }
-    }
-    let total_var: f64 = (0..d).map(|i| cov[i][i]).sum::<f64>().max(1e-300);
-    let (v1, l1) = top_eigen(&cov);
-    // Deflate and take the second component.
-    let mut cov2 = cov.clone();
-    for a in 0..d {
-        for b in 0..d {
-            cov2[a][b] -= l1 * v1[a] * v1[b];
-        }
-    }
-    let (v2, l2) = top_eigen(&cov2);
+    let (mean, [(v1, l1), (v2, l2)], total_var) = principal_axes(&cols, n);
     let stride = n.div_ceil(MAP_POINTS).max(1);
     let ids: Vec<u32> = comparison
         .segmentations
@@ -134,6 +110,39 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
         total: n,
         explained: [l1 / total_var, l2 / total_var],
     }))
+}
+
+/// The columns' means, their first two principal axes with their variances
+/// (power iteration, then deflation), and the total variance.
+#[allow(clippy::type_complexity)]
+fn principal_axes(cols: &[Vec<f64>], n: usize) -> (Vec<f64>, [(Vec<f64>, f64); 2], f64) {
+    let d = cols.len();
+    let mean: Vec<f64> = cols
+        .iter()
+        .map(|c| c.iter().sum::<f64>() / n as f64)
+        .collect();
+    let mut cov = vec![vec![0.0; d]; d];
+    for a in 0..d {
+        for b in a..d {
+            let s: f64 = (0..n)
+                .map(|i| (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]))
+                .sum::<f64>()
+                / (n - 1) as f64;
+            cov[a][b] = s;
+            cov[b][a] = s;
+        }
+    }
+    let total_var: f64 = (0..d).map(|i| cov[i][i]).sum::<f64>().max(1e-300);
+    let (v1, l1) = top_eigen(&cov);
+    // Deflate and take the second component.
+    let mut cov2 = cov.clone();
+    for a in 0..d {
+        for b in 0..d {
+            cov2[a][b] -= l1 * v1[a] * v1[b];
+        }
+    }
+    let (v2, l2) = top_eigen(&cov2);
+    (mean, [(v1, l1), (v2, l2)], total_var)
 }
 
 /// Counts as chart values, rows.

@@ -1,8 +1,8 @@
 use super::*;
 use super::{distance::*, rp_tree::*, weights::*};
 use rand::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_distr::{Distribution, Normal};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 fn blobs(n: usize, d: usize, centers: usize, seed: u64) -> (Vec<f32>, Vec<usize>) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
