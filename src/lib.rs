@@ -12,9 +12,9 @@
 //! | stage | module | in → out |
 //! |---|---|---|
 //! | configure | [`config`] | pipeline TOML → [`config::Pipeline`] |
-//! | ingest | [`ingest`] | the user's CSV/Parquet sources → [`ingest::AccountFrame`] + [`ingest::quality::QualityReport`] |
+//! | ingest | [`ingest`] | the user's CSV/Parquet sources → [`ingest::AccountFrame`] + [`quality::QualityReport`] |
 //! | features | [`features`] | account frame → [`features::FeatureMatrix`] |
-//! | cluster | [`cluster`] | matrix → k-means and community [`cluster::Segmentation`]s |
+//! | cluster | [`cluster`] | matrix → one [`cluster::Segmentation`] per method (a folder each: [`cluster::kmeans`], [`cluster::community`]) |
 //! | compare | [`compare`] | segmentations + tiers → [`compare::Comparison`] |
 //! | identify | [`history::identify`] | segmentations + profiles + last month's run → stable IDs and carried names, right after clustering |
 //! | history | [`history::track`] | identified segments + comparison + last month's run → migration, drift, tier and exception changes |
@@ -23,7 +23,9 @@
 //! | export | [`export`] | a run's assignments → CRM-ready `exceptions.csv` and `assignments.csv` |
 //! | lakehouse | [`lakehouse`] | each committed month's assignments → the `segment_history` Delta table |
 //!
-//! [`sample`] generates a realistic dataset with planted segments.
+//! [`sample`] generates a realistic dataset with planted segments. The
+//! leaves every stage may use: [`error`], [`quality`], [`schema`], [`month`],
+//! [`guard`], [`settings`], [`memory`].
 
 pub mod cluster;
 pub mod compare;

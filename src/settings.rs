@@ -1,7 +1,7 @@
 //! Checking the pipeline file's values, for every section wherever it lives
 //! (the stage sections in [`crate::config`], each method's own section in its
 //! folder under [`crate::cluster`]): the problems found, collected rather than
-//! stopping at the first; the small checks sections share; and [`section!`],
+//! stopping at the first; the small checks sections share; and `section!`,
 //! which declares a section as written with the keys it allows derived from
 //! its fields. A leaf: it depends on nothing but the error types.
 
@@ -91,7 +91,7 @@ pub fn unknown_key(last: &str, allowed: &[&str]) -> String {
     msg
 }
 
-/// Section `[name]` (its table `value`) read as `T`, a [`section!`] whose
+/// Section `[name]` (its table `value`) read as `T`, a `section!` whose
 /// keys are `allowed`: each unknown key is a problem under `name.`, with the
 /// nearest allowed key; a value of the wrong type is a problem and `None`.
 pub fn read_section<T: serde::de::DeserializeOwned>(
@@ -118,6 +118,8 @@ pub fn read_section<T: serde::de::DeserializeOwned>(
 /// A pipeline-file section as written: a serde struct, and `KEYS`, the keys
 /// it allows (for "did you mean" and the list of allowed keys in an unknown
 /// key's message), taken from its own fields so the two cannot drift apart.
+/// Exported, for a library user's method with a section of its own.
+#[macro_export]
 macro_rules! section {
     (
         $(#[$meta:meta])*
@@ -135,7 +137,6 @@ macro_rules! section {
         }
     };
 }
-pub(crate) use section;
 
 #[cfg(test)]
 mod tests {

@@ -194,6 +194,57 @@ fn report_command_rerenders_identically_from_outputs_alone() {
     );
 }
 
+/// A new report section is one entry of the table the nav, the page and the
+/// Markdown digest are generated from.
+#[test]
+fn a_new_section_is_one_table_entry() {
+    use strata::report::{self, Section, SECTIONS};
+    let data = report::load(&sample_run().join("2026-11")).unwrap();
+    let mut sections = SECTIONS.to_vec();
+    sections.push(Section {
+        id: "outcomes",
+        nav: "Outcomes",
+        when: |r| r.manifest.accounts > 0,
+        html: |h, r| {
+            h.push_str(&format!(
+                "<section id=\"outcomes\"><h2>Outcomes</h2><p>{} accounts</p></section>\n",
+                r.manifest.accounts
+            ));
+            Ok(())
+        },
+        markdown: Some((1, |m, _| m.push_str("\n## Outcomes\n\nnew part\n"))),
+    });
+    let page = report::page(&data, &sections).unwrap();
+    let base = report::html(&data).unwrap();
+    assert!(page.contains("<a href=\"#map\">Map</a><a href=\"#outcomes\">Outcomes</a></nav>"));
+    assert!(page.contains("<section id=\"outcomes\"><h2>Outcomes</h2><p>2"));
+    assert_eq!(
+        page.replace("<a href=\"#outcomes\">Outcomes</a>", "")
+            .replace(
+                &format!(
+                    "<section id=\"outcomes\"><h2>Outcomes</h2><p>{} accounts</p></section>\n",
+                    data.manifest.accounts
+                ),
+                ""
+            ),
+        base,
+        "the entry adds its link and its section, nothing else"
+    );
+    // In the digest at its place: after the lead and before the tier table's
+    // part (place 1, which the table already has: ties keep table order).
+    let md = report::digest(&data, &sections);
+    let at = |s: &str| {
+        md.find(s)
+            .unwrap_or_else(|| panic!("{s} missing from {md}"))
+    };
+    assert!(at("## Agreement with today's tiers") < at("## Outcomes"));
+    assert!(at("## Outcomes") > at("| segment | name | accounts"));
+    assert!(at("## Outcomes") < at("## Since last month"));
+    // A section the run has nothing for is left out, link and all.
+    sections.last_mut().unwrap().when = |_| false;
+    assert_eq!(report::page(&data, &sections).unwrap(), base);
+}
+
 #[test]
 fn notebook_runs_top_to_bottom_against_the_sample_run() {
     let run = sample_run().join("2026-11");

@@ -24,7 +24,8 @@ use std::borrow::Cow;
 use super::kmeans::{sample_indices, take_rows};
 use crate::error::Result;
 use crate::partition::{agreement, Contingency};
-use crate::settings::{positive, section, Problems};
+use crate::section;
+use crate::settings::{positive, Problems};
 
 section! {
     /// `[stability]` as written.

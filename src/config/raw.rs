@@ -7,7 +7,7 @@ use serde::Deserialize;
 pub(super) use crate::cluster::community::{RawCommunity, RawGraph};
 pub(super) use crate::cluster::kmeans::RawKMeans;
 pub(super) use crate::cluster::stability::RawStability;
-use crate::settings::section;
+use crate::section;
 
 section! {
     #[derive(Debug, Deserialize, Default)]

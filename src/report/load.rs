@@ -19,12 +19,20 @@ use crate::quality::QualityReport;
 /// cluster parameters are in the manifest, so the report skips them).
 pub type Document = ComparisonFile<IgnoredAny, Vec<Segmentation>, Comparison, History>;
 
+/// What the report reads of the manifest's cluster parameters: the settings
+/// of each method with a section of its own, by method name.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ClusterSettings {
+    #[serde(default)]
+    pub methods: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
 /// Everything the report shows, read from a run directory.
 #[derive(Debug, Clone)]
 pub struct RunData {
     pub dir: PathBuf,
     pub comparison: Document,
-    pub manifest: Manifest<IgnoredAny, Vec<ColumnInfo>>,
+    pub manifest: Manifest<ClusterSettings, Vec<ColumnInfo>>,
     pub quality: QualityReport,
     pub map: Option<Map>,
 }

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 
 use super::charts;
 use super::format::{esc, f3, json_number, or_zero, word};
-use super::load::Document;
+use super::load::{Document, RunData};
 use crate::cluster::kmeans::KScore;
-use crate::cluster::Details;
+use crate::cluster::{method, Details};
 use crate::error::{Error, Result};
 
 pub(super) fn k_choice(h: &mut String, c: &Document) -> Result<()> {
@@ -105,5 +105,54 @@ pub(super) fn modularity(h: &mut String, c: &Document) -> Result<()> {
         );
     }
     h.push_str("</table><p class=\"note\">Modularity above about 0.3 means clearly more links inside communities than chance. A larger γ gives more, smaller communities; list several in <code>community.resolution</code> to compare.</p></section>\n");
+    Ok(())
+}
+
+/// Whether a method the report has no section of its own for (its details
+/// are `Other`: a library user's method, say) took part in the run.
+pub(super) fn has_other_methods(r: &RunData) -> bool {
+    r.comparison
+        .segmentations
+        .iter()
+        .any(|s| matches!(s.details, Details::Other { .. }))
+}
+
+/// Each such method: what it found, its settings (its own pipeline section,
+/// from the manifest) and the values it reports.
+pub(super) fn other_methods(h: &mut String, r: &RunData) -> Result<()> {
+    h.push_str("<section id=\"other-methods\"><h2>Other methods</h2>");
+    for s in &r.comparison.segmentations {
+        let Details::Other { values } = &s.details else {
+            continue;
+        };
+        let name = s.method.as_ref();
+        let _ = write!(
+            h,
+            "<h3>{}</h3><p>{} {}.</p><table><tr><th>setting or value</th><th></th></tr>",
+            esc(&method::label(name)),
+            s.k(),
+            method::noun(name)
+        );
+        let settings = r.manifest.cluster.methods.get(name);
+        for (k, v) in settings.and_then(|v| v.as_object()).into_iter().flatten() {
+            let _ = write!(
+                h,
+                "<tr><td>{}.{}</td><td>{}</td></tr>",
+                esc(name),
+                esc(k),
+                esc(&v.to_string())
+            );
+        }
+        for (k, v) in values {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=n>{}</td></tr>",
+                esc(k),
+                json_number(*v)
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str("</section>\n");
     Ok(())
 }

@@ -46,15 +46,19 @@ use crate::schema::file;
 use format::{esc, md};
 
 pub use assets::SCRIPT;
-pub use load::{load, Document, RunData};
+pub use load::{load, ClusterSettings, Document, RunData};
 pub use map::{Map, MAP_POINTS};
 
 /// One section of the report.
+#[derive(Clone, Copy)]
 pub struct Section {
     /// Its anchor (`#id`) on the page.
     pub id: &'static str,
     /// Its link in the page's nav bar.
     pub nav: &'static str,
+    /// Whether the run has anything for it (a section without is left out,
+    /// link and all).
+    pub when: fn(&RunData) -> bool,
     /// Appends its HTML (a whole `<section>`) to the page.
     pub html: fn(&mut String, &RunData) -> Result<()>,
     /// Its part of the Markdown digest, if it has one, and that part's place
@@ -67,6 +71,7 @@ pub static SECTIONS: &[Section] = &[
     Section {
         id: "summary",
         nav: "Summary",
+        when: always,
         html: |h, r| {
             summary::summary(h, r);
             Ok(())
@@ -76,6 +81,7 @@ pub static SECTIONS: &[Section] = &[
     Section {
         id: "quality",
         nav: "Data quality",
+        when: always,
         html: |h, r| {
             quality::quality(h, r);
             Ok(())
@@ -85,36 +91,42 @@ pub static SECTIONS: &[Section] = &[
     Section {
         id: "k-selection",
         nav: "Choosing k",
+        when: always,
         html: |h, r| methods::k_choice(h, &r.comparison),
         markdown: None,
     },
     Section {
         id: "modularity",
         nav: "Communities",
+        when: always,
         html: |h, r| methods::modularity(h, &r.comparison),
         markdown: None,
     },
     Section {
         id: "profiles",
         nav: "Profiles",
+        when: always,
         html: |h, r| profiles::profile_heatmaps(h, &r.comparison, &r.manifest.features),
         markdown: None,
     },
     Section {
         id: "sizes",
         nav: "Sizes",
+        when: always,
         html: |h, r| profiles::sizes(h, &r.comparison),
         markdown: None,
     },
     Section {
         id: "tiers",
         nav: "Segments × tiers",
+        when: always,
         html: |h, r| tiers::tiers(h, &r.comparison),
         markdown: Some((1, tiers::tiers_md)),
     },
     Section {
         id: "exceptions",
         nav: "Exceptions",
+        when: always,
         html: |h, r| {
             exceptions::exceptions(h, &r.comparison);
             Ok(())
@@ -124,25 +136,40 @@ pub static SECTIONS: &[Section] = &[
     Section {
         id: "migration",
         nav: "Since last month",
+        when: always,
         html: |h, r| migration::migration(h, &r.comparison),
         markdown: Some((2, migration::migration_md)),
     },
     Section {
         id: "map",
         nav: "Map",
+        when: always,
         html: map::map_section,
         markdown: None,
     },
+    Section {
+        id: "other-methods",
+        nav: "Other methods",
+        when: methods::has_other_methods,
+        html: methods::other_methods,
+        markdown: None,
+    },
 ];
+
+/// Every run has something for the section.
+fn always(_: &RunData) -> bool {
+    true
+}
 
 /// The report as one self-contained HTML page.
 pub fn html(r: &RunData) -> Result<String> {
     page(r, SECTIONS)
 }
 
-/// The page with `sections`, in their order: the header, a nav bar linking
-/// each, then each section.
-fn page(r: &RunData, sections: &[Section]) -> Result<String> {
+/// The page with those of `sections` the run has something for, in their
+/// order: the header, a nav bar linking each, then each section.
+pub fn page(r: &RunData, sections: &[Section]) -> Result<String> {
+    let sections: Vec<&Section> = sections.iter().filter(|s| (s.when)(r)).collect();
     let as_of = r.comparison.as_of.as_str();
     let name = r.manifest.pipeline_name.as_str();
     let mut h = String::new();
@@ -162,7 +189,7 @@ fn page(r: &RunData, sections: &[Section]) -> Result<String> {
         r.manifest.seed
     );
     h.push_str("<nav>");
-    for s in sections {
+    for s in &sections {
         let _ = write!(h, "<a href=\"#{}\">{}</a>", s.id, esc(s.nav));
     }
     h.push_str("</nav>\n<main>\n");
@@ -178,9 +205,9 @@ pub fn markdown(r: &RunData) -> String {
     digest(r, SECTIONS)
 }
 
-/// The title, then the Markdown part of each of `sections` that has one, in
-/// the order of their places.
-fn digest(r: &RunData, sections: &[Section]) -> String {
+/// The title, then the Markdown part of each of `sections` that has one
+/// (and something to show), in the order of their places.
+pub fn digest(r: &RunData, sections: &[Section]) -> String {
     let mut m = String::new();
     let _ = writeln!(
         m,
@@ -190,8 +217,11 @@ fn digest(r: &RunData, sections: &[Section]) -> String {
         r.manifest.accounts,
         r.manifest.strata_version.as_str()
     );
-    let mut parts: Vec<(u8, fn(&mut String, &RunData))> =
-        sections.iter().filter_map(|s| s.markdown).collect();
+    let mut parts: Vec<(u8, fn(&mut String, &RunData))> = sections
+        .iter()
+        .filter(|s| (s.when)(r))
+        .filter_map(|s| s.markdown)
+        .collect();
     parts.sort_by_key(|(place, _)| *place);
     for (_, part) in parts {
         part(&mut m, r);

@@ -1,4 +1,8 @@
-//! A whole pipeline run: ingest → features → outputs, in a run directory.
+//! A whole pipeline run as a chain of stage calls: ingest → features →
+//! cluster → identify → compare → track → write (the run directory, its
+//! manifest and report) → the segment-history table. Each stage is
+//! announced, timed and traced by `stages.rs`; the manifest and its headline
+//! are assembled in `manifest.rs`.
 //!
 //! Outputs are built in a staging directory beside the final one and renamed
 //! into place only when complete, so a reader never sees half a run.

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::knn::{GraphConfig, Weighting, MAX_NEIGHBORS};
 use super::Algorithm;
-use crate::settings::{choice, positive, section, Problems};
+use crate::section;
+use crate::settings::{choice, positive, Problems};
 
 section! {
     /// `[graph]` as written.

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::settings::{positive, section, Problems};
+use crate::section;
+use crate::settings::{positive, Problems};
 
 section! {
     /// `[kmeans]` as written.
