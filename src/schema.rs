@@ -110,6 +110,24 @@ pub struct Headline {
     pub new_accounts: Option<u64>,
     pub lost_accounts: Option<u64>,
     pub data_warnings: usize,
+    /// Each outcome's verdict in a sentence, by outcome label.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcomes: BTreeMap<String, String>,
+    /// Last month's flagged accounts followed up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followed_up: Option<FollowedUp>,
+}
+
+/// Last month's flagged accounts one month on, against the unflagged
+/// accounts of the same tiers.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct FollowedUp {
+    pub flagged: u64,
+    pub left: u64,
+    /// Moved to the suggested tier (CS acted).
+    pub acted: u64,
+    pub unflagged: u64,
+    pub unflagged_left: u64,
 }
 
 /// One input file of the run.

@@ -290,7 +290,8 @@ fn rerun_of_a_month_is_byte_identical_and_parquet_carries_metadata() {
     // The manifest records each input's hash and rows.
     let m = json(&dir.path().join("out/2026-10/manifest.json"));
     let inputs = m["inputs"].as_array().unwrap();
-    assert_eq!(inputs.len(), 5);
+    // accounts, usage, revenue, nps, tickets, outcomes
+    assert_eq!(inputs.len(), 6);
     for i in inputs {
         assert_eq!(i["sha256"].as_str().unwrap().len(), 64);
         assert!(i["rows_read"].as_u64().unwrap() > 0);

@@ -35,7 +35,7 @@ fn sample_run() -> &'static Path {
     })
 }
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "summary",
     "quality",
     "k-selection",
@@ -44,6 +44,7 @@ const SECTIONS: [&str; 10] = [
     "sizes",
     "tiers",
     "exceptions",
+    "outcomes",
     "migration",
     "map",
 ];
@@ -115,7 +116,7 @@ fn report_renders_in_headless_chromium_without_errors() {
         let end = dom_text[start..].find("</section>").unwrap() + start;
         let body = &dom_text[start..end];
         assert!(body.contains("<h2>"), "{id} has no heading");
-        if !["summary", "quality", "exceptions"].contains(&id) {
+        if !["summary", "quality", "exceptions", "outcomes"].contains(&id) {
             assert!(body.contains("<svg"), "{id} has no chart");
         }
     }
@@ -202,27 +203,27 @@ fn a_new_section_is_one_table_entry() {
     let data = report::load(&sample_run().join("2026-11")).unwrap();
     let mut sections = SECTIONS.to_vec();
     sections.push(Section {
-        id: "outcomes",
-        nav: "Outcomes",
+        id: "capacity",
+        nav: "Capacity",
         when: |r| r.manifest.accounts > 0,
         html: |h, r| {
             h.push_str(&format!(
-                "<section id=\"outcomes\"><h2>Outcomes</h2><p>{} accounts</p></section>\n",
+                "<section id=\"capacity\"><h2>Capacity</h2><p>{} accounts</p></section>\n",
                 r.manifest.accounts
             ));
             Ok(())
         },
-        markdown: Some((1, |m, _| m.push_str("\n## Outcomes\n\nnew part\n"))),
+        markdown: Some((1, |m, _| m.push_str("\n## Capacity\n\nnew part\n"))),
     });
     let page = report::page(&data, &sections).unwrap();
     let base = report::html(&data).unwrap();
-    assert!(page.contains("<a href=\"#map\">Map</a><a href=\"#outcomes\">Outcomes</a></nav>"));
-    assert!(page.contains("<section id=\"outcomes\"><h2>Outcomes</h2><p>2"));
+    assert!(page.contains("<a href=\"#map\">Map</a><a href=\"#capacity\">Capacity</a></nav>"));
+    assert!(page.contains("<section id=\"capacity\"><h2>Capacity</h2><p>2"));
     assert_eq!(
-        page.replace("<a href=\"#outcomes\">Outcomes</a>", "")
+        page.replace("<a href=\"#capacity\">Capacity</a>", "")
             .replace(
                 &format!(
-                    "<section id=\"outcomes\"><h2>Outcomes</h2><p>{} accounts</p></section>\n",
+                    "<section id=\"capacity\"><h2>Capacity</h2><p>{} accounts</p></section>\n",
                     data.manifest.accounts
                 ),
                 ""
@@ -237,9 +238,9 @@ fn a_new_section_is_one_table_entry() {
         md.find(s)
             .unwrap_or_else(|| panic!("{s} missing from {md}"))
     };
-    assert!(at("## Agreement with today's tiers") < at("## Outcomes"));
-    assert!(at("## Outcomes") > at("| segment | name | accounts"));
-    assert!(at("## Outcomes") < at("## Since last month"));
+    assert!(at("## Agreement with today's tiers") < at("## Capacity"));
+    assert!(at("## Capacity") > at("| segment | name | accounts"));
+    assert!(at("## Capacity") < at("## Since last month"));
     // A section the run has nothing for is left out, link and all.
     sections.last_mut().unwrap().when = |_| false;
     assert_eq!(report::page(&data, &sections).unwrap(), base);

@@ -31,6 +31,8 @@
 
 pub mod assign;
 pub mod evidence;
+pub mod outcome_stats;
+pub mod outcomes;
 pub mod profile;
 pub mod stats;
 
@@ -437,6 +439,9 @@ pub struct Comparison {
     /// Suggested tier per account (None without a comparison).
     #[serde(skip)]
     pub suggested: Vec<Option<usize>>,
+    /// Each declared outcome by group and against the exceptions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<outcomes::OutcomeAnalysis>,
 }
 
 impl Comparison {
@@ -633,6 +638,7 @@ pub fn compare(
     let value_label = value_feature.map_or_else(|| "value".to_string(), |f| f.label.clone());
     let value_unit = value_feature.map_or(crate::config::Unit::Number, |f| f.unit);
     let Some(t) = &p.tiers else {
+        let outcomes = outcomes::analyse(p, frame, segs, None, &[], &profiles)?;
         return Ok(Comparison {
             tiers: None,
             methods: Vec::new(),
@@ -644,6 +650,7 @@ pub fn compare(
             value_unit,
             profiles,
             suggested: vec![None; m.ids.len()],
+            outcomes,
         });
     };
     // The tiers as validation evaluated them; evaluated here for a caller
@@ -694,6 +701,7 @@ pub fn compare(
         pb.total_cmp(&pa)
             .then_with(|| a.account_id.cmp(&b.account_id))
     });
+    let outcomes = outcomes::analyse(p, frame, segs, Some(tiers), &exceptions, &profiles)?;
     Ok(Comparison {
         tiers: Some(owned),
         methods,
@@ -705,6 +713,7 @@ pub fn compare(
         value_unit,
         profiles,
         suggested,
+        outcomes,
     })
 }
 

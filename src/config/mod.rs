@@ -16,6 +16,7 @@ mod checks;
 mod cluster;
 mod expr;
 mod features;
+mod outcomes;
 mod raw;
 mod run_section;
 mod sources;
@@ -173,6 +174,7 @@ fn unknown_key_message(path: &str) -> String {
         ["stability", _] => RawStability::KEYS,
         ["tiers", _] => RawTiers::KEYS,
         ["tiers", "rule", _, _] => RawRule::KEYS,
+        ["outcome", _, _] => RawOutcome::KEYS,
         _ => &[],
     };
     unknown_key(last, allowed)
@@ -200,6 +202,7 @@ fn validate(
         .as_ref()
         .and_then(|t| tiers::validate(t, &features, problems));
 
+    let outcomes = outcomes::validate(&raw.outcome, &features, problems);
     if !problems.0.is_empty() {
         return None;
     }
@@ -219,6 +222,7 @@ fn validate(
         quality,
         cluster,
         tiers,
+        outcomes,
     })
 }
 

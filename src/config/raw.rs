@@ -27,6 +27,18 @@ section! {
         pub community: Option<RawCommunity>,
         pub stability: Option<RawStability>,
         pub tiers: Option<RawTiers>,
+        #[serde(default)]
+        pub outcome: Vec<RawOutcome>,
+    }
+}
+
+section! {
+    #[derive(Debug, Deserialize)]
+    pub(super) struct RawOutcome {
+        pub feature: String,
+        pub kind: Option<String>,
+        pub good: Option<String>,
+        pub label: Option<String>,
     }
 }
 

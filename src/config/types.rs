@@ -234,6 +234,36 @@ pub enum TierSource {
     },
 }
 
+/// An outcome: a feature never clustered on, whose values say what happened
+/// to each account (churned, renewed, expanded; ARR change, NPS next period).
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The feature holding it (`matrix = false`).
+    pub feature: String,
+    pub label: String,
+    /// The feature's unit, for medians of a numeric outcome.
+    pub unit: Unit,
+    pub kind: OutcomeKind,
+    /// Which direction is good: "low" for churn, "high" for expansion.
+    pub good: Good,
+}
+
+/// Binary outcomes are rates (0/1 per account), numeric ones medians.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    Binary,
+    Numeric,
+}
+
+/// Which direction of an outcome is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Good {
+    Low,
+    High,
+}
+
 /// The business's tiers, highest touch first.
 #[derive(Debug, Clone)]
 pub struct Tiers {
@@ -322,6 +352,9 @@ pub struct Pipeline {
     pub cluster: crate::cluster::ClusterConfig,
     /// The tiers to compare with (None: no comparison stage).
     pub tiers: Option<Tiers>,
+    /// What happened to the accounts afterwards (churn, expansion, …), to
+    /// judge the segments, the tiers and the exceptions by (`[[outcome]]`).
+    pub outcomes: Vec<Outcome>,
 }
 
 impl Pipeline {

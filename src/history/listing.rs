@@ -22,6 +22,10 @@ pub struct HistoryRow {
     pub drift_ari: BTreeMap<String, f64>,
     pub new_accounts: Option<u64>,
     pub lost_accounts: Option<u64>,
+    /// Each outcome's verdict, by outcome label.
+    pub outcomes: BTreeMap<String, String>,
+    /// Last month's flagged accounts followed up.
+    pub followed_up: Option<crate::schema::FollowedUp>,
 }
 
 /// Read the headline of every committed run under `root`, oldest first.
@@ -40,6 +44,8 @@ pub fn list(root: &Path) -> Result<Vec<HistoryRow>> {
             drift_ari: h.drift_ari,
             new_accounts: h.new_accounts,
             lost_accounts: h.lost_accounts,
+            outcomes: h.outcomes,
+            followed_up: h.followed_up,
         });
     }
     Ok(rows)
@@ -84,6 +90,10 @@ pub fn history_text(rows: &[HistoryRow]) -> String {
     }
     head.push(("new".into(), 5));
     head.push(("lost".into(), 5));
+    let follow = rows.iter().any(|r| r.followed_up.is_some());
+    if follow {
+        head.push(("last month's flags: left · acted".into(), 32));
+    }
     let mut out = String::from("as-of     accounts");
     for (i, (h, w)) in head.iter().enumerate() {
         if i + 1 == head.len() {
@@ -111,6 +121,9 @@ pub fn history_text(rows: &[HistoryRow]) -> String {
         cells.extend(names.iter().map(|n| f(&r.drift_ari, n)));
         cells.push(u(r.new_accounts));
         cells.push(u(r.lost_accounts));
+        if follow {
+            cells.push(r.followed_up.map_or("-".into(), followed_up));
+        }
         out.push_str(&format!("{:<9} {:>8}", r.as_of, r.accounts));
         for (c, (_, w)) in cells.iter().zip(&head) {
             out.push_str(&format!("  {c:>w$}"));
@@ -121,4 +134,22 @@ pub fn history_text(rows: &[HistoryRow]) -> String {
         out.push_str("(no committed runs)\n");
     }
     out
+}
+
+/// "5/98 left (unflagged 1.4%) · 3 acted".
+fn followed_up(f: crate::schema::FollowedUp) -> String {
+    let pct = |k: u64, n: u64| {
+        if n == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * k as f64 / n as f64)
+        }
+    };
+    format!(
+        "{}/{} left (unflagged {}) · {} acted",
+        f.left,
+        f.flagged,
+        pct(f.unflagged_left, f.unflagged),
+        f.acted
+    )
 }

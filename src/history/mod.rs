@@ -65,10 +65,12 @@ use crate::schema::{column, file};
 mod listing;
 mod matching;
 mod migration;
+mod track_record;
 
 pub use listing::{history_text, list, HistoryRow};
 use matching::match_segments;
 use migration::{drift, migration, tier_migration};
+pub use track_record::{track_record, TrackRecord, TrackRow};
 
 /// What one method's segments looked like last month.
 #[derive(Debug, Clone)]
@@ -91,6 +93,8 @@ pub struct PreviousRun {
     pub methods: BTreeMap<String, PreviousMethod>,
     pub suggested_tier: Option<Vec<Option<String>>>,
     pub exception: Option<Vec<Option<String>>>,
+    /// Each account's tier that month (None without tiers).
+    pub current_tier: Option<Vec<Option<String>>>,
 }
 
 fn strings(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<String>>>> {
@@ -191,7 +195,33 @@ impl PreviousRun {
             methods,
             suggested_tier: strings(&a, column::SUGGESTED_TIER)?,
             exception: strings(&a, column::EXCEPTION)?,
+            current_tier: strings(&a, column::CURRENT_TIER)?,
         })
+    }
+}
+
+impl PreviousRun {
+    /// Feature `name`'s raw value per previous account (from its
+    /// `features.parquet`, aligned to [`PreviousRun::accounts`]); None when
+    /// that run has no such column.
+    pub fn values(&self, name: &str) -> Result<Option<Vec<Option<f64>>>> {
+        let cols = vec![crate::schema::ACCOUNT_ID.to_string(), name.to_string()];
+        let Ok(df) = read_parquet(&self.dir.join(file::FEATURES), Some(cols)) else {
+            return Ok(None);
+        };
+        let ids = strings(&df, crate::schema::ACCOUNT_ID)?.unwrap_or_default();
+        let v = df.column(name)?.cast(&DataType::Float64)?;
+        let by_id: HashMap<&str, Option<f64>> = ids
+            .iter()
+            .zip(v.f64()?.iter())
+            .filter_map(|(id, v)| Some((id.as_deref()?, v)))
+            .collect();
+        Ok(Some(
+            self.accounts
+                .iter()
+                .map(|a| by_id.get(a.as_str()).copied().flatten())
+                .collect(),
+        ))
     }
 }
 
@@ -278,6 +308,9 @@ pub struct History {
     pub methods: Vec<MethodHistory>,
     pub tiers: Option<TierMigration>,
     pub exceptions: Option<ExceptionChanges>,
+    /// Last month's suggestions followed up (with tiers and a previous run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_record: Option<TrackRecord>,
     /// The next unused segment ID per method (IDs are never reused).
     pub next_ids: BTreeMap<String, u32>,
     /// Previous segment ID per current account, per method.
@@ -442,6 +475,7 @@ pub fn track(
         methods: Vec::new(),
         tiers: None,
         exceptions: None,
+        track_record: None,
         next_ids: BTreeMap::new(),
         previous_segment: BTreeMap::new(),
         previous_suggested_tier: Vec::new(),

@@ -25,6 +25,7 @@ th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
 th.sortable{cursor:pointer;user-select:none}th.sortable:hover{background:#e4ebf2}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
 details summary{cursor:pointer}
+.outcome-groups{display:flex;flex-wrap:wrap;gap:0 24px;align-items:flex-start}
 "#;
 
 /// The exceptions table's behaviour: filter by the controls above it, sort

@@ -33,6 +33,7 @@ mod load;
 mod map;
 mod methods;
 mod migration;
+mod outcomes;
 mod profiles;
 mod quality;
 mod summary;
@@ -132,6 +133,13 @@ pub static SECTIONS: &[Section] = &[
             Ok(())
         },
         markdown: Some((3, exceptions::exceptions_md)),
+    },
+    Section {
+        id: "outcomes",
+        nav: "Outcomes",
+        when: outcomes::has_outcomes,
+        html: outcomes::outcomes,
+        markdown: Some((3, outcomes::outcomes_md)),
     },
     Section {
         id: "migration",

@@ -42,6 +42,23 @@ pub(super) fn headline(report: &QualityReport, a: Option<&Analysis>) -> Headline
     if a.comparison.tiers.is_some() {
         h.exceptions = Some(a.comparison.exceptions.len());
     }
+    for o in &a.comparison.outcomes {
+        h.outcomes.insert(o.label.clone(), o.sentence.clone());
+    }
+    if let Some(t) = &a.history.track_record {
+        let mut f = crate::schema::FollowedUp::default();
+        for r in &t.rows {
+            if r.flag == "unflagged" {
+                f.unflagged += r.accounts;
+                f.unflagged_left += r.left;
+            } else {
+                f.flagged += r.accounts;
+                f.left += r.left;
+                f.acted += r.moved_as_suggested;
+            }
+        }
+        h.followed_up = Some(f);
+    }
     if a.history.previous_as_of.is_some() {
         for mh in &a.history.methods {
             h.drift_ari.insert(mh.method.to_string(), mh.drift_ari);

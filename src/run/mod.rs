@@ -110,6 +110,9 @@ pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<Validated> {
                 }
                 tiers = Some(current);
             }
+            for (severity, code, message, hint) in compare::outcomes::findings(p, frame)? {
+                report.push(pipeline_finding(p, severity, code, message, hint));
+            }
         }
     }
     report.sort();
@@ -375,13 +378,17 @@ fn analyse(
         "history",
         "history",
         |_| {
-            Ok(history::track(
+            let mut h = history::track(
                 prev.as_ref(),
                 &matrix.ids,
                 &segmentations,
                 &matches,
                 &comparison,
-            ))
+            );
+            if let Some(pr) = &prev {
+                h.track_record = follow_up(p, pr, &input.frame, &matrix.ids, &comparison)?;
+            }
+            Ok(h)
         },
         |h| match &h.previous_as_of {
             Some(m) => format!(
@@ -400,6 +407,26 @@ fn analyse(
         comparison,
         history,
     })
+}
+
+/// Last month's suggestions followed up, with the value feature's values
+/// then and now.
+fn follow_up(
+    p: &Pipeline,
+    prev: &PreviousRun,
+    frame: &AccountFrame,
+    ids: &[String],
+    comparison: &Comparison,
+) -> Result<Option<history::TrackRecord>> {
+    let value = p.tiers.as_ref().and_then(|t| t.value.as_deref());
+    let (now, then) = match value {
+        Some(v) => {
+            let now: Vec<Option<f64>> = frame.df.column(v)?.f64()?.iter().collect();
+            (Some(now), prev.values(v)?)
+        }
+        None => (None, None),
+    };
+    history::track_record(prev, ids, comparison, now.as_deref(), then.as_deref())
 }
 
 /// Every output staged, the manifest and the report written, and the month

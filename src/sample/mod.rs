@@ -39,7 +39,9 @@ mod standard;
 use alt::{alt_billing, alt_customers, alt_usage};
 use population::{Population, ARCHETYPES};
 use sink::{Sink, CHUNK};
-use standard::{account_table, monthly_tables, nps_table, ticket_table, truth_table};
+use standard::{
+    account_table, monthly_tables, nps_table, outcome_table, ticket_table, truth_table,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SampleFormat {
@@ -142,17 +144,18 @@ fn generate_in_chunks(params: &SampleParams, dir: &Path, chunk: usize) -> Result
     match params.schema {
         Schema::Standard => {
             let f = params.format;
-            let mut sinks = ["accounts", "usage", "revenue", "nps", "tickets"]
+            let mut sinks = ["accounts", "usage", "revenue", "nps", "tickets", "outcomes"]
                 .map(|stem| Sink::new(dir, stem, f));
             let (mut responses, mut tickets) = (0, 0);
             population.each_chunk(chunk, |c| {
-                let [accounts, usage, revenue, nps, ticket] = &mut sinks;
+                let [accounts, usage, revenue, nps, ticket, outcomes] = &mut sinks;
                 accounts.write(account_table(params, c, &mut rng)?)?;
                 let (u, r) = monthly_tables(params, c)?;
                 usage.write(u)?;
                 revenue.write(r)?;
                 nps.write(nps_table(params, c, false, &mut responses)?)?;
                 ticket.write(ticket_table(params, c, &mut tickets)?)?;
+                outcomes.write(outcome_table(params, c)?)?;
                 truth.write(truth_table(c)?)
             })?;
             for sink in sinks {

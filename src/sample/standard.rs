@@ -315,3 +315,44 @@ pub(super) fn truth_table(accts: &[Account]) -> Result<DataFrame> {
     ));
     t.frame()
 }
+
+/// Churn within 3 months of as-of, by planted segment (before the planted
+/// under-service effect).
+const CHURN_BY_SEGMENT: [f64; 5] = [0.03, 0.05, 0.07, 0.20, 0.05];
+/// Churn of an account deliberately left in a lower-touch tier than its
+/// behaviour needs (an upgrade candidate left alone).
+const CHURN_UNDER_SERVED: f64 = 0.45;
+
+/// What happened in the 3 months after as-of (the planted outcome): whether
+/// the account churned, and its ARR change (share of ARR; −1 when it
+/// churned). Under-served accounts — `mis_tiered` "upgrade": their tier is
+/// lower-touch than their behaviour — churn far more and shrink. Drawn from
+/// each account's own stream, so no other file changes.
+pub(super) fn outcome_table(params: &SampleParams, accts: &[Account]) -> Result<DataFrame> {
+    let unit = Normal::new(0.0, 1.0).expect("valid");
+    let (mut id, mut churned, mut change) = (Vec::new(), Vec::new(), Vec::new());
+    for a in accts {
+        let rng = &mut cell_rng(params.seed, &a.id, params.as_of, 7);
+        let under_served = a.mis_tiered == "upgrade";
+        let p = if under_served {
+            CHURN_UNDER_SERVED
+        } else {
+            CHURN_BY_SEGMENT[a.segment]
+        };
+        let gone = rng.gen_bool(p);
+        let drift: f64 = unit.sample(rng);
+        let delta = if gone {
+            -1.0
+        } else {
+            a.growth / 4.0 + 0.05 * drift - if under_served { 0.10 } else { 0.0 }
+        };
+        id.push(a.id.clone());
+        churned.push(gone as i64);
+        change.push((delta * 1000.0).round() / 1000.0);
+    }
+    let mut t = Table::default();
+    t.push(Column::new("account_id".into(), id));
+    t.push(Column::new("churned_3m".into(), churned));
+    t.push(Column::new("arr_change_3m".into(), change));
+    t.frame()
+}
