@@ -41,6 +41,12 @@ pub fn summary_text(s: &RunSummary) -> String {
             x.agreement.ari, x.agreement.nmi
         ));
     }
+    for o in &c.outcomes {
+        out.push_str(&format!("  outcome {}: {}\n", o.label, o.sentence));
+        for claim in o.exceptions.iter().filter_map(|x| x.claim.as_deref()) {
+            out.push_str(&format!("    {claim}\n"));
+        }
+    }
     if let Some(h) = s.history.as_ref().filter(|h| h.previous_as_of.is_some()) {
         since(&mut out, h);
     }
@@ -157,6 +163,9 @@ fn since(out: &mut String, h: &history::History) {
                 changes.join("; ")
             }
         ));
+    }
+    if let Some(t) = &h.track_record {
+        out.push_str(&format!("    last month's suggestions: {}\n", t.sentence));
     }
     if let Some(e) = &h.exceptions {
         out.push_str(&format!(
