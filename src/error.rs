@@ -73,6 +73,11 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The month was committed, but the segment-history table could not be
+    /// updated; the message says so and what repairs it.
+    #[error("{0}")]
+    TableNotUpdated(String),
+
     /// A bug or an unexpected failure of a library underneath (Polars, linfa).
     #[error("internal error: {0}")]
     Internal(String),
@@ -83,7 +88,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Data(_) | Error::Usage(_) => 1,
-            Error::Io { .. } | Error::Internal(_) => 2,
+            Error::Io { .. } | Error::TableNotUpdated(_) | Error::Internal(_) => 2,
         }
     }
 

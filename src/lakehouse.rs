@@ -162,9 +162,20 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Write (or keep) month `as_of`'s partition of the table under `root`.
-pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Recorded> {
-    let table = root.join(TABLE);
+/// A month's rows encoded for the table: the Parquet bytes, their path in
+/// the table (named by their content) and the table's schema. Made before
+/// the month is committed, so the month's manifest can name the file that
+/// should hold it (see [`reconcile`]).
+pub struct Prepared {
+    bytes: Vec<u8>,
+    /// `as_of=<month>/part-<sha256>.parquet`.
+    pub rel: String,
+    schema: String,
+    month: String,
+}
+
+/// Encode `assignments` as month `as_of`'s rows of the table.
+pub fn prepare(as_of: Month, assignments: &DataFrame) -> Result<Prepared> {
     let month = as_of.to_string();
     let (mut df, schema) = table_frame(assignments)?;
     let mut bytes = Vec::new();
@@ -173,33 +184,164 @@ pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Reco
         .finish(&mut df)?;
     let digest = format!("{:x}", Sha256::digest(&bytes));
     let rel = format!("{PARTITION}={month}/part-{}.parquet", &digest[..32]);
+    Ok(Prepared {
+        bytes,
+        rel,
+        schema,
+        month,
+    })
+}
+
+/// Record month `as_of`'s assignments in the table under `root` (one commit
+/// replacing the month's partition), unless it already holds them.
+pub fn record(root: &Path, as_of: Month, assignments: &DataFrame) -> Result<Recorded> {
+    record_prepared(root, &prepare(as_of, assignments)?)
+}
+
+/// [`record`] of rows already encoded by [`prepare`]. The data file is
+/// written under a temporary name and renamed once complete, then the
+/// commit makes it part of the table.
+pub fn record_prepared(root: &Path, prepared: &Prepared) -> Result<Recorded> {
+    let table = root.join(TABLE);
+    let Prepared {
+        bytes,
+        rel,
+        schema,
+        month,
+    } = prepared;
     let snap = snapshot(&table)?;
     let current: Vec<&String> = snap
         .files
         .iter()
-        .filter(|(_, p)| **p == month)
+        .filter(|(_, p)| *p == month)
         .map(|(f, _)| f)
         .collect();
     if let Some(v) = snap.version {
-        if current == [&rel] && snap.schema.as_deref() == Some(schema.as_str()) {
+        if current == [rel] && snap.schema.as_deref() == Some(schema.as_str()) {
             return Ok(Recorded::Unchanged { version: v });
         }
     }
-    let data = table.join(&rel);
+    let data = table.join(rel);
     let parent = data.parent().expect("a partition folder");
     std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-    rundir::write_file(&data, &bytes)?;
+    let tmp = parent.join(format!(
+        ".{}.{}.tmp",
+        data.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        std::process::id()
+    ));
+    rundir::write_file(&tmp, bytes)?;
+    std::fs::rename(&tmp, &data).map_err(|e| Error::io("renaming", &tmp, e))?;
+    rundir::sync_path(parent)?;
     let dir = log_dir(&table);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
     clear_staged(&dir)?;
     let ts = now_ms();
     let version = snap.version.map_or(0, |v| v + 1);
     let added = (rel.as_str(), bytes.len());
-    let actions = commit_actions(&table, &snap, &schema, &current, added, &month, ts);
+    let actions = commit_actions(&table, &snap, schema, &current, added, month, ts);
     let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
     put_if_absent(&dir, &table, version, &text)?;
     rundir::sync_path(&dir)?;
     Ok(Recorded::Committed { version })
+}
+
+/// What [`reconcile`] repaired.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Committed months the table lacked or held stale rows of, recorded now.
+    pub recorded: Vec<String>,
+    /// Files in the table's partitions that no commit refers to (a write cut
+    /// short by a kill or a full disk), removed.
+    pub removed: Vec<PathBuf>,
+}
+
+/// Bring the table in line with the committed months under `root`: a month
+/// the table lacks, or whose partition does not hold the file its manifest
+/// names (`segment_history_file`), is recorded from its assignments; files
+/// no commit refers to are removed. Run at the start of every run, under the
+/// output folder's lock, so a month committed by a run that died before its
+/// table commit is in the table after the next run of any month.
+pub fn reconcile(root: &Path) -> Result<Reconciled> {
+    let table = root.join(TABLE);
+    let mut done = Reconciled::default();
+    for (month, dir) in rundir::committed_runs(root)? {
+        let m = month.to_string();
+        let snap = snapshot(&table)?;
+        let live: Vec<&String> = snap
+            .files
+            .iter()
+            .filter(|(_, p)| **p == m)
+            .map(|(f, _)| f)
+            .collect();
+        let expected = rundir::read_manifest::<serde::de::IgnoredAny, serde::de::IgnoredAny>(&dir)
+            .ok()
+            .and_then(|man| man.segment_history_file);
+        let fine = match &expected {
+            Some(rel) => live == [rel],
+            None => !live.is_empty(),
+        };
+        let assignments = dir.join(crate::schema::file::ASSIGNMENTS);
+        if fine || !assignments.is_file() {
+            continue;
+        }
+        let df = rundir::read_parquet(&assignments, None)?;
+        record_prepared(root, &prepare(month, &df)?)?;
+        done.recorded.push(m);
+    }
+    done.removed = remove_unreferenced(&table)?;
+    Ok(done)
+}
+
+/// Files under the table's partition folders that no commit ever added
+/// (live or removed: removed files serve time travel), deleted.
+fn remove_unreferenced(table: &Path) -> Result<Vec<PathBuf>> {
+    let Ok(parts) = std::fs::read_dir(table) else {
+        return Ok(Vec::new());
+    };
+    let referenced = all_added(table)?;
+    let mut removed = Vec::new();
+    for part in parts.flatten() {
+        let name = part.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(&format!("{PARTITION}=")) || !part.path().is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(part.path())
+            .map_err(|e| Error::io("listing", part.path(), e))?
+            .flatten()
+        {
+            let rel = format!("{name}/{}", f.file_name().to_string_lossy());
+            if !referenced.contains(&rel) {
+                std::fs::remove_file(f.path()).map_err(|e| Error::io("removing", f.path(), e))?;
+                removed.push(f.path());
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Every data file any commit of the table added.
+fn all_added(table: &Path) -> Result<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    let Ok(entries) = std::fs::read_dir(log_dir(table)) else {
+        return Ok(out);
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name.starts_with('.') {
+            continue;
+        }
+        let text =
+            std::fs::read_to_string(e.path()).map_err(|x| Error::io("reading", e.path(), x))?;
+        for line in text.lines() {
+            if let Ok(v) = serde_json::from_str::<Value>(line) {
+                if let Some(p) = v["add"]["path"].as_str() {
+                    out.insert(p.to_string());
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Commits staged by a run that was killed (the output lock is ours).

@@ -85,6 +85,10 @@ pub struct Manifest<C = serde_json::Value, F = serde_json::Value> {
     pub previous_as_of: Option<String>,
     /// The next unused segment ID per method (read by next month's run).
     pub next_segment_ids: BTreeMap<String, u32>,
+    /// The segment-history table's file that holds this month's rows, so a
+    /// later run can tell whether the table is up to date with this month.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_history_file: Option<String>,
     /// Every parameter of the run: the pipeline file verbatim, the resolved
     /// cluster parameters and the learned feature transforms.
     pub pipeline_text: String,
@@ -235,6 +239,7 @@ mod tests {
             },
             previous_as_of: Some("2026-10".into()),
             next_segment_ids: [("kmeans".to_string(), 5)].into_iter().collect(),
+            segment_history_file: None,
             pipeline_text: "[run]".into(),
             cluster: vec![1, 2],
             features: vec!["arr".into()],

@@ -28,6 +28,22 @@ for m in months:
         assert part.height == a.height, (name, m, part.height, a.height)
         assert part.sort("account_id").equals(a.sort("account_id")), (name, m)
     print(f"{m}: {a.height} rows, the same through deltalake and polars")
+# Every data file in the partitions is one a commit added (no leftover of a
+# write cut short) and is a whole Parquet file.
+import json
+added = set()
+for log in (table / "_delta_log").glob("*.json"):
+    for line in log.read_text().splitlines():
+        if line.strip():
+            a = json.loads(line).get("add")
+            if a:
+                added.add(a["path"])
+for f in table.glob("as_of=*/*"):
+    rel = f"{f.parent.name}/{f.name}"
+    assert rel in added, f"{rel} is in the table's folder but no commit added it"
+    data = f.read_bytes()
+    assert data[:4] == b"PAR1" and data[-4:] == b"PAR1", f"{rel} is not a whole Parquet file"
+print(f"{len(list(table.glob('as_of=*/*')))} data files, each added by a commit and whole")
 # Time travel: version 0 is the first month alone.
 first = pl.read_delta(str(table), version=0)
 print(f"version 0: {sorted(first['as_of'].unique().to_list())}; now version {dt.version()}")

@@ -119,6 +119,13 @@ pub fn parse_with(text: &str, file: &Path, base: &Path, methods: &Methods) -> Re
     // Keys under a method's own section are that method's to check.
     let sections: Vec<&str> = methods.iter().filter_map(|m| m.section()).collect();
     for key in unknown {
+        // serde_ignored writes an optional table's path with `?` for the
+        // Option (`kmeans.?.restrats`); the user wrote `kmeans.restrats`.
+        let key: String = key
+            .split('.')
+            .filter(|p| *p != "?")
+            .collect::<Vec<_>>()
+            .join(".");
         let top = key.split('.').next().unwrap_or("");
         if !sections.contains(&top) {
             problems.push(key.clone(), unknown_key_message(&key));

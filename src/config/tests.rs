@@ -65,6 +65,36 @@ fn unknown_keys_are_all_reported_with_suggestions() {
 }
 
 #[test]
+fn unknown_keys_of_single_table_sections_get_suggestions_too() {
+    let d = dir_with(&["accounts.csv"]);
+    for (section, typo, meant) in [
+        ("kmeans", "restrats", "restarts"),
+        ("graph", "neighbours", "neighbors"),
+        ("run", "sed", "seed"),
+        ("stability", "run", "runs"),
+        ("community", "resolutoin", "resolution"),
+        ("quality", "max_orphan", "max_orphans"),
+    ] {
+        let text = if section == "run" {
+            MINIMAL.replace("[run]\n", &format!("[run]\n{typo} = 1\n"))
+        } else {
+            format!("{MINIMAL}\n[{section}]\n{typo} = 1\n")
+        };
+        let probs = problems(&text, &d);
+        let p = probs
+            .iter()
+            .find(|p| p.key == format!("{section}.{typo}"))
+            .unwrap_or_else(|| panic!("{section}.{typo}: {probs:?}"));
+        assert!(
+            p.message.contains(&format!("did you mean `{meant}`?"))
+                && p.message.contains("Allowed here:"),
+            "{}",
+            p.message
+        );
+    }
+}
+
+#[test]
 fn many_problems_are_collected_at_once() {
     let d = dir_with(&[]);
     let text = r#"

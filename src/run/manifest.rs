@@ -101,6 +101,7 @@ pub(super) fn manifest<'a>(
     inputs: Vec<Input>,
     headline: Headline,
     a: Option<&Analysis>,
+    segment_history_file: Option<String>,
     stage_seconds: std::collections::BTreeMap<&'static str, f64>,
 ) -> Manifest<&'a crate::cluster::ClusterConfig, &'a [crate::features::ColumnInfo]> {
     Manifest {
@@ -116,6 +117,7 @@ pub(super) fn manifest<'a>(
         headline,
         previous_as_of: a.and_then(|a| a.history.previous_as_of.clone()),
         next_segment_ids: a.map(|a| a.history.next_ids.clone()).unwrap_or_default(),
+        segment_history_file,
         pipeline_text: p.text.clone(),
         cluster: &p.cluster,
         features: &matrix.columns,

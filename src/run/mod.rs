@@ -10,8 +10,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use polars::prelude::DataFrame;
-
 use crate::cluster::{stability, Method, Methods, Segmentation};
 use crate::compare::{self, Comparison, CurrentTiers};
 use crate::config::Pipeline;
@@ -279,6 +277,18 @@ fn lock_output(
             d.display()
         ));
     }
+    let fixed = crate::lakehouse::reconcile(out_root)?;
+    for m in &fixed.recorded {
+        progress.note(&format!(
+            "added committed month {m} to the segment-history table (an earlier run stopped before recording it)"
+        ));
+    }
+    for f in &fixed.removed {
+        progress.note(&format!(
+            "removed {}: a segment-history file no commit refers to",
+            f.display()
+        ));
+    }
     if let Some(m) = asked {
         rundir::check_target(&out_root.join(m.to_string()))?;
     }
@@ -439,7 +449,7 @@ fn write_run(
     matrix: &FeatureMatrix,
     a: Option<&Analysis>,
     stages: &mut Stages,
-) -> Result<(PathBuf, Option<DataFrame>)> {
+) -> Result<(PathBuf, Option<crate::lakehouse::Prepared>)> {
     let progress = stages.progress;
     progress.stage("write");
     let as_of = input.as_of;
@@ -466,8 +476,17 @@ fn write_run(
     })?;
     let inputs = stages.time("hash_inputs", || manifest::inputs(&input.report))?;
     let headline = manifest::headline(&input.report, a);
+    // The month's rows for the segment-history table, encoded now so the
+    // manifest can name the table file that must hold them.
+    let table_rows = assignments
+        .as_ref()
+        .map(|df| crate::lakehouse::prepare(as_of, df))
+        .transpose()?;
+    let table_file = table_rows.as_ref().map(|t| t.rel.clone());
     let seconds = std::mem::take(&mut stages.seconds);
-    let m = manifest::manifest(p, opts, as_of, matrix, inputs, headline, a, seconds);
+    let m = manifest::manifest(
+        p, opts, as_of, matrix, inputs, headline, a, table_file, seconds,
+    );
     write_json(&staging.join(schema::file::MANIFEST), &m)?;
     if a.is_some() {
         progress.stage("report");
@@ -479,19 +498,27 @@ fn write_run(
     }
     rundir::commit(staging, &final_dir)?;
     progress.done("write", &final_dir.display().to_string());
-    Ok((final_dir, assignments))
+    Ok((final_dir, table_rows))
 }
 
-/// The month's assignments into the `segment_history` Delta table.
+/// The month's assignments into the `segment_history` Delta table. The
+/// month is committed by then: a failure here says so, and that the next
+/// run of any month brings the table up to date ([`crate::lakehouse::reconcile`]).
 fn record_segment_history(
     out_root: &Path,
     as_of: Month,
-    assignments: &DataFrame,
+    rows: &crate::lakehouse::Prepared,
     progress: &dyn Progress,
 ) -> Result<()> {
     progress.stage("segment history");
-    let done = crate::lakehouse::record(out_root, as_of, assignments)?;
     let table = out_root.join(crate::lakehouse::TABLE);
+    let done = crate::lakehouse::record_prepared(out_root, rows).map_err(|e| {
+        Error::TableNotUpdated(format!(
+            "month {as_of} is committed in {}, but the segment-history table {} was not updated ({e}); the next run of any month adds it",
+            out_root.join(as_of.to_string()).display(),
+            table.display()
+        ))
+    })?;
     progress.done(
         "segment history",
         &match done {
