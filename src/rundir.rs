@@ -42,10 +42,35 @@ pub struct OutputLock {
     root: PathBuf,
 }
 
+/// Who holds a lock, from its file: the first whole line, read again for a
+/// moment when the holder has only just taken the lock and not written it.
+fn holder(file: &mut File) -> String {
+    for _ in 0..20 {
+        let mut text = String::new();
+        let _ = file.seek(SeekFrom::Start(0));
+        let _ = file.read_to_string(&mut text);
+        if let Some((line, _)) = text.split_once('\n') {
+            if !line.trim().is_empty() {
+                return line.trim().to_string();
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    String::new()
+}
+
 impl OutputLock {
     /// Lock `root` (creating it if needed). Fails with a usage error (exit 1)
-    /// when another live process holds the lock.
-    pub fn acquire(root: &Path, what: &str) -> Result<OutputLock> {
+    /// when another live process holds the lock, naming it and the folder as
+    /// `root` was given; `elsewhere` says how the command can write elsewhere
+    /// ("" when it cannot). A `root` that is a file is a usage error too.
+    pub fn acquire(root: &Path, what: &str, elsewhere: &str) -> Result<OutputLock> {
+        if root.is_file() {
+            return Err(Error::Usage(format!(
+                "{} is a file, not a folder: the output goes in a folder of run directories (<output>/<as-of>/); give another path{elsewhere}",
+                root.display()
+            )));
+        }
         std::fs::create_dir_all(root).map_err(|e| Error::io("creating", root, e))?;
         let path = root.join(LOCK);
         let mut file = OpenOptions::new()
@@ -58,23 +83,28 @@ impl OutputLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
+                let holder = holder(&mut file);
                 return Err(Error::Usage(format!(
-                    "another strata run is writing to {} ({}); wait for it to finish, or write elsewhere with --out",
+                    "another strata run is writing to {} ({}); wait for it to finish{elsewhere}",
                     root.display(),
-                    if holder.is_empty() { "holder unknown" } else { holder }
+                    if holder.is_empty() {
+                        "holder unknown"
+                    } else {
+                        &holder
+                    }
                 )));
             }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(Error::io("locking", &path, e));
             }
         }
-        // Record who holds it, for the message another run prints.
-        let _ = file.set_len(0);
+        // Record who holds it, for the message another run prints: one
+        // write of the whole line over the old one, then the rest cut, so a
+        // reader sees a whole line (see `holder`).
+        let line = format!("pid {}, {what}\n", std::process::id());
         let _ = file.seek(SeekFrom::Start(0));
-        let _ = write!(file, "pid {}, {what}", std::process::id());
+        let _ = file.write_all(line.as_bytes());
+        let _ = file.set_len(line.len() as u64);
         let _ = file.flush();
         Ok(OutputLock {
             _file: file,
@@ -313,20 +343,22 @@ mod tests {
     #[test]
     fn second_lock_on_same_folder_fails_with_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let a = OutputLock::acquire(dir.path(), "test one").unwrap();
-        let e = OutputLock::acquire(dir.path(), "test two").unwrap_err();
+        let a =
+            OutputLock::acquire(dir.path(), "test one", ", or write elsewhere with --out").unwrap();
+        let e = OutputLock::acquire(dir.path(), "test two", ", or write elsewhere with --out")
+            .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("another strata run"), "{msg}");
         assert!(msg.contains("test one"), "{msg}");
         assert_eq!(e.exit_code(), 1);
         drop(a);
-        OutputLock::acquire(dir.path(), "test three").unwrap();
+        OutputLock::acquire(dir.path(), "test three", ", or write elsewhere with --out").unwrap();
     }
 
     #[test]
     fn commit_replaces_atomically_and_debris_is_cleaned() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = OutputLock::acquire(dir.path(), "t").unwrap();
+        let lock = OutputLock::acquire(dir.path(), "t", ", or write elsewhere with --out").unwrap();
         let m = Month::parse("2026-10").unwrap();
         let target = dir.path().join("2026-10");
         let s = lock.staging(m).unwrap();
@@ -371,7 +403,7 @@ mod tests {
     #[test]
     fn a_file_where_the_month_goes_is_refused_before_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = OutputLock::acquire(dir.path(), "t").unwrap();
+        let lock = OutputLock::acquire(dir.path(), "t", ", or write elsewhere with --out").unwrap();
         let m = Month::parse("2026-10").unwrap();
         let target = dir.path().join("2026-10");
         std::fs::write(&target, b"notes").unwrap();

@@ -761,3 +761,204 @@ fn failing_aggregate_is_named_when_its_source_has_other_windows() {
         out.text()
     );
 }
+
+/// Unknown keys in the single-table sections get the did-you-mean and the
+/// allowed keys too (issue 37): the path is the one the user wrote.
+#[test]
+fn a_misspelt_key_in_a_single_table_section_gets_a_suggestion() {
+    let fx = Fixture::new(120, "csv");
+    fx.write(
+        "pipeline.toml",
+        &fx.pipeline().replace("restarts = 4", "restrats = 4"),
+    );
+    let o = fx.run(&["validate", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.stderr.contains("kmeans.restrats")
+            && o.stderr.contains("did you mean `restarts`?")
+            && o.stderr.contains("Allowed here:")
+            && !o.stderr.contains(".?."),
+        "{}",
+        o.stderr
+    );
+}
+
+/// A time column that cannot be read as dates is the one error of its
+/// source's features: no follow-on error per feature leaking internal columns.
+#[test]
+fn an_unreadable_time_column_is_one_error_without_follow_ons() {
+    let fx = Fixture::new(120, "csv");
+    // usage.csv: account_id,month,... — every month written as text.
+    map_column(&fx, "data/usage.csv", 1, |_| "sometime".into());
+    let out = expect_data_error(&fx, &["unparsable_date", "usage.csv"]);
+    let text = out.text();
+    assert!(
+        !text.contains("months_since")
+            && !text.contains("__row")
+            && !text.contains("fix the expression"),
+        "{text}"
+    );
+}
+
+/// A text column read by a row-level feature is blamed itself, not the
+/// expression downstream of it.
+#[test]
+fn a_text_column_is_blamed_not_the_expression_that_reads_it() {
+    let fx = Fixture::new(120, "csv");
+    // employees is the second column of accounts.csv: "12k"-style text.
+    map_column(&fx, "data/accounts.csv", 1, |v| format!("{v} people"));
+    let out = expect_data_error(
+        &fx,
+        &[
+            "column `employees` holds text",
+            "store `employees` as numbers",
+        ],
+    );
+    assert!(!out.text().contains("fix the expression"), "{}", out.text());
+}
+
+/// A folder with `{as_of}` and no file as a source path says it names no
+/// file, not that the format of `` is unknown.
+#[test]
+fn a_templated_folder_as_source_path_says_which_file() {
+    let fx = Fixture::new(120, "csv");
+    fx.write(
+        "pipeline.toml",
+        &fx.pipeline()
+            .replace("path = \"data/usage.csv\"", "path = \"data/{as_of}\""),
+    );
+    let o = fx.run(&["validate", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.stderr.contains("has no file extension")
+            && o.stderr.contains("data/{as_of}/accounts.csv"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("(``)"), "{}", o.stderr);
+}
+
+/// An output that is a file is refused by `validate` (run.output) and by
+/// `run --out`, with exit 1 and what to do, before any work.
+#[test]
+fn an_output_that_is_a_file_is_refused_by_validate_and_run() {
+    let fx = Fixture::new(120, "csv");
+    fx.write("taken", "not a folder");
+    fx.write(
+        "pipeline.toml",
+        &fx.pipeline()
+            .replace("output = \"out\"", "output = \"taken\""),
+    );
+    for cmd in ["validate", "run"] {
+        let o = fx.run(&[cmd, "pipeline.toml"]);
+        o.assert_clean();
+        assert_eq!(o.code, 1, "{cmd}: {}", o.text());
+        assert!(
+            o.stderr.contains("run.output") && o.stderr.contains("is a file"),
+            "{}",
+            o.stderr
+        );
+    }
+    fx.write(
+        "pipeline.toml",
+        &fx.pipeline()
+            .replace("output = \"taken\"", "output = \"out\""),
+    );
+    let o = fx.run(&["run", "pipeline.toml", "--out", "taken"]);
+    o.assert_clean();
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.stderr.contains("taken is a file, not a folder"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("os error"), "{}", o.stderr);
+}
+
+/// `strata report` refused by a run holding the output folder's lock: the
+/// holder is named, the folder as typed, and no `--out` (report has none).
+#[test]
+fn a_report_refused_by_the_lock_names_the_holder_and_no_out_option() {
+    let fx = Fixture::new(120, "csv");
+    let o = fx.run(&["run", "pipeline.toml"]);
+    assert_eq!(o.code, 0, "{}", o.text());
+    let _held = strata::rundir::OutputLock::acquire(&fx.path("out"), "a test run", "").unwrap();
+    let o = fx.run(&["report", "out/2026-10"]);
+    o.assert_clean();
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.stderr
+            .contains("another strata run is writing to out (pid ")
+            && o.stderr.contains("a test run")
+            && !o.stderr.contains("--out"),
+        "{}",
+        o.stderr
+    );
+}
+
+/// A zero-length Parquet source is called empty in Parquet's terms.
+#[test]
+fn a_zero_length_parquet_file_is_named_empty_not_csv() {
+    let fx = Fixture::new(120, "parquet");
+    fx.write("data/tickets.parquet", "");
+    let out = expect_data_error(&fx, &["empty_file", "tickets.parquet", "0 bytes"]);
+    assert!(!out.text().contains("a CSV needs"), "{}", out.text());
+}
+
+/// An absurd but finite value (an MRR of 1e300) is named, with what
+/// winsorize or a [[check]] would do; the sample has none.
+#[test]
+fn an_absurd_value_is_a_warning_naming_the_account() {
+    let fx = Fixture::new(200, "csv");
+    let o = fx.run(&["validate", "pipeline.toml"]);
+    assert!(!o.text().contains("extreme_value"), "{}", o.text());
+    // revenue.csv: account_id,month,mrr,... — one account's MRR every month.
+    let text = fx.read("data/revenue.csv");
+    let id = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    map_column(&fx, "data/revenue.csv", 2, |v| v.to_string());
+    let edited: Vec<String> = fx
+        .read("data/revenue.csv")
+        .lines()
+        .map(|l| {
+            let mut c: Vec<String> = l.split(',').map(str::to_string).collect();
+            if c[0] == id {
+                c[2] = "1e300".into();
+            }
+            c.join(",")
+        })
+        .collect();
+    fx.write("data/revenue.csv", &(edited.join("\n") + "\n"));
+    let o = fx.run(&["validate", "pipeline.toml"]);
+    o.assert_clean();
+    assert_eq!(o.code, 0, "a warning, not an error: {}", o.text());
+    assert!(
+        o.text().contains("extreme_value")
+            && o.text().contains(&id)
+            && o.text().contains("winsorize"),
+        "{}",
+        o.text()
+    );
+}
+
+/// A value that overflows a number (1e400) is shown as written, not as `inf`.
+#[test]
+fn an_overflowing_number_is_shown_as_written() {
+    let fx = Fixture::new(120, "csv");
+    // revenue.csv: account_id,month,mrr,... — the fifth row's MRR.
+    fx.edit_line("data/revenue.csv", 5, |l| {
+        let mut f: Vec<&str> = l.split(',').collect();
+        f[2] = "1e400";
+        f.join(",")
+    });
+    let out = expect_data_error(&fx, &["non_finite", "revenue.csv", ": 1e400"]);
+    assert!(!out.text().contains(": inf"), "{}", out.text());
+}

@@ -178,15 +178,26 @@ fn report(run_dir: &Path, log: &Log) -> Result<(), Error> {
         )));
     }
     // Hold the output folder's lock so a run cannot replace this month
-    // meanwhile. The folder is resolved first: the parent of `.` (run
-    // from inside a month) is the output folder, not the month itself.
-    let resolved = run_dir
-        .canonicalize()
-        .map_err(|e| Error::io("resolving", run_dir, e))?;
-    let parent = resolved.parent().unwrap_or(Path::new("/"));
+    // meanwhile. The folder is the month's parent as typed (as messages show
+    // it), resolved only when it has none: the parent of `.` (run from
+    // inside a month) is the output folder, not the month itself.
+    let typed = run_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && run_dir.file_name().is_some());
+    let resolved;
+    let parent = match typed {
+        Some(p) => p,
+        None => {
+            resolved = run_dir
+                .canonicalize()
+                .map_err(|e| Error::io("resolving", run_dir, e))?;
+            resolved.parent().unwrap_or(Path::new("/"))
+        }
+    };
     let _lock = strata::rundir::OutputLock::acquire(
         parent,
         &format!("strata report {}", run_dir.display()),
+        ", then render the report again",
     )?;
     let bytes = strata::report::write(run_dir)?;
     if !log.quiet && log.format == LogFormat::Text {

@@ -46,6 +46,15 @@ pub(super) fn validate(
             .unwrap_or_else(|| "pipeline".into())
     });
     let output = resolve(base, run.output.as_deref().unwrap_or("out"));
+    if output.is_file() {
+        problems.push(
+            "run.output",
+            format!(
+                "{} is a file, not a folder: runs go in a folder of run directories (<output>/<as-of>/); give another path (relative to the pipeline file's folder)",
+                output.display()
+            ),
+        );
+    }
 
     RunSection {
         name,
@@ -71,5 +80,19 @@ mod tests {
             "{ps:?}"
         );
         assert!(ps.iter().any(|p| p.key == "run.threads"), "{ps:?}");
+    }
+
+    #[test]
+    fn an_output_that_is_a_file_is_refused() {
+        let d = dir_with(&["accounts.csv", "taken"]);
+        let ps = problems(
+            &MINIMAL.replace("[run]\n", "[run]\noutput = \"taken\"\n"),
+            &d,
+        );
+        assert!(
+            ps.iter()
+                .any(|p| p.key == "run.output" && p.message.contains("is a file")),
+            "{ps:?}"
+        );
     }
 }

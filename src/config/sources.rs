@@ -125,6 +125,13 @@ fn format_of(sname: &str, s: &RawSource, path: &Path, problems: &mut Problems) -
         "parquet" | "pq" => Format::Parquet,
         // A folder has no extension; that problem is reported above.
         _ if s.format.is_none() && !templated && path.is_dir() => Format::Csv,
+        "" => {
+            problems.push(
+                key("path"),
+                format!("`{}` has no file extension, so strata cannot tell whether it is CSV or Parquet: if it is a folder, point `path` at the file in it (e.g. \"{}/accounts.csv\"); if it is a file, set format = \"csv\" or \"parquet\"", s.path, s.path.trim_end_matches('/')),
+            );
+            Format::Csv
+        }
         other => {
             problems.push(
                 key("format"),

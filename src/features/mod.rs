@@ -26,6 +26,8 @@
 //! in [`ColumnInfo`] and written beside the results, as scanpy keeps its
 //! parameters with its data.
 
+pub mod extreme;
+
 use std::collections::BTreeMap;
 
 use ndarray::Array2;

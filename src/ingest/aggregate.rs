@@ -67,6 +67,15 @@ impl<'a> Aggregated<'a> {
         df: &DataFrame,
         report: &mut QualityReport,
     ) -> Result<()> {
+        // A time column that could not be read as dates has no months-since
+        // column: its error is reported, and every windowed feature of the
+        // source would only add a follow-on error about an internal column.
+        if let Some(t) = &src.time {
+            if df.column(&months_since(t)).is_err() && report.has_errors() {
+                self.failed = true;
+                return Ok(());
+            }
+        }
         if let Some(r) = date_range(src, df) {
             self.ranges.insert(src.name.clone(), r);
         }

@@ -213,6 +213,10 @@ fn derive_row_level(
         let expr = f.expr.clone().alias(f.name.as_str());
         match guard(|| current.clone().lazy().with_column(expr.clone()).collect()) {
             Ok(df) => current = df,
+            Err(e) if !text_roots(&current, f).is_empty() => {
+                report.push(text_column_finding(p, &current, f, &e));
+                return None;
+            }
             Err(e) => {
                 report.push(feature_finding(
                     p,
@@ -229,6 +233,62 @@ fn derive_row_level(
     }
 
     Some(current)
+}
+
+/// The columns `f` reads that hold text in `current` (the account table
+/// and the features before it).
+fn text_roots(current: &DataFrame, f: &Feature) -> Vec<String> {
+    let mut roots: Vec<String> = f
+        .expr
+        .clone()
+        .meta()
+        .root_names()
+        .into_iter()
+        .filter(|r| {
+            current
+                .column(r.as_str())
+                .is_ok_and(|c| c.dtype() == &DataType::String)
+        })
+        .map(|r| r.to_string())
+        .collect();
+    roots.sort();
+    roots.dedup();
+    roots
+}
+
+/// A row-level feature failed over a text column: the column is blamed (with
+/// an example value), not the expression that reads it.
+fn text_column_finding(
+    p: &Pipeline,
+    current: &DataFrame,
+    f: &Feature,
+    e: &str,
+) -> quality::Finding {
+    let roots = text_roots(current, f);
+    let example = current
+        .column(&roots[0])
+        .ok()
+        .and_then(|c| c.str().ok()?.iter().flatten().next().map(str::to_string))
+        .unwrap_or_default();
+    let mut finding = feature_finding(
+        p,
+        f,
+        Severity::Error,
+        "wrong_type",
+        0,
+        format!(
+            "column `{}` holds text (e.g. {example:?}), so `{}` cannot compute `{}` ({e})",
+            roots.join("`, `"),
+            f.expr_text,
+            f.name
+        ),
+        &format!(
+            "store `{}` as numbers in the file (no units or thousands separators), or treat it as text in the expression",
+            roots[0]
+        ),
+    );
+    finding.column = Some(roots[0].clone());
+    finding
 }
 
 /// The final frame: the id and the features, typed (categorical as text,

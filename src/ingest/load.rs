@@ -160,7 +160,13 @@ pub fn read(
     }
 }
 
-fn csv_reader(src: &Source, cols: &[String], infer: Option<usize>) -> PolarsResult<DataFrame> {
+/// The columns `cols` of a CSV source (with the row index); `infer`: rows
+/// to infer types from (`Some(0)`: every column as text).
+pub(super) fn csv_reader(
+    src: &Source,
+    cols: &[String],
+    infer: Option<usize>,
+) -> PolarsResult<DataFrame> {
     let names: Arc<[PlSmallStr]> = cols.iter().map(|c| PlSmallStr::from(c.as_str())).collect();
     CsvReadOptions::default()
         .with_has_header(true)

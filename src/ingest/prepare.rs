@@ -9,7 +9,7 @@ use polars::prelude::*;
 
 use super::dates::{self, parse_dates};
 use super::frame::{months_since, null_rows, row_numbers, ACTIVE, STARTED};
-use super::load::{example_at, finding};
+use super::load::{self, example_at, finding};
 use super::lookup::join_lookup;
 use crate::config::{Link, Pipeline, Source};
 use crate::guard::guard;
@@ -161,10 +161,22 @@ fn check_values(
                 format!("{} value(s) are NaN or infinite", bad.len()),
                 "replace them with a real number, or leave the cell empty for a missing value",
             );
+            // The values as written ("1e400", not "inf"), read again as text
+            // on this error path only.
+            let written = (s.format == crate::config::Format::Csv)
+                .then(|| guard(|| load::csv_reader(s, &[col.to_string()], Some(0))).ok())
+                .flatten()
+                .and_then(|all| all.column(col).ok()?.str().ok().cloned());
             x.examples = bad
                 .iter()
                 .take(max_ex)
-                .map(|&i| example_at(s, rows[i], ca.get(i).map(|v| v.to_string())))
+                .map(|&i| {
+                    let text = written
+                        .as_ref()
+                        .and_then(|w| w.get(rows[i]).map(str::to_string))
+                        .or_else(|| ca.get(i).map(|v| v.to_string()));
+                    example_at(s, rows[i], text)
+                })
                 .collect();
             report.push(x);
         }

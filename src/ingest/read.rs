@@ -220,8 +220,15 @@ fn file_is_there(s: &Source, as_of: Option<Month>, report: &mut QualityReport) -
             "empty_file",
             None,
             0,
-            "the file is empty",
-            "export the data again; a CSV needs a header line and at least one row",
+            "the file is empty (0 bytes)",
+            match s.format {
+                crate::config::Format::Csv => {
+                    "export the data again; a CSV needs a header line and at least one row"
+                }
+                crate::config::Format::Parquet => {
+                    "export the data again; a Parquet file has at least its header and footer"
+                }
+            },
         ));
         return false;
     }

@@ -112,6 +112,9 @@ pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<Validated> {
                 report.push(pipeline_finding(p, severity, code, message, hint));
             }
         }
+        for finding in features::extreme::extreme_values(p, frame)? {
+            report.push(finding);
+        }
     }
     report.sort();
     if opts.strict {
@@ -270,6 +273,7 @@ fn lock_output(
             p.file.display(),
             asked.map_or("the data's latest month".to_string(), |m| m.to_string())
         ),
+        ", or write elsewhere with --out",
     )?;
     for d in lock.clean_debris()? {
         progress.note(&format!(

@@ -266,16 +266,52 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result
         .with_statistics(StatisticsOptions::full())
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
         .finish(df)
-        .map_err(|e| Error::io("writing", path, io_error(e)))?;
+        .map_err(|e| Error::io("writing", path, io_error(e, path)))?;
     f.sync_all().map_err(|e| Error::io("syncing", path, e))
 }
 
 /// A failed write as the I/O error underneath (a full disk reads "No space
-/// left on device", not as an internal Polars error).
-fn io_error(e: PolarsError) -> std::io::Error {
+/// left on device", not as an internal Polars error). A Parquet footer cut
+/// short by a full disk fails inside its encoder ("Invalid thrift: transport
+/// error"): when the disk under `path` is (nearly) full, that is said.
+fn io_error(e: PolarsError, path: &Path) -> std::io::Error {
     match e {
         PolarsError::IO { error, .. } => std::io::Error::new(error.kind(), error.to_string()),
+        other if disk_full(path) => std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!(
+                "No space left on device ({})",
+                crate::error::polars_message(&other.to_string())
+            ),
+        ),
         other => std::io::Error::other(crate::error::polars_message(&other.to_string())),
+    }
+}
+
+/// Whether the file system holding `path` has under 1 MiB free.
+fn disk_full(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+            return false;
+        };
+        // SAFETY: statvfs writes into the zeroed struct and reads the
+        // NUL-terminated path; both live for the call.
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+            return false;
+        }
+        (s.f_bavail as u64).saturating_mul(s.f_frsize as u64) < 1 << 20
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
     }
 }
 
