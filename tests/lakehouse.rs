@@ -135,3 +135,34 @@ fn a_month_the_table_missed_is_added_by_the_next_run_of_any_month() {
     );
     readback(&out, 2);
 }
+
+/// The table's write failing after the month's commit (here: a file where
+/// the month's partition folder goes): the run exits 2 saying the month is
+/// committed and the table not updated; the next run of any month, once the
+/// obstacle is gone, adds the month.
+#[test]
+fn a_table_failure_after_the_commit_says_so_and_the_next_run_repairs_it() {
+    let fx = Fixture::generated(300, "csv", "2026-11", 14);
+    let o = fx.run(&["run", "pipeline.toml", "--as-of", "2026-10"]);
+    assert_eq!(o.code, 0, "{}", o.text());
+    let out = fx.path("out");
+    let blocker = out.join("segment_history/as_of=2026-11");
+    std::fs::write(&blocker, "in the way").unwrap();
+    let o = fx.run(&["run", "pipeline.toml", "--as-of", "2026-11"]);
+    o.assert_clean();
+    assert_eq!(o.code, 2, "{}", o.text());
+    assert!(
+        o.stderr.contains("month 2026-11 is committed")
+            && o.stderr.contains("segment-history table")
+            && o.stderr.contains("the next run of any month adds it"),
+        "{}",
+        o.stderr
+    );
+    assert!(out.join("2026-11/_SUCCESS").is_file());
+    std::fs::remove_file(&blocker).unwrap();
+    let o = fx.run(&["run", "pipeline.toml", "--as-of", "2026-10"]);
+    assert_eq!(o.code, 0, "{}", o.text());
+    assert!(o.stderr.contains("added committed month 2026-11"), "{}", o.stderr);
+    let text = readback(&out, 1);
+    assert!(text.contains("2026-10:") && text.contains("2026-11:"), "{text}");
+}
