@@ -153,10 +153,24 @@ impl fmt::Display for Lifetime {
 }
 
 impl QualityReport {
+    /// Add a finding. A finding about a file's structure that another
+    /// source reading the same file already reported (same file, code,
+    /// column and message) is not listed twice.
     pub fn push(&mut self, finding: Finding) {
-        if finding.severity != Severity::Ignore {
-            self.findings.push(finding);
+        if finding.severity == Severity::Ignore {
+            return;
         }
+        let same = |f: &Finding| {
+            f.file == finding.file
+                && f.code == finding.code
+                && f.column == finding.column
+                && f.message == finding.message
+                && f.source != finding.source
+        };
+        if !finding.file.is_empty() && self.findings.iter().any(same) {
+            return;
+        }
+        self.findings.push(finding);
     }
     pub fn error_count(&self) -> usize {
         self.findings

@@ -618,14 +618,22 @@ fn duplicated_header_column_is_an_error() {
     );
 }
 
+/// A file cut short inside its last row (fewer fields than the header, no
+/// final line break) is an error; a complete file that only lacks its final
+/// line break, as spreadsheet and BI exports often do, runs without a word
+/// (issue 35: 6 of 13 real exports were refused before).
 #[test]
-fn file_cut_inside_its_last_field_is_an_error_unless_allowed() {
+fn a_cut_last_row_is_an_error_and_a_missing_final_line_break_is_not() {
     let fx = Fixture::new(120, "csv");
     let text = fx.read("data/usage.csv");
     let half = text.len() / 2;
-    // Cut just after a digit, inside a number of the last field or another.
+    // Cut just after a digit of a field that has others after it on its line.
     let cut = (half..text.len())
-        .find(|&i| text.as_bytes()[i - 1].is_ascii_digit() && text.as_bytes()[i] != b'\n')
+        .find(|&i| {
+            let rest = &text[i..];
+            text.as_bytes()[i - 1].is_ascii_digit()
+                && rest.find('\n').is_some_and(|nl| rest[..nl].contains(','))
+        })
         .unwrap();
     fx.write("data/usage.csv", &text[..cut]);
     expect_data_error(
@@ -633,20 +641,18 @@ fn file_cut_inside_its_last_field_is_an_error_unless_allowed() {
         &[
             "truncated_file",
             "usage.csv",
-            "no line break",
+            "fewer fields than the header",
             "quality.truncated",
         ],
     );
-    // A complete file without its last line break, allowed by policy.
+    // A complete file without its last line break: no finding at all.
     fx.write("data/usage.csv", text.trim_end());
-    fx.write(
-        "pipeline.toml",
-        &(fx.pipeline() + "\n[quality]\ntruncated = \"warning\"\n"),
-    );
     let o = fx.run(&["validate", "pipeline.toml"]);
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.text());
-    assert!(o.text().contains("truncated_file"), "{}", o.text());
+    assert!(!o.text().contains("truncated_file"), "{}", o.text());
+    let o = fx.run(&["run", "pipeline.toml"]);
+    assert_eq!(o.code, 0, "{}", o.text());
 }
 
 #[test]
@@ -961,4 +967,25 @@ fn an_overflowing_number_is_shown_as_written() {
     });
     let out = expect_data_error(&fx, &["non_finite", "revenue.csv", ": 1e400"]);
     assert!(!out.text().contains(": inf"), "{}", out.text());
+}
+
+/// Two sources reading one file: its structural problem is listed once.
+#[test]
+fn a_problem_of_a_file_two_sources_read_is_listed_once() {
+    let fx = Fixture::new(120, "csv");
+    fx.write(
+        "pipeline.toml",
+        &(fx.pipeline()
+            + "\n[sources.usage_again]\npath = \"data/usage.csv\"\naccount = \"account_id\"\n"),
+    );
+    let text = fx.read("data/usage.csv");
+    let cut = text.trim_end().rfind(',').unwrap();
+    fx.write("data/usage.csv", &text[..cut]);
+    let out = expect_data_error(&fx, &["truncated_file"]);
+    assert_eq!(
+        out.text().matches("[truncated_file]").count(),
+        1,
+        "{}",
+        out.text()
+    );
 }

@@ -162,7 +162,14 @@ fn a_table_failure_after_the_commit_says_so_and_the_next_run_repairs_it() {
     std::fs::remove_file(&blocker).unwrap();
     let o = fx.run(&["run", "pipeline.toml", "--as-of", "2026-10"]);
     assert_eq!(o.code, 0, "{}", o.text());
-    assert!(o.stderr.contains("added committed month 2026-11"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("added committed month 2026-11"),
+        "{}",
+        o.stderr
+    );
     let text = readback(&out, 1);
-    assert!(text.contains("2026-10:") && text.contains("2026-11:"), "{text}");
+    assert!(
+        text.contains("2026-10:") && text.contains("2026-11:"),
+        "{text}"
+    );
 }

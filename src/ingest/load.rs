@@ -227,6 +227,7 @@ pub fn scan_structure(src: &Source, policy: &QualityPolicy) -> Vec<Finding> {
     let mut record = csv::ByteRecord::new();
     let mut last_start: Option<(u64, u64)> = None;
     let mut last_multiline = false;
+    let mut last_fields = 0usize;
     let mut row = 0usize;
     loop {
         match rdr.read_byte_record(&mut record) {
@@ -235,6 +236,7 @@ pub fn scan_structure(src: &Source, policy: &QualityPolicy) -> Vec<Finding> {
                 let line = record.position().map(|p| p.line() as usize);
                 last_start = record.position().map(|p| (p.byte(), p.line()));
                 last_multiline = record.as_slice().contains(&b'\n');
+                last_fields = record.len();
                 if record.len() != width {
                     bad.count += 1;
                     if bad.examples.len() < max_examples {
@@ -293,14 +295,14 @@ pub fn scan_structure(src: &Source, policy: &QualityPolicy) -> Vec<Finding> {
     }
     let mut out: Vec<Finding> = broken.into_iter().collect();
     if let Some((byte, line)) = last_start {
-        out.extend(check_tail(
-            src,
-            policy,
-            byte,
-            line as usize,
-            row,
-            last_multiline,
-        ));
+        let last = Tail {
+            start: byte,
+            line: line as usize,
+            rows: row,
+            multiline: last_multiline,
+            short: last_fields < width,
+        };
+        out.extend(check_tail(src, policy, last));
     }
     if not_utf8.count > 0 {
         out.push(not_utf8);
@@ -311,17 +313,29 @@ pub fn scan_structure(src: &Source, policy: &QualityPolicy) -> Vec<Finding> {
     out
 }
 
-/// Checks on the last record, which starts at byte `start` on line `line`
-/// (1-based data row `rows`): an unterminated quote, and a missing final
-/// line break.
-fn check_tail(
-    src: &Source,
-    policy: &QualityPolicy,
+/// Where a CSV file's last record starts (byte `start`, line `line`, 1-based
+/// data row `rows`), whether it runs over a line break, and whether it has
+/// fewer fields than the header.
+struct Tail {
     start: u64,
     line: usize,
     rows: usize,
     multiline: bool,
-) -> Vec<Finding> {
+    short: bool,
+}
+
+/// Checks on the last record: an unterminated quote, and a last row cut
+/// short (fewer fields than the header and no final line break). A complete
+/// last row without a final line break is an ordinary export (spreadsheets
+/// and BI tools often omit it) and says nothing.
+fn check_tail(src: &Source, policy: &QualityPolicy, last: Tail) -> Vec<Finding> {
+    let Tail {
+        start,
+        line,
+        rows,
+        multiline,
+        short,
+    } = last;
     use std::io::{Read, Seek, SeekFrom};
     let mut tail = Vec::new();
     let read = File::open(&src.path).and_then(|mut f| {
@@ -364,15 +378,15 @@ fn check_tail(
         );
         f.examples.push(example.clone());
         out.push(f);
-    } else if unterminated_line && policy.truncated != Severity::Ignore {
+    } else if unterminated_line && short && policy.truncated != Severity::Ignore {
         let mut f = finding(
             src,
             policy.truncated,
             "truncated_file",
             None,
             1,
-            format!("the last line ({line}) has no line break at its end: the file may have been cut off while it was written or copied"),
-            "export or copy the file again; if it is complete (some spreadsheet exports omit the last line break), add a line break at its end or set quality.truncated = \"warning\"",
+            format!("the last row (line {line}) has fewer fields than the header and no line break at its end: the file was probably cut off while it was written or copied"),
+            "export or copy the file again; if the row is complete as it is, add the missing fields (or set quality.truncated = \"warning\")",
         );
         f.examples.push(example);
         out.push(f);
