@@ -3,7 +3,8 @@
 //! from the feature's median (the median absolute deviation, or the mean
 //! absolute deviation when over half the accounts share one value). Such a
 //! value (an MRR of 1e300, a unit slip of 10⁹) would stretch the feature's
-//! scale and could merge or split segments on its own. O(n log n) per feature.
+//! scale and could merge or split segments on its own. O(n) per feature
+//! (medians by selection, not sorting: this runs on every run, at any size).
 
 use crate::config::{Kind, Pipeline};
 use crate::error::Result;
@@ -83,9 +84,9 @@ fn centre_and_scale(values: &[f64]) -> Option<(f64, f64)> {
         return None;
     }
     let mut v = values.to_vec();
-    let median = super::median(&mut v);
+    let median = select_median(&mut v);
     let mut dev: Vec<f64> = values.iter().map(|x| (x - median).abs()).collect();
-    let mad = super::median(&mut dev);
+    let mad = select_median(&mut dev);
     let scale = if mad > 0.0 {
         mad
     } else {
@@ -94,9 +95,36 @@ fn centre_and_scale(values: &[f64]) -> Option<(f64, f64)> {
     (scale > 0.0 && scale.is_finite()).then_some((median, scale))
 }
 
+/// The median of `v` (reordered), by selection: O(n).
+fn select_median(v: &mut [f64]) -> f64 {
+    let n = v.len();
+    let (_, &mut hi, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        hi
+    } else {
+        let lo = v[..n / 2].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo + hi) / 2.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn selection_gives_the_sorted_median() {
+        let mut rng = 12345u64;
+        for n in 1..60 {
+            let mut v: Vec<f64> = (0..n)
+                .map(|_| {
+                    rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    (rng >> 40) as f64
+                })
+                .collect();
+            let mut sorted = v.clone();
+            assert_eq!(select_median(&mut v), super::super::median(&mut sorted), "n = {n}");
+        }
+    }
 
     #[test]
     fn the_scale_is_robust_and_falls_back_when_most_values_agree() {
