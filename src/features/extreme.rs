@@ -122,7 +122,11 @@ mod tests {
                 })
                 .collect();
             let mut sorted = v.clone();
-            assert_eq!(select_median(&mut v), super::super::median(&mut sorted), "n = {n}");
+            assert_eq!(
+                select_median(&mut v),
+                super::super::median(&mut sorted),
+                "n = {n}"
+            );
         }
     }
 

@@ -63,7 +63,6 @@ pub fn track_record(
         .map(|(i, a)| (a.as_str(), i))
         .collect();
     let tier_now = |i: usize| t.labels[i].map(|l| t.names[l].as_str());
-    let unit = cmp.value_unit;
     let mut rows = Vec::new();
     for tier in &t.names {
         let in_tier: Vec<usize> = (0..prev.accounts.len())
@@ -126,7 +125,6 @@ pub fn track_record(
             row.value_change_text = row.value_change.map_or("–".into(), |c| {
                 signed(crate::config::Unit::Percent.format(c))
             });
-            let _ = unit;
             rows.push(row);
         }
     }
@@ -136,7 +134,7 @@ pub fn track_record(
     Ok(Some(TrackRecord {
         previous_as_of: prev.as_of.to_string(),
         value_label: cmp.value_label.clone(),
-        sentence: sentence(&rows, &cmp.value_label),
+        sentence: sentence(&rows),
         rows,
     }))
 }
@@ -162,7 +160,7 @@ fn signed(s: String) -> String {
 
 /// "Of last month's 98 flagged accounts, 5 (5.1%) have left (unflagged
 /// accounts of the same tiers: 1.4%) and 3 moved to the suggested tier."
-fn sentence(rows: &[TrackRow], value_label: &str) -> String {
+fn sentence(rows: &[TrackRow]) -> String {
     let sum = |flagged: bool, f: fn(&TrackRow) -> u64| -> u64 {
         rows.iter()
             .filter(|r| (r.flag != "unflagged") == flagged)
@@ -182,7 +180,6 @@ fn sentence(rows: &[TrackRow], value_label: &str) -> String {
             format!("{:.1}%", 100.0 * k as f64 / n as f64)
         }
     };
-    let _ = value_label;
     format!(
         "Of last month's {n} flagged account(s), {left} ({}) have left (unflagged accounts of the same tiers: {}) and {acted} moved to the suggested tier.",
         pct(left, n),

@@ -227,7 +227,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             &mut stages,
         )?)
     };
-    let (final_dir, assignments) = write_run(
+    let (final_dir, table_rows) = write_run(
         p,
         opts,
         &lock,
@@ -236,8 +236,8 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         analysis.as_ref(),
         &mut stages,
     )?;
-    if let Some(df) = &assignments {
-        record_segment_history(&out_root, input.as_of, df, progress)?;
+    if let Some(rows) = &table_rows {
+        record_segment_history(&out_root, input.as_of, rows, progress)?;
     }
     drop(lock);
     let (segmentations, comparison, history) = match analysis {
@@ -444,7 +444,8 @@ fn follow_up(
 }
 
 /// Every output staged, the manifest and the report written, and the month
-/// committed: its final folder, and the assignments for the history table.
+/// committed: its final folder, and the month's rows encoded for the
+/// segment-history table (see [`crate::lakehouse::prepare`]).
 fn write_run(
     p: &Pipeline,
     opts: &RunOptions,
