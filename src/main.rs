@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Ok(Err(e)) => {
             if let Error::Data(report) = &e {
                 if log.format == LogFormat::Json {
-                    eprintln!("{}", serde_json::to_string(report).unwrap_or_default());
+                    log.findings(report);
                 } else {
                     eprint!("{report}");
                 }

@@ -507,3 +507,67 @@ fn the_same_months_under_another_output_folder_are_byte_identical() {
         );
     }
 }
+
+/// With `--log-format json` every data-quality finding is an event, in
+/// `validate` and `run` alike, warnings included (issue 35).
+#[test]
+fn json_logs_carry_every_finding_as_an_event() {
+    let dir = months_fixture(300);
+    // One account twice in the account table: a duplicate_id warning.
+    let accounts = dir.path().join("data/2026-10/accounts.csv");
+    let text = std::fs::read_to_string(&accounts).unwrap();
+    let second = text.lines().nth(1).unwrap().to_string();
+    std::fs::write(&accounts, format!("{text}{second}\n")).unwrap();
+    for cmd in ["validate", "run"] {
+        let o = strata(
+            &[
+                cmd,
+                "pipeline.toml",
+                "--as-of",
+                "2026-10",
+                "--log-format",
+                "json",
+            ],
+            dir.path(),
+        );
+        assert_eq!(o.code, 0, "{cmd}: {}", o.text());
+        let events: Vec<serde_json::Value> = o
+            .stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let dup = events
+            .iter()
+            .find(|e| e["event"] == "finding" && e["code"] == "duplicate_id")
+            .unwrap_or_else(|| panic!("{cmd}: no duplicate_id event in {}", o.stderr));
+        assert_eq!(dup["level"], "warn");
+        assert!(
+            dup["file"].as_str().unwrap().ends_with("accounts.csv"),
+            "{dup}"
+        );
+        assert!(
+            o.stdout.trim().is_empty() || cmd == "run",
+            "{cmd}: {}",
+            o.stdout
+        );
+    }
+}
+
+/// `strata history` on the folder above a pipeline's output folder says
+/// which folders below hold runs, instead of an empty table.
+#[test]
+fn history_of_the_parent_folder_points_at_the_output_folder() {
+    let dir = months_fixture(300);
+    let o = strata(
+        &["run", "pipeline.toml", "--as-of", "2026-10", "-q"],
+        dir.path(),
+    );
+    assert_eq!(o.code, 0, "{}", o.text());
+    let o = strata(&["history", "."], dir.path());
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.stderr.contains("holds no committed run") && o.stderr.contains("./out"),
+        "{}",
+        o.stderr
+    );
+}

@@ -110,6 +110,23 @@ fn validate(
     if let Some(path) = report {
         run::write_json(path, &q)?;
     }
+    if log.format == LogFormat::Json {
+        // Each finding is an event; an error ends with the error event.
+        log.findings(&q);
+        if q.has_errors() {
+            return Err(Error::Usage(format!(
+                "the input data has {} error(s); see the finding events",
+                q.error_count()
+            )));
+        }
+        log.json(
+            "info",
+            "valid",
+            "validate",
+            &format!("{} is valid for {as_of}", pipeline.display()),
+        );
+        return Ok(());
+    }
     if q.has_errors() {
         return Err(Error::Data(Box::new(q)));
     }
@@ -147,6 +164,7 @@ fn run_months(
             ..RunOptions::default()
         };
         let summary = run::run(&p, &opts, log)?;
+        log.findings(&summary.report);
         if log.format == LogFormat::Json {
             log.json(
                 "info",
@@ -220,6 +238,16 @@ fn history(out_dir: &Path, json: bool) -> Result<(), Error> {
         )));
     }
     let rows = strata::history::list(out_dir)?;
+    if rows.is_empty() {
+        let below = output_folders_below(out_dir);
+        if !below.is_empty() {
+            return Err(Error::Usage(format!(
+                "{} holds no committed run, but these folders below it do: {}; give one of them",
+                out_dir.display(),
+                below.join(", ")
+            )));
+        }
+    }
     if json {
         println!(
             "{}",
@@ -229,6 +257,23 @@ fn history(out_dir: &Path, json: bool) -> Result<(), Error> {
         print!("{}", strata::history::history_text(&rows));
     }
     Ok(())
+}
+
+/// Folders right below `dir` that hold committed runs (`dir` given as the
+/// parent of a pipeline's output folder), as paths to type.
+fn output_folders_below(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .filter(|p| strata::rundir::committed_runs(p).is_ok_and(|r| !r.is_empty()))
+        .map(|p| p.display().to_string())
+        .collect();
+    out.sort();
+    out
 }
 
 /// Cap Polars' and rayon's pools before either starts.

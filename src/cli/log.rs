@@ -34,6 +34,34 @@ impl Log {
         });
         eprintln!("{line}");
     }
+    /// Every finding of a data-quality report as one JSON event each
+    /// (`event: "finding"`), for log collectors; nothing in text mode (the
+    /// report is printed whole there).
+    pub fn findings(&self, report: &strata::quality::QualityReport) {
+        if self.format != LogFormat::Json {
+            return;
+        }
+        for f in &report.findings {
+            let level = match f.severity {
+                strata::quality::Severity::Error => "error",
+                _ => "warn",
+            };
+            let line = serde_json::json!({
+                "time": chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+                "level": level,
+                "event": "finding",
+                "stage": "ingest",
+                "code": f.code,
+                "source": f.source,
+                "file": f.file,
+                "column": f.column,
+                "count": f.count,
+                "message": f.message,
+                "hint": f.hint,
+            });
+            eprintln!("{line}");
+        }
+    }
     pub fn error(&self, e: &Error) {
         if self.format == LogFormat::Json {
             self.json("error", "error", "", &e.to_string());
