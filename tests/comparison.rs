@@ -183,6 +183,21 @@ fn shuffled_tiers_are_no_agreement_and_almost_no_exceptions() {
         summary.contains("do not follow how these accounts behave"),
         "{summary}"
     );
+    // No one-to-one "paired tier" is offered when segments do not follow the
+    // tiers (issue 35): every cell of that column is empty.
+    let html = fx.read("out/2026-10/report.html");
+    let mut rows = 0;
+    for table in html.split("<th>paired tier (one-to-one)</th></tr>").skip(1) {
+        let body = &table[..table.find("</table>").unwrap()];
+        for row in body.split("</tr>").filter(|r| r.contains("<td")) {
+            assert!(
+                row.ends_with("<td>–</td>"),
+                "a paired tier under verdict none: {row}"
+            );
+            rows += 1;
+        }
+    }
+    assert!(rows >= 5, "the mapping tables were not found");
     let md = fx.read("out/2026-10/report.md");
     assert!(md.contains("no agreement"), "{md}");
     let h = fx.run(&["history", "out"]);

@@ -7,6 +7,7 @@ use super::format::{esc, md, or_zero, pct, primary, profile_name, profiles, show
 use super::load::{Document, RunData};
 use super::map::matrix;
 use crate::cluster::method;
+use crate::compare::Verdict;
 use crate::error::{Error, Result};
 
 pub(super) fn tiers(h: &mut String, c: &Document) -> Result<()> {
@@ -58,16 +59,29 @@ pub(super) fn tiers(h: &mut String, c: &Document) -> Result<()> {
         .map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
         h.push_str("<table><tr><th>segment</th><th>accounts</th><th>maps to</th><th>its lift</th><th>most common tier (share)</th><th>paired tier (one-to-one)</th></tr>");
+        // A one-to-one pairing says something only where segments follow
+        // the tiers: not under verdict none, nor for a mixed segment.
+        let agrees = c
+            .comparison
+            .methods
+            .iter()
+            .find(|x| x.method == method)
+            .and_then(|x| x.verdict)
+            .is_some_and(|v| v != Verdict::None);
         for &i in &order {
             let m = &mapping[i];
             let mapped = m.tier.as_deref();
+            let paired = m
+                .matched_tier
+                .as_deref()
+                .filter(|_| agrees && mapped.is_some());
             let lift = mapped
                 .and_then(|t| tier_names.iter().position(|n| n == t))
                 .and_then(|j| m.lift.get(j).copied())
                 .filter(|l| l.is_finite())
                 .map_or("–".into(), |l| format!("×{l:.2}"));
             let _ = write!(h, "<tr><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{} ({})</td><td>{}</td></tr>",
-                m.id, m.size, mapped.map_or("<i>mixed</i>".into(), esc), lift, esc(&m.most_common), pct(Some(m.share)), esc(m.matched_tier.as_deref().unwrap_or("–")));
+                m.id, m.size, mapped.map_or("<i>mixed</i>".into(), esc), lift, esc(&m.most_common), pct(Some(m.share)), esc(paired.unwrap_or("–")));
         }
         h.push_str("</table>");
     }
