@@ -571,3 +571,50 @@ fn history_of_the_parent_folder_points_at_the_output_folder() {
         o.stderr
     );
 }
+
+/// A month with no data is one error listing the months that have data,
+/// not one per source; a misspelt data folder gets the nearest name.
+#[test]
+fn a_month_without_data_is_one_line_listing_the_months_there() {
+    let dir = months_fixture(300);
+    let o = strata(
+        &["validate", "pipeline.toml", "--as-of", "2026-12"],
+        dir.path(),
+    );
+    o.assert_clean();
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert_eq!(
+        o.stderr.matches("[missing_file]").count(),
+        1,
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("folder data/2026-12 does not exist")
+            && o.stderr.contains("months with data: 2026-10, 2026-11"),
+        "{}",
+        o.stderr
+    );
+    let p = dir.path().join("pipeline.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("data/{as_of}/", "dta/{as_of}/");
+    std::fs::write(&p, text).unwrap();
+    let o = strata(
+        &["validate", "pipeline.toml", "--as-of", "2026-10"],
+        dir.path(),
+    );
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert_eq!(
+        o.stderr.matches("[missing_file]").count(),
+        1,
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains("folder dta does not exist") && o.stderr.contains("did you mean `data`?"),
+        "{}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("data drop has arrived"), "{}", o.stderr);
+}

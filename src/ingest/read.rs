@@ -3,6 +3,7 @@
 //! empty file, a wrong separator, duplicated or missing columns).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use polars::prelude::*;
 
@@ -199,18 +200,7 @@ fn file_is_there(s: &Source, as_of: Option<Month>, report: &mut QualityReport) -
     }
     if !s.path.is_file() {
         // Only possible for `{as_of}` paths: fixed paths are checked with the pipeline file.
-        report.push(finding(
-            s,
-            Severity::Error,
-            "missing_file",
-            None,
-            0,
-            match as_of {
-                Some(m) => format!("no file for as-of {m}"),
-                None => "the file does not exist".to_string(),
-            },
-            "check that this month's data drop has arrived, or run another month with --as-of",
-        ));
+        report.push(missing_file(s, as_of));
         return false;
     }
     if load::is_empty_file(&s.path) {
@@ -233,6 +223,85 @@ fn file_is_there(s: &Source, as_of: Option<Month>, report: &mut QualityReport) -
         return false;
     }
     true
+}
+
+/// The `missing_file` error of a `{as_of}` source. A missing folder is named
+/// rather than the file: a month's folder that is not there lists the
+/// months that are (one finding for every source in it), and a misspelt
+/// folder gets the nearest existing name.
+fn missing_file(s: &Source, as_of: Option<Month>) -> quality::Finding {
+    let month = as_of.map_or_else(String::new, |m| format!(" for as-of {m}"));
+    // The first folder on the path that does not exist, and its parent.
+    let missing = s
+        .path
+        .ancestors()
+        .filter(|a| !a.as_os_str().is_empty() && !a.exists())
+        .last()
+        .filter(|a| *a != s.path.as_path());
+    let Some(folder) = missing else {
+        return finding(
+            s,
+            Severity::Error,
+            "missing_file",
+            None,
+            0,
+            format!("no file{month}"),
+            "check that this month's data drop has arrived, or run another month with --as-of",
+        );
+    };
+    let parent = folder
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = folder
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let siblings: Vec<String> = std::fs::read_dir(parent)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (message, hint) = if Month::parse(&name).is_some() {
+        let mut months: Vec<&String> = siblings
+            .iter()
+            .filter(|n| Month::parse(n).is_some())
+            .collect();
+        months.sort();
+        (
+            format!("no data{month}: folder {} does not exist", folder.display()),
+            if months.is_empty() {
+                "check that this month's data drop has arrived".to_string()
+            } else {
+                format!(
+                    "months with data: {}; run one of them with --as-of, or check that this month's drop has arrived",
+                    months.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+                )
+            },
+        )
+    } else {
+        let near = siblings
+            .iter()
+            .map(|n| (strsim::levenshtein(n, &name), n))
+            .filter(|(d, _)| *d <= 3)
+            .min();
+        (
+            format!("folder {} does not exist", folder.display()),
+            match near {
+                Some((_, n)) => format!(
+                    "did you mean `{}`? fix the source's `path`",
+                    folder.with_file_name(n).display()
+                ),
+                None => "fix the source's `path`".to_string(),
+            },
+        )
+    };
+    let mut f = finding(s, Severity::Error, "missing_file", None, 0, message, hint);
+    // Named by the folder, so the sources inside it share one finding.
+    f.file = folder.display().to_string();
+    f
 }
 
 /// The file's header, when it has every needed column, no duplicated name
