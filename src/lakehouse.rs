@@ -265,9 +265,9 @@ pub struct Reconciled {
 pub fn reconcile(root: &Path) -> Result<Reconciled> {
     let table = root.join(TABLE);
     let mut done = Reconciled::default();
+    let mut snap = snapshot(&table)?;
     for (month, dir) in rundir::committed_runs(root)? {
         let m = month.to_string();
-        let snap = snapshot(&table)?;
         let live: Vec<&String> = snap
             .files
             .iter()
@@ -288,6 +288,7 @@ pub fn reconcile(root: &Path) -> Result<Reconciled> {
         let df = rundir::read_parquet(&assignments, None)?;
         record_prepared(root, &prepare(month, &df)?)?;
         done.recorded.push(m);
+        snap = snapshot(&table)?;
     }
     done.removed = remove_unreferenced(&table)?;
     Ok(done)

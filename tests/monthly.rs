@@ -409,11 +409,7 @@ fn json_logs_for_schedulers() {
         dir.path(),
     );
     assert_eq!(o.code, 0, "{}", o.text());
-    let events: Vec<serde_json::Value> = o
-        .stderr
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    let events = json_events(&o.stderr);
     assert!(events
         .iter()
         .any(|e| e["event"] == "done" && e["stage"] == "ingest"));
@@ -531,11 +527,7 @@ fn json_logs_carry_every_finding_as_an_event() {
             dir.path(),
         );
         assert_eq!(o.code, 0, "{cmd}: {}", o.text());
-        let events: Vec<serde_json::Value> = o
-            .stderr
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect();
+        let events = json_events(&o.stderr);
         let dup = events
             .iter()
             .find(|e| e["event"] == "finding" && e["code"] == "duplicate_id")
@@ -617,4 +609,12 @@ fn a_month_without_data_is_one_line_listing_the_months_there() {
         o.stderr
     );
     assert!(!o.stderr.contains("data drop has arrived"), "{}", o.stderr);
+}
+
+/// Every line of `stderr` as a JSON event (a line that is not JSON fails).
+fn json_events(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }

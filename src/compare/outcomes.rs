@@ -441,7 +441,10 @@ fn claim(o: &Outcome, x: &ExceptionOutcome) -> String {
         ExceptionKind::Upgrade => "upgrade",
         ExceptionKind::Downgrade => "downgrade",
     };
-    let show = |v: f64| show_value(o, v);
+    let show = |v: f64| match o.kind {
+        OutcomeKind::Binary => format!("{:.1}%", v * 100.0),
+        OutcomeKind::Numeric => format!("median {}", o.unit.format(v)),
+    };
     format!(
         "{} {kind} candidates: {} {} vs {} of the rest of the tier ({}; {} vs {} accounts)",
         x.tier,
@@ -460,15 +463,6 @@ pub fn p_text(p: f64) -> String {
         "p < 1e-10".into()
     } else {
         format!("p = {p:.1e}")
-    }
-}
-
-/// A rate as a percentage with one decimal; a median in the feature's unit.
-pub fn show_value(o: &Outcome, v: f64) -> String {
-    if o.kind == OutcomeKind::Binary {
-        format!("{:.1}%", v * 100.0)
-    } else {
-        format!("median {}", o.unit.format(v))
     }
 }
 

@@ -121,7 +121,8 @@ pub fn track_record(
                 }
             }
             changes.sort_by(f64::total_cmp);
-            row.value_change = median(&changes);
+            row.value_change =
+                (!changes.is_empty()).then(|| crate::features::quantile_sorted(&changes, 0.5));
             row.value_change_text = row.value_change.map_or("–".into(), |c| {
                 signed(crate::config::Unit::Percent.format(c))
             });
@@ -137,17 +138,6 @@ pub fn track_record(
         sentence: sentence(&rows),
         rows,
     }))
-}
-
-fn median(sorted: &[f64]) -> Option<f64> {
-    let n = sorted.len();
-    (n > 0).then(|| {
-        if n % 2 == 1 {
-            sorted[n / 2]
-        } else {
-            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-        }
-    })
 }
 
 fn signed(s: String) -> String {
