@@ -41,7 +41,7 @@ pub fn exception_columns(methods: &[&str]) -> Vec<(String, String)> {
 pub fn assignment_columns(methods: &[&str]) -> Vec<(String, String)> {
     let mut cols = vec![("account_id".to_string(), "account_id".to_string())];
     cols.extend(segment_columns(methods));
-    for c in ["current_tier", "suggested_tier", "exception"] {
+    for c in ["current_tier", "suggested_tier", "exception", "rule_tier"] {
         cols.push((c.to_string(), c.to_string()));
     }
     cols

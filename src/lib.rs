@@ -30,6 +30,7 @@
 pub mod cluster;
 pub mod compare;
 pub mod config;
+pub mod decide;
 pub mod error;
 pub mod export;
 pub mod features;

@@ -31,6 +31,9 @@ pub mod file {
     pub const ASSIGNMENTS_CSV: &str = "assignments.csv";
     /// The analyst's report.
     pub const REPORT_HTML: &str = "report.html";
+    /// The proposed tier rule as a `[tiers]` section, and as SQL.
+    pub const TIER_RULES_TOML: &str = "tier_rules.toml";
+    pub const TIER_RULES_SQL: &str = "tier_rules.sql";
     pub const REPORT_MD: &str = "report.md";
 }
 
@@ -60,6 +63,8 @@ pub mod column {
     /// `assignments.parquet`: tier columns.
     pub const CURRENT_TIER: &str = "current_tier";
     pub const SUGGESTED_TIER: &str = "suggested_tier";
+    /// The tier the proposed rule gives (when it is useful).
+    pub const RULE_TIER: &str = "rule_tier";
     pub const EXCEPTION: &str = "exception";
     pub const EXCEPTION_RANK: &str = "exception_rank";
 }
@@ -152,12 +157,16 @@ pub struct Input {
 /// types back; a reader that does not need a block leaves it as
 /// [`serde::de::IgnoredAny`] or a JSON value).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ComparisonFile<C, S, M, H> {
+pub struct ComparisonFile<C, S, M, H, D> {
     pub as_of: String,
     pub config: C,
     pub segmentations: S,
     pub comparison: M,
     pub history: H,
+    /// What the decide stage adds: the proposed rule, the segments as
+    /// thresholds, the staffing table ([`crate::decide::Decision`]).
+    #[serde(default)]
+    pub decision: D,
 }
 
 /// JSON has no NaN: serde_json writes a non-finite number as `null`. The

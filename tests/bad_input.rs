@@ -435,7 +435,7 @@ fn stray_staging_file_is_cleaned_and_a_file_in_the_months_place_is_refused() {
 #[test]
 fn tiers_nobody_has_are_an_error_and_a_handful_are_not_agreement() {
     let fx = Fixture::new(120, "csv");
-    let base = fx.pipeline();
+    let base = fx.pipeline_without_capacity();
     fx.write(
         "pipeline.toml",
         &base.replace(
@@ -492,7 +492,7 @@ fn report_md_escapes_table_breaking_text() {
     fx.write("data/accounts.csv", &text);
     fx.write(
         "pipeline.toml",
-        &fx.pipeline()
+        &fx.pipeline_without_capacity()
             .replace("order = [\"High Touch\"", &format!("order = [{:?}", odd)),
     );
     let o = fx.run(&["run", "pipeline.toml"]);

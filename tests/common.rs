@@ -154,6 +154,15 @@ impl Fixture {
     pub fn pipeline(&self) -> String {
         self.read("pipeline.toml")
     }
+    /// The pipeline without its `[capacity]` section (for tests that rename
+    /// the tiers, which its ratios are keyed by).
+    pub fn pipeline_without_capacity(&self) -> String {
+        let text = self.pipeline();
+        match text.find("# CSM coverage per tier") {
+            Some(at) => text[..at].to_string(),
+            None => text,
+        }
+    }
 }
 
 /// A temp dir with two monthly data drops, `data/2026-10/` and

@@ -101,6 +101,19 @@ with sync_playwright() as p:
     assert any(" × " in t for t in tips), tips[:5]
     print(f"{len(tips)} chart tooltips, e.g. {next(t for t in tips if ' × ' in t)!r}")
 
+    # The staffing table sits above the fold's sections it serves, and the
+    # tier rule reads as rows (condition, tier, counts) that fit the page.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    tops = page.evaluate("""['capacity', 'rule', 'quality'].map(id => {
+        const e = document.getElementById(id); return e ? e.getBoundingClientRect().top + scrollY : -1; })""")
+    assert -1 not in tops and tops[0] < tops[1] < tops[2], f"staffing, rule, quality at {tops}"
+    rules = page.eval_on_selector_all("#rule table.rules tr", "rs => rs.map(r => r.innerText)")
+    assert len(rules) >= 3 and rules[-1].startswith("otherwise"), rules
+    wide = page.evaluate("""[...document.querySelectorAll('#capacity table, #rule table.rules')]
+        .filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth).length""")
+    assert wide == 0, "a staffing or rule table is wider than the page"
+    print(f"staffing then the rule ({len(rules) - 1} lines) above data quality")
+
     assert not problems, problems
     browser.close()
 print("no console errors, no network requests")

@@ -21,7 +21,7 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
         fx.write(&format!("data/{f}.csv"), &t);
     }
     let p = fx
-        .pipeline()
+        .pipeline_without_capacity()
         .replace("\"Tech Touch\"]", "\"Tech, Touch\"]")
         .replacen("label = \"ARR\"", "label = \"Card spend\"", 1);
     fx.write("pipeline.toml", &p);
@@ -33,7 +33,7 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
     let mut lines = assignments.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "account_id,kmeans_segment,kmeans_segment_name,community_segment,community_segment_name,current_tier,suggested_tier,exception"
+        "account_id,kmeans_segment,kmeans_segment_name,community_segment,community_segment_name,current_tier,suggested_tier,exception,rule_tier"
     );
     assert!(
         assignments.contains("'=HYPERLINK(1),"),
@@ -47,7 +47,7 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
     let mut r = csv::Reader::from_reader(assignments.as_bytes());
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     assert_eq!(rows.len(), 400, "one row per account");
-    assert!(rows.iter().all(|x| x.len() == 8));
+    assert!(rows.iter().all(|x| x.len() == 9));
 
     let exceptions = fx.read("out/2026-10/exceptions.csv");
     let mut r = csv::Reader::from_reader(exceptions.as_bytes());

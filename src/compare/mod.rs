@@ -608,7 +608,7 @@ pub fn profiles(
 }
 
 /// The value at stake per account (the tiers' `value` feature).
-fn value_column(p: &Pipeline, frame: &AccountFrame) -> Result<Option<Vec<Option<f64>>>> {
+pub fn value_column(p: &Pipeline, frame: &AccountFrame) -> Result<Option<Vec<Option<f64>>>> {
     Ok(match p.tiers.as_ref().and_then(|t| t.value.as_ref()) {
         Some(v) => Some(frame.df.column(v)?.f64()?.iter().collect()),
         None => None,

@@ -18,6 +18,7 @@ mod expr;
 mod features;
 mod outcomes;
 mod raw;
+mod rules;
 mod run_section;
 mod sources;
 mod tiers;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use rules::MAX_DEPTH as MAX_RULE_DEPTH;
 pub use types::*;
 
 use crate::cluster::method::{Methods, Settings};
@@ -182,6 +184,8 @@ fn unknown_key_message(path: &str) -> String {
         ["tiers", _] => RawTiers::KEYS,
         ["tiers", "rule", _, _] => RawRule::KEYS,
         ["outcome", _, _] => RawOutcome::KEYS,
+        ["rules", _] => RawRules::KEYS,
+        ["capacity", _] => RawCapacity::KEYS,
         _ => &[],
     };
     unknown_key(last, allowed)
@@ -210,6 +214,11 @@ fn validate(
         .and_then(|t| tiers::validate(t, &features, problems));
 
     let outcomes = outcomes::validate(&raw.outcome, &features, problems);
+    let rules = rules::rules(raw.rules.as_ref(), problems);
+    let capacity = raw
+        .capacity
+        .as_ref()
+        .and_then(|c| rules::capacity(c, tiers.as_ref(), problems));
     if !problems.0.is_empty() {
         return None;
     }
@@ -230,8 +239,22 @@ fn validate(
         cluster,
         tiers,
         outcomes,
+        rules,
+        capacity,
     })
 }
 
 #[cfg(test)]
 mod tests;
+
+/// A tier rule's `when`, parsed as `[[tiers.rule]]` tables are (the proposed
+/// rule is evaluated through this, so it reads exactly as a run reads it).
+pub fn parse_rule(text: &str) -> Result<polars::prelude::Expr> {
+    let mut problems = Problems::default();
+    parse_expr(&mut problems, "tiers.rule.when", text).ok_or_else(|| {
+        Error::Usage(format!(
+            "the rule `{text}` does not parse: {}",
+            problems.0.first().map(|p| p.message.as_str()).unwrap_or("")
+        ))
+    })
+}

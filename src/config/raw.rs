@@ -29,6 +29,24 @@ section! {
         pub tiers: Option<RawTiers>,
         #[serde(default)]
         pub outcome: Vec<RawOutcome>,
+        pub rules: Option<RawRules>,
+        pub capacity: Option<RawCapacity>,
+    }
+}
+
+section! {
+    #[derive(Debug, Deserialize)]
+    pub(super) struct RawRules {
+        pub depth: Option<usize>,
+        pub min_leaf: Option<f64>,
+    }
+}
+
+section! {
+    #[derive(Debug, Deserialize)]
+    pub(super) struct RawCapacity {
+        pub accounts_per_csm: Option<BTreeMap<String, f64>>,
+        pub value_per_csm: Option<BTreeMap<String, f64>>,
     }
 }
 

@@ -355,6 +355,36 @@ pub struct Pipeline {
     /// What happened to the accounts afterwards (churn, expansion, …), to
     /// judge the segments, the tiers and the exceptions by (`[[outcome]]`).
     pub outcomes: Vec<Outcome>,
+    /// How the proposed tier rule is grown (`[rules]`).
+    pub rules: RuleSettings,
+    /// CSM coverage per tier (`[capacity]`; None: no capacity section).
+    pub capacity: Option<CapacitySettings>,
+}
+
+/// The proposed tier rule's shape: a decision tree of at most `depth`
+/// levels whose every leaf covers at least `min_leaf` of the accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RuleSettings {
+    pub depth: usize,
+    pub min_leaf: f64,
+}
+
+impl Default for RuleSettings {
+    fn default() -> Self {
+        RuleSettings {
+            depth: 3,
+            min_leaf: 0.01,
+        }
+    }
+}
+
+/// How many accounts (and how much value) one CSM covers in each tier, in
+/// `tiers.order`'s order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapacitySettings {
+    pub accounts_per_csm: Vec<f64>,
+    /// Value (usually ARR) per CSM, when coverage is also planned by value.
+    pub value_per_csm: Option<Vec<f64>>,
 }
 
 impl Pipeline {

@@ -17,7 +17,8 @@ use crate::quality::QualityReport;
 
 /// `comparison.json` read back into the stage types that wrote it (the
 /// cluster parameters are in the manifest, so the report skips them).
-pub type Document = ComparisonFile<IgnoredAny, Vec<Segmentation>, Comparison, History>;
+pub type Document =
+    ComparisonFile<IgnoredAny, Vec<Segmentation>, Comparison, History, crate::decide::Decision>;
 
 /// What the report reads of the manifest's cluster parameters: the settings
 /// of each method with a section of its own, by method name.

@@ -27,6 +27,7 @@
 pub mod charts;
 
 mod assets;
+mod decide;
 mod exceptions;
 mod format;
 mod load;
@@ -80,6 +81,20 @@ pub static SECTIONS: &[Section] = &[
         markdown: Some((0, summary::summary_md)),
     },
     Section {
+        id: "capacity",
+        nav: "Staffing",
+        when: decide::has_tiers,
+        html: decide::capacity,
+        markdown: Some((1, decide::capacity_md)),
+    },
+    Section {
+        id: "rule",
+        nav: "Tier rule",
+        when: decide::has_rule,
+        html: decide::rule,
+        markdown: Some((1, decide::rule_md)),
+    },
+    Section {
         id: "quality",
         nav: "Data quality",
         when: always,
@@ -108,6 +123,13 @@ pub static SECTIONS: &[Section] = &[
         nav: "Profiles",
         when: always,
         html: |h, r| profiles::profile_heatmaps(h, &r.comparison, &r.manifest.features),
+        markdown: None,
+    },
+    Section {
+        id: "segment-rules",
+        nav: "Segments as thresholds",
+        when: decide::has_explained,
+        html: decide::explained,
         markdown: None,
     },
     Section {

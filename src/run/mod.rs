@@ -168,6 +168,8 @@ pub struct RunSummary {
     pub segmentations: Vec<Segmentation>,
     /// None when the run stopped after the features.
     pub comparison: Option<Comparison>,
+    /// The proposed rule, staffing, segments as thresholds (None likewise).
+    pub decision: Option<crate::decide::Decision>,
     /// Month over month (None when the run stopped after the features).
     pub history: Option<History>,
 }
@@ -178,6 +180,7 @@ pub struct Analysis {
     pub methods: Methods,
     pub segmentations: Vec<Segmentation>,
     pub comparison: Comparison,
+    pub decision: crate::decide::Decision,
     pub history: History,
 }
 
@@ -240,9 +243,14 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         record_segment_history(&out_root, input.as_of, rows, progress)?;
     }
     drop(lock);
-    let (segmentations, comparison, history) = match analysis {
-        Some(a) => (a.segmentations, Some(a.comparison), Some(a.history)),
-        None => (Vec::new(), None, None),
+    let (segmentations, comparison, decision, history) = match analysis {
+        Some(a) => (
+            a.segmentations,
+            Some(a.comparison),
+            Some(a.decision),
+            Some(a.history),
+        ),
+        None => (Vec::new(), None, None, None),
     };
     Ok(RunSummary {
         dir: final_dir,
@@ -253,6 +261,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         methods: opts.methods.clone(),
         segmentations,
         comparison,
+        decision,
         history,
     })
 }
@@ -360,7 +369,7 @@ fn analyse(
     // matched to last month's and names carried over, before anything
     // reads them. Matching is timed with the history.
     let mut match_seconds = 0.0;
-    let (segmentations, matches, comparison) = stages.run(
+    let (segmentations, matches, (comparison, decision)) = stages.run(
         "compare",
         "compare",
         |stages| {
@@ -381,12 +390,16 @@ fn analyse(
                 &segmentations,
                 profiles,
             )?;
-            Ok((segmentations, matches, comparison))
+            let decision = stages.time("decide", || {
+                crate::decide::decide(p, &input.frame, matrix, &segmentations, &comparison)
+            })?;
+            Ok((segmentations, matches, (comparison, decision)))
         },
-        |(_, _, c)| format!("{} exception(s)", c.exceptions.len()),
+        |(_, _, (c, _))| format!("{} exception(s)", c.exceptions.len()),
     )?;
+    let decide_seconds = stages.seconds.get("decide").copied().unwrap_or(0.0);
     if let Some(s) = stages.seconds.get_mut("compare") {
-        *s -= match_seconds;
+        *s -= match_seconds + decide_seconds;
     }
     let history = stages.run(
         "history",
@@ -419,6 +432,7 @@ fn analyse(
         methods: opts.methods.clone(),
         segmentations,
         comparison,
+        decision,
         history,
     })
 }
@@ -473,6 +487,7 @@ fn write_run(
                 matrix,
                 &a.segmentations,
                 &a.comparison,
+                &a.decision,
                 &a.history,
                 &meta,
             )

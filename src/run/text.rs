@@ -35,6 +35,9 @@ pub fn summary_text(s: &RunSummary) -> String {
     if let Some(t) = &c.tiers {
         tiers(&mut out, c, t);
     }
+    if let Some(d) = &s.decision {
+        decision(&mut out, d, c.tiers.is_some());
+    }
     if let Some(x) = &c.cross {
         out.push_str(&format!(
             "  k-means vs communities: ARI {:.3}, NMI {:.3}\n",
@@ -133,6 +136,36 @@ fn tiers(out: &mut String, c: &compare::Comparison, t: &compare::CurrentTiers) {
             "  tiers not in tiers.order (ignored): {:?}\n",
             t.unknown
         ));
+    }
+}
+
+/// The proposed rule, the staffing and the segments as thresholds.
+fn decision(out: &mut String, d: &crate::decide::Decision, has_tiers: bool) {
+    if let Some(r) = &d.rule {
+        out.push_str(&format!("  tier rule: {}\n", r.sentence));
+        if r.useful {
+            for l in &r.lines {
+                out.push_str(&format!(
+                    "    {} → {} ({} accounts)\n",
+                    l.text, l.tier, l.accounts
+                ));
+            }
+            out.push_str(&format!(
+                "    otherwise → {} ({} accounts); written to {} and {}\n",
+                r.default,
+                r.default_accounts,
+                crate::schema::file::TIER_RULES_TOML,
+                crate::schema::file::TIER_RULES_SQL
+            ));
+        }
+    }
+    match &d.capacity {
+        Some(cap) => out.push_str(&format!("  staffing: {}\n", cap.sentence)),
+        None if has_tiers => out.push_str("  staffing: no [capacity] ratios set, so CSMs per tier are not computed (see the report's Staffing section)\n"),
+        None => {}
+    }
+    for e in &d.explained {
+        out.push_str(&format!("  {} as thresholds: {}\n", e.method, e.sentence));
     }
 }
 

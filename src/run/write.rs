@@ -47,6 +47,7 @@ pub(super) fn write_results(
     m: &FeatureMatrix,
     segs: &[Segmentation],
     cmp: &Comparison,
+    decision: &crate::decide::Decision,
     history: &History,
     meta: &FileMeta,
 ) -> Result<DataFrame> {
@@ -55,7 +56,7 @@ pub(super) fn write_results(
         cols.extend(segment_columns(s, cmp, history, m.ids.len()));
     }
     if let Some(t) = &cmp.tiers {
-        cols.extend(tier_columns(t, cmp, history, m.ids.len()));
+        cols.extend(tier_columns(t, cmp, decision, history, m.ids.len()));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
     write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
@@ -69,6 +70,17 @@ pub(super) fn write_results(
         &dir.join(file::ASSIGNMENTS_CSV),
         &export::assignments_csv(&df, &methods)?,
     )?;
+    if let (Some(rule), Some(t)) = (decision.rule.as_ref().filter(|r| r.useful), &p.tiers) {
+        let as_of = meta.as_of.to_string();
+        rundir::write_file(
+            &dir.join(file::TIER_RULES_TOML),
+            crate::decide::propose::toml_section(rule, p, t, &as_of).as_bytes(),
+        )?;
+        rundir::write_file(
+            &dir.join(file::TIER_RULES_SQL),
+            crate::decide::propose::sql(rule, p, &as_of).as_bytes(),
+        )?;
+    }
     let mut sdf = DataFrame::new_infer_height(segment_table(segs, cmp))?;
     write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
     write_json(
@@ -79,6 +91,7 @@ pub(super) fn write_results(
             segmentations: segs,
             comparison: cmp,
             history,
+            decision,
         },
     )?;
     Ok(df)
@@ -110,6 +123,7 @@ fn segment_columns(s: &Segmentation, cmp: &Comparison, history: &History, n: usi
 fn tier_columns(
     t: &compare::CurrentTiers,
     cmp: &Comparison,
+    decision: &crate::decide::Decision,
     history: &History,
     n: usize,
 ) -> Vec<Column> {
@@ -141,6 +155,14 @@ fn tier_columns(
     }
     cols.push(Column::new(column::CURRENT_TIER.into(), current));
     cols.push(Column::new(column::SUGGESTED_TIER.into(), suggested));
+    if let Some(rule) = decision.rule.as_ref().filter(|r| r.useful) {
+        let by_rule: Vec<Option<&str>> = rule
+            .tiers
+            .iter()
+            .map(|l| l.map(|i| t.names[i].as_str()))
+            .collect();
+        cols.push(Column::new(column::RULE_TIER.into(), by_rule));
+    }
     cols.push(Column::new(column::EXCEPTION.into(), kind));
     cols.push(Column::new(column::EXCEPTION_RANK.into(), rank));
     cols.push(Column::new("confidence".into(), conf));

@@ -1,0 +1,92 @@
+//! Decide: from segments to a tiering a CS team can adopt.
+//!
+//! * a **proposed tier rule** ([`propose`]): a shallow decision tree over the
+//!   features in business units that reproduces the suggested tiering
+//!   (today's tiers with the exceptions applied), written as `[[tiers.rule]]`
+//!   tables and a SQL `CASE WHEN`, with its agreement and the accounts it
+//!   misplaces — or, on tiers no simple rule explains, the statement that
+//!   none is useful;
+//! * **segments explained by thresholds** ([`explain`]): IMM's threshold tree
+//!   for k-means with its price of explainability ([`imm`]), a classification
+//!   tree for communities;
+//! * **capacity** ([`capacity`]): accounts, value and CSM FTE per tier today,
+//!   after the suggested moves and under the rule, at the pipeline's
+//!   coverage ratios.
+//!
+//! Runs after [`crate::compare`], from its [`Comparison`]; written as
+//! `decision` in `comparison.json`.
+
+pub mod capacity;
+pub mod explain;
+pub mod imm;
+pub mod propose;
+pub mod table;
+pub mod tree;
+
+use crate::cluster::Segmentation;
+use crate::compare::{self, Comparison};
+use crate::config::Pipeline;
+use crate::error::Result;
+use crate::features::FeatureMatrix;
+use crate::ingest::AccountFrame;
+
+/// What the decide stage found (`decision` in `comparison.json`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Decision {
+    /// The proposed tier rule (None without tiers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<propose::ProposedRule>,
+    /// Each segmentation explained by thresholds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explained: Vec<explain::Explained>,
+    /// CSMs per tier today, after the moves and under the rule (None
+    /// without `[capacity]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<capacity::Capacity>,
+}
+
+/// The proposed rule, the explanations and the capacity table for a
+/// comparison.
+pub fn decide(
+    p: &Pipeline,
+    frame: &AccountFrame,
+    m: &FeatureMatrix,
+    segs: &[Segmentation],
+    comparison: &Comparison,
+) -> Result<Decision> {
+    let mut d = Decision {
+        explained: explain::explain(p, frame, m, segs)?,
+        ..Decision::default()
+    };
+    let Some(current) = &comparison.tiers else {
+        return Ok(d);
+    };
+    if comparison.suggested.iter().all(Option::is_none) {
+        return Ok(d);
+    }
+    let value = compare::value_column(p, frame)?;
+    d.rule = propose::propose(
+        p,
+        frame,
+        &m.ids,
+        current,
+        &comparison.suggested,
+        value.as_deref(),
+    )?;
+    if let Some(s) = &p.capacity {
+        let rule = d
+            .rule
+            .as_ref()
+            .filter(|r| r.useful)
+            .map(|r| r.tiers.as_slice());
+        d.capacity = Some(capacity::capacity(
+            s,
+            &current.names,
+            &current.labels,
+            &comparison.suggested,
+            rule,
+            value.as_deref(),
+        ));
+    }
+    Ok(d)
+}
