@@ -7,6 +7,9 @@ Scenarios (2,000 generated accounts each, seed 7):
               tiers unrelated to behaviour; the right answer is "none", ~no exceptions)
   imbalanced  `--tier-mix imbalanced`: 3/7/90% tiers with planted mis-tiers
   middle      `--tier-mix middle`: Hybrid is 40% of every segment, the majority of none
+  noise       the sample plus a clustered feature of pure noise (uniform, independent of
+              everything): reasons citing it, or two tier medians within 10% of each other,
+              say nothing
 
 For each: the verdict and AMI of k-means vs tiers, exceptions flagged, precision and
 recall against the planted mis-tiers, and the share of correctly-tiered accounts of
@@ -34,6 +37,10 @@ def generate(strata, work, mix):
     if mix in ("imbalanced", "middle"):
         args += ["--tier-mix", mix]
     subprocess.run(args, check=True)
+    if mix == "noise":
+        acc = pl.read_csv(data / "accounts.csv", infer_schema_length=0)
+        rng = random.Random(5)
+        acc.with_columns(pl.Series("noise", [f"{rng.uniform(0, 100):.3f}" for _ in range(acc.height)])).write_csv(data / "accounts.csv")
     if mix == "shuffled":
         acc = pl.read_csv(data / "accounts.csv", infer_schema_length=0)
         tiers = acc["cs_tier"].to_list()
@@ -43,6 +50,8 @@ def generate(strata, work, mix):
     text = (text.replace("../data/sample/{as_of}/", "data/")
                 .replace('as_of = "2026-11"', 'as_of = "2026-10"')
                 .replace("../out/sample", "out"))
+    if mix == "noise":
+        text += '\n[[feature]]\nname = "noise"\nexpr = "noise"\n'
     (work / "pipeline.toml").write_text(text)
 
 
@@ -61,14 +70,35 @@ def measure(strata, work, out):
         ok = j.filter((pl.col("current_tier") == t) & (pl.col("planted_exception") == "none"))
         f = ok.filter(pl.col("exception").is_not_null()).height
         per_tier[t] = f"{f}/{ok.height}"
-    # Calibration: among flagged accounts, confidence against how many are right.
+    # Calibration: per band (or, for a binary without bands, per confidence
+    # range), flagged, mean confidence and the share right.
     calib = []
-    for lo, hi in [(0.0, 0.8), (0.8, 0.95), (0.95, 1.01)]:
-        b = flagged.filter((pl.col("confidence") >= lo) & (pl.col("confidence") < hi))
+    if "band" in flagged.columns:
+        bands = [(b, pl.col("band") == b) for b in ["strong", "likely", "needs review"]]
+    else:
+        bands = [(f"[{lo:.2f},{min(hi, 1):.2f})", (pl.col("confidence") >= lo) & (pl.col("confidence") < hi))
+                 for lo, hi in [(0.95, 1.01), (0.8, 0.95), (0.0, 0.8)]]
+    for name, cond in bands:
+        b = flagged.filter(cond)
         if b.height:
             ok = b.filter(pl.col("exception") == pl.col("planted_exception")).height
-            calib.append(f"[{lo:.2f},{min(hi, 1):.2f}): {b['confidence'].mean():.2f} vs {ok / b.height:.2f} (n={b.height})")
+            calib.append(f"{name}: {b.height} flagged, mean confidence {b['confidence'].mean():.2f}, right {ok / b.height:.2f}")
+    top = flagged.sort("exception_rank").head(20)
+    top_right = top.filter(pl.col("exception") == pl.col("planted_exception")).height
+    exc = cmp["comparison"]["exceptions"]
+    no_reason = sum(1 for e in exc if not e["reasons"])
+    reasons = [r for e in exc for r in e["reasons"]]
+    def close(r):
+        a, b = r["current_tier_median"], r["suggested_tier_median"]
+        if a is None or b is None:
+            return False
+        return abs(a - b) <= 0.1 * max(abs(a), abs(b))
+    near = sum(1 for r in reasons if close(r))
+    noise = sum(1 for r in reasons if r["feature"] == "noise")
     return {
+        "top20": f"{top_right}/{top.height}",
+        "no reason": f"{no_reason}/{len(exc)}",
+        "reasons": f"{len(reasons)} reasons, {near} with medians within 10%, {noise} citing noise",
         "calibration": "; ".join(calib),
         "verdict": km.get("verdict", "-"),
         "ami": (km.get("agreement") or {}).get("ami"),
@@ -84,7 +114,7 @@ def measure(strata, work, out):
 def main():
     binaries = sys.argv[1:] or [str(REPO / "target/release/strata")]
     print("scenario    binary  verdict   AMI    flagged (share)  precision recall  correctly-tiered accounts flagged, per tier")
-    for mix in ["standard", "shuffled", "imbalanced", "middle"]:
+    for mix in ["standard", "shuffled", "imbalanced", "middle", "noise"]:
         with tempfile.TemporaryDirectory() as d:
             work = Path(d)
             generate(binaries[-1], work, mix)
@@ -93,8 +123,9 @@ def main():
                 ami = "-" if r["ami"] is None else f"{r['ami']:.3f}"
                 print(f"{mix:<11} {i:<7} {r['verdict']:<9} {ami:<6} {r['flagged']:>4} ({r['share']:.1%})     "
                       f"{r['precision']:.3f}     {r['recall']:.3f}   {r['correct flagged']}")
+                print(f"{'':<20}top 20 right: {r['top20']}; flagged with no feature reason: {r['no reason']}; {r['reasons']}")
                 if r["calibration"] and mix != "shuffled":
-                    print(f"{'':<20}confidence vs share right: {r['calibration']}")
+                    print(f"{'':<20}{r['calibration']}")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ pub fn exception_columns(methods: &[&str]) -> Vec<(String, String)> {
         ("current_tier", "current_tier"),
         ("suggested_tier", "suggested_tier"),
         ("direction", "exception"),
+        ("band", "band"),
         ("confidence", "confidence"),
         ("value_at_stake", "value_at_stake"),
         ("reason", "reason"),

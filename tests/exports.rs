@@ -59,9 +59,13 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
     for (i, x) in rows.iter().enumerate() {
         assert_eq!(x[0].parse::<usize>().unwrap(), i + 1, "by rank");
         assert!(x[4] == *"upgrade" || x[4] == *"downgrade");
-        let c: f64 = x[5].parse().unwrap();
+        assert!(
+            ["strong", "likely", "needs review"].contains(&&x[5]),
+            "a band: {x:?}"
+        );
+        let c: f64 = x[6].parse().unwrap();
         assert!((0.0..=1.0).contains(&c));
-        assert!(!x[7].is_empty(), "a reason");
+        assert!(!x[8].is_empty(), "a reason");
     }
 
     // The value feature's label, not "ARR", names the value at stake.

@@ -21,10 +21,13 @@
 //!   account's behavioural neighbours against the base rates, with
 //!   false-discovery-rate control (`tiers.fdr`) and a calibrated confidence;
 //!   direction from the tier order (towards a higher-touch tier: upgrade);
-//!   ranked by confidence × value at stake. Each exception's **reasons** are
-//!   features on which the account sits on the suggested tier's side of its
-//!   current tier's median, and it always says how many of its neighbours are
-//!   in the suggested tier;
+//!   in **bands** ([`Band`]: strong, likely, needs review — a low confidence
+//!   or no feature reason; held back, never a suggested move), ranked by band
+//!   then confidence × value at stake. Each exception's **reasons** are the
+//!   features that separate its current tier from the suggested one (medians
+//!   at least [`MIN_SEPARATION`] robust standard deviations apart) and on
+//!   which it sits past the midpoint, on the suggested tier's side; it
+//!   always says how many of its neighbours are in the suggested tier;
 //! * **profiles** ([`profile`]): size, shares, medians, distinguishing features
 //!   and a generated name for every segment;
 //! * the **k-means × community cross-map**.
@@ -364,6 +367,50 @@ pub struct Reason {
     pub text: String,
 }
 
+/// How far a CSM can lean on a flag, in words: *strong* (confidence of at
+/// least [`BAND_STRONG`] and at least two features that say so), *likely*
+/// (confidence of at least [`BAND_LIKELY`] and one feature) and *needs
+/// review* — a lower confidence, or no feature that says so (only the
+/// neighbours do). Flags needing review are held back: listed after the
+/// others, never counted as a suggested move.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Strong,
+    #[default]
+    Likely,
+    NeedsReview,
+}
+
+/// Confidence of a strong flag, and of a likely one.
+pub const BAND_STRONG: f64 = 0.95;
+pub const BAND_LIKELY: f64 = 0.8;
+
+impl Band {
+    pub fn of(confidence: f64, reasons: usize) -> Band {
+        if reasons == 0 || !(confidence >= BAND_LIKELY) {
+            Band::NeedsReview
+        } else if confidence >= BAND_STRONG && reasons >= 2 {
+            Band::Strong
+        } else {
+            Band::Likely
+        }
+    }
+    pub fn word(self) -> &'static str {
+        match self {
+            Band::Strong => "strong",
+            Band::Likely => "likely",
+            Band::NeedsReview => "needs review",
+        }
+    }
+    /// Whether the flag is a move strata suggests (strong or likely).
+    pub fn suggests(self) -> bool {
+        self != Band::NeedsReview
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExceptionKind {
@@ -386,6 +433,9 @@ pub struct Exception {
     pub segment_id: u32,
     #[serde(deserialize_with = "crate::schema::real::one")]
     pub confidence: f64,
+    /// The confidence in words, and whether the flag is held back.
+    #[serde(default)]
+    pub band: Band,
     #[serde(deserialize_with = "crate::schema::real::one")]
     pub value_at_stake: f64,
     /// The value at stake in plain units ("$389k").
@@ -402,11 +452,26 @@ pub struct Exception {
 }
 
 impl Exception {
-    /// The reasons, then the neighbours' evidence, in one line.
+    /// What the flag means for service, the reasons, then the neighbours'
+    /// evidence, in one line: "needs more attention, like High Touch: ARR
+    /// $389k (typical High Touch $241k, Hybrid $46k); 12 of its 15 most
+    /// similar accounts are High Touch (12% of all accounts are)".
     pub fn reason_text(&self) -> String {
+        let lead = match (self.band, self.kind) {
+            (Band::NeedsReview, _) if self.reasons.is_empty() => {
+                "needs review: no feature sets it apart from its tier".to_string()
+            }
+            (Band::NeedsReview, _) => format!("needs review, may be {}", self.suggested_tier),
+            (_, ExceptionKind::Upgrade) => {
+                format!("needs more attention, like {}", self.suggested_tier)
+            }
+            (_, ExceptionKind::Downgrade) => {
+                format!("needs less attention, like {}", self.suggested_tier)
+            }
+        };
         let mut parts: Vec<&str> = self.reasons.iter().map(|r| r.text.as_str()).collect();
         parts.push(&self.evidence);
-        parts.join("; ")
+        format!("{lead}: {}", parts.join("; "))
     }
 }
 
@@ -690,15 +755,22 @@ pub fn compare(
         if !e.flags(cur, t.fdr) {
             continue;
         }
-        suggested[i] = Some(e.suggested);
         let v = value.as_ref().and_then(|v| v[i]).unwrap_or(0.0);
         let (seg_ids, units) = ((seg, tiers_base.as_slice()), (v, value_unit));
-        exceptions.push(exception(i, cur, e, seg_ids, units, m, tiers, &medians));
+        let x = exception(i, cur, e, seg_ids, units, m, tiers, &medians);
+        if x.band.suggests() {
+            suggested[i] = Some(e.suggested);
+        }
+        exceptions.push(x);
     }
+    // Strong flags first, then likely ones, then those needing review; by
+    // confidence × value at stake within a band.
     exceptions.sort_by(|a, b| {
         let pa = a.confidence * a.value_at_stake.max(1.0);
         let pb = b.confidence * b.value_at_stake.max(1.0);
-        pb.total_cmp(&pa)
+        a.band
+            .cmp(&b.band)
+            .then(pb.total_cmp(&pa))
             .then_with(|| a.account_id.cmp(&b.account_id))
     });
     let outcomes = outcomes::analyse(p, frame, segs, Some(tiers), &exceptions, &profiles)?;
@@ -754,6 +826,7 @@ fn exception(
         segment: s,
         segment_id: seg.ids[s],
         confidence: e.posterior[sug],
+        band: Band::of(e.posterior[sug], reasons.len()),
         value_at_stake: v,
         value_text: value_unit.format(v),
         reasons,
@@ -781,7 +854,17 @@ struct TierMedians<'a> {
     scaled: Vec<usize>,
     med_raw: Vec<Vec<f64>>,
     med_x: Vec<Vec<f64>>,
+    /// Each tier's robust spread in matrix units (IQR ÷ 1.349, a standard
+    /// deviation under normality).
+    spread_x: Vec<Vec<f64>>,
 }
+
+/// How far apart two tiers' medians must be, in their pooled robust
+/// standard deviations, for a feature to be a reason (a medium effect).
+pub const MIN_SEPARATION: f64 = 0.5;
+/// And how far apart in plain units: medians within 10% of each other (83%
+/// against 78%) read as the same to a CSM, however tight the tiers.
+pub const MIN_RELATIVE_GAP: f64 = 0.1;
 
 impl<'a> TierMedians<'a> {
     fn new(
@@ -817,6 +900,7 @@ impl<'a> TierMedians<'a> {
             .collect();
         let mut med_raw = vec![vec![f64::NAN; nt]; numeric.len()];
         let mut med_x = vec![vec![f64::NAN; nt]; numeric.len()];
+        let mut spread_x = vec![vec![f64::NAN; nt]; numeric.len()];
         let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
         for (i, t) in tiers.labels.iter().enumerate() {
             if let Some(t) = t {
@@ -830,6 +914,9 @@ impl<'a> TierMedians<'a> {
                 if scaled[fi] != usize::MAX {
                     let mut xs: Vec<f64> = rows.iter().map(|&i| m.x[[i, scaled[fi]]]).collect();
                     med_x[fi][ti] = median(&mut xs);
+                    spread_x[fi][ti] = (crate::features::quantile_sorted(&xs, 0.75)
+                        - crate::features::quantile_sorted(&xs, 0.25))
+                        / 1.349;
                 }
             }
         }
@@ -839,13 +926,16 @@ impl<'a> TierMedians<'a> {
             scaled,
             med_raw,
             med_x,
+            spread_x,
         })
     }
 
-    /// Features on which account `i` sits on the suggested tier's side of its
-    /// current tier's median, furthest first (at most three). A feature whose two
-    /// tier medians read the same in plain units, or differ by under a tenth of a
-    /// standard deviation, says nothing and is left out.
+    /// The features that tell account `i`'s current tier from the suggested
+    /// one and on which it looks like the suggested tier: the two tiers'
+    /// medians at least [`MIN_SEPARATION`] pooled robust standard deviations
+    /// apart and more than [`MIN_RELATIVE_GAP`] apart in plain units, and the account past
+    /// the midpoint between them, on the suggested tier's side. Ranked by
+    /// that separation, at most three.
     fn reasons(
         &self,
         i: usize,
@@ -859,16 +949,25 @@ impl<'a> TierMedians<'a> {
             .filter_map(|fi| {
                 let f = self.numeric[fi];
                 let gap = self.med_x[fi][sug] - self.med_x[fi][cur];
-                let same =
-                    f.unit.format(self.med_raw[fi][cur]) == f.unit.format(self.med_raw[fi][sug]);
-                if !gap.is_finite() || gap.abs() < 0.1 || same {
+                let pooled = ((self.spread_x[fi][cur].powi(2) + self.spread_x[fi][sug].powi(2))
+                    / 2.0)
+                    .sqrt()
+                    .max(1e-9);
+                let separation = gap.abs() / pooled;
+                let (a, b) = (self.med_raw[fi][cur], self.med_raw[fi][sug]);
+                let same = f.unit.format(a) == f.unit.format(b)
+                    || (a - b).abs() <= MIN_RELATIVE_GAP * a.abs().max(b.abs());
+                if !separation.is_finite() || separation < MIN_SEPARATION || same {
                     return None;
                 }
-                // How far past its tier's median, towards the suggested one's.
-                let toward = (m.x[[i, self.scaled[fi]]] - self.med_x[fi][cur]) * gap.signum();
-                let raw_toward = (self.raw[fi][i]? - self.med_raw[fi][cur])
-                    * (self.med_raw[fi][sug] - self.med_raw[fi][cur]);
-                (toward > 0.0 && raw_toward > 0.0).then_some((toward, fi))
+                // Past the midpoint, towards the suggested tier's median, in
+                // matrix units and in raw ones (a transform is monotone).
+                let mid = (self.med_x[fi][sug] + self.med_x[fi][cur]) / 2.0;
+                let toward = (m.x[[i, self.scaled[fi]]] - mid) * gap.signum();
+                let raw_mid = (self.med_raw[fi][sug] + self.med_raw[fi][cur]) / 2.0;
+                let raw_toward =
+                    (self.raw[fi][i]? - raw_mid) * (self.med_raw[fi][sug] - self.med_raw[fi][cur]);
+                (toward > 0.0 && raw_toward > 0.0).then_some((separation, fi))
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -878,24 +977,19 @@ impl<'a> TierMedians<'a> {
             .map(|&(_, fi)| {
                 let f = self.numeric[fi];
                 let v = self.raw[fi][i].unwrap_or(f64::NAN);
-                let side = if v > self.med_raw[fi][cur] {
-                    "above"
-                } else {
-                    "below"
-                };
                 Reason {
                     feature: f.name.clone(),
                     value: v,
                     current_tier_median: self.med_raw[fi][cur],
                     suggested_tier_median: self.med_raw[fi][sug],
                     text: format!(
-                        "{} {}, {side} the {} median {} ({} median {})",
+                        "{} {} (typical {} {}, {} {})",
                         f.label,
                         f.unit.format(v),
-                        tiers.names[cur],
-                        f.unit.format(self.med_raw[fi][cur]),
                         tiers.names[sug],
-                        f.unit.format(self.med_raw[fi][sug])
+                        f.unit.format(self.med_raw[fi][sug]),
+                        tiers.names[cur],
+                        f.unit.format(self.med_raw[fi][cur])
                     ),
                 }
             })

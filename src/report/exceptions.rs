@@ -29,12 +29,14 @@ pub(super) fn exceptions(h: &mut String, c: &Document) {
     let ev = cmp.evidence.as_ref();
     let _ = write!(
         h,
-        "<p>{} accounts behave like another tier, {} in {} at stake. Each is flagged on its own evidence: the tiers of its {} most similar accounts, against how the accounts of its tier are usually surrounded, with the share of false flags held at {} (Benjamini–Hochberg); on tiers unrelated to behaviour almost nothing is flagged. Confidence is the probability that the account behaves like the suggested tier, calibrated on the data. Ranked by confidence × {} at stake.</p>",
+        "<p>{} accounts behave like another tier, {} in {} at stake. Each is flagged on its own evidence: the tiers of its {} most similar accounts, against how the accounts of its tier are usually surrounded, with the share of false flags held at {} (Benjamini–Hochberg); on tiers unrelated to behaviour almost nothing is flagged. Confidence is the probability that the account behaves like the suggested tier, calibrated on the data; in words, <b>strong</b> from {:.2}, <b>likely</b> from {:.2}, and <b>needs review</b> below that or when no feature sets the account apart (only its neighbours do) — those are held back: listed last and never counted as a suggested move. Ranked by band, then by confidence × {} at stake.</p>",
         all.len(),
         esc(&unit.format(stake)),
         esc(label),
         ev.map_or(0, |e| e.neighbours),
         ev.map(|e| e.fdr).filter(|q| q.is_finite()).map_or("–".into(), |q| format!("{:.0}%", q * 100.0)),
+        crate::compare::BAND_STRONG,
+        crate::compare::BAND_LIKELY,
         esc(label)
     );
     let up = all
@@ -55,7 +57,7 @@ pub(super) fn exceptions(h: &mut String, c: &Document) {
     filters(h, cmp, &current.names);
     let _ = write!(
         h,
-        "<table id=\"ex-table\"><thead><tr><th data-key=\"rank\" data-type=\"num\" aria-sort=\"ascending\">#</th><th data-key=\"id\" data-type=\"text\">account</th><th data-key=\"tier\" data-type=\"text\">tier now → suggested</th><th data-key=\"dir\" data-type=\"text\">direction</th><th data-key=\"seg\" data-type=\"num\">segment</th><th data-key=\"conf\" data-type=\"num\">confidence</th><th data-key=\"value\" data-type=\"num\">{} at stake</th><th>why</th></tr></thead><tbody>",
+        "<table id=\"ex-table\"><thead><tr><th data-key=\"rank\" data-type=\"num\" aria-sort=\"ascending\">#</th><th data-key=\"id\" data-type=\"text\">account</th><th data-key=\"tier\" data-type=\"text\">tier now → suggested</th><th data-key=\"dir\" data-type=\"text\">direction</th><th data-key=\"seg\" data-type=\"num\">segment</th><th data-key=\"conf\" data-type=\"num\">confidence</th><th data-key=\"band\" data-type=\"text\">band</th><th data-key=\"value\" data-type=\"num\">{} at stake</th><th>why</th></tr></thead><tbody>",
         esc(label)
     );
     for (rank, e) in all.iter().take(TABLE_EXCEPTIONS).enumerate() {
@@ -122,17 +124,19 @@ fn row(h: &mut String, rank: usize, e: &Exception, cmp: &Comparison) {
     let dir = word(&e.kind);
     let _ = write!(
         h,
-        "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td><details><summary>{seg}</summary>{}</details></td><td class=n>{conf:.2}</td><td class=n>{}</td><td>{}</td></tr>",
+        "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-band=\"{}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td><details><summary>{seg}</summary>{}</details></td><td class=n>{conf:.2}</td><td>{}</td><td class=n>{}</td><td>{}</td></tr>",
         rank + 1,
         esc(id),
         esc(tier),
         esc(&dir),
+        e.band.word(),
         rank + 1,
         esc(id),
         esc(tier),
         esc(&e.suggested_tier),
         esc(&dir),
         esc(&profile_name(cmp, method, seg)),
+        e.band.word(),
         esc(&e.value_text),
         reasons.join("<br>")
     );
@@ -143,7 +147,7 @@ pub(super) fn exceptions_md(m: &mut String, r: &RunData) {
     let cmp = &r.comparison.comparison;
     let label = md(&cmp.value_label);
     let all = &cmp.exceptions;
-    let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | confidence | {label} at stake | why |\n|---|---|---|---|---|", all.len());
+    let _ = writeln!(m, "\n## Top exceptions ({} in all)\n\n| account | now → suggested | band (confidence) | {label} at stake | why |\n|---|---|---|---|---|", all.len());
     for e in all.iter().take(10) {
         let why = e
             .reasons
@@ -151,10 +155,11 @@ pub(super) fn exceptions_md(m: &mut String, r: &RunData) {
             .map_or(e.evidence.as_str(), |r| r.text.as_str());
         let _ = writeln!(
             m,
-            "| {} | {} → {} | {:.2} | {} | {} |",
+            "| {} | {} → {} | {} ({:.2}) | {} | {} |",
             md(&e.account_id),
             md(&e.current_tier),
             md(&e.suggested_tier),
+            e.band.word(),
             or_zero(e.confidence),
             md(&e.value_text),
             md(why)

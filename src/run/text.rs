@@ -120,11 +120,12 @@ fn tiers(out: &mut String, c: &compare::Comparison, t: &compare::CurrentTiers) {
     ));
     for e in c.exceptions.iter().take(5) {
         out.push_str(&format!(
-            "    {} {} → {} ({:?}, confidence {:.2}, {} at stake {}): {}\n",
+            "    {} {} → {} ({:?}, {}, confidence {:.2}, {} at stake {}): {}\n",
             e.account_id,
             e.current_tier,
             e.suggested_tier,
             e.kind,
+            e.band.word(),
             e.confidence,
             c.value_label,
             e.value_text,

@@ -133,11 +133,17 @@ fn tier_columns(
         .iter()
         .map(|l| l.map(|i| t.names[i].clone()))
         .collect();
-    let suggested: Vec<Option<String>> = cmp
+    // The tier each flag points to, held-back flags included (their band
+    // says so); the staffing and the rule count only the suggested moves.
+    let mut suggested: Vec<Option<String>> = cmp
         .suggested
         .iter()
         .map(|l| l.map(|i| t.names[i].clone()))
         .collect();
+    for e in &cmp.exceptions {
+        suggested[e.row] = Some(e.suggested_tier.clone());
+    }
+    let mut band: Vec<Option<&str>> = vec![None; n];
     let mut kind: Vec<Option<&str>> = vec![None; n];
     let mut conf: Vec<Option<f64>> = vec![None; n];
     let mut stake: Vec<Option<f64>> = vec![None; n];
@@ -149,6 +155,7 @@ fn tier_columns(
             compare::ExceptionKind::Downgrade => "downgrade",
         });
         conf[e.row] = Some(e.confidence);
+        band[e.row] = Some(e.band.word());
         stake[e.row] = Some(e.value_at_stake);
         reason[e.row] = Some(e.reason_text());
         rank[e.row] = Some(r as u32 + 1);
@@ -165,6 +172,7 @@ fn tier_columns(
     }
     cols.push(Column::new(column::EXCEPTION.into(), kind));
     cols.push(Column::new(column::EXCEPTION_RANK.into(), rank));
+    cols.push(Column::new("band".into(), band));
     cols.push(Column::new("confidence".into(), conf));
     cols.push(Column::new("value_at_stake".into(), stake));
     cols.push(Column::new("reason".into(), reason));
