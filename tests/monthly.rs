@@ -618,3 +618,70 @@ fn json_events(stderr: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
 }
+
+/// Names follow the profile: a segment that survives keeps its ID, takes
+/// this month's name, and the change is reported. Last month's name is
+/// made different by hand in its committed `segments.parquet`.
+#[test]
+fn a_surviving_segment_is_renamed_when_its_profile_reads_differently() {
+    use polars::prelude::*;
+    let dir = months_fixture(1500);
+    let o = strata(&["run", "pipeline.toml", "--months", "2026-10"], dir.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    let path = dir.path().join("out/2026-10/segments.parquet");
+    let mut s = read_parquet(&path);
+    let names: Vec<String> = s
+        .column("name")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .zip(s.column("method").unwrap().str().unwrap().iter())
+        .zip(s.column("segment").unwrap().u32().unwrap().iter())
+        .map(|((n, m), id)| {
+            if m == Some("kmeans") && id == Some(1) {
+                "Old name".to_string()
+            } else {
+                n.unwrap_or_default().to_string()
+            }
+        })
+        .collect();
+    s.with_column(Column::new("name".into(), names)).unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut s)
+        .unwrap();
+    let o = strata(&["run", "pipeline.toml", "--months", "2026-11"], dir.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    let cmp = json(&dir.path().join("out/2026-11/comparison.json"));
+    let km = cmp["history"]["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == "kmeans")
+        .unwrap();
+    let renamed: Vec<&serde_json::Value> = km["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["renamed_from"] == "Old name")
+        .collect();
+    assert_eq!(renamed.len(), 1, "{km}");
+    assert_eq!(renamed[0]["kind"], "survived");
+    let id = renamed[0]["current"][0].as_u64().unwrap();
+    let now = cmp["comparison"]["profiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["method"] == "kmeans" && p["id"].as_u64() == Some(id))
+        .unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(now, "Old name", "the name is this month's");
+    let html = std::fs::read_to_string(dir.path().join("out/2026-11/report.html")).unwrap();
+    assert!(
+        html.contains("renamed from “Old name”"),
+        "not in the report"
+    );
+    assert!(o.stdout.contains("renamed from “Old name”"), "{}", o.stdout);
+}

@@ -158,8 +158,12 @@ fn parse_month(s: &str) -> Result<Month, String> {
 }
 
 fn parse_range(s: &str) -> Result<(Month, Month), String> {
+    // One month is the range of that month alone.
+    if let Some(m) = Month::parse(s) {
+        return Ok((m, m));
+    }
     let (a, b) = s.split_once("..").ok_or_else(|| {
-        format!("`{s}` is not a range of months; write FIRST..LAST, e.g. 2026-09..2026-11")
+        format!("`{s}` is not a month or a range of months; write 2026-10, or FIRST..LAST, e.g. 2026-09..2026-11")
     })?;
     let (a, b) = (parse_month(a)?, parse_month(b)?);
     if b < a {

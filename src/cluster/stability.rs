@@ -201,3 +201,49 @@ mod tests {
         assert!(s.segment_jaccard.iter().all(|j| j.unwrap() < 0.5));
     }
 }
+
+/// Jaccard and ARI at and above which a segment, or a segmentation, is
+/// stable on resampling (Hennig 2007); below [`DISSOLVES`] a segment
+/// dissolves.
+pub const STABLE: f64 = 0.75;
+pub const DISSOLVES: f64 = 0.5;
+
+/// What a reader must know before acting on `seg`'s segments, one sentence
+/// each: a k that no prediction-strength test supported, a segmentation that
+/// changes on resampling, and each segment below [`STABLE`] (`name` gives a
+/// segment's name by label).
+pub fn warnings(seg: &super::Segmentation, name: impl Fn(usize) -> String) -> Vec<String> {
+    // Two decimals would show 0.747 as 0.75, the threshold itself.
+    let label = super::method::label(&seg.method);
+    let mut out = Vec::new();
+    if let super::Details::KMeans(d) = &seg.details {
+        if d.chosen_by.starts_with("no k reached") {
+            out.push(format!(
+                "{label}: no number of segments passed the prediction-strength test, so k = {} was taken by the highest silhouette; the data may have no clear segments ({})",
+                seg.k(),
+                d.chosen_by
+            ));
+        }
+    }
+    let Some(st) = &seg.stability else {
+        return out;
+    };
+    if st.ari_mean < STABLE {
+        out.push(format!(
+            "{label}: the segments change when the accounts are resampled (stability ARI {:.3} mean over {} runs; {STABLE} and above is stable)",
+            st.ari_mean, st.runs
+        ));
+    }
+    for (label_i, j) in st.segment_jaccard.iter().enumerate() {
+        if let Some(j) = j.filter(|j| *j < STABLE) {
+            let id = seg.ids.get(label_i).copied().unwrap_or(0);
+            out.push(format!(
+                "{label} {} {id} ({}) is {} on resampling: Jaccard {j:.3} ({STABLE} and above is stable, below {DISSOLVES} it dissolves); check it before acting on it",
+                super::method::member(&seg.method).to_lowercase(),
+                name(label_i),
+                if j < DISSOLVES { "not reproduced" } else { "only partly reproduced" }
+            ));
+        }
+    }
+    out
+}

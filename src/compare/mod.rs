@@ -275,7 +275,15 @@ pub struct SegmentTier {
     pub q_value: Vec<f64>,
     /// The tier paired with this segment by the one-to-one assignment, if any.
     pub matched_tier: Option<String>,
+    /// A close call: another significantly over-represented tier's lift is
+    /// within [`CLOSE_CALL`] of the mapped tier's, so the mapping could as
+    /// well have gone to it (`close_to`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_to: Option<String>,
 }
+
+/// Relative lift difference under which a mapping is a close call.
+pub const CLOSE_CALL: f64 = 0.05;
 
 /// How well a segmentation follows the tiers, in one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
@@ -579,9 +587,20 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
                 let outside_not = (n - total) as f64 - outside;
                 ((inside + 0.5) * (outside_not + 0.5)) / ((inside_not + 0.5) * (outside + 0.5))
             };
-            let mapped = (0..t)
+            let significant: Vec<usize> = (0..t)
                 .filter(|&j| q[s * t + j] <= MAPPING_Q && odds(j) >= MAPPING_ODDS)
+                .collect();
+            let mapped = significant
+                .iter()
+                .copied()
                 .max_by(|&x, &y| lift[x].total_cmp(&lift[y]).then(y.cmp(&x)));
+            let close_to = mapped.and_then(|best| {
+                significant
+                    .iter()
+                    .copied()
+                    .filter(|&j| j != best && lift[j] >= lift[best] * (1.0 - CLOSE_CALL))
+                    .max_by(|&x, &y| lift[x].total_cmp(&lift[y]))
+            });
             SegmentTier {
                 segment: s,
                 id: seg.ids[s],
@@ -592,6 +611,9 @@ fn compare_method(seg: &Segmentation, tiers: &CurrentTiers) -> MethodComparison 
                 lift,
                 q_value: q[s * t..(s + 1) * t].to_vec(),
                 matched_tier: matched[s].map(|j| tiers.names[j].clone()),
+                close_to: close_to
+                    .filter(|_| measured)
+                    .map(|j| tiers.names[j].clone()),
             }
         })
         .collect();

@@ -97,6 +97,8 @@ pub fn profiles(
     for (i, &l) in seg.labels.iter().enumerate() {
         members[l].push(i);
     }
+    let words = Words::new(frame, &numeric);
+    let mut full: Vec<Vec<Distinct>> = Vec::with_capacity(k);
     let mut out: Vec<Profile> = (0..k)
         .map(|s| {
             let n_in = seg.sizes[s] as f64;
@@ -106,7 +108,8 @@ pub fn profiles(
                     .total_cmp(&a.t.abs())
                     .then_with(|| a.column.cmp(&b.column))
             });
-            let name = name_from(p, m, &dist);
+            let name = name_from(p, m, &dist, &words, 3);
+            full.push(dist.clone());
             dist.truncate(8);
             Profile {
                 method: seg.method.clone(),
@@ -130,7 +133,9 @@ pub fn profiles(
             }
         })
         .collect();
-    unique_names(&mut out);
+    unique_names(&mut out, |s, parts| {
+        name_from(p, m, &full[s], &words, parts)
+    });
     out
 }
 
@@ -263,19 +268,97 @@ fn top_levels(
         .collect()
 }
 
-/// Names made unique within the segmentation: a repeated name gets " (2)", …
-fn unique_names(out: &mut [Profile]) {
-    let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for pr in out.iter_mut() {
-        let c = seen.entry(pr.name.clone()).or_default();
-        *c += 1;
-        if *c > 1 {
-            pr.name = format!("{} ({})", pr.name, c);
+/// Names made unique within the segmentation: segments that share a name
+/// are told apart by their next distinguishing features (`rename(segment,
+/// parts)` names a segment from its first `parts` features), and, should
+/// that not do, by their size.
+fn unique_names(out: &mut [Profile], rename: impl Fn(usize, usize) -> String) {
+    let clashes = |out: &[Profile]| -> Vec<usize> {
+        let mut count: std::collections::BTreeMap<&str, usize> = Default::default();
+        for pr in out {
+            *count.entry(pr.name.as_str()).or_default() += 1;
         }
+        (0..out.len())
+            .filter(|&i| count[out[i].name.as_str()] > 1)
+            .collect()
+    };
+    for parts in 4..=6 {
+        let c = clashes(out);
+        if c.is_empty() {
+            return;
+        }
+        for i in c {
+            out[i].name = rename(out[i].segment, parts);
+        }
+    }
+    for i in clashes(out) {
+        out[i].name = format!("{} · {} accounts", out[i].name, out[i].size);
     }
 }
 
-fn name_from(p: &Pipeline, m: &FeatureMatrix, dist: &[Distinct]) -> String {
+/// How a feature without `high`/`low` words is described: 0/1 flags as
+/// often/rarely, small whole counts as many/few, the rest as high/low.
+pub struct Words {
+    binary: std::collections::BTreeSet<String>,
+    counts: std::collections::BTreeSet<String>,
+}
+
+impl Words {
+    fn new(frame: &AccountFrame, numeric: &[&crate::config::Feature]) -> Words {
+        let mut binary = std::collections::BTreeSet::new();
+        let mut counts = std::collections::BTreeSet::new();
+        for f in numeric {
+            let Some(c) = frame
+                .df
+                .column(&f.name)
+                .ok()
+                .and_then(|c| c.f64().ok().cloned())
+            else {
+                continue;
+            };
+            let mut vals: Vec<f64> = c.iter().flatten().filter(|v| v.is_finite()).collect();
+            if vals.is_empty() {
+                continue;
+            }
+            if vals.iter().all(|&v| v == 0.0 || v == 1.0) {
+                binary.insert(f.name.clone());
+                continue;
+            }
+            let whole = vals.iter().all(|v| v.fract() == 0.0 && *v >= 0.0);
+            vals.sort_by(f64::total_cmp);
+            let small = crate::features::quantile_sorted(&vals, 0.95) <= 100.0;
+            if f.unit == crate::config::Unit::Count
+                || (f.unit == crate::config::Unit::Number && whole && small)
+            {
+                counts.insert(f.name.clone());
+            }
+        }
+        Words { binary, counts }
+    }
+
+    fn of(&self, f: &crate::config::Feature, high: bool) -> String {
+        let given = if high { &f.high } else { &f.low };
+        if let Some(w) = given {
+            return w.clone();
+        }
+        let (up, down) = if self.binary.contains(&f.name) {
+            ("often", "rarely")
+        } else if self.counts.contains(&f.name) {
+            ("many", "few")
+        } else {
+            ("high", "low")
+        };
+        format!("{} {}", if high { up } else { down }, f.label)
+    }
+}
+
+fn name_from(
+    p: &Pipeline,
+    m: &FeatureMatrix,
+    dist: &[Distinct],
+    words: &Words,
+    wanted: usize,
+) -> String {
     let mut by_effect: Vec<&Distinct> = dist.iter().filter(|x| x.effect.abs() >= 0.5).collect();
     by_effect.sort_by(|a, b| {
         b.effect
@@ -286,7 +369,7 @@ fn name_from(p: &Pipeline, m: &FeatureMatrix, dist: &[Distinct]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut used: Vec<&str> = Vec::new();
     for x in by_effect {
-        if parts.len() == 3 {
+        if parts.len() == wanted {
             break;
         }
         if used.contains(&x.feature.as_str()) {
@@ -299,13 +382,12 @@ fn name_from(p: &Pipeline, m: &FeatureMatrix, dist: &[Distinct]) -> String {
             continue;
         };
         let word = match col.role.as_ref() {
-            "numeric" if x.effect > 0.0 => f
-                .high
-                .clone()
-                .unwrap_or_else(|| format!("high {}", f.label)),
-            "numeric" => f.low.clone().unwrap_or_else(|| format!("low {}", f.label)),
+            "numeric" => words.of(f, x.effect > 0.0),
             "indicator" if x.effect > 0.0 => format!("no {}", f.label),
-            "level" if x.effect > 0.0 => col.level.clone().unwrap_or_default(),
+            // A level with its feature: "industry: Retail", not "Retail".
+            "level" if x.effect > 0.0 => {
+                format!("{}: {}", f.label, col.level.clone().unwrap_or_default())
+            }
             _ => continue,
         };
         used.push(&x.feature);

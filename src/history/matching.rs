@@ -176,6 +176,7 @@ impl Overlap {
                     text: format!("segment {pid} split into {}", join_ids(&cur)),
                     current: cur,
                     matched_by: "overlap".into(),
+                    renamed_from: None,
                 });
             } else if lp.len() == 1 && links_c[lp[0]].len() == 1 {
                 let c = lp[0];
@@ -186,6 +187,7 @@ impl Overlap {
                     previous: vec![pid],
                     current: vec![ids[c]],
                     matched_by: "overlap".into(),
+                    renamed_from: None,
                     accounts: n[p][c],
                     text: if ids[c] == pid {
                         format!("segment {pid} survived")
@@ -202,6 +204,7 @@ impl Overlap {
                         previous: vec![pid],
                         current: vec![ids[c]],
                         matched_by: "profile".into(),
+                        renamed_from: None,
                         accounts: n[p][c],
                         text: format!("segment {pid} survived (matched by profile)"),
                     });
@@ -211,6 +214,7 @@ impl Overlap {
                         previous: vec![pid],
                         current: vec![],
                         matched_by: "overlap".into(),
+                        renamed_from: None,
                         accounts: 0,
                         text: format!("segment {pid} disappeared"),
                     });
@@ -228,6 +232,7 @@ impl Overlap {
                     previous: prev,
                     current: vec![ids[c]],
                     matched_by: "overlap".into(),
+                    renamed_from: None,
                 });
             } else if lc.is_empty() && !done_c[c] {
                 transitions.push(Transition {
@@ -235,6 +240,7 @@ impl Overlap {
                     previous: vec![],
                     current: vec![ids[c]],
                     matched_by: "overlap".into(),
+                    renamed_from: None,
                     accounts: 0,
                     text: format!("segment {} emerged ({} accounts)", ids[c], sizes[c]),
                 });

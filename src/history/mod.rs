@@ -248,6 +248,9 @@ pub struct Transition {
     /// Accounts in common between the previous and current segments involved.
     pub accounts: u64,
     pub text: String,
+    /// A survivor whose name changed with its profile: last month's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
 }
 
 /// Previous × current counts for one method.
@@ -368,8 +371,8 @@ pub struct Identified {
 }
 
 /// Match this run's segments to the previous run's, before anything else reads
-/// them: each segmentation gets its stable IDs and each profile its ID and (for
-/// a survivor) last month's name. Without a previous run, IDs are 1, 2, … in
+/// them: each segmentation gets its stable IDs and each profile its ID; names
+/// are this month's, and a survivor whose name changed is marked renamed. Without a previous run, IDs are 1, 2, … in
 /// label order (largest segment first). Takes the clusters and profiles and
 /// gives them back identified, so no later stage sees provisional IDs.
 pub fn identify(
@@ -410,16 +413,26 @@ pub fn identify(
                     .unwrap_or_default()
             })
             .collect();
-        let (new_ids, transitions, survived, next) =
+        let (new_ids, mut transitions, survived, next) =
             match_segments(pm, &prev_labels, &seg.labels, &seg.sizes, &medians);
         seg.ids = new_ids;
-        // Names carry over for survivors.
-        for p in profiles.iter_mut().filter(|p| p.method == seg.method) {
+        // Names are this month's profile's; a survivor whose profile now
+        // reads differently is said to be renamed (its ID stays).
+        for p in profiles.iter().filter(|p| p.method == seg.method) {
             let id = seg.ids[p.segment];
-            if let Some(old) = survived.get(&id) {
-                if let Some(name) = pm.names.get(old) {
-                    p.name = name.clone();
-                }
+            let Some(old) = survived.get(&id).and_then(|old| pm.names.get(old)) else {
+                continue;
+            };
+            if *old == p.name || old.is_empty() {
+                continue;
+            }
+            if let Some(t) = transitions
+                .iter_mut()
+                .find(|t| t.kind == TransitionKind::Survived && t.current == [id])
+            {
+                t.renamed_from = Some(old.clone());
+                t.text
+                    .push_str(&format!(", renamed from “{old}” to “{}”", p.name));
             }
         }
         matches.insert(

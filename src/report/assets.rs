@@ -18,7 +18,7 @@ th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .card b{display:block;font-size:22px;color:#0b3c5d}
 .charts{display:flex;flex-wrap:wrap;gap:8px}
 .note{color:#555;font-size:13px}
-.error{color:#b2182b;font-weight:600}.warning{color:#8a5a00;font-weight:600}.info{color:#555}
+.error{color:#b2182b;font-weight:600}.warning{color:#8a5a00;font-weight:600}.stability-warning{border-left:4px solid #c98a00;background:#fff8e6;padding:.4em 1em;margin:.6em 0}.info{color:#555}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px -2px 10px;border:1px solid #ccc}
 .filters{display:flex;flex-wrap:wrap;gap:6px 16px;font-size:13px;margin:8px 0}
 .filters input,.filters select{font:inherit;margin-left:4px}.filters input[type=number]{width:6em}

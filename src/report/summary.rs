@@ -12,7 +12,9 @@ use crate::partition::Agreement;
 pub(super) fn summary(h: &mut String, r: &RunData) {
     let c = &r.comparison;
     let m = &r.manifest;
-    h.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">");
+    h.push_str("<section id=\"summary\"><h2>Summary</h2>");
+    stability_warnings(h, r);
+    h.push_str("<div class=\"cards\">");
     let _ = write!(h, "<div class=\"card\">accounts<b>{}</b></div>", m.accounts);
     for s in &c.segmentations {
         let method = s.method.as_ref();
@@ -41,6 +43,17 @@ pub(super) fn summary(h: &mut String, r: &RunData) {
         c.comparison.exceptions.len()
     );
     h.push_str("</div>");
+    for s in &c.segmentations {
+        if let crate::cluster::Details::KMeans(d) = &s.details {
+            let _ = write!(
+                h,
+                "<p class=\"note\">{}: k = {} — {}.</p>",
+                method::label(&s.method),
+                s.k(),
+                esc(&d.chosen_by)
+            );
+        }
+    }
     let methods = &c.comparison.methods;
     h.push_str("<h3>Agreement with today's tiers</h3><ul class=\"verdicts\">");
     for mc in methods {
@@ -69,6 +82,49 @@ pub(super) fn summary(h: &mut String, r: &RunData) {
     h.push_str("</section>\n");
 }
 
+/// The leading segmentation's stability warnings (a k no test supported, a
+/// segmentation or segments that change on resampling), as a box; the finer
+/// segmentations' unstable segments as a note.
+fn stability_warnings(h: &mut String, r: &RunData) {
+    let (lead, finer) = stability_lines(r);
+    if !lead.is_empty() {
+        h.push_str("<div class=\"stability-warning\"><b>Before acting on these segments</b><ul>");
+        for l in &lead {
+            let _ = write!(h, "<li>{}</li>", esc(l));
+        }
+        h.push_str("</ul></div>");
+    }
+    if !finer.is_empty() {
+        let _ = write!(
+            h,
+            "<details class=\"note\"><summary>{} finer segment(s) are not stable on resampling</summary><ul>{}</ul></details>",
+            finer.len(),
+            finer.iter().map(|l| format!("<li>{}</li>", esc(l))).collect::<String>()
+        );
+    }
+}
+
+/// (warnings for the leading segmentation, notes for the others).
+pub(super) fn stability_lines(r: &RunData) -> (Vec<String>, Vec<String>) {
+    let c = &r.comparison;
+    let mut lead = Vec::new();
+    let mut finer = Vec::new();
+    for (i, seg) in c.segmentations.iter().enumerate() {
+        let name = |l: usize| {
+            c.comparison
+                .profile(&seg.method, l)
+                .map_or(String::new(), |p| p.name.clone())
+        };
+        let w = crate::cluster::stability::warnings(seg, name);
+        if i == 0 {
+            lead = w;
+        } else {
+            finer.extend(w);
+        }
+    }
+    (lead, finer)
+}
+
 /// Month-over-month headline, as HTML (`html`) or Markdown.
 pub(super) fn change_text(hist: &History, html: bool) -> String {
     let Some(prev) = hist.previous_as_of.as_deref() else {
@@ -87,7 +143,7 @@ pub(super) fn change_text(hist: &History, html: bool) -> String {
         let changes: Vec<&str> = m
             .transitions
             .iter()
-            .filter(|t| t.kind != TransitionKind::Survived)
+            .filter(|t| t.kind != TransitionKind::Survived || t.renamed_from.is_some())
             .map(|t| t.text.as_str())
             .collect();
         lines.push(format!(
@@ -128,6 +184,14 @@ pub(super) fn change_text(hist: &History, html: bool) -> String {
 /// The digest's lead: each method's verdict on the tiers, and its agreement.
 pub(super) fn summary_md(m: &mut String, r: &RunData) {
     let cmp = &r.comparison.comparison;
+    let (lead, _) = stability_lines(r);
+    if !lead.is_empty() {
+        m.push_str("## Before acting on these segments\n\n");
+        for l in &lead {
+            let _ = writeln!(m, "- ⚠ {}", md(l));
+        }
+        m.push('\n');
+    }
     m.push_str("## Agreement with today's tiers\n\n");
     for mc in &cmp.methods {
         let _ = writeln!(

@@ -80,7 +80,10 @@ pub(super) fn tiers(h: &mut String, c: &Document) -> Result<()> {
                 .and_then(|j| m.lift.get(j).copied())
                 .filter(|l| l.is_finite())
                 .map_or("–".into(), |l| format!("×{l:.2}"));
-            let _ = write!(h, "<tr><td class=n>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td><td>{} ({})</td><td>{}</td></tr>",
+            let close = m.close_to.as_deref().map_or(String::new(), |t| {
+                format!(" <span class=\"warning\" title=\"a close call: {} is almost as over-represented\">≈ {}</span>", esc(t), esc(t))
+            });
+            let _ = write!(h, "<tr><td class=n>{}</td><td class=n>{}</td><td>{}{close}</td><td class=n>{}</td><td>{} ({})</td><td>{}</td></tr>",
                 m.id, m.size, mapped.map_or("<i>mixed</i>".into(), esc), lift, esc(&m.most_common), pct(Some(m.share)), esc(paired.unwrap_or("–")));
         }
         h.push_str("</table>");
@@ -105,7 +108,10 @@ pub(super) fn tiers_md(m: &mut String, r: &RunData) {
         let tier = mapping
             .and_then(|mp| mp.iter().find(|x| x.id == p.id))
             .map(|x| match &x.tier {
-                Some(t) => md(t),
+                Some(t) => match &x.close_to {
+                    Some(o) => format!("{} (a close call with {})", md(t), md(o)),
+                    None => md(t),
+                },
                 None => format!(
                     "mixed (most common: {}, {})",
                     md(&x.most_common),

@@ -13,6 +13,9 @@ pub fn summary_text(s: &RunSummary) -> String {
         s.as_of, s.accounts, s.matrix_columns
     ));
     segmentations(&mut out, s);
+    if let Some(c) = &s.comparison {
+        stability(&mut out, s, c);
+    }
     let Some(c) = &s.comparison else {
         out.push_str(&format!(
             "  stopped after the features (--until features)\n  outputs: {}\n",
@@ -55,6 +58,39 @@ pub fn summary_text(s: &RunSummary) -> String {
     }
     out.push_str(&format!("  outputs: {}\n", s.dir.display()));
     out
+}
+
+/// What to know before acting on the segments: warnings for the leading
+/// segmentation, a note for the finer ones.
+fn stability(out: &mut String, s: &RunSummary, c: &compare::Comparison) {
+    for (i, seg) in s.segmentations.iter().enumerate() {
+        let name = |l: usize| {
+            c.profile(&seg.method, l)
+                .map_or(String::new(), |p| p.name.clone())
+        };
+        let w = cluster::stability::warnings(seg, name);
+        if i == 0 {
+            for line in w {
+                out.push_str(&format!("  warning: {line}\n"));
+            }
+        } else if let Some(n) = seg.stability.as_ref().map(|st| {
+            st.segment_jaccard
+                .iter()
+                .flatten()
+                .filter(|j| **j < cluster::stability::STABLE)
+                .count()
+        }) {
+            if n == 0 {
+                continue;
+            }
+            out.push_str(&format!(
+                "  note: {} of the {} {} are not stable on resampling (the finer view; the report lists them)\n",
+                n,
+                seg.k(),
+                cluster::method::noun(&seg.method)
+            ));
+        }
+    }
 }
 
 /// Each method's segments: what it found, sizes and stability.
@@ -183,7 +219,7 @@ fn since(out: &mut String, h: &history::History) {
         let changes: Vec<&str> = mh
             .transitions
             .iter()
-            .filter(|t| t.kind != history::TransitionKind::Survived)
+            .filter(|t| t.kind != history::TransitionKind::Survived || t.renamed_from.is_some())
             .map(|t| t.text.as_str())
             .collect();
         out.push_str(&format!(
