@@ -160,12 +160,13 @@ impl QualityReport {
         if finding.severity == Severity::Ignore {
             return;
         }
+        // The same finding on the same file (two sources reading one file,
+        // or one check reached twice) is said once.
         let same = |f: &Finding| {
             f.file == finding.file
                 && f.code == finding.code
                 && f.column == finding.column
                 && f.message == finding.message
-                && f.source != finding.source
         };
         if !finding.file.is_empty() && self.findings.iter().any(same) {
             return;

@@ -989,3 +989,122 @@ fn a_problem_of_a_file_two_sources_read_is_listed_once() {
         out.text()
     );
 }
+
+/// Three accounts-only files for the messages below (no `time`, no as-of:
+/// the month is inferred).
+fn plain_accounts(pipeline_tail: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,a,b,joined\n");
+    for i in 0..60 {
+        csv.push_str(&format!(
+            "A{i:03},{},{},{}\n",
+            i % 7,
+            (i * 13) % 11,
+            if i % 2 == 0 { "yes" } else { "no" }
+        ));
+    }
+    std::fs::write(dir.path().join("accounts.csv"), csv).unwrap();
+    let text = format!(
+        "[run]\noutput = \"out\"\n[sources.accounts]\npath = \"accounts.csv\"\nid = \"id\"\n{pipeline_tail}"
+    );
+    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    dir
+}
+
+#[test]
+fn with_the_as_of_inferred_each_finding_is_said_once() {
+    let dir = plain_accounts("[[feature]]\nname = \"a\"\nexpr = \"a\"\n[[feature]]\nname = \"c\"\nexpr = \"nosuch * 2\"\n");
+    let o = strata(&["run", "pipeline.toml"], dir.path());
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert_eq!(
+        o.text().matches("[missing_column]").count(),
+        1,
+        "{}",
+        o.text()
+    );
+    let o = strata(
+        &["validate", "pipeline.toml", "--report", "q.json"],
+        dir.path(),
+    );
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert_eq!(
+        o.text().matches("[missing_column]").count(),
+        1,
+        "{}",
+        o.text()
+    );
+    let q: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("q.json")).unwrap()).unwrap();
+    let n = q["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "missing_column")
+        .count();
+    assert_eq!(n, 1, "{q}");
+}
+
+#[test]
+fn since_on_a_text_column_is_one_finding_in_strata_words() {
+    let dir = plain_accounts("since = \"joined\"\n[[feature]]\nname = \"a\"\nexpr = \"a\"\n");
+    let o = strata(&["run", "pipeline.toml"], dir.path());
+    assert_eq!(o.code, 1, "{}", o.text());
+    let text = o.text();
+    assert!(
+        text.contains("[unparsable_date]") && text.contains("`joined`"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("valid columns"),
+        "a Polars message leaks: {text}"
+    );
+    assert!(!text.contains("__row"), "{text}");
+}
+
+#[test]
+fn a_forward_reference_names_the_feature_below() {
+    let dir = plain_accounts(
+        "[[feature]]\nname = \"double\"\nexpr = \"half * 2\"\n[[feature]]\nname = \"half\"\nexpr = \"a / 2\"\n",
+    );
+    let o = strata(&["validate", "pipeline.toml"], dir.path());
+    assert_eq!(o.code, 1, "{}", o.text());
+    let text = o.text();
+    assert!(text.contains("declared after it"), "{text}");
+    assert!(
+        text.contains("move the [[feature]] `half` above `double`"),
+        "{text}"
+    );
+    assert_eq!(text.matches("[missing_column]").count(), 1, "{text}");
+}
+
+#[test]
+fn a_constant_feature_is_a_warning() {
+    let dir = plain_accounts(
+        "[[feature]]\nname = \"a\"\nexpr = \"a\"\n[[feature]]\nname = \"none\"\nexpr = \"0 * b\"\n",
+    );
+    let o = strata(&["run", "pipeline.toml"], dir.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    assert!(o.text().contains("[constant_feature]"), "{}", o.text());
+    assert!(
+        o.text().contains("feature `none` is 0 for every account"),
+        "{}",
+        o.text()
+    );
+}
+
+#[test]
+fn a_via_onto_a_zip_keyed_table_points_to_lookup() {
+    let dir = plain_accounts("[[feature]]\nname = \"a\"\nexpr = \"a\"\n[[feature]]\nname = \"pop\"\nsource = \"census\"\nexpr = \"max(population)\"\n[sources.census]\npath = \"census.csv\"\nvia = \"accounts\"\nlink = \"zip\"\n");
+    std::fs::write(
+        dir.path().join("census.csv"),
+        "zip,population\n10001,21000\n94105,9000\n",
+    )
+    .unwrap();
+    let o = strata(&["run", "pipeline.toml"], dir.path());
+    assert_eq!(o.code, 1, "{}", o.text());
+    assert!(
+        o.text().contains("it is a lookup, not a `via`"),
+        "{}",
+        o.text()
+    );
+}

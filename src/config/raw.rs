@@ -90,6 +90,7 @@ section! {
         pub filter: Option<String>,
         pub since: Option<String>,
         pub until: Option<String>,
+        pub per_account: Option<String>,
         pub lookup: Option<String>,
         pub on: Option<String>,
         #[serde(default)]

@@ -16,7 +16,7 @@ pub(super) fn validate(
     }
     let sources: Vec<Source> = raw_sources
         .iter()
-        .map(|(name, s)| source(name, s, base, problems))
+        .flat_map(|(name, s)| per_account(source(name, s, base, problems)))
         .collect();
     account_table(raw_sources, &sources, problems);
     let names: BTreeSet<&str> = raw_sources.keys().map(String::as_str).collect();
@@ -87,7 +87,19 @@ fn source(sname: &str, s: &RawSource, base: &Path, problems: &mut Problems) -> S
             }
         }
     }
-    if is_accounts && s.time.is_some() {
+    let per_account = s.per_account.as_deref().map(|v| {
+        if !is_accounts {
+            problems.push(key("per_account"), "`per_account` belongs on the account table (the source with `id`): it says that file has many rows per account");
+        }
+        choice(
+            problems,
+            &key("per_account"),
+            Some(v),
+            PerAccount::Latest,
+            &[("latest", PerAccount::Latest), ("mode", PerAccount::Mode)],
+        )
+    });
+    if is_accounts && s.time.is_some() && per_account.is_none() {
         problems.push(key("time"), "the account table has no `time`: windows are measured on the rows of other sources. To say when an account became (or stopped being) a customer, use `since` (and `until`); other dates go in `dates`");
     }
     let filter = s
@@ -109,7 +121,49 @@ fn source(sname: &str, s: &RawSource, base: &Path, problems: &mut Problems) -> S
         filter,
         since: s.since.clone(),
         until: s.until.clone(),
+        per_account,
     }
+}
+
+/// An account table with many rows per account (`per_account`) is two
+/// sources: the account table (its distinct ids, one value per column per
+/// account), named `<name> (accounts)`, and the rows themselves under the
+/// declared name, linked by the id, for the features that aggregate them
+/// (`source = "<name>"`). One declaration, as the README's order-level
+/// recipe has it.
+fn per_account(s: Source) -> Vec<Source> {
+    let (Some(_), Link::Accounts { id }) = (s.per_account, &s.link) else {
+        return vec![s];
+    };
+    let rows = Source {
+        link: Link::Direct {
+            account: id.clone(),
+        },
+        key: None,
+        latest_by: None,
+        since: None,
+        until: None,
+        per_account: None,
+        ..s.clone()
+    };
+    // The rows' time column is a date of the account table too, and says
+    // which row is the latest when `latest_by` is not set.
+    let mut dates = s.dates.clone();
+    if let Some(t) = &s.time {
+        if !dates.contains(t) {
+            dates.push(t.clone());
+        }
+    }
+    let accounts = Source {
+        name: format!("{} (accounts)", s.name),
+        latest_by: s.latest_by.clone().or_else(|| s.time.clone()),
+        time: None,
+        dates,
+        filter: None,
+        filter_text: None,
+        ..s
+    };
+    vec![accounts, rows]
 }
 
 /// The source's format: declared, else from the file's extension.
@@ -250,7 +304,7 @@ fn via_parents(
                 ),
                 Some(p) if p.key.is_none() && p.id.is_none() => problems.push(
                     format!("sources.{}.via", s.name),
-                    format!("source `{parent}` has no `key`: set `key` there to the column that `{}` links to", s.name),
+                    format!("source `{parent}` has no `key`: if each `{}` row belongs to one `{parent}` row, set `key` on `{parent}` to the column `{}` links to; if `{}` is a table keyed by something many rows share (population by zip code), it is a lookup, not a `via`: lookup = \"{parent}\", key = \"<its zip column>\", on = \"<{parent}'s zip column>\", columns = [\"…\"] (README: `lookup`)", s.name, s.name, s.name),
                 ),
                 _ => {}
             }

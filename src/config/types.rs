@@ -59,6 +59,21 @@ pub struct Source {
     /// Account table only: the date an account stopped being a customer
     /// (accounts gone by the end of the as-of month are left out).
     pub until: Option<String>,
+    /// Account table only: the file has many rows per account (orders,
+    /// invoices, events) and the accounts are its distinct ids; each
+    /// account-level column takes its latest or most common value.
+    pub per_account: Option<PerAccount>,
+}
+
+/// How an account table with many rows per account gives each account one
+/// value of a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerAccount {
+    /// The value on the account's latest row (by `latest_by`, else the last
+    /// in the file).
+    Latest,
+    /// The account's most common value (ties: the latest).
+    Mode,
 }
 
 impl Source {

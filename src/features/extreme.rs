@@ -26,6 +26,10 @@ pub fn extreme_values(p: &Pipeline, frame: &AccountFrame) -> Result<Vec<Finding>
     {
         let col = frame.df.column(&f.name)?.f64()?.clone();
         let values: Vec<f64> = col.iter().flatten().filter(|v| v.is_finite()).collect();
+        if let Some(c) = constant(p, f, &values) {
+            out.push(c);
+            continue;
+        }
         let Some((median, scale)) = centre_and_scale(&values) else {
             continue;
         };
@@ -74,6 +78,36 @@ pub fn extreme_values(p: &Pipeline, frame: &AccountFrame) -> Result<Vec<Finding>
         });
     }
     Ok(out)
+}
+
+/// A clustered feature with one value for every account (`0 * seats`, a
+/// column that is always the same): it cannot tell accounts apart.
+fn constant(p: &Pipeline, f: &crate::config::Feature, values: &[f64]) -> Option<Finding> {
+    let first = *values.first()?;
+    if values.len() < 2 || values.iter().any(|&v| v != first) {
+        return None;
+    }
+    Some(Finding {
+        severity: Severity::Warning,
+        code: "constant_feature".into(),
+        source: f
+            .source
+            .clone()
+            .unwrap_or_else(|| p.account_source().name.clone()),
+        file: p.file.display().to_string(),
+        column: Some(f.name.clone()),
+        count: values.len(),
+        message: format!(
+            "feature `{}` is {first} for every account that has it ({} accounts): it cannot tell accounts apart, so it adds nothing to the segments",
+            f.name,
+            values.len()
+        ),
+        hint: format!(
+            "check its expression (`{}`) and its source column; remove the feature, or set matrix = false if it is kept for the report",
+            f.expr_text
+        ),
+        examples: Vec::new(),
+    })
 }
 
 /// The median of `values` and a robust scale around it: the median absolute

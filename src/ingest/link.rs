@@ -79,6 +79,11 @@ pub(super) fn dedupe(
         rows: dup_rows,
         keys: dup_keys,
     } = Runs::of(&keys, &rows, p.quality.max_examples);
+    if let Some(how) = s.per_account {
+        // Many rows per account are this source's shape, not duplicates.
+        let one = per_account_values(p, s, &sorted, key, &keep, how, report)?;
+        return with_account(one);
+    }
     if dup_keys > 0 {
         let examples = (dup_examples, dup_rows, dup_keys, n);
         report.push(duplicate_finding(p, s, key, examples));
@@ -88,6 +93,99 @@ pub(super) fn dedupe(
     }
     let mask = BooleanChunked::from_slice("keep".into(), &keep);
     with_account(sorted.filter(&mask)?)
+}
+
+/// The account table of a source with many rows per account: one row per
+/// account (its latest), each column's value its latest or its most common
+/// (`how`), and a `varying_attribute` warning per column whose value differs
+/// within accounts. `sorted` is sorted by key then recency; `keep` marks the
+/// last row of each key.
+fn per_account_values(
+    p: &Pipeline,
+    s: &Source,
+    sorted: &DataFrame,
+    key: &str,
+    keep: &[bool],
+    how: crate::config::PerAccount,
+    report: &mut QualityReport,
+) -> Result<DataFrame> {
+    let dates = s.date_columns();
+    let attributes: Vec<String> = sorted
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| c != key && c != ROW && !c.starts_with("__") && !dates.contains(c))
+        // Derived from a date column (months since it): not an attribute.
+        .filter(|c| !dates.iter().any(|d| *c == super::frame::months_since(d)))
+        .filter(|c| Some(c) != s.latest_by.as_ref())
+        .collect();
+    let accounts = keep.iter().filter(|k| **k).count();
+    let mut out = sorted.filter(&BooleanChunked::from_slice("keep".into(), keep))?;
+    for c in &attributes {
+        let original = sorted.column(c)?;
+        let text = original.cast(&DataType::String)?;
+        let text = text.str()?;
+        let (mut varying, mut start) = (0usize, 0usize);
+        let mut chosen: Vec<Option<String>> = Vec::with_capacity(accounts);
+        for (i, &last) in keep.iter().enumerate() {
+            if !last {
+                continue;
+            }
+            let run: Vec<Option<&str>> = (start..=i).map(|r| text.get(r)).collect();
+            if run.iter().any(|v| *v != run[run.len() - 1]) {
+                varying += 1;
+            }
+            chosen.push(match how {
+                crate::config::PerAccount::Latest => run[run.len() - 1].map(str::to_string),
+                crate::config::PerAccount::Mode => mode(&run),
+            });
+            start = i + 1;
+        }
+        if varying > 0 {
+            let share = varying as f64 / accounts.max(1) as f64;
+            let took = match how {
+                crate::config::PerAccount::Latest => match &s.latest_by {
+                    Some(l) => format!("its value on the account's latest row (by `{l}`)"),
+                    None => "its value on the account's last row in the file".to_string(),
+                },
+                crate::config::PerAccount::Mode => "the account's most common value".to_string(),
+            };
+            let rows_source = s.name.trim_end_matches(" (accounts)");
+            report.push(finding(
+                s,
+                Severity::Warning,
+                "varying_attribute",
+                Some(c),
+                varying,
+                format!("`{c}` differs between the rows of {varying} of {accounts} account(s) ({:.0}%); each account takes {took}", share * 100.0),
+                format!("that is right for an attribute of the account; to use the mix instead, add a feature with source = \"{rows_source}\" that aggregates it, e.g. a share: avg(CASE WHEN \"{c}\" = '…' THEN 1.0 ELSE 0.0 END)"),
+            ));
+        }
+        if how == crate::config::PerAccount::Mode {
+            let col = Column::new(c.as_str().into(), chosen).cast(original.dtype())?;
+            out.with_column(col)?;
+        }
+    }
+    let _ = p;
+    Ok(out)
+}
+
+/// The most common value of `run` (ties: the latest, i.e. last).
+fn mode(run: &[Option<&str>]) -> Option<String> {
+    let mut counts: Vec<(Option<&str>, usize, usize)> = Vec::new();
+    for (i, v) in run.iter().enumerate() {
+        match counts.iter_mut().find(|(x, _, _)| x == v) {
+            Some(e) => {
+                e.1 += 1;
+                e.2 = i;
+            }
+            None => counts.push((*v, 1, i)),
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(_, n, last)| (n, last))
+        .and_then(|(v, _, _)| v.map(str::to_string))
 }
 
 /// Runs of equal keys in sorted rows: which row of each run is kept (the
@@ -167,14 +265,23 @@ fn duplicate_finding(
             _ => "key",
         };
         let unique = unique_columns(s, key);
-        f.hint = format!(
-            "`{key}` is not unique per row, so it cannot be this source's `{field}` (over quality.max_duplicates = {}){}",
-            p.quality.max_duplicates,
-            match unique.first() {
-                Some(u) => format!("; `{u}` is unique in every row: did you mean {field} = \"{u}\"?"),
-                None => String::new(),
-            }
-        );
+        f.hint = match s.link {
+            // Many rows per id: an order or event export, whose accounts are
+            // its distinct ids (a unique row id would make every row one).
+            Link::Accounts { .. } => format!(
+                "`{key}` repeats on {:.0}% of rows: if each row is an order, invoice or event of an account, the accounts are the distinct `{key}`s — set per_account = \"latest\" (or \"mode\") on this source, and aggregate its rows with features whose source is this one (README: \"Order-level exports\"); if `{key}` should be unique, the file holds stale copies (over quality.max_duplicates = {})",
+                share * 100.0,
+                p.quality.max_duplicates
+            ),
+            _ => format!(
+                "`{key}` is not unique per row, so it cannot be this source's `{field}` (over quality.max_duplicates = {}){}",
+                p.quality.max_duplicates,
+                match unique.first() {
+                    Some(u) => format!("; `{u}` is unique in every row: did you mean {field} = \"{u}\"?"),
+                    None => String::new(),
+                }
+            ),
+        };
     }
     f.examples = dup_examples;
     f
@@ -406,12 +513,16 @@ fn drop_orphans(
             f.hint = format!(
                 "`{left}` does not hold {what} for most rows (over quality.max_orphans = {}){}",
                 p.quality.max_orphans,
-                match better {
-                    Some((c, m)) => format!(
+                match (better, &s.link) {
+                    (Some((c, m)), _) => format!(
                         "; column `{c}` matches {:.0}% of rows: did you mean {field} = \"{c}\"?",
                         m * 100.0
                     ),
-                    None =>
+                    (None, Link::Via { parent, .. }) => format!(
+                        "; if `{}` is a table keyed by something many `{parent}` rows share (population by zip code), it is a lookup, not a `via`: lookup = \"{parent}\", key = \"{left}\", on = \"<the `{parent}` column it matches>\", columns = [\"…\"] (README: `lookup`)",
+                        s.name
+                    ),
+                    (None, _) =>
                         "; check that the id columns match (same format, no stray spaces)".into(),
                 }
             );

@@ -269,6 +269,31 @@ fn lifetime_columns(
     mut df: DataFrame,
     report: &mut QualityReport,
 ) -> Option<DataFrame> {
+    // A lifetime column that was not read as dates has its own finding
+    // (unparsable dates, say); no second one in Polars' words.
+    for (key, d) in [("since", &s.since), ("until", &s.until)] {
+        let Some(d) = d else { continue };
+        if df.column(months_since(d).as_str()).is_ok() {
+            continue;
+        }
+        let said = report.findings.iter().any(|f| {
+            f.source == s.name
+                && f.column.as_deref() == Some(d.as_str())
+                && f.severity == Severity::Error
+        });
+        if !said {
+            report.push(finding(
+                s,
+                Severity::Error,
+                "bad_lifetime",
+                Some(d),
+                0,
+                format!("`{key}` column `{d}` could not be read as dates, so strata cannot tell who was a customer at the end of the month"),
+                format!("point `{key}` at the column with the date the account became (or stopped being) a customer, written as dates (YYYY-MM-DD, or set date_format)"),
+            ));
+        }
+        return None;
+    }
     let mut active = lit(true);
     if let Some(d) = &s.since {
         let m = col(months_since(d).as_str());

@@ -98,14 +98,25 @@ pub(super) fn needed_columns(p: &Pipeline) -> BTreeMap<String, BTreeMap<String, 
         .filter(|f| f.source.as_ref().is_some_and(|s| s != &account))
         .map(|f| f.name.clone())
         .collect();
-    for f in &p.features {
+    for (i, f) in p.features.iter().enumerate() {
         let src = f.source.clone().unwrap_or_else(|| account.clone());
         let row_level = f.source.is_none() || src == account;
         for r in f.expr.clone().meta().root_names() {
             if row_level && defined.contains(r.as_str()) {
                 continue;
             }
-            add(&src, &r, format!("feature `{}`", f.name));
+            // A name the file lacks may be a feature declared further down.
+            let later = row_level
+                && p.features[i + 1..].iter().any(|g| {
+                    g.name == r.as_str()
+                        && (g.source.is_none() || g.source.as_ref() == Some(&account))
+                });
+            let why = if later {
+                format!("feature `{}`; `{r}` is also a feature, declared after it: a feature can use the aggregates and the row-level features above it, so move the [[feature]] `{r}` above `{}`", f.name, f.name)
+            } else {
+                format!("feature `{}`", f.name)
+            };
+            add(&src, &r, why);
         }
         defined.insert(f.name.clone());
     }

@@ -161,6 +161,7 @@ impl GraphConfig {
             return c;
         };
         positive(problems, "graph.neighbors", g.neighbors, &mut c.k);
+        c.k_set = g.neighbors.is_some();
         if c.k > MAX_NEIGHBORS {
             problems.push(
                 "graph.neighbors",

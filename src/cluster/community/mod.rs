@@ -67,7 +67,7 @@ impl Method for Communities {
         cfg: &ClusterConfig,
         seed: u64,
     ) -> Result<Vec<usize>> {
-        let (g, neighbours, _) = build_graph(xs, &cfg.graph, seed);
+        let (g, neighbours, _) = build_graph(xs, &cfg.graph.for_accounts(xs.nrows()), seed);
         let (labels, _) = detect(
             &g,
             cfg.community.algorithm,
@@ -88,10 +88,15 @@ impl Method for Communities {
                 graph,
                 ..
             }) => format!(
-                "{algorithm:?} communities: {} (γ = {resolution}, modularity {modularity:.4}, {merged_small} small merged; graph {} nodes, {} edges, {} kNN)",
+                "{algorithm:?} communities: {} (γ = {resolution}, modularity {modularity:.4}, {merged_small} small merged; graph {} nodes, {} edges, {} neighbours each{}, {} kNN)",
                 s.k(),
                 graph.nodes,
                 graph.edges,
+                graph.neighbors,
+                graph.scaled_from.map_or(String::new(), |k| format!(
+                    " (the default {k} scaled to {} accounts)",
+                    graph.nodes
+                )),
                 graph.knn_label()
             ),
             _ => format!("communities: {}", s.k()),
@@ -157,6 +162,9 @@ pub struct GraphStats {
     #[serde(default)]
     pub knn_recall: Option<f64>,
     pub weighting: knn::Weighting,
+    /// The default neighbour count, when it was scaled down to few accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled_from: Option<usize>,
     pub connected_components: usize,
     /// Seconds to find the neighbours and to build the weighted graph.
     #[serde(skip)]
@@ -208,7 +216,8 @@ pub fn segment(
     warm: Option<&[Option<u32>]>,
 ) -> Result<Segmentation> {
     let t = Instant::now();
-    let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(x, &cfg.graph, seed);
+    let graph_cfg = cfg.graph.for_accounts(x.nrows());
+    let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(x, &graph_cfg, seed);
     let components = graph::split_disconnected(&g, &vec![0; g.n()])
         .iter()
         .max()
@@ -221,6 +230,7 @@ pub fn segment(
         knn_rounds: neighbours.rounds,
         knn_recall: neighbours.recall,
         weighting: cfg.graph.weighting,
+        scaled_from: (graph_cfg.k != cfg.graph.k).then_some(cfg.graph.k),
         connected_components: components,
         knn_seconds,
         weight_seconds,

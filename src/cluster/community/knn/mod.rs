@@ -80,6 +80,10 @@ pub const MAX_NEIGHBORS: usize = 100;
 #[derive(Debug, Clone, Serialize)]
 pub struct GraphConfig {
     pub k: usize,
+    /// Whether the pipeline set `graph.neighbors` (a default is scaled down
+    /// on few accounts: [`GraphConfig::for_accounts`]).
+    #[serde(skip)]
+    pub k_set: bool,
     pub weighting: Weighting,
     pub exact_below: usize,
     pub trees: usize,
@@ -91,12 +95,33 @@ impl Default for GraphConfig {
     fn default() -> Self {
         GraphConfig {
             k: 15,
+            k_set: false,
             weighting: Weighting::Snn,
             exact_below: 20_000,
             trees: 4,
             max_rounds: 12,
             delta: 0.001,
         }
+    }
+}
+
+/// Accounts per neighbour below which the default neighbour count is
+/// scaled down: 15 neighbours from 300 accounts up, one in 20 below (at
+/// least [`MIN_SCALED_NEIGHBORS`]), so 99 accounts get 5, not 15% of them.
+pub const ACCOUNTS_PER_NEIGHBOR: usize = 20;
+pub const MIN_SCALED_NEIGHBORS: usize = 5;
+
+impl GraphConfig {
+    /// These settings on `n` accounts: a neighbour count the pipeline did
+    /// not set is at most one in [`ACCOUNTS_PER_NEIGHBOR`] accounts.
+    pub fn for_accounts(&self, n: usize) -> GraphConfig {
+        let mut c = self.clone();
+        if !self.k_set {
+            c.k = self
+                .k
+                .min((n / ACCOUNTS_PER_NEIGHBOR).max(MIN_SCALED_NEIGHBORS));
+        }
+        c
     }
 }
 
