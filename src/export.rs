@@ -21,6 +21,7 @@ use crate::schema::column;
 /// columns, in the run's method order).
 pub fn exception_columns(methods: &[&str]) -> Vec<(String, String)> {
     let mut cols: Vec<(String, String)> = [
+        ("as_of", "as_of"),
         ("rank", "exception_rank"),
         ("account_id", "account_id"),
         ("current_tier", "current_tier"),
@@ -29,6 +30,8 @@ pub fn exception_columns(methods: &[&str]) -> Vec<(String, String)> {
         ("band", "band"),
         ("confidence", "confidence"),
         ("value_at_stake", "value_at_stake"),
+        ("status", "status"),
+        ("reason_short", "reason_short"),
         ("reason", "reason"),
     ]
     .iter()
@@ -40,9 +43,20 @@ pub fn exception_columns(methods: &[&str]) -> Vec<(String, String)> {
 
 /// Columns of `assignments.csv` for a run of `methods`.
 pub fn assignment_columns(methods: &[&str]) -> Vec<(String, String)> {
-    let mut cols = vec![("account_id".to_string(), "account_id".to_string())];
+    let mut cols = vec![
+        ("as_of".to_string(), "as_of".to_string()),
+        ("account_id".to_string(), "account_id".to_string()),
+    ];
     cols.extend(segment_columns(methods));
-    for c in ["current_tier", "suggested_tier", "exception", "rule_tier"] {
+    for c in [
+        "current_tier",
+        "suggested_tier",
+        "exception",
+        "band",
+        "confidence",
+        "reason_short",
+        "rule_tier",
+    ] {
         cols.push((c.to_string(), c.to_string()));
     }
     cols
@@ -58,6 +72,15 @@ fn segment_columns(methods: &[&str]) -> Vec<(String, String)> {
             ]
         })
         .collect()
+}
+
+/// Decimals a numeric CSV column is written with (None: as it is).
+fn decimals(column: &str) -> Option<i32> {
+    match column {
+        "confidence" => Some(3),
+        "value_at_stake" => Some(2),
+        _ => None,
+    }
 }
 
 /// A text cell a spreadsheet will not evaluate.
@@ -79,6 +102,18 @@ pub fn csv<S: AsRef<str>>(df: &DataFrame, columns: &[(S, S)]) -> Result<Vec<u8>>
     for (_, c) in &present {
         let col = df.column(c)?;
         let text = col.dtype() == &DataType::String;
+        // Numbers as a CRM field holds them: a probability to 3 decimals,
+        // money to the cent (no 388871.27999999997).
+        let col = match decimals(c) {
+            Some(d) if col.dtype().is_float() => {
+                let f = col.cast(&DataType::Float64)?;
+                let scale = 10f64.powi(d);
+                let rounded: Float64Chunked =
+                    f.f64()?.apply_values(|v| (v * scale).round() / scale);
+                rounded.into_series().into_column()
+            }
+            _ => col.clone(),
+        };
         let s = col.cast(&DataType::String)?;
         cells.push((text, s.str()?.clone()));
     }
@@ -122,6 +157,37 @@ pub fn exceptions_csv(assignments: &DataFrame, methods: &[&str]) -> Result<Vec<u
 /// Every account's segments and tiers, as `assignments.csv`.
 pub fn assignments_csv(assignments: &DataFrame, methods: &[&str]) -> Result<Vec<u8>> {
     csv(assignments, &assignment_columns(methods))
+}
+
+/// Longest reason a standard CRM text field holds.
+pub const SHORT_REASON: usize = 255;
+
+/// An exception's reason for a CRM text field: what it means and its
+/// strongest reason (or the neighbours' evidence), at most
+/// [`SHORT_REASON`] characters, cut at a word with "…".
+pub fn short_reason(e: &crate::compare::Exception) -> String {
+    let full = e.reason_text();
+    let lead = full.split(": ").next().unwrap_or("");
+    let first = e
+        .reasons
+        .first()
+        .map_or(e.evidence.as_str(), |r| r.text.as_str());
+    let text = format!("{lead}: {first}");
+    if text.chars().count() <= SHORT_REASON {
+        return text;
+    }
+    let mut out = String::new();
+    for w in text.split(' ') {
+        if out.chars().count() + w.chars().count() + 2 > SHORT_REASON {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    out.push('…');
+    out
 }
 
 #[cfg(test)]

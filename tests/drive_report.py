@@ -101,6 +101,28 @@ with sync_playwright() as p:
     assert any(" × " in t for t in tips), tips[:5]
     print(f"{len(tips)} chart tooltips, e.g. {next(t for t in tips if ' × ' in t)!r}")
 
+    # The decision is on the first screen: the value split, the top moves and
+    # the tier headcounts, within the first 900 px at 1400 × 900.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.evaluate("window.scrollTo(0, 0)")
+    box = page.locator("#decision")
+    top = box.bounding_box()["y"]
+    assert top < 900, f"the decision starts at {top} px"
+    text = box.inner_text()
+    for needle in ["under-served", "over-served", "Top moves", "Tiers after the moves"]:
+        assert needle in text, f"{needle!r} not in the decision box"
+    first_move = page.locator("#decision table.moves tr").nth(1).bounding_box()
+    assert first_move["y"] < 900, f"the first move is at {first_move['y']} px"
+    print(f"decision box at {top:.0f} px, first move at {first_move['y']:.0f} px")
+
+    # No sideways scroll at 800 px: wide charts scale, wide tables scroll
+    # inside their section.
+    page.set_viewport_size({"width": 800, "height": 900})
+    sideways = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert sideways <= 0, f"the page scrolls {sideways} px sideways at 800 px"
+    page.set_viewport_size({"width": 1400, "height": 900})
+    print("no sideways scroll at 800 px")
+
     # The staffing table sits above the fold's sections it serves, and the
     # tier rule reads as rows (condition, tier, counts) that fit the page.
     page.set_viewport_size({"width": 1400, "height": 900})

@@ -33,7 +33,7 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
     let mut lines = assignments.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "account_id,kmeans_segment,kmeans_segment_name,community_segment,community_segment_name,current_tier,suggested_tier,exception,rule_tier"
+        "as_of,account_id,kmeans_segment,kmeans_segment_name,community_segment,community_segment_name,current_tier,suggested_tier,exception,band,confidence,reason_short,rule_tier"
     );
     assert!(
         assignments.contains("'=HYPERLINK(1),"),
@@ -47,25 +47,59 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
     let mut r = csv::Reader::from_reader(assignments.as_bytes());
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     assert_eq!(rows.len(), 400, "one row per account");
-    assert!(rows.iter().all(|x| x.len() == 9));
+    assert!(rows.iter().all(|x| x.len() == 13 && &x[0] == "2026-10"));
 
     let exceptions = fx.read("out/2026-10/exceptions.csv");
     let mut r = csv::Reader::from_reader(exceptions.as_bytes());
     let head = r.headers().unwrap().clone();
-    assert_eq!(&head[0], "rank");
-    assert_eq!(&head[4], "direction");
+    let names: Vec<&str> = head.iter().collect();
+    assert_eq!(
+        names[..12],
+        [
+            "as_of",
+            "rank",
+            "account_id",
+            "current_tier",
+            "suggested_tier",
+            "direction",
+            "band",
+            "confidence",
+            "value_at_stake",
+            "status",
+            "reason_short",
+            "reason"
+        ]
+    );
     let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
     assert!(!rows.is_empty(), "the sample has exceptions");
     for (i, x) in rows.iter().enumerate() {
-        assert_eq!(x[0].parse::<usize>().unwrap(), i + 1, "by rank");
-        assert!(x[4] == *"upgrade" || x[4] == *"downgrade");
+        assert_eq!(&x[0], "2026-10");
+        assert_eq!(x[1].parse::<usize>().unwrap(), i + 1, "by rank");
+        assert!(x[5] == *"upgrade" || x[5] == *"downgrade");
         assert!(
-            ["strong", "likely", "needs review"].contains(&&x[5]),
+            ["strong", "likely", "needs review"].contains(&&x[6]),
             "a band: {x:?}"
         );
-        let c: f64 = x[6].parse().unwrap();
+        // Rounded as a CRM field holds them.
+        let c: f64 = x[7].parse().unwrap();
         assert!((0.0..=1.0).contains(&c));
-        assert!(!x[8].is_empty(), "a reason");
+        assert!(
+            x[7].split('.').nth(1).is_none_or(|d| d.len() <= 3),
+            "{}",
+            &x[7]
+        );
+        assert!(
+            x[8].split('.').nth(1).is_none_or(|d| d.len() <= 2),
+            "{}",
+            &x[8]
+        );
+        assert_eq!(&x[9], "new", "a first run: every flag is new");
+        assert!(
+            !x[10].is_empty() && x[10].chars().count() <= 255,
+            "short reason: {}",
+            &x[10]
+        );
+        assert!(!x[11].is_empty(), "a reason");
     }
 
     // The value feature's label, not "ARR", names the value at stake.

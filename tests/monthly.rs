@@ -685,3 +685,47 @@ fn a_surviving_segment_is_renamed_when_its_profile_reads_differently() {
     );
     assert!(o.stdout.contains("renamed from “Old name”"), "{}", o.stdout);
 }
+
+/// exceptions.csv says which flags are new this month and which were
+/// flagged last month too.
+#[test]
+fn the_second_month_marks_flags_new_or_still_flagged() {
+    let dir = months_fixture(1500);
+    let o = strata(
+        &["run", "pipeline.toml", "--months", "2026-10..2026-11"],
+        dir.path(),
+    );
+    assert_eq!(o.code, 0, "{}", o.text());
+    let read = |m: &str| -> Vec<(String, String)> {
+        let text =
+            std::fs::read_to_string(dir.path().join(format!("out/{m}/exceptions.csv"))).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let h = r.headers().unwrap().clone();
+        let (id, st) = (
+            h.iter().position(|c| c == "account_id").unwrap(),
+            h.iter().position(|c| c == "status").unwrap(),
+        );
+        r.records()
+            .map(|x| {
+                let x = x.unwrap();
+                (x[id].to_string(), x[st].to_string())
+            })
+            .collect()
+    };
+    let before: std::collections::BTreeSet<String> =
+        read("2026-10").into_iter().map(|(a, _)| a).collect();
+    let now = read("2026-11");
+    assert!(!now.is_empty());
+    for (a, status) in &now {
+        let want = if before.contains(a) {
+            "still flagged"
+        } else {
+            "new"
+        };
+        assert_eq!(status, want, "{a}");
+    }
+    assert!(
+        now.iter().any(|(_, s)| s == "still flagged"),
+        "no flag carried over"
+    );
+}

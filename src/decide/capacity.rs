@@ -49,6 +49,48 @@ pub struct Capacity {
     pub sentence: String,
 }
 
+/// One tier's accounts and value today and after the suggested moves.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TierChange {
+    pub tier: String,
+    pub today: Coverage,
+    pub after_moves: Coverage,
+}
+
+/// Accounts and value per tier, today and after the moves (no ratios: the
+/// CSM columns stay 0).
+pub fn headcounts(
+    names: &[String],
+    current: &[Option<usize>],
+    suggested: &[Option<usize>],
+    value: Option<&[Option<f64>]>,
+) -> Vec<TierChange> {
+    let k = names.len();
+    let none = CapacitySettings {
+        accounts_per_csm: vec![f64::INFINITY; k],
+        value_per_csm: None,
+    };
+    let (a, b) = (
+        coverage(&none, current, value, k),
+        coverage(&none, suggested, value, k),
+    );
+    (0..k)
+        .map(|j| TierChange {
+            tier: names[j].clone(),
+            today: Coverage {
+                csms: 0.0,
+                value_per_csm: 0.0,
+                ..a[j]
+            },
+            after_moves: Coverage {
+                csms: 0.0,
+                value_per_csm: 0.0,
+                ..b[j]
+            },
+        })
+        .collect()
+}
+
 /// Coverage of every tier when account `i` is in `tier[i]`.
 fn coverage(
     s: &CapacitySettings,

@@ -43,6 +43,9 @@ pub struct Decision {
     /// without `[capacity]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<capacity::Capacity>,
+    /// Accounts and value per tier, today and after the suggested moves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<capacity::TierChange>,
 }
 
 /// The proposed rule, the explanations and the capacity table for a
@@ -65,6 +68,12 @@ pub fn decide(
         return Ok(d);
     }
     let value = compare::value_column(p, frame)?;
+    d.tiers = capacity::headcounts(
+        &current.names,
+        &current.labels,
+        &comparison.suggested,
+        value.as_deref(),
+    );
     d.rule = propose::propose(
         p,
         frame,

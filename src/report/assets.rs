@@ -8,7 +8,7 @@ header h1{margin:0;font-size:22px}header p{margin:4px 0 0;opacity:.85}
 nav{background:#fff;border-bottom:1px solid #ddd;padding:8px 32px;position:sticky;top:0;z-index:2}
 nav a{margin-right:14px;color:#0b3c5d;text-decoration:none;font-size:14px}
 main{padding:8px 32px 40px;max-width:1200px}
-section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 20px;margin:16px 0}
+section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 20px;margin:16px 0;overflow-x:auto}section svg{max-width:100%;height:auto}
 h2{font-size:18px;margin:4px 0 10px;color:#0b3c5d}h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}
 th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left;vertical-align:top}
@@ -18,7 +18,7 @@ th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .card b{display:block;font-size:22px;color:#0b3c5d}
 .charts{display:flex;flex-wrap:wrap;gap:8px}
 .note{color:#555;font-size:13px}
-.error{color:#b2182b;font-weight:600}.warning{color:#8a5a00;font-weight:600}.stability-warning{border-left:4px solid #c98a00;background:#fff8e6;padding:.4em 1em;margin:.6em 0}.info{color:#555}
+.error{color:#b2182b;font-weight:600}.warning{color:#8a5a00;font-weight:600}.decision{border:2px solid #2166ac}.decision .stake .card span{display:block;font-size:12px;color:#555}.verdict-line{font-size:17px}.stability-warning{border-left:4px solid #c98a00;background:#fff8e6;padding:.4em 1em;margin:.6em 0}.info{color:#555}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px -2px 10px;border:1px solid #ccc}
 .filters{display:flex;flex-wrap:wrap;gap:6px 16px;font-size:13px;margin:8px 0}
 .filters input,.filters select{font:inherit;margin-left:4px}.filters input[type=number]{width:6em}

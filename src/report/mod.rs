@@ -28,6 +28,7 @@ pub mod charts;
 
 mod assets;
 mod decide;
+mod decision;
 mod exceptions;
 mod format;
 mod load;
@@ -70,6 +71,13 @@ pub struct Section {
 
 /// The report's sections, in page order.
 pub static SECTIONS: &[Section] = &[
+    Section {
+        id: "decision",
+        nav: "Decision",
+        when: decision::has_decision,
+        html: decision::decision,
+        markdown: Some((0, decision::decision_md)),
+    },
     Section {
         id: "summary",
         nav: "Summary",

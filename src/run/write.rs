@@ -60,15 +60,22 @@ pub(super) fn write_results(
     }
     let mut df = DataFrame::new_infer_height(cols)?;
     write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
+    // The CRM files say which month they are (the Parquet file says so in
+    // its metadata).
+    let mut crm = df.clone();
+    crm.with_column(Column::new(
+        "as_of".into(),
+        vec![meta.as_of.to_string(); crm.height()],
+    ))?;
     // The same, CRM-ready.
     let methods: Vec<&str> = segs.iter().map(|s| s.method.as_ref()).collect();
     rundir::write_file(
         &dir.join(file::EXCEPTIONS_CSV),
-        &export::exceptions_csv(&df, &methods)?,
+        &export::exceptions_csv(&crm, &methods)?,
     )?;
     rundir::write_file(
         &dir.join(file::ASSIGNMENTS_CSV),
-        &export::assignments_csv(&df, &methods)?,
+        &export::assignments_csv(&crm, &methods)?,
     )?;
     if let (Some(rule), Some(t)) = (decision.rule.as_ref().filter(|r| r.useful), &p.tiers) {
         let as_of = meta.as_of.to_string();
@@ -144,6 +151,7 @@ fn tier_columns(
         suggested[e.row] = Some(e.suggested_tier.clone());
     }
     let mut band: Vec<Option<&str>> = vec![None; n];
+    let mut short: Vec<Option<String>> = vec![None; n];
     let mut kind: Vec<Option<&str>> = vec![None; n];
     let mut conf: Vec<Option<f64>> = vec![None; n];
     let mut stake: Vec<Option<f64>> = vec![None; n];
@@ -158,6 +166,7 @@ fn tier_columns(
         band[e.row] = Some(e.band.word());
         stake[e.row] = Some(e.value_at_stake);
         reason[e.row] = Some(e.reason_text());
+        short[e.row] = Some(crate::export::short_reason(e));
         rank[e.row] = Some(r as u32 + 1);
     }
     cols.push(Column::new(column::CURRENT_TIER.into(), current));
@@ -170,11 +179,25 @@ fn tier_columns(
             .collect();
         cols.push(Column::new(column::RULE_TIER.into(), by_rule));
     }
-    cols.push(Column::new(column::EXCEPTION.into(), kind));
+    cols.push(Column::new(column::EXCEPTION.into(), kind.clone()));
     cols.push(Column::new(column::EXCEPTION_RANK.into(), rank));
     cols.push(Column::new("band".into(), band));
     cols.push(Column::new("confidence".into(), conf));
     cols.push(Column::new("value_at_stake".into(), stake));
+    // New this month, or flagged last month too.
+    let prev = &history.previous_exception;
+    let status: Vec<Option<&str>> = kind
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            k.map(|_| match prev.get(i) {
+                Some(Some(_)) => "still flagged",
+                _ => "new",
+            })
+        })
+        .collect();
+    cols.push(Column::new("status".into(), status));
+    cols.push(Column::new("reason_short".into(), short));
     cols.push(Column::new("reason".into(), reason));
     let or_none = |v: &Vec<Option<String>>| {
         if v.len() == n {
