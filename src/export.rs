@@ -31,6 +31,7 @@ pub fn exception_columns(methods: &[&str]) -> Vec<(String, String)> {
         ("confidence", "confidence"),
         ("value_at_stake", "value_at_stake"),
         ("status", "status"),
+        ("first_flagged", "first_flagged"),
         ("reason_short", "reason_short"),
         ("reason", "reason"),
     ]
@@ -157,6 +158,58 @@ pub fn exceptions_csv(assignments: &DataFrame, methods: &[&str]) -> Result<Vec<u
 /// Every account's segments and tiers, as `assignments.csv`.
 pub fn assignments_csv(assignments: &DataFrame, methods: &[&str]) -> Result<Vec<u8>> {
     csv(assignments, &assignment_columns(methods))
+}
+
+/// `resolved.csv`: every account flagged last month and not this month,
+/// with last month's flag, its tier now and whether it moved as suggested.
+pub fn resolved_csv(
+    assignments: &DataFrame,
+    as_of: &str,
+    history: &crate::history::History,
+) -> Result<Vec<u8>> {
+    let ids = assignments.column("account_id")?.str()?.clone();
+    let now = assignments.column("exception")?.str()?.clone();
+    let tier = assignments.column("current_tier")?.str()?.clone();
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
+    w.write_record([
+        "as_of",
+        "account_id",
+        "previous_exception",
+        "previous_suggested_tier",
+        "current_tier",
+        "moved_as_suggested",
+    ])
+    .map_err(err)?;
+    for i in 0..ids.len() {
+        let Some(Some(before)) = history.previous_exception.get(i) else {
+            continue;
+        };
+        if now.get(i).is_some() {
+            continue;
+        }
+        let suggested = history
+            .previous_suggested_tier
+            .get(i)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let current = tier.get(i).unwrap_or("");
+        let moved = !current.is_empty() && current == suggested;
+        w.write_record([
+            as_of,
+            &safe_cell(ids.get(i).unwrap_or("")),
+            before.as_str(),
+            &safe_cell(&suggested),
+            &safe_cell(current),
+            if moved { "yes" } else { "no" },
+        ])
+        .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Internal(format!("writing CSV: {e}")))
 }
 
 /// Longest reason a standard CRM text field holds.

@@ -29,6 +29,8 @@ pub mod file {
     /// CRM-ready exports.
     pub const EXCEPTIONS_CSV: &str = "exceptions.csv";
     pub const ASSIGNMENTS_CSV: &str = "assignments.csv";
+    /// Accounts flagged last month and no longer.
+    pub const RESOLVED_CSV: &str = "resolved.csv";
     /// The analyst's report.
     pub const REPORT_HTML: &str = "report.html";
     /// The proposed tier rule as a `[tiers]` section, and as SQL.

@@ -94,9 +94,23 @@ with sync_playwright() as p:
     assert ids == sorted(ids), "account ids ascending"
     print("sorted by confidence both ways and by account")
 
-    # Expandable segment names, and tooltips on chart cells and labels.
-    page.locator("#ex-table tbody tr:not([hidden]) details summary").first.click()
-    assert page.locator("#ex-table tbody tr:not([hidden]) details[open]").count() == 1
+    # Segment names in the table, beside their IDs.
+    seg_cell = page.locator("#ex-table tbody tr:not([hidden]) td").nth(4).inner_text()
+    assert " · " in seg_cell and len(seg_cell) > 6, seg_cell
+
+    # Amounts as people type them: "100k".
+    page.fill("#ex-value", "100k")
+    got = visible(page)
+    assert sorted(got) == sorted(r for r in rows if r[6] >= 100000) and got, "100k filter"
+    page.fill("#ex-value", "0")
+    print(f"'100k' keeps {len(got)} rows")
+
+    # The header stays visible while the table scrolls under it.
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.locator("#ex-table tbody tr").nth(len(rows) // 2).scroll_into_view_if_needed()
+    head_box = page.locator("#ex-table thead th").first.bounding_box()
+    assert 0 <= head_box["y"] < 60, f"the header is at {head_box['y']} px"
+    print("header sticks while scrolling")
     tips = page.eval_on_selector_all("#tiers svg rect.tip title", "ts => ts.map(t => t.textContent)")
     assert any(" × " in t for t in tips), tips[:5]
     print(f"{len(tips)} chart tooltips, e.g. {next(t for t in tips if ' × ' in t)!r}")

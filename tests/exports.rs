@@ -54,7 +54,7 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
     let head = r.headers().unwrap().clone();
     let names: Vec<&str> = head.iter().collect();
     assert_eq!(
-        names[..12],
+        names[..13],
         [
             "as_of",
             "rank",
@@ -66,6 +66,7 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
             "confidence",
             "value_at_stake",
             "status",
+            "first_flagged",
             "reason_short",
             "reason"
         ]
@@ -94,12 +95,13 @@ fn exports_are_quoted_and_formula_safe_and_the_value_has_its_label() {
             &x[8]
         );
         assert_eq!(&x[9], "new", "a first run: every flag is new");
+        assert_eq!(&x[10], "2026-10", "first flagged this month");
         assert!(
-            !x[10].is_empty() && x[10].chars().count() <= 255,
+            !x[11].is_empty() && x[11].chars().count() <= 255,
             "short reason: {}",
-            &x[10]
+            &x[11]
         );
-        assert!(!x[11].is_empty(), "a reason");
+        assert!(!x[12].is_empty(), "a reason");
     }
 
     // The value feature's label, not "ARR", names the value at stake.

@@ -728,4 +728,65 @@ fn the_second_month_marks_flags_new_or_still_flagged() {
         now.iter().any(|(_, s)| s == "still flagged"),
         "no flag carried over"
     );
+    // First flagged: October for a flag that continues, November for a new one.
+    let text = std::fs::read_to_string(dir.path().join("out/2026-11/exceptions.csv")).unwrap();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let at = |c: &str| h.iter().position(|x| x == c).unwrap();
+    for x in r.records().map(|x| x.unwrap()) {
+        let want = if &x[at("status")] == "still flagged" {
+            "2026-10"
+        } else {
+            "2026-11"
+        };
+        assert_eq!(&x[at("first_flagged")], want, "{x:?}");
+    }
+    // The resolved: flagged in October, still accounts, no longer flagged.
+    let resolved = std::fs::read_to_string(dir.path().join("out/2026-11/resolved.csv")).unwrap();
+    let flagged_now: std::collections::BTreeSet<String> =
+        now.iter().map(|(a, _)| a.clone()).collect();
+    let mut r = csv::Reader::from_reader(resolved.as_bytes());
+    let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+    assert!(!rows.is_empty(), "nothing resolved");
+    for x in &rows {
+        assert_eq!(&x[0], "2026-11");
+        assert!(
+            before.contains(&x[1]) && !flagged_now.contains(&x[1]),
+            "{x:?}"
+        );
+    }
+    let cmp = json(&dir.path().join("out/2026-11/comparison.json"));
+    assert_eq!(
+        cmp["history"]["exceptions"]["resolved"].as_u64().unwrap() as usize,
+        rows.len()
+    );
+    let html = std::fs::read_to_string(dir.path().join("out/2026-11/report.html")).unwrap();
+    assert!(
+        html.contains("are no longer flagged"),
+        "no resolved list in the report"
+    );
+}
+
+/// `run.csv = "excel"` writes the CRM files with a UTF-8 byte-order mark
+/// (Excel then reads "·" right); the default has none, as importers want.
+#[test]
+fn excel_csvs_carry_a_byte_order_mark() {
+    let dir = months_fixture(300);
+    let o = strata(&["run", "pipeline.toml", "--months", "2026-10"], dir.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    let plain = std::fs::read(dir.path().join("out/2026-10/exceptions.csv")).unwrap();
+    assert!(!plain.starts_with(b"\xEF\xBB\xBF"));
+    let text = std::fs::read_to_string(dir.path().join("pipeline.toml")).unwrap();
+    assert!(text.contains("[run]\n"));
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        text.replacen("[run]\n", "[run]\ncsv = \"excel\"\n", 1),
+    )
+    .unwrap();
+    let o = strata(&["run", "pipeline.toml", "--months", "2026-10"], dir.path());
+    assert_eq!(o.code, 0, "{}", o.text());
+    for f in ["exceptions.csv", "assignments.csv"] {
+        let bytes = std::fs::read(dir.path().join("out/2026-10").join(f)).unwrap();
+        assert!(bytes.starts_with(b"\xEF\xBB\xBF"), "{f} has no BOM");
+    }
 }

@@ -231,6 +231,7 @@ fn validate(
         seed: run.seed,
         threads: run.threads,
         output: run.output,
+        excel_csv: run.excel_csv,
         sources,
         features,
         groups: raw.groups.clone(),

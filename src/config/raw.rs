@@ -68,6 +68,7 @@ section! {
         pub seed: Option<u64>,
         pub output: Option<String>,
         pub threads: Option<usize>,
+        pub csv: Option<String>,
     }
 }
 

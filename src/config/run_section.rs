@@ -13,6 +13,7 @@ pub(super) struct RunSection {
     pub seed: u64,
     pub threads: Option<usize>,
     pub output: PathBuf,
+    pub excel_csv: bool,
 }
 
 pub(super) fn validate(
@@ -56,12 +57,20 @@ pub(super) fn validate(
         );
     }
 
+    let excel_csv = choice(
+        problems,
+        "run.csv",
+        run.csv.as_deref(),
+        false,
+        &[("import", false), ("excel", true)],
+    );
     RunSection {
         name,
         as_of,
         seed: run.seed.unwrap_or(42),
         threads: run.threads,
         output,
+        excel_csv,
     }
 }
 

@@ -358,6 +358,9 @@ pub struct Pipeline {
     pub seed: u64,
     pub threads: Option<usize>,
     pub output: PathBuf,
+    /// CSV files with a UTF-8 byte-order mark, for opening in Excel
+    /// (`run.csv = "excel"`); without one by default, as importers want.
+    pub excel_csv: bool,
     pub sources: Vec<Source>,
     pub features: Vec<Feature>,
     pub groups: BTreeMap<String, f64>,

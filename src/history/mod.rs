@@ -95,6 +95,9 @@ pub struct PreviousRun {
     pub exception: Option<Vec<Option<String>>>,
     /// Each account's tier that month (None without tiers).
     pub current_tier: Option<Vec<Option<String>>>,
+    /// The month each flagged account was first flagged (None in runs
+    /// written before the column).
+    pub first_flagged: Option<Vec<Option<String>>>,
 }
 
 fn strings(df: &DataFrame, name: &str) -> Result<Option<Vec<Option<String>>>> {
@@ -196,6 +199,7 @@ impl PreviousRun {
             suggested_tier: strings(&a, column::SUGGESTED_TIER)?,
             exception: strings(&a, column::EXCEPTION)?,
             current_tier: strings(&a, column::CURRENT_TIER)?,
+            first_flagged: strings(&a, "first_flagged")?,
         })
     }
 }
@@ -323,6 +327,29 @@ pub struct History {
     pub previous_suggested_tier: Vec<Option<String>>,
     #[serde(skip)]
     pub previous_exception: Vec<Option<String>>,
+    /// When each account still flagged was first flagged (last month's
+    /// record; None for accounts not flagged last month).
+    #[serde(skip)]
+    pub previous_first_flagged: Vec<Option<String>>,
+    /// Accounts flagged last month and no longer (at most
+    /// [`RESOLVED_LISTED`]; all are in `resolved.csv`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<Resolved>,
+}
+
+/// Resolved accounts listed in `comparison.json` at most.
+pub const RESOLVED_LISTED: usize = 200;
+
+/// An account flagged last month that is not flagged this month.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Resolved {
+    pub account_id: String,
+    /// Last month's flag (upgrade / downgrade) and suggested tier.
+    pub previous_exception: String,
+    pub previous_suggested_tier: Option<String>,
+    /// Its tier now, and whether that is the tier suggested last month.
+    pub current_tier: Option<String>,
+    pub moved_as_suggested: bool,
 }
 
 /// Last month's segment ID under `method` for each current account (None for
@@ -493,6 +520,8 @@ pub fn track(
         previous_segment: BTreeMap::new(),
         previous_suggested_tier: Vec::new(),
         previous_exception: Vec::new(),
+        previous_first_flagged: Vec::new(),
+        resolved: Vec::new(),
     };
     for seg in segs {
         let Some(m) = matches.get(seg.method.as_ref()) else {
@@ -524,6 +553,17 @@ pub fn track(
         };
         history.previous_suggested_tier = pick(&p.suggested_tier);
         history.previous_exception = pick(&p.exception);
+        history.previous_first_flagged = pick(&p.first_flagged);
+        // Flagged then without the column: flagged that month at least.
+        for (f, e) in history
+            .previous_first_flagged
+            .iter_mut()
+            .zip(&history.previous_exception)
+        {
+            if f.is_none() && e.is_some() {
+                *f = Some(p.as_of.to_string());
+            }
+        }
         if let Some(t) = &cmp.tiers {
             history.tiers = Some(tier_migration(
                 &t.names,
@@ -546,7 +586,12 @@ pub fn track(
                 match (cur_to_prev[i].is_some(), before, flagged_now[i]) {
                     (false, _, true) => ch.new_accounts_flagged += 1,
                     (true, false, true) => ch.newly_flagged += 1,
-                    (true, true, false) => ch.resolved += 1,
+                    (true, true, false) => {
+                        ch.resolved += 1;
+                        if history.resolved.len() < RESOLVED_LISTED {
+                            history.resolved.push(resolved(&history, t, i, ids));
+                        }
+                    }
                     (true, true, true) => ch.continuing += 1,
                     _ => {}
                 }
@@ -555,6 +600,19 @@ pub fn track(
         }
     }
     history
+}
+
+/// Account `i`, flagged last month, as resolved.
+fn resolved(h: &History, t: &crate::compare::CurrentTiers, i: usize, ids: &[String]) -> Resolved {
+    let now = t.labels[i].map(|l| t.names[l].clone());
+    let before = h.previous_suggested_tier[i].clone();
+    Resolved {
+        account_id: ids[i].clone(),
+        previous_exception: h.previous_exception[i].clone().unwrap_or_default(),
+        moved_as_suggested: now.is_some() && now == before,
+        previous_suggested_tier: before,
+        current_tier: now,
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ header h1{margin:0;font-size:22px}header p{margin:4px 0 0;opacity:.85}
 nav{background:#fff;border-bottom:1px solid #ddd;padding:8px 32px;position:sticky;top:0;z-index:2}
 nav a{margin-right:14px;color:#0b3c5d;text-decoration:none;font-size:14px}
 main{padding:8px 32px 40px;max-width:1200px}
-section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 20px;margin:16px 0;overflow-x:auto}section svg{max-width:100%;height:auto}
+section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 20px;margin:16px 0}section:not(#exceptions){overflow-x:auto}section svg{max-width:100%;height:auto}#ex-table thead th{position:sticky;top:0;background:#eef2f6;z-index:2}#ex-table td{overflow-wrap:anywhere}
 h2{font-size:18px;margin:4px 0 10px;color:#0b3c5d}h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}
 th,td{border-bottom:1px solid #eee;padding:4px 8px;text-align:left;vertical-align:top}
@@ -36,10 +36,17 @@ pub const SCRIPT: &str = r#"
   if (!t) { return; }
   var body = t.tBodies[0], rows = Array.prototype.slice.call(body.rows);
   function q(id) { return document.getElementById(id); }
+  // "100k", "$1.2M", "250,000": an amount as people type it.
+  function amount(s) {
+    var m = /^\s*\$?\s*([0-9][0-9,]*\.?[0-9]*|\.[0-9]+)\s*([kmb]?)\s*$/i.exec(s || "");
+    if (!m) { return 0; }
+    var v = parseFloat(m[1].replace(/,/g, "")) || 0;
+    return v * ({ k: 1e3, m: 1e6, b: 1e9 }[m[2].toLowerCase()] || 1);
+  }
   function apply() {
     var s = q("ex-search").value.trim().toLowerCase(), tier = q("ex-tier").value,
         dir = q("ex-dir").value, seg = q("ex-seg").value,
-        conf = parseFloat(q("ex-conf").value) || 0, val = parseFloat(q("ex-value").value) || 0,
+        conf = parseFloat(q("ex-conf").value) || 0, val = amount(q("ex-value").value),
         shown = 0;
     rows.forEach(function (r) {
       var d = r.dataset;

@@ -72,7 +72,43 @@ pub(super) fn exceptions(h: &mut String, c: &Document) {
     } else {
         String::new()
     };
+    resolved(h, c);
     let _ = writeln!(h, "<p class=\"note\">{more}every exception is in <code>exceptions.csv</code> (for a CRM import) and <code>assignments.parquet</code> (columns exception, exception_rank, confidence, value_at_stake, reason). Click a column to sort; the controls filter.</p></section>");
+}
+
+/// Accounts flagged last month and no longer, and whether they moved as
+/// suggested (all in `resolved.csv`).
+fn resolved(h: &mut String, c: &Document) {
+    let Some(ch) = &c.history.exceptions else {
+        return;
+    };
+    if ch.resolved == 0 {
+        return;
+    }
+    let list = &c.history.resolved;
+    let moved = list.iter().filter(|r| r.moved_as_suggested).count();
+    let _ = write!(
+        h,
+        "<details><summary>{} account(s) flagged last month are no longer flagged{}</summary><table><tr><th>account</th><th>last month</th><th>suggested then</th><th>tier now</th></tr>",
+        ch.resolved,
+        if list.len() as u64 == ch.resolved {
+            format!(" ({moved} moved to the tier suggested)")
+        } else {
+            format!(" (the first {} listed; all in resolved.csv)", list.len())
+        }
+    );
+    for r in list {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+            esc(&r.account_id),
+            esc(&r.previous_exception),
+            esc(r.previous_suggested_tier.as_deref().unwrap_or("–")),
+            esc(r.current_tier.as_deref().unwrap_or("–")),
+            if r.moved_as_suggested { " ✓" } else { "" }
+        );
+    }
+    h.push_str("</table></details>");
 }
 
 /// The table's filters: account search, tier, direction, segment,
@@ -96,7 +132,7 @@ fn filters(h: &mut String, cmp: &Comparison, tiers: &[String]) {
          <label>direction <select id=\"ex-dir\"><option value=\"\">both</option><option value=\"upgrade\">upgrade</option><option value=\"downgrade\">downgrade</option></select></label>\
          <label>{} segment <select id=\"ex-seg\"><option value=\"\">all</option>{}</select></label>\
          <label>confidence ≥ <input type=\"number\" id=\"ex-conf\" min=\"0\" max=\"1\" step=\"0.05\" value=\"0\"></label>\
-         <label>{} at stake ≥ <input type=\"number\" id=\"ex-value\" min=\"0\" step=\"any\" value=\"0\"></label></div>\
+         <label>{} at stake ≥ <input type=\"text\" inputmode=\"decimal\" id=\"ex-value\" placeholder=\"e.g. 100k\" value=\"0\"></label></div>\
          <p class=\"note\" id=\"ex-count\">showing {} of {}</p>",
         options(&mut tiers.iter().map(|t| (t.to_string(), t.to_string()))),
         method::label(method),
@@ -124,7 +160,7 @@ fn row(h: &mut String, rank: usize, e: &Exception, cmp: &Comparison) {
     let dir = word(&e.kind);
     let _ = write!(
         h,
-        "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-band=\"{}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td><details><summary>{seg}</summary>{}</details></td><td class=n>{conf:.2}</td><td>{}</td><td class=n>{}</td><td>{}</td></tr>",
+        "<tr data-rank=\"{}\" data-id=\"{}\" data-tier=\"{}\" data-dir=\"{}\" data-seg=\"{seg}\" data-conf=\"{conf}\" data-band=\"{}\" data-value=\"{value}\"><td class=n>{}</td><td>{}</td><td>{} → {}</td><td>{}</td><td>{seg} · {}</td><td class=n>{conf:.2}</td><td>{}</td><td class=n>{}</td><td>{}</td></tr>",
         rank + 1,
         esc(id),
         esc(tier),

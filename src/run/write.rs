@@ -56,7 +56,13 @@ pub(super) fn write_results(
         cols.extend(segment_columns(s, cmp, history, m.ids.len()));
     }
     if let Some(t) = &cmp.tiers {
-        cols.extend(tier_columns(t, cmp, decision, history, m.ids.len()));
+        cols.extend(tier_columns(
+            t,
+            cmp,
+            decision,
+            history,
+            &meta.as_of.to_string(),
+        ));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
     write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
@@ -67,16 +73,33 @@ pub(super) fn write_results(
         "as_of".into(),
         vec![meta.as_of.to_string(); crm.height()],
     ))?;
-    // The same, CRM-ready.
+    // The same, CRM-ready (with a byte-order mark for Excel when asked).
     let methods: Vec<&str> = segs.iter().map(|s| s.method.as_ref()).collect();
+    let bom = |bytes: Vec<u8>| -> Vec<u8> {
+        if p.excel_csv {
+            [b"\xEF\xBB\xBF".as_slice(), &bytes].concat()
+        } else {
+            bytes
+        }
+    };
     rundir::write_file(
         &dir.join(file::EXCEPTIONS_CSV),
-        &export::exceptions_csv(&crm, &methods)?,
+        &bom(export::exceptions_csv(&crm, &methods)?),
     )?;
     rundir::write_file(
         &dir.join(file::ASSIGNMENTS_CSV),
-        &export::assignments_csv(&crm, &methods)?,
+        &bom(export::assignments_csv(&crm, &methods)?),
     )?;
+    if history.previous_as_of.is_some() && cmp.tiers.is_some() {
+        rundir::write_file(
+            &dir.join(file::RESOLVED_CSV),
+            &bom(export::resolved_csv(
+                &crm,
+                &meta.as_of.to_string(),
+                history,
+            )?),
+        )?;
+    }
     if let (Some(rule), Some(t)) = (decision.rule.as_ref().filter(|r| r.useful), &p.tiers) {
         let as_of = meta.as_of.to_string();
         rundir::write_file(
@@ -132,8 +155,9 @@ fn tier_columns(
     cmp: &Comparison,
     decision: &crate::decide::Decision,
     history: &History,
-    n: usize,
+    as_of: &str,
 ) -> Vec<Column> {
+    let n = t.labels.len();
     let mut cols = Vec::new();
     let current: Vec<Option<String>> = t
         .labels
@@ -197,6 +221,19 @@ fn tier_columns(
         })
         .collect();
     cols.push(Column::new("status".into(), status));
+    // The month each flag was first raised: last month's for a flag that
+    // continues, this month for a new one.
+    let first: Vec<Option<String>> = kind
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            k.map(|_| match history.previous_first_flagged.get(i) {
+                Some(Some(m)) => m.clone(),
+                _ => as_of.to_string(),
+            })
+        })
+        .collect();
+    cols.push(Column::new("first_flagged".into(), first));
     cols.push(Column::new("reason_short".into(), short));
     cols.push(Column::new("reason".into(), reason));
     let or_none = |v: &Vec<Option<String>>| {
