@@ -66,6 +66,14 @@ pub struct ColumnInfo {
     pub missing: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clip: Option<[f64; 2]>,
+    /// The feature's unit, for showing its values in business terms
+    /// (`number` in manifests written before it).
+    #[serde(default = "number_unit")]
+    pub unit: crate::config::Unit,
+}
+
+fn number_unit() -> crate::config::Unit {
+    crate::config::Unit::Number
 }
 
 /// The feature matrix handed to clustering.
@@ -193,6 +201,7 @@ fn numeric_columns(f: &Feature, raw: &[Option<f64>], factor: f64) -> Vec<(Column
             imputed_value: (missing > 0).then_some(fill),
             missing,
             clip,
+            unit: f.unit,
         },
         col,
     )];
@@ -214,6 +223,7 @@ fn numeric_columns(f: &Feature, raw: &[Option<f64>], factor: f64) -> Vec<(Column
                 imputed_value: None,
                 missing,
                 clip: None,
+                unit: f.unit,
             },
             ind,
         ));
@@ -303,6 +313,7 @@ fn categorical_columns(
                     imputed_value: None,
                     missing,
                     clip: None,
+                    unit: f.unit,
                 },
                 c,
             )

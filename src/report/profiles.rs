@@ -64,7 +64,7 @@ pub(super) fn profile_heatmaps(
         .map_err(Error::Internal)?;
         let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
         if method == primary(c) {
-            h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out</th><th>typical levels</th></tr>");
+            h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out (median; standardised difference from the rest)</th><th>typical levels</th></tr>");
             for p in &ps {
                 let dist: Vec<String> = p
                     .distinguishing
@@ -72,11 +72,26 @@ pub(super) fn profile_heatmaps(
                     .take(4)
                     .map(|d| {
                         let name = d.column.as_str();
-                        let label = features
+                        let info = features.iter().find(|c| c.name == name);
+                        let label = info.map_or_else(|| name.to_string(), label_of);
+                        // A number in its unit (ARR $241k), with the
+                        // standardised difference beside it.
+                        let median = p
+                            .medians
                             .iter()
-                            .find(|c| c.name == name)
-                            .map_or_else(|| name.to_string(), label_of);
-                        format!("{label} ({:+.1})", or_zero(d.effect))
+                            .find(|(f, _)| {
+                                info.is_some_and(|c| c.role == "numeric" && &c.feature == f)
+                            })
+                            .map(|(_, m)| *m)
+                            .filter(|m| m.is_finite());
+                        match (median, info) {
+                            (Some(m), Some(c)) => format!(
+                                "{label} {} ({:+.1} sd)",
+                                c.unit.format(m),
+                                or_zero(d.effect)
+                            ),
+                            _ => format!("{label} ({:+.1} sd)", or_zero(d.effect)),
+                        }
                     })
                     .collect();
                 let levels: Vec<String> = p

@@ -148,11 +148,15 @@ fn tiers(out: &mut String, c: &compare::Comparison, t: &compare::CurrentTiers) {
             ev.fdr * 100.0
         )
     });
+    let band = |b: compare::Band| c.exceptions.iter().filter(|e| e.band == b).count();
     out.push_str(&format!(
-        "  exceptions: {} upgrade and {} downgrade candidates among {} accounts with a tier{how}\n",
+        "  exceptions: {} upgrade and {} downgrade candidates among {} accounts with a tier{how}; {} strong, {} likely, {} held back for review\n",
         up,
         c.exceptions.len() - up,
-        t.labels.iter().filter(|l| l.is_some()).count()
+        t.labels.iter().filter(|l| l.is_some()).count(),
+        band(compare::Band::Strong),
+        band(compare::Band::Likely),
+        band(compare::Band::NeedsReview)
     ));
     for e in c.exceptions.iter().take(5) {
         out.push_str(&format!(
