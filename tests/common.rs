@@ -70,6 +70,27 @@ pub fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
 }
 
 /// A CSV file (with a header), types inferred.
+/// A text column of `df`, as owned strings.
+pub fn strings(df: &polars::prelude::DataFrame, c: &str) -> Vec<Option<String>> {
+    df.column(c)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+/// The generator's planted exception per account, from its `truth.csv`.
+pub fn planted(truth: &Path) -> std::collections::HashMap<String, String> {
+    let t = read_csv(truth);
+    strings(&t, "account_id")
+        .into_iter()
+        .zip(strings(&t, "planted_exception"))
+        .map(|(a, p)| (a.unwrap(), p.unwrap()))
+        .collect()
+}
+
 pub fn read_csv(path: &Path) -> polars::prelude::DataFrame {
     use polars::prelude::*;
     CsvReadOptions::default()

@@ -11,16 +11,6 @@ use polars::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-fn strings(df: &DataFrame, c: &str) -> Vec<Option<String>> {
-    df.column(c)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect()
-}
-
 /// A run's outcome against the planted truth.
 struct Outcome {
     comparison: serde_json::Value,
@@ -37,12 +27,7 @@ fn run(fx: &Fixture) -> Outcome {
     o.assert_clean();
     assert_eq!(o.code, 0, "{}", o.text());
     let a = read_parquet(&fx.path("out/2026-10/assignments.parquet"));
-    let truth = read_csv(&fx.path("data/truth.csv"));
-    let planted: std::collections::HashMap<String, String> = strings(&truth, "account_id")
-        .into_iter()
-        .zip(strings(&truth, "planted_exception"))
-        .map(|(a, p)| (a.unwrap(), p.unwrap()))
-        .collect();
+    let planted = planted(&fx.path("data/truth.csv"));
     let ids = strings(&a, "account_id");
     let found = strings(&a, "exception");
     let tier = strings(&a, "current_tier");
@@ -73,12 +58,7 @@ fn run(fx: &Fixture) -> Outcome {
 /// The share of the `n` highest-ranked exceptions that are planted ones.
 fn top_precision(fx: &Fixture, n: u32) -> f64 {
     let a = read_parquet(&fx.path("out/2026-10/assignments.parquet"));
-    let truth = read_csv(&fx.path("data/truth.csv"));
-    let planted: std::collections::HashMap<String, String> = strings(&truth, "account_id")
-        .into_iter()
-        .zip(strings(&truth, "planted_exception"))
-        .map(|(a, p)| (a.unwrap(), p.unwrap()))
-        .collect();
+    let planted = planted(&fx.path("data/truth.csv"));
     let ranks: Vec<Option<u32>> = a
         .column("exception_rank")
         .unwrap()

@@ -53,16 +53,6 @@ fn replace_tiers(text: &str, with: &str) -> String {
     out
 }
 
-fn column(df: &polars::prelude::DataFrame, name: &str) -> Vec<Option<String>> {
-    df.column(name)
-        .unwrap()
-        .str()
-        .unwrap()
-        .iter()
-        .map(|v| v.map(str::to_string))
-        .collect()
-}
-
 #[test]
 fn the_proposed_rule_round_trips_through_validate_and_run() {
     let dir = sample_copy(|_| {}, |t| t);
@@ -97,9 +87,9 @@ fn the_proposed_rule_round_trips_through_validate_and_run() {
     assert_eq!(o.code, 0, "{}", o.text());
     let first = read_parquet(&month.join("assignments.parquet"));
     let again = read_parquet(&dir.path().join("out-rule/2026-11/assignments.parquet"));
-    assert_eq!(column(&first, "account_id"), column(&again, "account_id"));
-    let by_rule = column(&first, "rule_tier");
-    let assigned = column(&again, "current_tier");
+    assert_eq!(strings(&first, "account_id"), strings(&again, "account_id"));
+    let by_rule = strings(&first, "rule_tier");
+    let assigned = strings(&again, "current_tier");
     let differ = by_rule
         .iter()
         .zip(&assigned)
@@ -182,17 +172,17 @@ fn staffing_is_accounts_over_the_ratio_and_explained_when_unset() {
         _ => 500.0,
     };
     let fte = |col: &str| -> f64 {
-        column(&df, col)
+        strings(&df, col)
             .iter()
             .flatten()
             .map(|t| 1.0 / ratio(t))
             .sum()
     };
     // After the moves: the suggested tier, but flags held for review stay.
-    let band = column(&df, "band");
-    let moved: f64 = column(&df, "suggested_tier")
+    let band = strings(&df, "band");
+    let moved: f64 = strings(&df, "suggested_tier")
         .iter()
-        .zip(column(&df, "current_tier"))
+        .zip(strings(&df, "current_tier"))
         .zip(&band)
         .filter_map(|((s, c), b)| {
             if b.as_deref() == Some("needs review") {

@@ -25,6 +25,21 @@ pub struct Column {
     pub sorted: Vec<f64>,
 }
 
+impl Column {
+    /// Feature `f`'s column (of `level`, for a categorical one) holding `v`.
+    fn of(f: &crate::config::Feature, level: Option<&str>, v: &[f64]) -> Column {
+        let mut sorted = v.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Column {
+            feature: f.name.clone(),
+            label: f.label.clone(),
+            unit: f.unit,
+            level: level.map(str::to_string),
+            sorted,
+        }
+    }
+}
+
 /// Rows (accounts) × columns in business units.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -67,15 +82,7 @@ pub fn build(p: &Pipeline, frame: &AccountFrame, rows: &[usize]) -> Result<Table
                 }
                 let fill = crate::features::median(&mut seen);
                 let v: Vec<f64> = raw.iter().map(|x| x.unwrap_or(fill)).collect();
-                let mut sorted = v.clone();
-                sorted.sort_by(f64::total_cmp);
-                columns.push(Column {
-                    feature: f.name.clone(),
-                    label: f.label.clone(),
-                    unit: f.unit,
-                    level: None,
-                    sorted,
-                });
+                columns.push(Column::of(f, None, &v));
                 values.push(v);
             }
             Kind::Categorical => {
@@ -94,15 +101,7 @@ pub fn build(p: &Pipeline, frame: &AccountFrame, rows: &[usize]) -> Result<Table
                         .iter()
                         .map(|x| f64::from(u8::from(*x == Some(level))))
                         .collect();
-                    let mut sorted = v.clone();
-                    sorted.sort_by(f64::total_cmp);
-                    columns.push(Column {
-                        feature: f.name.clone(),
-                        label: f.label.clone(),
-                        unit: f.unit,
-                        level: Some(level.to_string()),
-                        sorted,
-                    });
+                    columns.push(Column::of(f, Some(level), &v));
                     values.push(v);
                 }
             }
