@@ -37,6 +37,7 @@ pub mod evidence;
 pub mod outcome_stats;
 pub mod outcomes;
 pub mod profile;
+mod reasons;
 pub mod stats;
 
 use std::borrow::Cow;
@@ -46,13 +47,15 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::cluster::Segmentation;
-use crate::config::{Kind, Pipeline, TierSource, Tiers};
+use crate::config::{Pipeline, TierSource, Tiers};
 use crate::error::{Error, Result};
-use crate::features::{median, FeatureMatrix};
+use crate::features::FeatureMatrix;
 use crate::guard::guard;
 use crate::ingest::AccountFrame;
 use crate::partition::{agreement, Agreement, Contingency};
 use profile::Profile;
+use reasons::TierMedians;
+pub use reasons::{MIN_RELATIVE_GAP, MIN_SEPARATION};
 
 /// Each account's current tier (index into `names`, None when unknown).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -865,156 +868,4 @@ fn base_rates(tiers: &CurrentTiers) -> Vec<f64> {
     }
     let total: usize = c.iter().sum();
     c.iter().map(|&v| v as f64 / total.max(1) as f64).collect()
-}
-
-/// The numeric matrix features' raw values and per-tier medians (raw and in
-/// matrix units), from which an exception's reasons are read.
-struct TierMedians<'a> {
-    numeric: Vec<&'a crate::config::Feature>,
-    raw: Vec<Vec<Option<f64>>>,
-    /// Each feature's matrix column (`usize::MAX`: none).
-    scaled: Vec<usize>,
-    med_raw: Vec<Vec<f64>>,
-    med_x: Vec<Vec<f64>>,
-    /// Each tier's robust spread in matrix units (IQR ÷ 1.349, a standard
-    /// deviation under normality).
-    spread_x: Vec<Vec<f64>>,
-}
-
-/// How far apart two tiers' medians must be, in their pooled robust
-/// standard deviations, for a feature to be a reason (a medium effect).
-pub const MIN_SEPARATION: f64 = 0.5;
-/// And how far apart in plain units: medians within 10% of each other (83%
-/// against 78%) read as the same to a CSM, however tight the tiers.
-pub const MIN_RELATIVE_GAP: f64 = 0.1;
-
-impl<'a> TierMedians<'a> {
-    fn new(
-        p: &'a Pipeline,
-        frame: &AccountFrame,
-        m: &FeatureMatrix,
-        tiers: &CurrentTiers,
-    ) -> Result<TierMedians<'a>> {
-        let nt = tiers.names.len();
-        let numeric: Vec<&crate::config::Feature> = p
-            .features
-            .iter()
-            .filter(|f| f.in_matrix && f.kind == Kind::Numeric)
-            .collect();
-        let raw: Vec<Vec<Option<f64>>> = numeric
-            .iter()
-            .map(|f| {
-                frame
-                    .df
-                    .column(&f.name)
-                    .and_then(|c| c.f64().map(|c| c.iter().collect()))
-                    .map_err(Error::from)
-            })
-            .collect::<Result<_>>()?;
-        let scaled: Vec<usize> = numeric
-            .iter()
-            .map(|f| {
-                m.columns
-                    .iter()
-                    .position(|c| c.feature == f.name && c.role == "numeric")
-                    .unwrap_or(usize::MAX)
-            })
-            .collect();
-        let mut med_raw = vec![vec![f64::NAN; nt]; numeric.len()];
-        let mut med_x = vec![vec![f64::NAN; nt]; numeric.len()];
-        let mut spread_x = vec![vec![f64::NAN; nt]; numeric.len()];
-        let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
-        for (i, t) in tiers.labels.iter().enumerate() {
-            if let Some(t) = t {
-                tier_rows[*t].push(i);
-            }
-        }
-        for fi in 0..numeric.len() {
-            for (ti, rows) in tier_rows.iter().enumerate() {
-                let mut r: Vec<f64> = rows.iter().filter_map(|&i| raw[fi][i]).collect();
-                med_raw[fi][ti] = median(&mut r);
-                if scaled[fi] != usize::MAX {
-                    let mut xs: Vec<f64> = rows.iter().map(|&i| m.x[[i, scaled[fi]]]).collect();
-                    med_x[fi][ti] = median(&mut xs);
-                    spread_x[fi][ti] = (crate::features::quantile_sorted(&xs, 0.75)
-                        - crate::features::quantile_sorted(&xs, 0.25))
-                        / 1.349;
-                }
-            }
-        }
-        Ok(TierMedians {
-            numeric,
-            raw,
-            scaled,
-            med_raw,
-            med_x,
-            spread_x,
-        })
-    }
-
-    /// The features that tell account `i`'s current tier from the suggested
-    /// one and on which it looks like the suggested tier: the two tiers'
-    /// medians at least [`MIN_SEPARATION`] pooled robust standard deviations
-    /// apart and more than [`MIN_RELATIVE_GAP`] apart in plain units, and the account past
-    /// the midpoint between them, on the suggested tier's side. Ranked by
-    /// that separation, at most three.
-    fn reasons(
-        &self,
-        i: usize,
-        cur: usize,
-        sug: usize,
-        m: &FeatureMatrix,
-        tiers: &CurrentTiers,
-    ) -> Vec<Reason> {
-        let mut scored: Vec<(f64, usize)> = (0..self.numeric.len())
-            .filter(|&fi| self.scaled[fi] != usize::MAX && self.raw[fi][i].is_some())
-            .filter_map(|fi| {
-                let f = self.numeric[fi];
-                let gap = self.med_x[fi][sug] - self.med_x[fi][cur];
-                let pooled = ((self.spread_x[fi][cur].powi(2) + self.spread_x[fi][sug].powi(2))
-                    / 2.0)
-                    .sqrt()
-                    .max(1e-9);
-                let separation = gap.abs() / pooled;
-                let (a, b) = (self.med_raw[fi][cur], self.med_raw[fi][sug]);
-                let same = f.unit.format(a) == f.unit.format(b)
-                    || (a - b).abs() <= MIN_RELATIVE_GAP * a.abs().max(b.abs());
-                if !separation.is_finite() || separation < MIN_SEPARATION || same {
-                    return None;
-                }
-                // Past the midpoint, towards the suggested tier's median, in
-                // matrix units and in raw ones (a transform is monotone).
-                let mid = (self.med_x[fi][sug] + self.med_x[fi][cur]) / 2.0;
-                let toward = (m.x[[i, self.scaled[fi]]] - mid) * gap.signum();
-                let raw_mid = (self.med_raw[fi][sug] + self.med_raw[fi][cur]) / 2.0;
-                let raw_toward =
-                    (self.raw[fi][i]? - raw_mid) * (self.med_raw[fi][sug] - self.med_raw[fi][cur]);
-                (toward > 0.0 && raw_toward > 0.0).then_some((separation, fi))
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored
-            .iter()
-            .take(3)
-            .map(|&(_, fi)| {
-                let f = self.numeric[fi];
-                let v = self.raw[fi][i].unwrap_or(f64::NAN);
-                Reason {
-                    feature: f.name.clone(),
-                    value: v,
-                    current_tier_median: self.med_raw[fi][cur],
-                    suggested_tier_median: self.med_raw[fi][sug],
-                    text: format!(
-                        "{} {} (typical {} {}, {} {})",
-                        f.label,
-                        f.unit.format(v),
-                        tiers.names[sug],
-                        f.unit.format(self.med_raw[fi][sug]),
-                        tiers.names[cur],
-                        f.unit.format(self.med_raw[fi][cur])
-                    ),
-                }
-            })
-            .collect()
-    }
 }
