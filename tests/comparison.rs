@@ -7,7 +7,6 @@
 mod common;
 use common::*;
 
-use polars::prelude::*;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 

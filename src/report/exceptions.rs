@@ -29,7 +29,7 @@ pub(super) fn exceptions(h: &mut String, c: &Document) {
     let ev = cmp.evidence.as_ref();
     let _ = write!(
         h,
-        "<p>{} accounts behave like another tier, {} in {} at stake. Each is flagged on its own evidence: the tiers of its {} most similar accounts, against how the accounts of its tier are usually surrounded, with the share of false flags held at {} (Benjamini–Hochberg); on tiers unrelated to behaviour almost nothing is flagged. Confidence is the probability that the account behaves like the suggested tier, calibrated on the data; in words, <b>strong</b> from {:.2}, <b>likely</b> from {:.2}, and <b>needs review</b> below that or when no feature sets the account apart (only its neighbours do) — those are held back: listed last and never counted as a suggested move. Ranked by band, then by confidence × {} at stake.</p>",
+        "<p>{} accounts behave like another tier, {} in {} at stake. Each is flagged on its own evidence: the tiers of its {} most similar accounts, against how the accounts of its tier are usually surrounded, with the share of false flags held at {} (Benjamini–Hochberg); on tiers unrelated to behaviour almost nothing is flagged. Confidence estimates the probability that the account behaves like the suggested tier (fitted to the data; it runs optimistic where tiers overlap); in words, <b>strong</b> from {:.2}, <b>likely</b> from {:.2}, and <b>needs review</b> below that or when no feature sets the account apart (only its neighbours do) — those are held back: listed last and never counted as a suggested move. Ranked by band, then by confidence × {} at stake.</p>",
         all.len(),
         esc(&unit.format(stake)),
         esc(label),

@@ -148,6 +148,13 @@ pub static SECTIONS: &[Section] = &[
         markdown: None,
     },
     Section {
+        id: "agreement",
+        nav: "Agreement metrics",
+        when: decision::has_decision,
+        html: summary::agreement,
+        markdown: None,
+    },
+    Section {
         id: "tiers",
         nav: "Segments × tiers",
         when: always,

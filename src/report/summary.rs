@@ -64,19 +64,10 @@ pub(super) fn summary(h: &mut String, r: &RunData) {
             esc(&verdict_sentence(mc))
         );
     }
-    h.push_str("</ul><table><tr><th>method</th><th>verdict</th><th>ARI</th><th>AMI</th><th>NMI</th><th>homogeneity</th><th>completeness</th><th>purity</th><th>G-test p</th></tr>");
-    for mc in methods {
-        let a = |f: fn(&Agreement) -> f64| f3(mc.agreement.as_ref().map(f));
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
-            method::label(&mc.method),
-            esc(verdict_word(mc, "–")),
-            a(|a| a.ari), a(|a| a.ami), a(|a| a.nmi), a(|a| a.homogeneity), a(|a| a.completeness), a(|a| a.purity),
-            mc.test.as_ref().map(|t| t.p_value).filter(|p| p.is_finite()).map_or("–".into(), |p| if p < 1e-300 { "< 1e-300".to_string() } else { format!("{p:.1e}") })
-        );
+    h.push_str("</ul>");
+    if !methods.is_empty() {
+        h.push_str("<p class=\"note\">The agreement metrics (ARI, AMI, NMI, …) are in <a href=\"#agreement\">Agreement metrics</a>.</p>");
     }
-    h.push_str("</table><p class=\"note\">The verdict: <i>none</i> when the G-test of independence between segments and tiers is not significant (p above 0.001) or the chance-corrected AMI is below 0.05; then <i>weak</i> below 0.15, <i>moderate</i> below 0.35, <i>strong</i> above. 1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
     h.push_str("<h3>What changed since last month</h3>");
     h.push_str(&change_text(&c.history, true));
     h.push_str("</section>\n");
@@ -123,6 +114,27 @@ pub(super) fn stability_lines(r: &RunData) -> (Vec<String>, Vec<String>) {
         }
     }
     (lead, finer)
+}
+
+/// The analyst's agreement metrics per method, with how the verdict is read.
+pub(super) fn agreement(h: &mut String, r: &RunData) -> crate::error::Result<()> {
+    let methods = &r.comparison.comparison.methods;
+    h.push_str("<section id=\"agreement\"><h2>Agreement metrics</h2>");
+    h.push_str("<table><tr><th>method</th><th>verdict</th><th>ARI</th><th>AMI</th><th>NMI</th><th>homogeneity</th><th>completeness</th><th>purity</th><th>G-test p</th></tr>");
+    for mc in methods {
+        let a = |f: fn(&Agreement) -> f64| f3(mc.agreement.as_ref().map(f));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td></tr>",
+            method::label(&mc.method),
+            esc(verdict_word(mc, "–")),
+            a(|a| a.ari), a(|a| a.ami), a(|a| a.nmi), a(|a| a.homogeneity), a(|a| a.completeness), a(|a| a.purity),
+            mc.test.as_ref().map(|t| t.p_value).filter(|p| p.is_finite()).map_or("–".into(), |p| if p < 1e-300 { "< 1e-300".to_string() } else { format!("{p:.1e}") })
+        );
+    }
+    h.push_str("</table><p class=\"note\">The verdict: <i>none</i> when the G-test of independence between segments and tiers is not significant (p above 0.001) or the chance-corrected AMI is below 0.05; then <i>weak</i> below 0.15, <i>moderate</i> below 0.35, <i>strong</i> above. 1.0 means the segments reproduce the tiers exactly; near 0 means they cut the accounts another way. Purity: the share of accounts in their segment's most common tier.</p>");
+    h.push_str("</section>\n");
+    Ok(())
 }
 
 /// Month-over-month headline, as HTML (`html`) or Markdown.
