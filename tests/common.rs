@@ -91,6 +91,40 @@ pub fn planted(truth: &Path) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// The sample pipeline, reading `data/{as_of}/…` and writing `out/`.
+pub fn sample_pipeline() -> String {
+    std::fs::read_to_string(repo().join("pipelines/sample.toml"))
+        .unwrap()
+        .replace("../data/sample/{as_of}/", "data/{as_of}/")
+        .replace("../out/sample", "out")
+}
+
+/// The committed sample's `months` and its pipeline in a temp dir
+/// (`data/{month}/`, `pipeline.toml`, output `out/`), with `edit` applied to
+/// each month's files and `pipeline` to the pipeline's text.
+pub fn committed_sample(
+    months: &[&str],
+    edit: impl Fn(&str, &Path),
+    pipeline: impl Fn(String) -> String,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for month in months {
+        let to = dir.path().join("data").join(month);
+        std::fs::create_dir_all(&to).unwrap();
+        for e in std::fs::read_dir(repo().join("data/sample").join(month)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+        edit(month, &to);
+    }
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        pipeline(sample_pipeline()),
+    )
+    .unwrap();
+    dir
+}
+
 pub fn read_csv(path: &Path) -> polars::prelude::DataFrame {
     use polars::prelude::*;
     CsvReadOptions::default()
@@ -212,10 +246,6 @@ pub fn months_fixture(accounts: usize) -> tempfile::TempDir {
         );
         assert_eq!(o.code, 0, "{}", o.text());
     }
-    let text = std::fs::read_to_string(repo().join("pipelines/sample.toml"))
-        .unwrap()
-        .replace("../data/sample/{as_of}/", "data/{as_of}/")
-        .replace("../out/sample", "out");
-    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    std::fs::write(dir.path().join("pipeline.toml"), sample_pipeline()).unwrap();
     dir
 }

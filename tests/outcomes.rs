@@ -8,26 +8,10 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
-/// The committed sample and its pipeline in a temp dir (`data/{month}/`,
-/// `pipeline.toml`, output `out/`), with `edit` applied to each month's
-/// files first.
+/// The committed sample's two months and its pipeline in a temp dir, with
+/// `edit` applied to each month's files first.
 fn sample_copy(edit: impl Fn(&str, &Path)) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for month in ["2026-10", "2026-11"] {
-        let to = dir.path().join("data").join(month);
-        std::fs::create_dir_all(&to).unwrap();
-        for e in std::fs::read_dir(repo().join("data/sample").join(month)).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-        edit(month, &to);
-    }
-    let text = std::fs::read_to_string(repo().join("pipelines/sample.toml"))
-        .unwrap()
-        .replace("../data/sample/{as_of}/", "data/{as_of}/")
-        .replace("../out/sample", "out");
-    std::fs::write(dir.path().join("pipeline.toml"), text).unwrap();
-    dir
+    committed_sample(&["2026-10", "2026-11"], edit, |t| t)
 }
 
 fn run(dir: &Path, months: &str) -> PathBuf {

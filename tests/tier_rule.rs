@@ -11,20 +11,7 @@ use std::path::Path;
 /// The committed sample's last month and its pipeline in a temp dir, with
 /// `edit` applied to the month's files and `pipeline` to the pipeline text.
 fn sample_copy(edit: impl Fn(&Path), pipeline: impl Fn(String) -> String) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let to = dir.path().join("data").join("2026-11");
-    std::fs::create_dir_all(&to).unwrap();
-    for e in std::fs::read_dir(repo().join("data/sample/2026-11")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-    edit(&to);
-    let text = std::fs::read_to_string(repo().join("pipelines/sample.toml"))
-        .unwrap()
-        .replace("../data/sample/{as_of}/", "data/{as_of}/")
-        .replace("../out/sample", "out");
-    std::fs::write(dir.path().join("pipeline.toml"), pipeline(text)).unwrap();
-    dir
+    committed_sample(&["2026-11"], |_, to| edit(to), pipeline)
 }
 
 fn json(path: &Path) -> serde_json::Value {

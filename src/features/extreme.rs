@@ -8,7 +8,7 @@
 
 use crate::config::{Kind, Pipeline};
 use crate::error::Result;
-use crate::ingest::AccountFrame;
+use crate::ingest::{feature_finding, AccountFrame};
 use crate::quality::{Example, Finding, Severity};
 use crate::schema::ACCOUNT_ID;
 
@@ -44,38 +44,34 @@ pub fn extreme_values(p: &Pipeline, frame: &AccountFrame) -> Result<Vec<Finding>
         if far.is_empty() {
             continue;
         }
-        let source = f
-            .source
-            .clone()
-            .unwrap_or_else(|| p.account_source().name.clone());
-        out.push(Finding {
-            severity: Severity::Warning,
-            code: "extreme_value".into(),
-            source,
-            file: p.file.display().to_string(),
-            column: Some(f.name.clone()),
-            count: far.len(),
-            message: format!(
+        let mut finding = feature_finding(
+            p,
+            f,
+            Severity::Warning,
+            "extreme_value",
+            far.len(),
+            format!(
                 "{} account(s) have a `{}` more than a million times its typical spread from its median {median} (e.g. {} = {}): such a value stretches the feature's scale and can merge or split segments on its own",
                 far.len(),
                 f.name,
                 ids.get(far[0].0).unwrap_or(""),
                 far[0].1
             ),
-            hint: format!(
+            &format!(
                 "check these accounts' values at the source; `winsorize = [0.01, 0.99]` on feature `{}` caps them, and a [[check]] with `max` on its source column makes them an error",
                 f.name
             ),
-            examples: far
-                .iter()
-                .take(p.quality.max_examples)
-                .map(|&(i, v)| Example {
-                    row: None,
-                    line: None,
-                    value: Some(format!("{} = {v}", ids.get(i).unwrap_or(""))),
-                })
-                .collect(),
-        });
+        );
+        finding.examples = far
+            .iter()
+            .take(p.quality.max_examples)
+            .map(|&(i, v)| Example {
+                row: None,
+                line: None,
+                value: Some(format!("{} = {v}", ids.get(i).unwrap_or(""))),
+            })
+            .collect();
+        out.push(finding);
     }
     Ok(out)
 }
@@ -87,27 +83,22 @@ fn constant(p: &Pipeline, f: &crate::config::Feature, values: &[f64]) -> Option<
     if values.len() < 2 || values.iter().any(|&v| v != first) {
         return None;
     }
-    Some(Finding {
-        severity: Severity::Warning,
-        code: "constant_feature".into(),
-        source: f
-            .source
-            .clone()
-            .unwrap_or_else(|| p.account_source().name.clone()),
-        file: p.file.display().to_string(),
-        column: Some(f.name.clone()),
-        count: values.len(),
-        message: format!(
+    Some(feature_finding(
+        p,
+        f,
+        Severity::Warning,
+        "constant_feature",
+        values.len(),
+        format!(
             "feature `{}` is {first} for every account that has it ({} accounts): it cannot tell accounts apart, so it adds nothing to the segments",
             f.name,
             values.len()
         ),
-        hint: format!(
+        &format!(
             "check its expression (`{}`) and its source column; remove the feature, or set matrix = false if it is kept for the report",
             f.expr_text
         ),
-        examples: Vec::new(),
-    })
+    ))
 }
 
 /// The median of `values` and a robust scale around it: the median absolute

@@ -18,7 +18,7 @@ use crate::quality::{self, QualityReport, Severity};
 use crate::schema::ACCOUNT_ID;
 
 /// A finding about feature `f` (named by its source, the account table's if none).
-pub(super) fn feature_finding(
+pub(crate) fn feature_finding(
     p: &Pipeline,
     f: &Feature,
     sev: Severity,

@@ -40,6 +40,7 @@ mod read;
 
 use aggregate::Aggregated;
 use derive::build_features;
+pub(crate) use derive::feature_finding;
 pub use frame::{AccountFrame, ACCOUNT, AID};
 use link::{dedupe, frame_key_map, link_source};
 use prepare::finish_prepare;
