@@ -111,9 +111,9 @@ with sync_playwright() as p:
     head_box = page.locator("#ex-table thead th").first.bounding_box()
     assert 0 <= head_box["y"] < 60, f"the header is at {head_box['y']} px"
     print("header sticks while scrolling")
-    tips = page.eval_on_selector_all("#tiers svg rect.tip title", "ts => ts.map(t => t.textContent)")
+    tips = page.eval_on_selector_all("#tiers table.heat td[title]", "ts => ts.map(t => t.title)")
     assert any(" × " in t for t in tips), tips[:5]
-    print(f"{len(tips)} chart tooltips, e.g. {next(t for t in tips if ' × ' in t)!r}")
+    print(f"{len(tips)} heatmap tooltips, e.g. {next(t for t in tips if ' × ' in t)!r}")
 
     # The decision is on the first screen: the value split, the top moves and
     # the tier headcounts, within the first 900 px at 1400 × 900.
@@ -149,6 +149,37 @@ with sync_playwright() as p:
         .filter(t => t.getBoundingClientRect().right > document.documentElement.clientWidth).length""")
     assert wide == 0, "a staffing or rule table is wider than the page"
     print(f"staffing then the rule ({len(rules) - 1} lines) above data quality")
+
+    # Charts and heatmaps: every chart text at least 11 px on screen at 1400
+    # and 800 px, none cut with an ellipsis, no label rotated but the y-axis
+    # titles; the map's legend outside the plot and the flagged accounts ringed.
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 900})
+        texts = page.evaluate("""[...document.querySelectorAll('svg text')].map(t => {
+            const svg = t.ownerSVGElement, vb = svg.viewBox.baseVal;
+            const scale = vb && vb.width ? svg.getBoundingClientRect().width / vb.width : 1;
+            return [parseFloat(getComputedStyle(t).fontSize) * scale, t.textContent.trim(),
+                    (t.getAttribute('transform') || '').includes('rotate')]; })""")
+        small = [t for t in texts if t[0] < 11]
+        assert not small, f"chart text under 11 px at {width} px: {small[:5]}"
+        cut = [t[1] for t in texts if "…" in t[1]]
+        assert not cut, f"chart labels cut at {width} px: {cut[:5]}"
+        rotated = [t[1] for t in texts if t[2] and "principal component" not in t[1]]
+        assert not rotated, f"rotated labels: {rotated[:5]}"
+        heat = page.evaluate("""[...document.querySelectorAll('table.heat td, table.heat th, table.bars th')]
+            .map(e => parseFloat(getComputedStyle(e).fontSize)).filter(s => s < 11).length""")
+        assert heat == 0, f"{heat} heatmap cells under 11 px at {width} px"
+    page.set_viewport_size({"width": 1400, "height": 900})
+    legend = page.eval_on_selector_all("#map ul.legend li", "ls => ls.map(l => l.innerText)")
+    assert any(l.startswith("Segment 1") for l in legend) and any("flagged" in l for l in legend), legend
+    plot = page.locator("#map svg").bounding_box()
+    first = page.locator("#map ul.legend li").first.bounding_box()
+    assert first["y"] >= plot["y"] + plot["height"] - 1, "the map's legend overlaps the plot"
+    rings = page.locator("#map svg circle[fill=none][stroke='#000000']").count()
+    assert rings > 0, "no flagged account ringed on the map"
+    medians = page.eval_on_selector_all("#profiles table.heat", "ts => ts.map(t => t.innerText)")
+    assert any("$" in t and "%" in t for t in medians), "no medians in business units"
+    print(f"chart text >= 11 px at 1400 and 800 px, none cut; map legend below the plot, {rings} flagged accounts ringed; medians in units")
 
     assert not problems, problems
     browser.close()

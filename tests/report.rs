@@ -12,27 +12,67 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The sample's two months, run once for every test in this file.
+/// The sample's two months, run once for every test in this file, the way
+/// `notebooks/README.md` makes them: its own command, in a copy of the
+/// repository's pipeline, sample data and notebook. The output folder.
 fn sample_run() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap().keep();
-        let out = tmp.join("out");
-        let o = strata(
-            &[
-                "run",
-                "pipelines/sample.toml",
-                "--months",
-                "2026-10..2026-11",
-                "--out",
-                out.to_str().unwrap(),
-                "-q",
-            ],
-            &repo(),
+        let (copy, run) = notebook_readme_lines();
+        let args: Vec<&str> = run.split_whitespace().collect();
+        let o = strata(&args, &copy);
+        assert_eq!(
+            o.code,
+            0,
+            "`{run}` failed in {}:\n{}",
+            copy.display(),
+            o.text()
         );
-        assert_eq!(o.code, 0, "{}", o.text());
-        out
+        copy.join("out/sample")
     })
+}
+
+/// A copy of what `notebooks/README.md`'s commands read (the sample pipeline,
+/// the committed sample's two months, the notebook) and the README's strata
+/// command without `cargo run --release --`.
+fn notebook_readme_lines() -> (PathBuf, String) {
+    let copy = tempfile::tempdir().unwrap().keep();
+    for month in ["2026-10", "2026-11"] {
+        let from = repo().join("data/sample").join(month);
+        let to = copy.join("data/sample").join(month);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    for f in ["pipelines/sample.toml", "notebooks/explore.ipynb"] {
+        std::fs::create_dir_all(copy.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(repo().join(f), copy.join(f)).unwrap();
+    }
+    let run = readme_commands()
+        .into_iter()
+        .find_map(|l| {
+            l.strip_prefix("cargo run --release -- ")
+                .map(str::to_string)
+        })
+        .expect("notebooks/README.md runs strata with `cargo run --release -- ...`");
+    (copy, run)
+}
+
+/// The shell lines of notebooks/README.md's first `sh` block, comments cut.
+fn readme_commands() -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join("notebooks/README.md")).unwrap();
+    let block = text
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a ```sh block in notebooks/README.md");
+    block
+        .lines()
+        .map(|l| l.split("  #").next().unwrap().trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 const SECTIONS: [&str; 11] = [
@@ -117,7 +157,12 @@ fn report_renders_in_headless_chromium_without_errors() {
         let body = &dom_text[start..end];
         assert!(body.contains("<h2>"), "{id} has no heading");
         if !["summary", "quality", "exceptions", "outcomes"].contains(&id) {
-            assert!(body.contains("<svg"), "{id} has no chart");
+            assert!(
+                body.contains("<svg")
+                    || body.contains("class=\"heat\"")
+                    || body.contains("class=\"bars\""),
+                "{id} has no chart"
+            );
         }
     }
     assert!(
@@ -246,6 +291,53 @@ fn a_new_section_is_one_table_entry() {
     assert_eq!(report::page(&data, &sections).unwrap(), base);
 }
 
+/// notebooks/README.md's lines, as written: the run (made by
+/// [`sample_run`]), then `jupyter execute` by the shell in the copy, whose
+/// `.venv` is the test virtualenv. `pip install` must name the requirements
+/// file the test virtualenv was made from; `jupyter lab` waits for a
+/// browser, so it is the one line left out.
+#[test]
+fn notebook_runs_as_its_readme_says() {
+    let copy = sample_run()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let python = PathBuf::from(std::env::var("STRATA_PYTHON").expect(
+        "STRATA_PYTHON names the test virtualenv's python: run the tests with scripts/test",
+    ));
+    let venv = python.parent().unwrap().parent().unwrap();
+    std::os::unix::fs::symlink(venv, copy.join(".venv")).unwrap();
+    let mut executed = false;
+    for line in readme_commands() {
+        if line.starts_with("cargo run") {
+            continue; // sample_run() ran it
+        } else if line.contains("pip install") {
+            assert!(line.contains("-r notebooks/requirements.txt"), "{line}");
+        } else if line.contains("jupyter lab") {
+            continue;
+        } else if line.contains("jupyter execute") {
+            let o = Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .current_dir(&copy)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert!(o.status.success(), "`{line}` failed:\n{text}");
+            executed = true;
+        } else {
+            panic!("notebooks/README.md has a line this test does not know: {line}");
+        }
+    }
+    assert!(executed, "no `jupyter execute` line in notebooks/README.md");
+}
+
 #[test]
 fn notebook_runs_top_to_bottom_against_the_sample_run() {
     let run = sample_run().join("2026-11");
@@ -271,7 +363,12 @@ fn exceptions_table_sorts_filters_and_searches_in_chromium() {
         "search ",
         "upgrade: ",
         "sorted by confidence",
-        "chart tooltips",
+        "heatmap tooltips",
+        "'100k' keeps",
+        "header sticks",
+        "decision box at",
+        "no sideways scroll at 800 px",
+        "chart text >= 11 px",
         "no console errors",
     ] {
         assert!(text.contains(n), "`{n}` not checked:\n{text}");

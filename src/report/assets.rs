@@ -25,6 +25,9 @@ th{background:#f3f6f9}td.n{text-align:right;font-variant-numeric:tabular-nums}
 th.sortable{cursor:pointer;user-select:none}th.sortable:hover{background:#e4ebf2}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
 details summary{cursor:pointer}
+table.heat td{text-align:right;font-variant-numeric:tabular-nums;min-width:3.5em;border:1px solid #fff;white-space:nowrap}table.heat thead th{vertical-align:bottom;max-width:8em;font-weight:600}table.heat tbody th{font-weight:400;max-width:28em;background:#fff}
+table.bars{width:100%}table.bars th{font-weight:400;background:#fff;width:45%}table.bars td{width:55%}.bar{display:flex;align-items:center;gap:6px;font-size:12px;font-variant-numeric:tabular-nums;height:16px}.bar span{display:inline-block;height:12px}
+ul.legend{list-style:none;padding:0;margin:4px 0;display:flex;flex-wrap:wrap;gap:4px 18px;font-size:13px}ul.legend .swatch{display:inline-block;width:11px;height:11px;border-radius:50%;margin-right:6px;border:0}ul.legend .ring{background:transparent;border:1.5px solid #000;width:9px;height:9px}
 .outcome-groups{display:flex;flex-wrap:wrap;gap:0 24px;align-items:flex-start}
 "#;
 

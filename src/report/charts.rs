@@ -54,6 +54,11 @@ pub fn sequential(v: f64) -> RGBColor {
 
 type Res<T> = Result<T, String>;
 
+/// The font size asked of plotters for chart text. Its SVG backend writes a
+/// size `s` as `s / 1.24` px, so 15 renders at 12.1 px: at least 11 px even
+/// where a chart is scaled to fit an 800 px wide window.
+const LABEL: f64 = 15.0;
+
 fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
@@ -67,7 +72,7 @@ pub fn small_multiples(
     chosen: f64,
 ) -> Res<String> {
     let mut out = String::new();
-    let (w, h) = (230u32, 190u32);
+    let (w, h) = (280u32, 210u32);
     let integer_x = xs.iter().all(|x| x.fract() == 0.0);
     let (x_min, x_max) = xs.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, &x| {
         (a.0.min(x), a.1.max(x))
@@ -98,10 +103,10 @@ pub fn small_multiples(
                 None => name.to_string(),
             };
             let mut chart = ChartBuilder::on(&root)
-                .caption(caption, ("sans-serif", 13))
+                .caption(caption, ("sans-serif", LABEL + 1.0))
                 .margin(6)
-                .x_label_area_size(28)
-                .y_label_area_size(46)
+                .x_label_area_size(36)
+                .y_label_area_size(54)
                 .build_cartesian_2d(x_min - 0.05 * span..x_max + 0.05 * span, lo - pad..hi + pad)
                 .map_err(err)?;
             chart
@@ -118,7 +123,8 @@ pub fn small_multiples(
                 })
                 .y_label_formatter(&|v| tick(*v, hi - lo))
                 .light_line_style(RGBColor(235, 235, 235))
-                .label_style(("sans-serif", 11))
+                .label_style(("sans-serif", LABEL))
+                .axis_desc_style(("sans-serif", LABEL))
                 .draw()
                 .map_err(err)?;
             let c = colour(i);
@@ -176,178 +182,97 @@ pub fn short(v: f64) -> String {
     }
 }
 
-/// Horizontal paired bars: share of accounts (blue) and of ARR (orange) per
-/// segment, with the labels and percentages written beside them.
-pub fn shares(labels: &[String], accounts: &[f64], value: Option<&[f64]>) -> Res<String> {
-    let n = labels.len();
-    let (left, bar_w, row) = (300i32, 380f64, 36i32);
-    let h = (20 + row * n as i32 + 10) as u32;
-    let w = (left as f64 + bar_w + 70.0) as u32;
+/// Horizontal paired bars as an HTML table: each segment's name in full,
+/// its share of accounts (blue) and of the value (orange) as bars with their
+/// percentages. HTML so the names wrap instead of being cut and the text
+/// stays the page's size at any width.
+pub fn shares(labels: &[String], accounts: &[f64], value: Option<&[f64]>) -> String {
     let max = accounts
         .iter()
         .chain(value.unwrap_or(&[]))
         .fold(0.0f64, |a, &b| a.max(b))
         .max(0.01);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let label = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
-        let small = TextStyle::from(("sans-serif", 11).into_font()).color(&RGBColor(60, 60, 60));
-        for i in 0..n {
-            let y = 14 + row * i as i32;
-            root.draw(&Text::new(
-                truncate(&labels[i], 46),
-                (6, y + 10),
-                label.clone(),
-            ))
-            .map_err(err)?;
-            let bar = |v: f64, dy: i32, c: RGBColor| -> Res<()> {
-                let len = (v / max * bar_w).round() as i32;
-                root.draw(&Rectangle::new(
-                    [(left, y + dy), (left + len.max(1), y + dy + 13)],
-                    c.filled(),
-                ))
-                .map_err(err)?;
-                root.draw(&Text::new(
-                    format!("{:.0}%", v * 100.0),
-                    (left + len + 4, y + dy + 1),
-                    small.clone(),
-                ))
-                .map_err(err)?;
-                Ok(())
-            };
-            bar(accounts[i], 0, colour(0))?;
-            if let Some(v) = value {
-                bar(v[i], 15, colour(1))?;
-            }
-        }
-        root.draw(&PathElement::new(
-            vec![(left, 8), (left, h as i32 - 6)],
-            RGBColor(150, 150, 150),
-        ))
-        .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    // Tooltips on each row: the full label and both shares.
-    let mut tips = String::new();
-    for i in 0..n {
-        let y = 14 + row * i as i32;
-        let mut text = format!("{}: {:.1}% of accounts", labels[i], accounts[i] * 100.0);
+    let bar = |v: f64, c: &str| {
+        format!(
+            "<div class=\"bar\"><span style=\"width:{:.1}%;background:{c}\"></span>{:.0}%</div>",
+            (v / max * 80.0).max(0.3),
+            v * 100.0
+        )
+    };
+    let mut h = String::from("<table class=\"bars\"><tbody>");
+    for (i, l) in labels.iter().enumerate() {
+        let mut tip = format!("{l}: {:.1}% of accounts", accounts[i] * 100.0);
+        let mut bars = bar(accounts[i], PALETTE[0]);
         if let Some(v) = value {
-            text.push_str(&format!(", {:.1}% of the value", v[i] * 100.0));
+            tip.push_str(&format!(", {:.1}% of the value", v[i] * 100.0));
+            bars.push_str(&bar(v[i], PALETTE[1]));
         }
-        tip(&mut tips, (0, y as u32), (w, row as u32), &text);
+        let _ = write!(
+            h,
+            "<tr title=\"{}\"><th scope=\"row\">{}</th><td>{bars}</td></tr>",
+            super::esc(&tip),
+            super::esc(l)
+        );
     }
-    Ok(with_tips(svg, &tips))
+    h.push_str("</tbody></table>");
+    h
 }
 
-/// A heatmap with row and column labels; `cell` gives colour and text.
+/// A heatmap as an HTML table: row and column labels in full (the page's
+/// text size, wrapping where they must, never rotated), each cell shaded by
+/// `cell`'s colour with its text and a tooltip naming its row and column.
+/// An HTML table rather than an SVG so that its text is the page's 13 px at
+/// any width and a wide one scrolls inside its section instead of shrinking.
 pub fn heatmap(
     rows: &[String],
     cols: &[String],
     cell: &dyn Fn(usize, usize) -> (RGBColor, String),
-    cell_w: u32,
-) -> Res<String> {
-    let left = 260u32;
-    let longest = cols
-        .iter()
-        .map(|c| c.chars().count().min(18))
-        .max()
-        .unwrap_or(4) as u32;
-    let top = 16 + longest * 7;
-    let ch = 26u32;
-    let w = left + cell_w * cols.len() as u32 + 10;
-    let h = top + ch * rows.len() as u32 + 10;
-    // Tooltips: transparent boxes over every label and cell, each with a
-    // <title> holding the full text (labels are cut to fit; cells say which
-    // row and column they are).
-    let mut tips = String::new();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let label = TextStyle::from(("sans-serif", 12).into_font()).color(&BLACK);
+) -> String {
+    use super::esc;
+    let mut h = String::from("<table class=\"heat\"><thead><tr><th></th>");
+    for c in cols {
+        let _ = write!(h, "<th scope=\"col\">{}</th>", esc(c));
+    }
+    h.push_str("</tr></thead><tbody>");
+    for (i, r) in rows.iter().enumerate() {
+        let _ = write!(h, "<tr><th scope=\"row\">{}</th>", esc(r));
         for (j, c) in cols.iter().enumerate() {
-            let x = (left + cell_w * j as u32 + cell_w / 2) as i32;
-            let style = label.transform(FontTransform::Rotate270);
-            root.draw(&Text::new(truncate(c, 18), (x - 6, top as i32 - 6), style))
-                .map_err(err)?;
-            tip(&mut tips, (left + cell_w * j as u32, 0), (cell_w, top), c);
-        }
-        for (i, r) in rows.iter().enumerate() {
-            let y = (top + ch * i as u32) as i32;
-            root.draw(&Text::new(truncate(r, 40), (6, y + 7), label.clone()))
-                .map_err(err)?;
-            tip(&mut tips, (0, y as u32), (left, ch), r);
-            for (j, c) in cols.iter().enumerate() {
-                let (fill, text) = cell(i, j);
-                if text.is_empty() && fill == WHITE {
-                    continue; // sparse matrices stay small
-                }
-                let x = (left + cell_w * j as u32) as i32;
-                tip(
-                    &mut tips,
-                    (x as u32, y as u32),
-                    (cell_w, ch),
-                    &format!("{r} × {c}: {text}"),
-                );
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + cell_w as i32 - 1, y + ch as i32 - 1)],
-                    fill.filled(),
-                ))
-                .map_err(err)?;
-                if !text.is_empty() {
-                    let dark = (fill.0 as u32 + fill.1 as u32 + fill.2 as u32) < 330;
-                    let st = TextStyle::from(("sans-serif", 11).into_font()).color(if dark {
-                        &WHITE
-                    } else {
-                        &BLACK
-                    });
-                    root.draw(&Text::new(text, (x + 4, y + 7), st))
-                        .map_err(err)?;
-                }
+            let (fill, text) = cell(i, j);
+            if text.is_empty() && fill == WHITE {
+                h.push_str("<td></td>");
+                continue;
             }
+            let dark = (fill.0 as u32 + fill.1 as u32 + fill.2 as u32) < 330;
+            let _ = write!(
+                h,
+                "<td style=\"background:#{:02x}{:02x}{:02x}{}\" title=\"{} × {}: {}\">{}</td>",
+                fill.0,
+                fill.1,
+                fill.2,
+                if dark { ";color:#fff" } else { "" },
+                esc(r),
+                esc(c),
+                esc(&text),
+                esc(&text)
+            );
         }
-        root.present().map_err(err)?;
+        h.push_str("</tr>");
     }
-    Ok(with_tips(svg, &tips))
+    h.push_str("</tbody></table>");
+    h
 }
 
-/// A transparent box at `(x, y)` of size `(w, h)` whose tooltip is `title`.
-fn tip(out: &mut String, (x, y): (u32, u32), (w, h): (u32, u32), title: &str) {
-    let _ = write!(
-        out,
-        "<rect class=\"tip\" x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" fill=\"transparent\"><title>{}</title></rect>",
-        super::esc(title)
-    );
-}
-
-/// `svg` with the tooltip boxes `tips` drawn last (on top, so they get the hover).
-fn with_tips(mut svg: String, tips: &str) -> String {
-    match svg.rfind("</svg>") {
-        Some(end) => svg.insert_str(end, tips),
-        None => svg.push_str(tips),
-    }
-    svg
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n - 1).collect::<String>() + "…"
-    }
-}
-
-/// A scatter plot of 2-D points coloured by group, with a legend.
+/// A scatter plot of 2-D points coloured by group, `marked` points (the
+/// flagged accounts) ringed in black on top, then its legend as HTML below
+/// the chart: outside the points, each group's name in full.
 pub fn scatter(
     points: &[(f64, f64, usize)],
+    marked: &[(f64, f64)],
     groups: &[String],
-    x_desc: &str,
-    y_desc: &str,
+    marked_label: &str,
+    (x_desc, y_desc): (&str, &str),
 ) -> Res<String> {
-    let (w, h) = (760u32, 520u32);
+    let (w, h) = (700u32, 500u32);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
@@ -358,7 +283,11 @@ pub fn scatter(
             f64::INFINITY,
             f64::NEG_INFINITY,
         );
-        for &(x, y, _) in points {
+        for (x, y) in points
+            .iter()
+            .map(|p| (p.0, p.1))
+            .chain(marked.iter().copied())
+        {
             x0 = x0.min(x);
             x1 = x1.max(x);
             y0 = y0.min(y);
@@ -370,8 +299,8 @@ pub fn scatter(
         let (px, py) = (((x1 - x0) * 0.05).max(1e-6), ((y1 - y0) * 0.05).max(1e-6));
         let mut chart = ChartBuilder::on(&root)
             .margin(8)
-            .x_label_area_size(32)
-            .y_label_area_size(40)
+            .x_label_area_size(44)
+            .y_label_area_size(56)
             .build_cartesian_2d(x0 - px..x1 + px, y0 - py..y1 + py)
             .map_err(err)?;
         chart
@@ -381,10 +310,11 @@ pub fn scatter(
             .light_line_style(RGBColor(240, 240, 240))
             .x_label_formatter(&|v| format!("{v:.1}"))
             .y_label_formatter(&|v| format!("{v:.1}"))
-            .label_style(("sans-serif", 11))
+            .label_style(("sans-serif", LABEL))
+            .axis_desc_style(("sans-serif", LABEL))
             .draw()
             .map_err(err)?;
-        for (g, name) in groups.iter().enumerate() {
+        for g in 0..groups.len() {
             let c = colour(g);
             chart
                 .draw_series(
@@ -393,21 +323,35 @@ pub fn scatter(
                         .filter(|p| p.2 == g)
                         .map(|&(x, y, _)| Circle::new((x, y), 2, c.mix(0.75).filled())),
                 )
-                .map_err(err)?
-                .label(truncate(name, 44))
-                .legend(move |(x, y)| Circle::new((x + 5, y), 4, c.filled()));
+                .map_err(err)?;
         }
         chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 11))
-            .draw()
+            .draw_series(
+                marked
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, BLACK.stroke_width(1))),
+            )
             .map_err(err)?;
         root.present().map_err(err)?;
     }
-    Ok(svg)
+    let mut legend = String::from("<ul class=\"legend\">");
+    for (g, name) in groups.iter().enumerate() {
+        let _ = write!(
+            legend,
+            "<li><span class=\"swatch\" style=\"background:{}\"></span>{}</li>",
+            PALETTE[g % PALETTE.len()],
+            super::esc(name)
+        );
+    }
+    if !marked.is_empty() {
+        let _ = write!(
+            legend,
+            "<li><span class=\"swatch ring\"></span>{}</li>",
+            super::esc(marked_label)
+        );
+    }
+    legend.push_str("</ul>");
+    Ok(svg + &legend)
 }
 
 #[cfg(test)]
@@ -439,20 +383,24 @@ mod tests {
         assert!(s.starts_with("<svg") && s.contains("silhouette"));
         let h = heatmap(
             &["Segment 1".into()],
-            &["arr".into(), "seats".into()],
+            &["arr".into(), "seats & <more>".into()],
             &|_, j| (diverging(j as f64 - 0.5), format!("{j}")),
-            40,
-        )
-        .unwrap();
-        assert!(h.contains("Segment 1") && h.contains("seats"));
+        );
+        assert!(h.starts_with("<table class=\"heat\">") && h.contains("Segment 1"));
+        assert!(
+            h.contains("seats &amp; &lt;more&gt;") && h.contains("title=\"Segment 1 × arr: 0\"")
+        );
         let p = scatter(
             &[(0.0, 1.0, 0), (1.0, 0.0, 1)],
-            &["a".into(), "b".into()],
-            "PC1",
-            "PC2",
+            &[(1.0, 0.0)],
+            &["a".into(), "b & c".into()],
+            "flagged",
+            ("principal component 1", "principal component 2"),
         )
         .unwrap();
-        assert!(p.contains("<circle"));
+        assert!(
+            p.contains("<circle") && p.contains("b &amp; c</li>") && p.contains("flagged</li>")
+        );
     }
 
     #[test]

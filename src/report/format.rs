@@ -68,12 +68,22 @@ pub(super) fn shown_profiles<'a>(c: &'a Comparison, method: &str) -> (Vec<&'a Pr
     (ps, note)
 }
 
-/// The methods of the run, in its order (the primary one first).
+/// The methods of the run, the leading one first (see [`primary`]), then
+/// the others in the run's order.
 pub(super) fn methods(c: &Document) -> Vec<&str> {
-    c.segmentations.iter().map(|s| s.method.as_ref()).collect()
+    let mut v: Vec<&str> = c.segmentations.iter().map(|s| s.method.as_ref()).collect();
+    if let Some(i) = v.iter().position(|m| *m == c.comparison.exceptions_from) {
+        let lead = v.remove(i);
+        v.insert(0, lead);
+    }
+    v
 }
 
-/// The run's primary method: its segments colour the map and get the table.
+/// The run's leading segmentation, the one the reader is given: the method
+/// the exceptions come from (`tiers.exceptions_from`, k-means by default),
+/// else the run's first. Its segments name the exceptions' segments, colour
+/// the map and get the profile table in business units; the others are the
+/// analyst's second view, cross-mapped to it.
 pub(super) fn primary(c: &Document) -> &str {
     methods(c).first().copied().unwrap_or("")
 }

@@ -23,8 +23,12 @@ pub const MAP_POINTS: usize = 3000;
 /// The 2-D projection of the accounts.
 #[derive(Debug, Clone)]
 pub struct Map {
-    /// (pc1, pc2, k-means segment index into `groups`)
+    /// (pc1, pc2, the leading method's segment index into `groups`)
     pub points: Vec<(f64, f64, usize)>,
+    /// Every flagged account (an exception), wherever the stride falls.
+    pub flagged: Vec<(f64, f64)>,
+    /// The leading method, whose segments colour the points.
+    pub method: String,
     pub groups: Vec<String>,
     pub total: usize,
     /// Share of variance of each component.
@@ -56,6 +60,16 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
     let primary = primary(comparison);
     let column = column::segment(primary);
     let a = read_parquet(&apath, Some(vec![column.clone()]))?;
+    let flag: Vec<bool> = match read_parquet(&apath, Some(vec![column::EXCEPTION.to_string()])) {
+        Ok(e) => e
+            .column(column::EXCEPTION)?
+            .as_materialized_series()
+            .is_not_null()
+            .iter()
+            .map(|v| v.unwrap_or(false))
+            .collect(),
+        Err(_) => Vec::new(), // a run without tiers has no exceptions
+    };
     let seg = a
         .column(&column)?
         .as_materialized_series()
@@ -91,21 +105,32 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
             format!("{} {id}: {name}", method::member(primary))
         })
         .collect();
+    let project = |i: usize| {
+        let (mut x, mut y) = (0.0, 0.0);
+        for j in 0..d {
+            let c = cols[j][i] - mean[j];
+            x += c * v1[j];
+            y += c * v2[j];
+        }
+        (round3(x), round3(y))
+    };
     let points = (0..n)
         .step_by(stride)
         .filter_map(|i| {
             let g = sorted_ids.iter().position(|&id| Some(id) == seg[i])?;
-            let (mut x, mut y) = (0.0, 0.0);
-            for j in 0..d {
-                let c = cols[j][i] - mean[j];
-                x += c * v1[j];
-                y += c * v2[j];
-            }
-            Some((round3(x), round3(y), g))
+            let (x, y) = project(i);
+            Some((x, y, g))
         })
+        .collect();
+    let flagged = (0..n)
+        .filter(|&i| flag.get(i).copied().unwrap_or(false))
+        .take(MAP_POINTS)
+        .map(project)
         .collect();
     Ok(Some(Map {
         points,
+        flagged,
+        method: primary.to_string(),
         groups,
         total: n,
         explained: [l1 / total_var, l2 / total_var],
@@ -192,20 +217,31 @@ pub(super) fn map_section(h: &mut String, r: &RunData) -> Result<()> {
         Some(m) => {
             let svg = charts::scatter(
                 &m.points,
+                &m.flagged,
                 &m.groups,
-                &format!(
-                    "principal component 1 ({:.0}% of variance)",
-                    m.explained[0] * 100.0
+                "flagged to move tier (upgrade or downgrade candidate)",
+                (
+                    &format!(
+                        "principal component 1 ({:.0}% of variance)",
+                        m.explained[0] * 100.0
+                    ),
+                    &format!(
+                        "principal component 2 ({:.0}% of variance)",
+                        m.explained[1] * 100.0
+                    ),
                 ),
-                &format!("PC 2 ({:.0}%)", m.explained[1] * 100.0),
             )
             .map_err(Error::Internal)?;
             let _ = write!(
                 h,
-                "<p class=\"note\">The normalised feature matrix projected on its first two principal components, coloured by k-means segment; {} of {} accounts shown{}.</p>{svg}",
+                "<p class=\"note\">Each dot is an account: the normalised feature matrix projected on its first two principal components (the two directions in which accounts differ most), coloured by {} {}; {} of {} accounts shown{}. Black rings mark the {} flagged accounts{}. Accounts close together behave alike; the map flattens many features into two, so segments can overlap here and still be apart in the data.</p>{svg}",
+                method::label(&m.method),
+                method::noun(&m.method),
                 m.points.len(),
                 m.total,
-                if m.points.len() < m.total { " (an even sample)" } else { "" }
+                if m.points.len() < m.total { " (an even sample)" } else { "" },
+                m.flagged.len(),
+                if m.flagged.len() >= MAP_POINTS { " (the first of them)" } else { "" },
             );
         }
         None => h.push_str("<p>No feature matrix in this run directory.</p>"),

@@ -8,7 +8,7 @@ use super::load::{Document, RunData};
 use super::map::matrix;
 use super::summary::change_text;
 use crate::cluster::method;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub(super) fn migration(h: &mut String, c: &Document) -> Result<()> {
     h.push_str("<section id=\"migration\"><h2>Since last month</h2>");
@@ -52,23 +52,17 @@ pub(super) fn migration(h: &mut String, c: &Document) -> Result<()> {
         let row_tot: Vec<f64> = (0..=np)
             .map(|i| (0..=nc).map(|j| value(i, j)).sum::<f64>().max(1.0))
             .collect();
-        let svg = charts::heatmap(
-            &prev,
-            &cur,
-            &|i, j| {
-                let v = value(i, j);
-                (
-                    charts::sequential(v / row_tot[i]),
-                    if v > 0.0 {
-                        format!("{v:.0}")
-                    } else {
-                        String::new()
-                    },
-                )
-            },
-            52,
-        )
-        .map_err(Error::Internal)?;
+        let svg = charts::heatmap(&prev, &cur, &|i, j| {
+            let v = value(i, j);
+            (
+                charts::sequential(v / row_tot[i]),
+                if v > 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                },
+            )
+        });
         let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{svg}", method::label(method));
     }
     if let Some(t) = &hist.tiers {
@@ -78,17 +72,11 @@ pub(super) fn migration(h: &mut String, c: &Document) -> Result<()> {
             .iter()
             .map(|n| format!("suggested {n} last month"))
             .collect();
-        let svg = charts::heatmap(
-            &rows,
-            names,
-            &|i, j| {
-                let tot: f64 = counts[i].iter().sum::<f64>().max(1.0);
-                let v = counts[i][j];
-                (charts::sequential(v / tot), format!("{v:.0}"))
-            },
-            90,
-        )
-        .map_err(Error::Internal)?;
+        let svg = charts::heatmap(&rows, names, &|i, j| {
+            let tot: f64 = counts[i].iter().sum::<f64>().max(1.0);
+            let v = counts[i][j];
+            (charts::sequential(v / tot), format!("{v:.0}"))
+        });
         let _ = write!(h, "<h3>Suggested tier: last month → this month</h3><p class=\"note\">{} accounts' suggested tier changed.</p>{svg}", t.moved);
     }
     h.push_str("</section>\n");

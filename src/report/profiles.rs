@@ -6,7 +6,7 @@ use super::charts;
 use super::format::{esc, methods, or_zero, primary, shown_profiles};
 use super::load::Document;
 use crate::cluster::method;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::features::ColumnInfo;
 
 pub(super) fn profile_heatmaps(
@@ -52,18 +52,16 @@ pub(super) fn profile_heatmaps(
             .iter()
             .map(|p| p.effects.iter().copied().map(or_zero).collect())
             .collect();
-        let svg = charts::heatmap(
-            &rows,
-            &cols,
-            &|i, j| {
-                let e = effects[i].get(wanted[j]).copied().unwrap_or(0.0);
-                (charts::diverging(e / 2.0), format!("{e:+.1}"))
-            },
-            46,
-        )
-        .map_err(Error::Internal)?;
+        let svg = charts::heatmap(&rows, &cols, &|i, j| {
+            let e = effects[i].get(wanted[j]).copied().unwrap_or(0.0);
+            (charts::diverging(e / 2.0), signed_tenth(e))
+        });
         let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
+        if method != primary(c) {
+            h.push_str(&cross_map(c, method));
+        }
         if method == primary(c) {
+            h.push_str(&medians_table(&ps, features, &rows));
             h.push_str("<table><tr><th>segment</th><th>name</th><th>accounts</th><th>what stands out (median; standardised difference from the rest)</th><th>typical levels</th></tr>");
             for p in &ps {
                 let dist: Vec<String> = p
@@ -120,6 +118,122 @@ pub(super) fn profile_heatmaps(
     Ok(())
 }
 
+/// How the communities sit in the k-means segments (from the comparison's
+/// cross-map): per k-means segment, the communities most of whose accounts
+/// it holds, with that share. Shown under the second view's heatmap, so the
+/// analyst reads it as a finer (or coarser) cut of the leading one.
+fn cross_map(c: &Document, method: &str) -> String {
+    let Some(x) = &c.comparison.cross else {
+        return String::new();
+    };
+    let (km, cm) = ("kmeans", "community");
+    if ![km, cm].contains(&method) || !methods(c).contains(&km) || !methods(c).contains(&cm) {
+        return String::new();
+    }
+    let comm = super::format::profiles(&c.comparison, cm);
+    let mut rows = String::new();
+    for k in super::format::profiles(&c.comparison, km) {
+        let mut inside: Vec<(&crate::compare::profile::Profile, f64)> = comm
+            .iter()
+            .filter_map(|p| {
+                let (best, share) = *x.community_in_kmeans.get(p.segment)?;
+                (best == k.segment).then_some((*p, share))
+            })
+            .collect();
+        inside.sort_by(|a, b| b.0.size.cmp(&a.0.size).then(a.0.id.cmp(&b.0.id)));
+        let list: Vec<String> = inside
+            .iter()
+            .map(|(p, share)| {
+                format!(
+                    "{} {} · {} ({} accounts, {:.0}% of them here)",
+                    method::member(cm),
+                    p.id,
+                    esc(&p.name),
+                    p.size,
+                    share * 100.0
+                )
+            })
+            .collect();
+        let _ = write!(
+            rows,
+            "<tr><td>{} {} · {}</td><td class=n>{}</td><td>{}</td></tr>",
+            method::member(km),
+            k.id,
+            esc(&k.name),
+            k.size,
+            if list.is_empty() {
+                "–".to_string()
+            } else {
+                list.join("<br>")
+            }
+        );
+    }
+    let lead_is_km = primary(c) == km;
+    format!(
+        "<h3>{}</h3><p class=\"note\">Each community under the k-means segment that holds most of its accounts (ARI between the two {:.2}). {}</p><table><tr><th>k-means segment</th><th>accounts</th><th>communities mostly inside it</th></tr>{rows}</table>",
+        if lead_is_km { "The communities as a finer view of the k-means segments" } else { "The k-means segments as a coarser view of the communities" },
+        x.agreement.ari,
+        if lead_is_km {
+            "The report leads with k-means (the exceptions, names and map come from it; set <code>tiers.exceptions_from = \"community\"</code> to lead with communities); the communities split its segments further, by who resembles whom."
+        } else {
+            "The report leads with the communities (<code>tiers.exceptions_from</code>); k-means groups them into fewer, broader segments."
+        }
+    )
+}
+
+/// "+1.2", and "0.0" rather than "-0.0" for what rounds to nothing.
+fn signed_tenth(e: f64) -> String {
+    if (e * 10.0).round() == 0.0 {
+        "0.0".to_string()
+    } else {
+        format!("{e:+.1}")
+    }
+}
+
+/// The leading segmentation's profile in business units: each segment's
+/// median of every numeric feature clustered on, in the feature's unit
+/// (ARR $241k, seat utilisation 92%), shaded by the same standardised
+/// difference as the heatmap above so the two read together.
+fn medians_table(
+    ps: &[&crate::compare::profile::Profile],
+    features: &[ColumnInfo],
+    rows: &[String],
+) -> String {
+    let numeric: Vec<(usize, &ColumnInfo)> = features
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.role == "numeric")
+        .collect();
+    if numeric.is_empty() {
+        return String::new();
+    }
+    let cols: Vec<String> = numeric
+        .iter()
+        .map(|(_, f)| {
+            if f.label.is_empty() {
+                f.name.clone()
+            } else {
+                f.label.clone()
+            }
+        })
+        .collect();
+    let table = charts::heatmap(rows, &cols, &|i, j| {
+        let (col, info) = numeric[j];
+        let median = ps[i]
+            .medians
+            .iter()
+            .find(|(f, _)| *f == info.feature)
+            .map(|(_, m)| *m)
+            .filter(|m| m.is_finite());
+        let e = or_zero(ps[i].effects.get(col).copied().unwrap_or(0.0));
+        match median {
+            Some(m) => (charts::diverging(e / 2.0), info.unit.format(m)),
+            None => (plotters::style::colors::WHITE, "–".to_string()),
+        }
+    });
+    format!("<h3>Medians in business units</h3><p class=\"note\">Each segment's median of every numeric feature it was found on, in the feature's own unit, shaded as above.</p>{table}")
+}
+
 pub(super) fn sizes(h: &mut String, c: &Document) -> Result<()> {
     let label = esc(&c.comparison.value_label);
     let _ = write!(h, "<section id=\"sizes\"><h2>Segment sizes and {label} share</h2><p class=\"legend\"><span style=\"background:#0072B2\"></span>share of accounts<span style=\"background:#E69F00\"></span>share of {label} (the value feature)</p>");
@@ -137,8 +251,8 @@ pub(super) fn sizes(h: &mut String, c: &Document) -> Result<()> {
             .iter()
             .map(|p| p.share_value.filter(|v| v.is_finite()))
             .collect();
-        let svg = charts::shares(&labels, &acc, val.as_deref()).map_err(Error::Internal)?;
-        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
+        let bars = charts::shares(&labels, &acc, val.as_deref());
+        let _ = write!(h, "<h3>{}</h3>{note}{bars}", method::label(method));
     }
     h.push_str("</section>\n");
     Ok(())
