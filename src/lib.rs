@@ -20,6 +20,7 @@
 //! | history | [`history::track`] | identified segments + comparison + last month's run → migration, drift, tier and exception changes |
 //! | report | [`report`] | a run directory's outputs → `report.html` + `report.md` |
 //! | run | [`run`] | the chain above, writing a run directory atomically ([`rundir`]) |
+//! | sql | [`sql`] | pipeline → the feature stage as one Spark SQL or DuckDB query (its output comes back through [`ingest::from_table`]) |
 //! | export | [`export`] | a run's assignments → CRM-ready `exceptions.csv` and `assignments.csv` |
 //! | lakehouse | [`lakehouse`] | each committed month's assignments → the `segment_history` Delta table |
 //!
@@ -48,6 +49,7 @@ pub mod rundir;
 pub mod sample;
 pub mod schema;
 pub mod settings;
+pub mod sql;
 
 pub use error::{Error, Result};
 

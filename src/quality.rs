@@ -81,7 +81,7 @@ pub struct Finding {
 }
 
 /// What was read from one source.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct SourceSummary {
     pub name: String,
     pub file: String,

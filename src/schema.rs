@@ -105,6 +105,14 @@ pub struct Manifest<C = serde_json::Value, F = serde_json::Value> {
     pub stage_seconds: BTreeMap<String, f64>,
     /// `features` when the run stopped after the feature matrix, else `all`.
     pub until: String,
+    /// The route the features came by: `sources` (strata's own ingestion)
+    /// or `feature table <path>` (an engine's output, `strata run --features`).
+    #[serde(default = "sources_route")]
+    pub features_from: String,
+}
+
+fn sources_route() -> String {
+    "sources".into()
 }
 
 /// The manifest's headline: what `strata history` lists per month.
@@ -256,6 +264,7 @@ mod tests {
             features: vec!["arr".into()],
             stage_seconds: BTreeMap::new(),
             until: "all".into(),
+            features_from: "sources".into(),
         };
         let text = serde_json::to_string(&m).unwrap();
         let back: Manifest<Vec<u8>, Vec<String>> = serde_json::from_str(&text).unwrap();

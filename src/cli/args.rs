@@ -57,6 +57,23 @@ pub enum Command {
         /// Stop after this stage: `features` writes the feature matrix and quality report only.
         #[arg(long, value_enum, default_value_t = Until::All)]
         until: Until,
+        /// Take the features from this table (what `strata sql`'s query wrote on Spark or DuckDB: a Parquet file, a folder of part files or a Delta table) instead of ingesting the sources. Needs the month: --as-of or run.as_of.
+        #[arg(long, conflicts_with = "months")]
+        features: Option<PathBuf>,
+    },
+    /// Print the feature stage as one SQL query for Spark or DuckDB: one row per account with every feature's raw value.
+    #[command(
+        after_help = "Examples:\n  strata sql pipelines/sample.toml --dialect duckdb > features.sql\n  strata sql pipelines/sample.toml --dialect spark --as-of 2026-11\n\nThen run the query on the engine, write its result as Parquet, and:\n  strata run pipelines/sample.toml --as-of 2026-11 --features features.parquet"
+    )]
+    Sql {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        /// The engine: `spark` (Spark SQL 3.5+/4, Databricks) or `duckdb`.
+        #[arg(long, value_enum)]
+        dialect: strata::sql::Dialect,
+        /// The month the features are computed as of (YYYY-MM); default: the pipeline's `run.as_of`.
+        #[arg(long, value_parser = parse_month)]
+        as_of: Option<Month>,
     },
     /// Re-render report.html and report.md of a run directory from its outputs alone.
     #[command(after_help = "Example:\n  strata report out/sample/2026-11")]

@@ -60,7 +60,21 @@ pub fn dispatch(cli: Cli, log: &Log) -> Result<(), Error> {
             months,
             out,
             until,
-        } => run_months(&pipeline, &common, months, out, until, threads, log),
+            features,
+        } => run_months(
+            &pipeline,
+            &common,
+            months,
+            (out, features),
+            until,
+            threads,
+            log,
+        ),
+        Command::Sql {
+            pipeline,
+            dialect,
+            as_of,
+        } => sql(&pipeline, dialect, as_of),
         Command::Report { run_dir } => report(&run_dir, log),
         Command::History { out_dir, json } => history(&out_dir, json),
     }
@@ -142,12 +156,17 @@ fn run_months(
     pipeline: &Path,
     common: &Common,
     months: Option<(Month, Month)>,
-    out: Option<PathBuf>,
+    (out, features): (Option<PathBuf>, Option<PathBuf>),
     until: Until,
     threads: Option<usize>,
     log: &Log,
 ) -> Result<(), Error> {
     let p = config::load(pipeline)?;
+    if features.is_some() && common.as_of.or(p.as_of).is_none() {
+        return Err(Error::Usage(
+            "--features needs the month the table was computed as of: give --as-of YYYY-MM (or run.as_of in the pipeline file)".into(),
+        ));
+    }
     set_threads(threads.or(p.threads));
     let list: Vec<Option<Month>> = match months {
         Some((first, last)) => (first.index()..=last.index())
@@ -161,6 +180,7 @@ fn run_months(
             output: out.clone(),
             strict: common.strict,
             features_only: until == Until::Features,
+            feature_table: features.clone(),
             ..RunOptions::default()
         };
         let summary = run::run(&p, &opts, log)?;
@@ -177,6 +197,19 @@ fn run_months(
             print!("{}", run::summary_text(&summary));
         }
     }
+    Ok(())
+}
+
+/// `strata sql`: the feature stage as one query, on standard output.
+fn sql(pipeline: &Path, dialect: strata::sql::Dialect, as_of: Option<Month>) -> Result<(), Error> {
+    let p = config::load(pipeline)?;
+    let Some(as_of) = as_of.or(p.as_of) else {
+        return Err(Error::Usage(
+            "strata sql needs the month to compute the features as of: give --as-of YYYY-MM (or run.as_of in the pipeline file)".into(),
+        ));
+    };
+    let shapes = strata::ingest::probe(&p.for_month(as_of))?;
+    print!("{}", strata::sql::compile(&p, as_of, &shapes, dialect)?);
     Ok(())
 }
 

@@ -76,6 +76,7 @@ section! {
     #[derive(Debug, Deserialize)]
     pub(super) struct RawSource {
         pub path: String,
+        pub table: Option<String>,
         pub format: Option<String>,
         pub separator: Option<String>,
         pub id: Option<String>,

@@ -106,9 +106,22 @@ fn source(sname: &str, s: &RawSource, base: &Path, problems: &mut Problems) -> S
         .filter
         .as_ref()
         .and_then(|f| parse_expr(problems, &key("filter"), f));
+    if let Some(t) = &s.table {
+        let ok = !t.is_empty()
+            && t.split('.').all(|part| {
+                !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if !ok {
+            problems.push(
+                key("table"),
+                format!("`{t}` is not a table name strata can write into SQL: give it as name, schema.name or catalog.schema.name (letters, digits, `_`)"),
+            );
+        }
+    }
     Source {
         name: sname.to_string(),
         path,
+        table: s.table.clone(),
         format,
         separator,
         link,

@@ -39,6 +39,10 @@ pub enum Link {
 pub struct Source {
     pub name: String,
     pub path: PathBuf,
+    /// The same data as a table of the engine that `strata sql`'s query runs
+    /// on (`lake.usage`): the query reads it instead of `path`, which strata
+    /// still reads for its own route and for the types and date formats.
+    pub table: Option<String>,
     pub format: Format,
     pub separator: u8,
     pub link: Link,

@@ -342,6 +342,21 @@ pub(super) fn over_no_rows(df: &DataFrame, f: &Feature) -> Option<f64> {
     v.f64().ok()?.get(0).filter(|x| x.is_finite())
 }
 
+/// [`over_no_rows`] for a feature alone (no source read): over an empty
+/// frame of its columns as numbers. For `strata sql`, which writes this
+/// value for the accounts without rows.
+pub fn over_no_rows_value(f: &Feature) -> Option<f64> {
+    let mut names = f.expr.clone().meta().root_names();
+    names.sort();
+    names.dedup();
+    let cols: Vec<Column> = names
+        .into_iter()
+        .map(|n| Column::new_empty(n, &DataType::Float64))
+        .collect();
+    let df = DataFrame::new_infer_height(cols).ok()?;
+    over_no_rows(&df, f)
+}
+
 /// `text` with every call of SQL `sum(` written `total(` (outside string
 /// literals and quoted names).
 pub(super) fn sums_as_totals(text: &str) -> String {
@@ -400,4 +415,21 @@ pub(super) fn date_range(s: &Source, df: &DataFrame) -> Option<(String, String, 
     let lo = c.min_reduce().ok()?.value().to_string();
     let hi = c.max_reduce().ok()?.value().to_string();
     Some((t.to_string(), lo, hi))
+}
+
+#[cfg(test)]
+mod no_rows_tests {
+    use super::*;
+
+    #[test]
+    fn a_feature_alone_knows_its_value_over_no_rows() {
+        let p = crate::config::parse(
+            "[sources.a]\npath = \"data/sample/2026-11/accounts.csv\"\nid = \"account_id\"\n[sources.r]\npath = \"data/sample/2026-11/revenue.csv\"\naccount = \"account_id\"\ntime = \"month\"\n[[feature]]\nname = \"arr\"\nsource = \"r\"\nexpr = \"sum(mrr) * 12\"\nwindow = 1\n[[feature]]\nname = \"late\"\nsource = \"r\"\nexpr = \"avg(invoices_paid_late)\"\nwindow = 1\n",
+            std::path::Path::new("t.toml"),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        )
+        .unwrap();
+        assert_eq!(over_no_rows_value(&p.features[0]), Some(0.0));
+        assert_eq!(over_no_rows_value(&p.features[1]), None);
+    }
 }

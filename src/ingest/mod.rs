@@ -36,15 +36,20 @@ pub mod load;
 mod lookup;
 mod parts;
 mod prepare;
+mod probe;
 mod read;
+mod table;
 
+pub use aggregate::over_no_rows_value;
 use aggregate::Aggregated;
 use derive::build_features;
 pub(crate) use derive::feature_finding;
 pub use frame::{AccountFrame, ACCOUNT, AID};
 use link::{dedupe, frame_key_map, link_source};
 use prepare::finish_prepare;
+pub use probe::{probe, Shape};
 use read::{needed_columns, read_and_prepare};
+pub use table::{from_table, parquet_files, SOURCE as FEATURE_TABLE};
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -7,6 +7,7 @@ header{background:#0b3c5d;color:#fff;padding:18px 32px}
 header h1{margin:0;font-size:22px}header p{margin:4px 0 0;opacity:.85}
 nav{background:#fff;border-bottom:1px solid #ddd;padding:8px 32px;position:sticky;top:0;z-index:2}
 nav a{margin-right:14px;color:#0b3c5d;text-decoration:none;font-size:14px}
+@media (max-width:900px){nav{white-space:nowrap;overflow-x:auto}}
 main{padding:8px 32px 40px;max-width:1200px}
 section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;padding:14px 20px;margin:16px 0}section:not(#exceptions){overflow-x:auto}section svg{max-width:100%;height:auto}#ex-table thead th{position:sticky;top:0;background:#eef2f6;z-index:2}#ex-table td{overflow-wrap:anywhere}
 h2{font-size:18px;margin:4px 0 10px;color:#0b3c5d}h3{font-size:15px;margin:14px 0 6px}

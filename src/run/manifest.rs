@@ -125,6 +125,10 @@ pub(super) fn manifest<'a>(
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
+        features_from: match &opts.feature_table {
+            Some(t) => format!("feature table {}", t.display()),
+            None => "sources".to_string(),
+        },
         until: if opts.features_only {
             "features"
         } else {

@@ -46,6 +46,9 @@ pub struct RunOptions {
     pub features_only: bool,
     /// The segment-discovery methods (the registry's by default).
     pub methods: Methods,
+    /// Take the features from this table (the output of `strata sql`'s
+    /// query) instead of ingesting the sources.
+    pub feature_table: Option<PathBuf>,
 }
 
 impl RunOptions {
@@ -85,7 +88,15 @@ impl Progress for Silent {
 
 /// Ingest and check the data: exactly what `strata validate` does.
 pub fn validate(p: &Pipeline, opts: &RunOptions) -> Result<Validated> {
-    let ingested = ingest::ingest(p, opts.as_of(p))?;
+    let ingested = match (&opts.feature_table, opts.as_of(p)) {
+        (Some(t), Some(m)) => ingest::from_table(&p.for_month(m), t, m)?,
+        (Some(_), None) => {
+            return Err(Error::Usage(
+                "a run from a feature table needs its month: --as-of YYYY-MM or run.as_of".into(),
+            ))
+        }
+        (None, m) => ingest::ingest(p, m)?,
+    };
     let mut report = ingested.report;
     let mut tiers = None;
     if let Some(frame) = &ingested.frame {

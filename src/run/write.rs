@@ -321,11 +321,56 @@ fn segment_table(segs: &[Segmentation], cmp: &Comparison) -> Vec<Column> {
         for (j, (feature, _)) in first.medians.iter().enumerate() {
             seg_cols.push(Column::new(
                 format!("{}{feature}", column::MEDIAN_PREFIX).into(),
-                pr.iter().map(|x| x.medians[j].1).collect::<Vec<_>>(),
+                to_column_scale(&pr.iter().map(|x| x.medians[j].1).collect::<Vec<_>>()),
             ));
         }
     }
     seg_cols
+}
+
+/// A column of medians to 12 significant digits of the column's largest
+/// value: far below any business precision, and what makes segments.parquet
+/// the same file whether the features came from strata's ingestion or from
+/// an engine's SQL (which sums in another order, so a median can differ in
+/// its 16th digit, or be 5e-18 where strata has 0).
+fn to_column_scale(values: &[f64]) -> Vec<f64> {
+    let scale = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    if scale == 0.0 {
+        return values.to_vec();
+    }
+    let digits = 11 - scale.log10().floor() as i32;
+    values
+        .iter()
+        .map(|&v| {
+            if !v.is_finite() {
+                v
+            } else if digits >= 0 {
+                let p = 10f64.powi(digits.min(22));
+                (v * p).round() / p
+            } else {
+                let p = 10f64.powi((-digits).min(22));
+                (v / p).round() * p
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod scale_tests {
+    #[test]
+    fn medians_keep_twelve_digits_of_their_column() {
+        let a = super::to_column_scale(&[0.0, 0.8333333333333333, 1.3333333333333333]);
+        let b = super::to_column_scale(&[5.3e-18, 0.8333333333333334, 1.3333333333333333]);
+        assert_eq!(a, b);
+        assert_eq!(a[1], 0.83333333333);
+        assert_eq!(
+            super::to_column_scale(&[241_000.123456789, 12.5]),
+            [241_000.123457, 12.5]
+        );
+    }
 }
 
 pub(super) fn write_outputs(
