@@ -6,6 +6,12 @@
 #   benches/e2e_vs_peer.sh [SIZES...]        default: 100000 1000000 10000000
 #   PEER=0 benches/e2e_vs_peer.sh 10000000   strata only (the peer at 10M takes hours)
 #   ROUNDS=2 benches/e2e_vs_peer.sh 100000   each side twice, interleaved
+#   PEER=0 benches/e2e_vs_peer.sh 10000 100000   the analyst's loop sizes
+#
+# After the sizes it prints the performance targets (10k <= 1.5 s, 100k <= 4 s,
+# 10M <= 5 min in <= 8 GiB, compare and write at 10M <= 15 s, every stage at 10M
+# <= 12x its 1M time, 1M >= 10x the peer at <= 0.35x its memory, the same k at
+# 100k, 1M and 10M), met or not, from this and earlier runs' summaries.
 #
 # For each size: generates the data once (`strata sample --format parquet`,
 # timed, with its peak RSS), then runs strata and the peer interleaved
@@ -99,5 +105,57 @@ for side in ["strata", "peer"]:
     items = [(k, v) for (sd, k), v in stages.items() if sd == side]
     if items:
         print(f"  {side}: " + ", ".join(f"{k} {span(v, '{:.1f}')}" for k, v in items))
+# This size's summary for the targets table printed after every size.
+m = json.loads((work / f"strata-manifest-{rounds}.json").read_text())
+summary = {
+    "n": n,
+    "wall": [x[0] for x in s],
+    "rss_gib": [x[1] / 1048576 for x in s],
+    "peer_wall": [x[0] for x in q],
+    "peer_rss_gib": [x[1] / 1048576 for x in q],
+    "stages": {k: v for (sd, k), v in stages.items() if sd == "strata"},
+    "k": m["headline"]["segments"].get("kmeans"),
+}
+(work.parent / f"summary-{n}.json").write_text(json.dumps(summary))
 PY
 done
+
+# The targets of the performance issue, from every size's summary in this
+# session's bench folder (sizes not run this time are read from earlier runs).
+python3 - "$ROOT" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+import json, sys, pathlib
+root, load = pathlib.Path(sys.argv[1]), sys.argv[2]
+runs = {}
+for f in root.glob("summary-*.json"):
+    s = json.loads(f.read_text())
+    runs[s["n"]] = s
+if not runs:
+    sys.exit(0)
+print(f"\n=== targets (load average now {load}) ===")
+def verdict(ok):
+    return "met" if ok else "NOT met"
+for n, limit in [(10_000, 1.5), (100_000, 4.0), (10_000_000, 300.0)]:
+    if n in runs:
+        w = max(runs[n]["wall"])
+        print(f"{n:>10,} accounts end to end <= {limit:g} s: {w:.1f} s, {verdict(w <= limit)}")
+if 10_000_000 in runs:
+    r = max(runs[10_000_000]["rss_gib"])
+    print(f"10,000,000 accounts peak RSS <= 8 GiB: {r:.2f} GiB, {verdict(r <= 8)}")
+    st = runs[10_000_000]["stages"]
+    for k in ["compare", "write"]:
+        if k in st:
+            print(f"10,000,000 {k} <= 15 s: {max(st[k]):.1f} s, {verdict(max(st[k]) <= 15)}")
+    if 1_000_000 in runs:
+        one = runs[1_000_000]["stages"]
+        worst = max(((max(v) / max(min(one[k]), 1e-9), k) for k, v in st.items() if k in one and min(one[k]) > 0.5), default=None)
+        if worst:
+            print(f"every stage at 10M <= 12x its 1M time: worst {worst[1]} {worst[0]:.1f}x, {verdict(worst[0] <= 12)}")
+if 1_000_000 in runs and runs[1_000_000]["peer_wall"]:
+    a = runs[1_000_000]
+    ratio = min(a["peer_wall"]) / max(a["wall"])
+    mem = max(a["rss_gib"]) / min(a["peer_rss_gib"])
+    print(f"1,000,000 accounts vs the peer >= 10x faster at <= 0.35x memory: {ratio:.1f}x at {mem:.2f}x, {verdict(ratio >= 10 and mem <= 0.35)}")
+ks = {n: r["k"] for n, r in sorted(runs.items()) if n >= 100_000}
+if len(ks) > 1:
+    print(f"chosen k equal at {', '.join(f'{n:,}' for n in ks)}: {ks}, {verdict(len(set(ks.values())) == 1)}")
+PY

@@ -3,7 +3,8 @@
 //! 17), each compared feature by feature with strata's own
 //! features.parquet (tests/sql_engines.py: within 1e-9 relative, the same
 //! missing values), for the sample pipeline's two months, the second schema
-//! (usage through subscriptions) and tier_rules.toml. Then a run from the
+//! (usage through subscriptions), tier_rules.toml, a lookup with a filter,
+//! and sources read by table name. Then a run from the
 //! Spark output against the ordinary run, and the errors of both routes.
 //!
 //! `scripts/test` installs duckdb and pyspark into the test virtualenv and
@@ -56,7 +57,24 @@ fn duckdb_and_spark_compute_strata_s_features_and_a_run_from_them_matches() {
     let root = ws.path().join("repo");
     let q = ws.path().join("sql");
     std::fs::create_dir_all(&q).unwrap();
+    // A lookup onto the account table (with a level it lacks: missing) and
+    // a filter on a child source.
+    std::fs::write(
+        root.join("data/industries.csv"),
+        "industry,weight\nSoftware,1.5\nRetail,0.7\nMedia,2\nEducation,1.1\nHealthcare,0.9\nManufacturing,1.3\nLogistics,0.8\n",
+    )
+    .unwrap();
+    let lookup = std::fs::read_to_string(root.join("pipelines/sample.toml"))
+        .unwrap()
+        .replace(
+            "[sources.usage]",
+            "[sources.industries]\npath = \"../data/industries.csv\"\nkey = \"industry\"\nlookup = \"accounts\"\non = \"industry\"\ncolumns = [\"weight\"]\n\n[sources.usage]\nfilter = \"active_users > 0 AND features_used >= 1\"",
+        )
+        .replace("../out/sample", "../out/lookup")
+        + "\n[[feature]]\nname = \"industry_weight\"\nexpr = \"weight * 2\"\nmatrix = false\n";
+    std::fs::write(root.join("pipelines/lookup.toml"), lookup).unwrap();
     let cases = [
+        ("lookup", "pipelines/lookup.toml", "2026-11", "out/lookup"),
         (
             "sample-2026-10",
             "pipelines/sample.toml",
