@@ -226,7 +226,6 @@ pub fn compile(
             acc.name
         )));
     }
-    let q = |n: &str| d.quote(n);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -251,10 +250,30 @@ pub fn compile(
             );
         }
     }
+    let acc_id = match &acc.link {
+        Link::Accounts { id } => id.clone(),
+        _ => unreachable!("the account source"),
+    };
     let mut ctes: Vec<(String, String)> = Vec::new();
     let as_of_index = as_of.year as i64 * 12 + as_of.month as i64;
+    read_sources(p, d, shapes, as_of_index, &mut ctes);
+    one_row_each(p, d, &mut ctes)?;
+    let linked = link_to_accounts(p, d, &acc_id, &mut ctes);
+    let joins = aggregates(p, d, &linked, &mut ctes)?;
+    let step = row_level(p, d, &acc_id, &joins, &mut ctes)?;
+    finish(p, d, &acc_id, step, ctes, &mut out);
+    Ok(out)
+}
 
-    // 1. Each source read, typed, numbered, with its months-since columns.
+/// Step 1: each source read, typed, numbered, with its months-since columns.
+fn read_sources(
+    p: &Pipeline,
+    d: Dialect,
+    shapes: &BTreeMap<String, Shape>,
+    as_of_index: i64,
+    ctes: &mut Vec<(String, String)>,
+) {
+    let q = |n: &str| d.quote(n);
     for s in &p.sources {
         let shape = shapes.get(&s.name).cloned().unwrap_or_default();
         let mut cols: Vec<String> = Vec::new();
@@ -318,9 +337,12 @@ pub fn compile(
         }
         ctes.push((format!("src_{}", ident(&s.name)), body));
     }
+}
 
-    // 2. One row per id or key; lookups; the source's filter (lookups
-    // first: their rows join onto the others).
+/// Step 2: one row per id or key; lookups; the source's filter (lookups
+/// first: their rows join onto the others).
+fn one_row_each(p: &Pipeline, d: Dialect, ctes: &mut Vec<(String, String)>) -> Result<()> {
+    let q = |n: &str| d.quote(n);
     let lookups_first: Vec<&Source> = p
         .sources
         .iter()
@@ -380,12 +402,19 @@ pub fn compile(
         }
         ctes.push((format!("one_{}", ident(&s.name)), body));
     }
+    Ok(())
+}
 
-    // 3. Each child row given its account; unknown accounts dropped.
-    let acc_id = match &acc.link {
-        Link::Accounts { id } => id.clone(),
-        _ => unreachable!("the account source"),
-    };
+/// Step 3: each child row given its account, unknown accounts dropped; the
+/// linked CTE of each source, by name.
+fn link_to_accounts(
+    p: &Pipeline,
+    d: Dialect,
+    acc_id: &str,
+    ctes: &mut Vec<(String, String)>,
+) -> BTreeMap<String, String> {
+    let q = |n: &str| d.quote(n);
+    let acc = p.account_source();
     let accounts = format!("one_{}", ident(&acc.name));
     let mut linked: BTreeMap<String, String> = BTreeMap::new();
     let mut pending: Vec<&Source> = p
@@ -435,8 +464,19 @@ pub fn compile(
         }
         pending = rest;
     }
+    linked
+}
 
-    // 4. The aggregate features, per source and window.
+/// Step 4: the aggregate features, one CTE per source and window; each
+/// CTE's name with its features.
+fn aggregates<'p>(
+    p: &'p Pipeline,
+    d: Dialect,
+    linked: &BTreeMap<String, String>,
+    ctes: &mut Vec<(String, String)>,
+) -> Result<Vec<(String, Vec<&'p Feature>)>> {
+    let q = |n: &str| d.quote(n);
+    let acc = p.account_source();
     let mut windows: BTreeMap<(String, Option<Window>), Vec<&Feature>> = BTreeMap::new();
     for f in &p.features {
         if let Some(src) = &f.source {
@@ -504,8 +544,21 @@ pub fn compile(
         ctes.push((name.clone(), body));
         joins.push((name, feats.clone()));
     }
+    Ok(joins)
+}
 
-    // 5. The account table with every aggregate, then the row-level features in order.
+/// Step 5: the account table with every aggregate, then the row-level
+/// features in order, a CTE each; the number of the last.
+fn row_level(
+    p: &Pipeline,
+    d: Dialect,
+    acc_id: &str,
+    joins: &[(String, Vec<&Feature>)],
+    ctes: &mut Vec<(String, String)>,
+) -> Result<usize> {
+    let q = |n: &str| d.quote(n);
+    let acc = p.account_source();
+    let accounts = format!("one_{}", ident(&acc.name));
     let mut cols = vec!["a.*".to_string()];
     let mut from = format!("{accounts} AS a");
     for (i, (name, feats)) in joins.iter().enumerate() {
@@ -560,8 +613,21 @@ pub fn compile(
         step += 1;
         defined.push(&f.name);
     }
+    Ok(step)
+}
 
-    // The customers at the end of the month, one row each, features by name.
+/// The customers at the end of the month, one row each, features by name:
+/// the CTEs and the final SELECT appended to `out`.
+fn finish(
+    p: &Pipeline,
+    d: Dialect,
+    acc_id: &str,
+    step: usize,
+    ctes: Vec<(String, String)>,
+    out: &mut String,
+) {
+    let q = |n: &str| d.quote(n);
+    let acc = p.account_source();
     let mut select = vec![format!("{} AS {}", q(&acc_id), q(ACCOUNT_ID))];
     for f in &p.features {
         let ty = match f.kind {
@@ -607,7 +673,6 @@ pub fn compile(
     if d == Dialect::Spark {
         out.push_str(";\n");
     }
-    Ok(out)
 }
 
 /// The columns of `s` that join it (its id, account, link, key, latest_by
