@@ -34,8 +34,92 @@ pub const SOURCE: &str = "feature table";
 pub fn from_table(p: &Pipeline, path: &Path, as_of: Month) -> Result<Ingested> {
     let files = parquet_files(path)?;
     let mut report = QualityReport::default();
-    let mut parts: Vec<DataFrame> = Vec::new();
-    for f in &files {
+    let parts = read_parts(&files, &mut report)?;
+    let mut wanted: Vec<(&str, Kind)> = vec![(ACCOUNT_ID, Kind::Categorical)];
+    wanted.extend(p.features.iter().map(|f| (f.name.as_str(), f.kind)));
+    if let Some(t) = super::read::tier_column(p) {
+        wanted.push((t, Kind::Categorical));
+    }
+    // Every part's columns; a column some part lacks counts as missing.
+    let missing: BTreeSet<&str> = wanted
+        .iter()
+        .map(|w| w.0)
+        .filter(|name| parts.iter().any(|df| df.column(name).is_err()))
+        .collect();
+    for name in &missing {
+        report.push(finding(
+            path,
+            Severity::Error,
+            "missing_feature",
+            Some(name),
+            0,
+            format!("the feature table has no column `{name}`, which the pipeline needs"),
+            "make the table with this pipeline's query (`strata sql PIPELINE --dialect spark|duckdb`); a table made for another pipeline, or before a feature was added, lacks it",
+        ));
+    }
+    if parts.is_empty() {
+        report.push(finding(
+            path,
+            Severity::Error,
+            "empty_table",
+            None,
+            0,
+            "the feature table has no Parquet files".into(),
+            "point --features at the Parquet file or folder the query wrote",
+        ));
+    }
+    if report.has_errors() {
+        return Ok(stopped(report, as_of));
+    }
+    let df = typed_frame(&parts, &wanted, path, &mut report)?;
+    check_ids(&df, path, &mut report)?;
+    if report.has_errors() {
+        return Ok(stopped(report, as_of));
+    }
+    let note = format!(
+        "features read from the feature table {} ({} file(s), {} accounts) for {as_of}; the checks that need the raw rows (ranges, orphans, duplicates, empty windows) are not run on this route",
+        path.display(),
+        files.len(),
+        df.height()
+    );
+    report.sort();
+    let df = df.sort([ACCOUNT_ID], SortMultipleOptions::default())?;
+    Ok(Ingested {
+        frame: Some(AccountFrame { df, as_of }),
+        report,
+        as_of,
+        as_of_note: Some(note),
+    })
+}
+
+/// A finding about the feature table at `path`.
+fn finding(
+    path: &Path,
+    severity: Severity,
+    code: &str,
+    column: Option<&str>,
+    count: usize,
+    message: String,
+    hint: &str,
+) -> Finding {
+    Finding {
+        severity,
+        code: code.to_string().into(),
+        source: SOURCE.into(),
+        file: path.display().to_string(),
+        column: column.map(str::to_string),
+        count,
+        message,
+        hint: hint.to_string(),
+        examples: Vec::new(),
+    }
+}
+
+/// Each Parquet file read whole, with a source summary for the manifest
+/// (which hashes each file).
+fn read_parts(files: &[PathBuf], report: &mut QualityReport) -> Result<Vec<DataFrame>> {
+    let mut parts = Vec::new();
+    for f in files {
         let file = File::open(f).map_err(|e| Error::io("opening", f, e))?;
         let df = ParquetReader::new(file).finish().map_err(|e| {
             Error::Usage(format!(
@@ -52,78 +136,32 @@ pub fn from_table(p: &Pipeline, path: &Path, as_of: Month) -> Result<Ingested> {
         });
         parts.push(df);
     }
-    let finding =
-        |severity, code: &str, column: Option<&str>, count, message: String, hint: &str| Finding {
-            severity,
-            code: code.to_string().into(),
-            source: SOURCE.into(),
-            file: path.display().to_string(),
-            column: column.map(str::to_string),
-            count,
-            message,
-            hint: hint.to_string(),
-            examples: Vec::new(),
-        };
-    let mut wanted: Vec<(&str, Kind)> = p
-        .features
-        .iter()
-        .map(|f| (f.name.as_str(), f.kind))
-        .collect();
-    if let Some(t) = super::read::tier_column(p) {
-        wanted.push((t, Kind::Categorical));
-    }
-    // Every part's columns; a column some part lacks counts as missing.
-    let mut missing: BTreeSet<&str> = BTreeSet::new();
-    for df in &parts {
-        for name in std::iter::once(ACCOUNT_ID).chain(wanted.iter().map(|w| w.0)) {
-            if df.column(name).is_err() {
-                missing.insert(name);
-            }
-        }
-    }
-    for name in &missing {
-        report.push(finding(
-            Severity::Error,
-            "missing_feature",
-            Some(name),
-            0,
-            format!("the feature table has no column `{name}`, which the pipeline needs"),
-            "make the table with this pipeline's query (`strata sql PIPELINE --dialect spark|duckdb`); a table made for another pipeline, or before a feature was added, lacks it",
-        ));
-    }
-    if !missing.is_empty() || parts.is_empty() {
-        if parts.is_empty() {
-            report.push(finding(
-                Severity::Error,
-                "empty_table",
-                None,
-                0,
-                "the feature table has no Parquet files".into(),
-                "point --features at the Parquet file or folder the query wrote",
-            ));
-        }
-        return Ok(stopped(report, as_of));
-    }
-    // One frame, each column in the type the run expects.
+    Ok(parts)
+}
+
+/// The parts stacked into one frame of the `wanted` columns, each in the
+/// type the run expects (numbers as f64, NaN and infinity missing as on the
+/// sources route; categories as text). A numeric feature that holds
+/// something else is a finding and left out.
+fn typed_frame(
+    parts: &[DataFrame],
+    wanted: &[(&str, Kind)],
+    path: &Path,
+    report: &mut QualityReport,
+) -> Result<DataFrame> {
     let mut cols: Vec<Column> = Vec::new();
-    let names: Vec<(&str, Kind)> = std::iter::once((ACCOUNT_ID, Kind::Categorical))
-        .chain(wanted.iter().copied())
-        .collect();
-    for (name, kind) in &names {
+    for &(name, kind) in wanted {
         let mut all: Option<Series> = None;
-        for df in &parts {
+        for df in parts {
             let s = df.column(name)?.as_materialized_series().clone();
+            let numeric = s.dtype().is_primitive_numeric()
+                || matches!(s.dtype(), DataType::Null | DataType::Boolean);
             let typed = match kind {
-                Kind::Categorical => s.cast(&DataType::String),
-                Kind::Numeric
-                    if s.dtype().is_primitive_numeric()
-                        || s.dtype() == &DataType::Null
-                        || s.dtype() == &DataType::Boolean =>
-                {
-                    s.cast(&DataType::Float64)
-                }
+                Kind::Categorical => s.cast(&DataType::String)?,
+                Kind::Numeric if numeric => s.cast(&DataType::Float64)?,
                 Kind::Numeric => {
                     report.push(finding(
+                        path,
                         Severity::Error,
                         "bad_feature",
                         Some(name),
@@ -131,9 +169,10 @@ pub fn from_table(p: &Pipeline, path: &Path, as_of: Month) -> Result<Ingested> {
                         format!("`{name}` holds {} values in the feature table, not numbers", s.dtype()),
                         "cast it to a number in the query (the pipeline declares it numeric), or set kind = \"categorical\"",
                     ));
-                    continue;
+                    all = None;
+                    break;
                 }
-            }?;
+            };
             match all.as_mut() {
                 Some(a) => {
                     a.append(&typed)?;
@@ -141,41 +180,42 @@ pub fn from_table(p: &Pipeline, path: &Path, as_of: Month) -> Result<Ingested> {
                 None => all = Some(typed),
             }
         }
-        if let Some(s) = all {
-            cols.push(s.with_name((*name).into()).into_column());
+        let Some(mut s) = all else { continue };
+        if kind == Kind::Numeric {
+            let c = s.f64()?;
+            let bad = c
+                .iter()
+                .filter(|v| v.is_some_and(|v| !v.is_finite()))
+                .count();
+            if bad > 0 {
+                report.push(finding(
+                    path,
+                    Severity::Warning,
+                    "non_finite_feature",
+                    Some(name),
+                    bad,
+                    format!(
+                        "{bad} account(s) have NaN or infinity for `{name}`; treated as missing"
+                    ),
+                    "use nullif(x, 0) in divisions in the query",
+                ));
+                let cleaned: Float64Chunked =
+                    c.iter().map(|v| v.filter(|v| v.is_finite())).collect();
+                s = cleaned.into_series();
+            }
         }
+        cols.push(s.with_name(name.into()).into_column());
     }
-    if report.has_errors() {
-        return Ok(stopped(report, as_of));
-    }
-    let mut df = DataFrame::new_infer_height(cols)?;
-    // Numbers as the sources route leaves them: NaN and infinity are missing.
-    for (name, kind) in &wanted {
-        if *kind != Kind::Numeric {
-            continue;
-        }
-        let c = df.column(name)?.f64()?.clone();
-        let bad = c
-            .iter()
-            .filter(|v| v.is_some_and(|v| !v.is_finite()))
-            .count();
-        if bad > 0 {
-            report.push(finding(
-                Severity::Warning,
-                "non_finite_feature",
-                Some(name),
-                bad,
-                format!("{bad} account(s) have NaN or infinity for `{name}`; treated as missing"),
-                "use nullif(x, 0) in divisions in the query",
-            ));
-            let cleaned: Float64Chunked = c.iter().map(|v| v.filter(|v| v.is_finite())).collect();
-            df.with_column(cleaned.with_name((*name).into()).into_column())?;
-        }
-    }
-    let ids = df.column(ACCOUNT_ID)?.clone();
+    Ok(DataFrame::new_infer_height(cols)?)
+}
+
+/// Every row one account: no empty id, no id twice.
+fn check_ids(df: &DataFrame, path: &Path, report: &mut QualityReport) -> Result<()> {
+    let ids = df.column(ACCOUNT_ID)?;
     let empty = ids.null_count();
     if empty > 0 {
         report.push(finding(
+            path,
             Severity::Error,
             "null_key",
             Some(ACCOUNT_ID),
@@ -187,25 +227,17 @@ pub fn from_table(p: &Pipeline, path: &Path, as_of: Month) -> Result<Ingested> {
     let distinct = ids.n_unique()?;
     if empty == 0 && distinct < df.height() {
         let dup = df.height() - distinct;
-        report.push(finding(Severity::Error, "duplicate_id", Some(ACCOUNT_ID), dup, format!("{dup} account id(s) appear on more than one row"), "the table must have one row per account: check the query's joins (or run it on one month's data)"));
+        report.push(finding(
+            path,
+            Severity::Error,
+            "duplicate_id",
+            Some(ACCOUNT_ID),
+            dup,
+            format!("{dup} account id(s) appear on more than one row"),
+            "the table must have one row per account: check the query's joins (or run it on one month's data)",
+        ));
     }
-    let note = format!(
-        "features read from the feature table {} ({} file(s), {} accounts) for {as_of}; the checks that need the raw rows (ranges, orphans, duplicates, empty windows) are not run on this route",
-        path.display(),
-        files.len(),
-        df.height()
-    );
-    if report.has_errors() {
-        return Ok(stopped(report, as_of));
-    }
-    report.sort();
-    let df = df.sort([ACCOUNT_ID], SortMultipleOptions::default())?;
-    Ok(Ingested {
-        frame: Some(AccountFrame { df, as_of }),
-        report,
-        as_of,
-        as_of_note: Some(note),
-    })
+    Ok(())
 }
 
 /// The run stops at the table's findings: no frame.
@@ -316,6 +348,113 @@ fn unescape(p: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A two-feature pipeline over the committed sample (the table route
+    /// reads only the pipeline's feature names and kinds).
+    fn pipeline() -> Pipeline {
+        crate::config::parse(
+            "[sources.a]\npath = \"data/sample/2026-11/accounts.csv\"\nid = \"account_id\"\n[[feature]]\nname = \"employees\"\nexpr = \"employees\"\n[[feature]]\nname = \"industry\"\nexpr = \"industry\"\nkind = \"categorical\"\n",
+            Path::new("t.toml"),
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+        )
+        .unwrap()
+    }
+
+    fn write(dir: &Path, mut df: DataFrame) -> PathBuf {
+        let path = dir.join("features.parquet");
+        ParquetWriter::new(File::create(&path).unwrap())
+            .finish(&mut df)
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn every_problem_of_a_table_is_a_finding_not_a_first_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let df = df!(
+            "account_id" => ["a", "a", "b"],
+            "employees" => ["12", "x", "3"],
+            "industry" => ["Retail", "Media", "Retail"],
+        )
+        .unwrap();
+        let path = write(dir.path(), df);
+        let got = from_table(
+            &pipeline(),
+            &path,
+            Month {
+                year: 2026,
+                month: 11,
+            },
+        )
+        .unwrap();
+        assert!(got.frame.is_none());
+        let codes: Vec<&str> = got
+            .report
+            .findings
+            .iter()
+            .map(|f| f.code.as_ref())
+            .collect();
+        assert_eq!(
+            codes,
+            ["duplicate_id", "bad_feature"],
+            "{:?}",
+            got.report.findings
+        );
+        // Numbers fixed: the duplicate id and the NaN are what is left.
+        let df = df!(
+            "account_id" => ["b", "a", "a"],
+            "employees" => [12.0, f64::NAN, 3.0],
+            "industry" => ["Retail", "Media", "Retail"],
+        )
+        .unwrap();
+        let path = write(dir.path(), df);
+        let got = from_table(
+            &pipeline(),
+            &path,
+            Month {
+                year: 2026,
+                month: 11,
+            },
+        )
+        .unwrap();
+        let codes: Vec<&str> = got
+            .report
+            .findings
+            .iter()
+            .map(|f| f.code.as_ref())
+            .collect();
+        assert!(
+            codes.contains(&"duplicate_id") && codes.contains(&"non_finite_feature"),
+            "{codes:?}"
+        );
+        // A clean table: sorted by id, numbers as f64, NaN missing.
+        let df = df!(
+            "account_id" => ["b", "a"],
+            "employees" => [12i64, 3],
+            "industry" => ["Retail", "Media"],
+            "extra" => [1, 2],
+        )
+        .unwrap();
+        let path = write(dir.path(), df);
+        let got = from_table(
+            &pipeline(),
+            &path,
+            Month {
+                year: 2026,
+                month: 11,
+            },
+        )
+        .unwrap();
+        let frame = got.frame.expect("a clean table runs");
+        assert_eq!(
+            frame.df.get_column_names(),
+            ["account_id", "employees", "industry"]
+        );
+        assert_eq!(
+            frame.df.column("employees").unwrap().f64().unwrap().get(0),
+            Some(3.0)
+        );
+    }
 
     #[test]
     fn delta_paths_are_unescaped() {
