@@ -112,38 +112,53 @@ pub fn assess(
     reference: &[usize],
     cfg: &StabilityConfig,
     seed: u64,
-    recluster: impl Fn(ArrayView2<f64>, u64) -> Result<Vec<usize>>,
+    recluster: impl Fn(ArrayView2<f64>, u64) -> Result<Vec<usize>> + Sync,
 ) -> Result<Stability> {
+    use rayon::prelude::*;
     let k = reference.iter().max().map_or(0, |m| m + 1);
     let pool = sample_indices(x.nrows(), cfg.sample, seed ^ 0x57ab);
     let per_run = ((pool.len() as f64 * cfg.subsample).round() as usize).clamp(1, pool.len());
+    // The runs at once (each depends only on its own seed; at small N one
+    // run's fits cannot keep the cores busy), summed in run order, so the
+    // result is the same whatever the thread count.
+    let runs: Vec<(f64, Vec<Option<f64>>)> = (0..cfg.runs)
+        .into_par_iter()
+        .map(|r| {
+            let run_seed = seed.wrapping_add(1 + r as u64 * 1_000_003);
+            let pick = {
+                let mut rng = Xoshiro256PlusPlus::seed_from_u64(run_seed);
+                let mut v = rand::seq::index::sample(&mut rng, pool.len(), per_run).into_vec();
+                v.sort_unstable();
+                v.into_iter().map(|i| pool[i]).collect::<Vec<_>>()
+            };
+            let xs = take_rows(x, &pick);
+            let labels = recluster(xs.view(), run_seed)?;
+            let truth: Vec<usize> = pick.iter().map(|&i| reference[i]).collect();
+            let c = Contingency::new(&truth, &labels);
+            let best: Vec<Option<f64>> = (0..k)
+                .map(|seg| {
+                    let row = c.table.get(seg)?;
+                    (c.rows[seg] > 0).then(|| {
+                        row.iter()
+                            .enumerate()
+                            .map(|(j, &nij)| nij as f64 / (c.rows[seg] + c.cols[j] - nij) as f64)
+                            .fold(0.0, f64::max)
+                    })
+                })
+                .collect();
+            Ok((agreement(&truth, &labels).ari, best))
+        })
+        .collect::<Result<_>>()?;
     let mut aris = Vec::new();
     let mut jac_sum = vec![0.0; k];
     let mut jac_n = vec![0usize; k];
-    for r in 0..cfg.runs {
-        let run_seed = seed.wrapping_add(1 + r as u64 * 1_000_003);
-        let pick = {
-            let mut rng = Xoshiro256PlusPlus::seed_from_u64(run_seed);
-            let mut v = rand::seq::index::sample(&mut rng, pool.len(), per_run).into_vec();
-            v.sort_unstable();
-            v.into_iter().map(|i| pool[i]).collect::<Vec<_>>()
-        };
-        let xs = take_rows(x, &pick);
-        let labels = recluster(xs.view(), run_seed)?;
-        let truth: Vec<usize> = pick.iter().map(|&i| reference[i]).collect();
-        aris.push(agreement(&truth, &labels).ari);
-        let c = Contingency::new(&truth, &labels);
-        for (seg, row) in c.table.iter().enumerate() {
-            if c.rows[seg] == 0 {
-                continue;
+    for (ari, best) in runs {
+        aris.push(ari);
+        for (seg, b) in best.into_iter().enumerate() {
+            if let Some(b) = b {
+                jac_sum[seg] += b;
+                jac_n[seg] += 1;
             }
-            let best = row
-                .iter()
-                .enumerate()
-                .map(|(j, &nij)| nij as f64 / (c.rows[seg] + c.cols[j] - nij) as f64)
-                .fold(0.0, f64::max);
-            jac_sum[seg] += best;
-            jac_n[seg] += 1;
         }
     }
     let segment_jaccard: Vec<Option<f64>> = (0..k)

@@ -7,27 +7,53 @@ use super::distance::{dist, dist_avx2, insert, EMPTY};
 use super::nn_descent::Lists;
 use super::Knn;
 
-/// Exact kNN by brute force (parallel over points).
+/// Exact kNN by brute force (parallel over points), with the AVX2 distance
+/// where the CPU has it (the same bits as the portable one, see
+/// [`super::distance`]).
 pub fn exact(x: &[f32], n: usize, d: usize, k: usize) -> Knn {
     let k = k.min(n.saturating_sub(1)).max(1);
+    #[inline(always)]
+    fn row_impl(
+        x: &[f32],
+        n: usize,
+        d: usize,
+        k: usize,
+        i: usize,
+        dist: impl Fn(&[f32], &[f32]) -> f32,
+    ) -> Vec<(f32, u32)> {
+        let xi = &x[i * d..(i + 1) * d];
+        let mut list = vec![EMPTY; k];
+        let mut flags = vec![0u8; k];
+        for j in 0..n {
+            if j != i {
+                insert(
+                    &mut list,
+                    &mut flags,
+                    dist(xi, &x[j * d..(j + 1) * d]),
+                    j as u32,
+                    0,
+                );
+            }
+        }
+        list
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn row_avx2(x: &[f32], n: usize, d: usize, k: usize, i: usize) -> Vec<(f32, u32)> {
+        // SAFETY: this function only runs where AVX2 is available.
+        row_impl(x, n, d, k, i, |a, b| unsafe { dist_avx2(a, b) })
+    }
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2");
     let rows: Vec<Vec<(f32, u32)>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let xi = &x[i * d..(i + 1) * d];
-            let mut list = vec![EMPTY; k];
-            let mut flags = vec![0u8; k];
-            for j in 0..n {
-                if j != i {
-                    insert(
-                        &mut list,
-                        &mut flags,
-                        dist(xi, &x[j * d..(j + 1) * d]),
-                        j as u32,
-                        0,
-                    );
-                }
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU supports AVX2 (checked above).
+                return unsafe { row_avx2(x, n, d, k, i) };
             }
-            list
+            row_impl(x, n, d, k, i, dist)
         })
         .collect();
     pack(rows, k, "exact", 0)
