@@ -64,11 +64,13 @@ pub fn explain(
         if s.k() < 2 {
             continue;
         }
+        let t = std::time::Instant::now();
         match &s.details {
             Details::KMeans(d) => out.push(kmeans(p, m, s, &d.centroids)),
             Details::Community(_) => out.push(communities(p, frame, s)?),
             Details::Other { .. } => {}
         }
+        crate::memory::trace(&format!("{} as thresholds", s.method), t);
     }
     Ok(out)
 }

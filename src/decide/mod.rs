@@ -57,10 +57,12 @@ pub fn decide(
     segs: &[Segmentation],
     comparison: &Comparison,
 ) -> Result<Decision> {
+    let t = std::time::Instant::now();
     let mut d = Decision {
         explained: explain::explain(p, frame, m, segs)?,
         ..Decision::default()
     };
+    crate::memory::trace("segments explained by thresholds", t);
     let Some(current) = &comparison.tiers else {
         return Ok(d);
     };
@@ -74,6 +76,7 @@ pub fn decide(
         &comparison.suggested,
         value.as_deref(),
     );
+    let t = std::time::Instant::now();
     d.rule = propose::propose(
         p,
         frame,
@@ -82,6 +85,7 @@ pub fn decide(
         &comparison.suggested,
         value.as_deref(),
     )?;
+    crate::memory::trace("proposed tier rule", t);
     if let Some(s) = &p.capacity {
         let rule = d
             .rule

@@ -153,8 +153,8 @@ enum Fitted {
 /// and every boundary between two distinct values the node holds (ties go
 /// to the first column, then the lowest value); siblings predicting the
 /// same class are merged. O(columns · n log n) to sort each column once, then
-/// O(columns · n) per level (each node reads its rows' order off the sorted
-/// columns, or sorts them when it is small).
+/// O(columns · n) per level: a split divides every column's order between
+/// its children, keeping it sorted.
 ///
 /// Hand-written rather than `linfa-trees` 0.8.1: that crate skips a
 /// boundary when the next value in the *whole* data's sort order is equal,
@@ -175,21 +175,24 @@ pub fn grow_routed(
     let idx: Vec<usize> = (0..y.len()).collect();
     // Every column's rows in (value, row) order, sorted once: a node reads
     // its own rows' order off it (or sorts them, when it is small).
-    let sorted: Vec<Vec<usize>> = (0..table.columns.len())
-        .map(|j| {
-            let mut o = idx.clone();
-            o.sort_by(|&a, &b| table.x[(a, j)].total_cmp(&table.x[(b, j)]).then(a.cmp(&b)));
-            o
-        })
-        .collect();
+    let sorted: Vec<Vec<usize>> = {
+        use rayon::prelude::*;
+        (0..table.columns.len())
+            .into_par_iter()
+            .map(|j| {
+                let mut o: Vec<(f64, usize)> = idx.iter().map(|&i| (table.x[(i, j)], i)).collect();
+                o.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                o.into_iter().map(|(_, i)| i).collect()
+            })
+            .collect()
+    };
     let fit_ctx = Ctx {
         table,
         y,
         k,
         min_leaf: min_leaf.max(1),
-        sorted,
     };
-    let root = fit(&fit_ctx, idx, depth);
+    let root = fit(&fit_ctx, idx, sorted, depth);
     let mut leaves = Vec::new();
     let mut leaf_of = vec![0; y.len()];
     walk(
@@ -216,28 +219,11 @@ struct Ctx<'a> {
     y: &'a [usize],
     k: usize,
     min_leaf: usize,
-    /// Each column's rows in (value, row) order.
-    sorted: Vec<Vec<usize>>,
 }
 
-impl Ctx<'_> {
-    /// The node's rows `idx` in column `j`'s (value, row) order: read off the
-    /// presorted column (O(N)), or sorted (O(n log n)) when the node is small.
-    fn order(&self, j: usize, idx: &[usize], member: &[bool], out: &mut Vec<usize>) {
-        out.clear();
-        let n = idx.len();
-        let all = self.sorted[j].len();
-        if n * (usize::BITS - n.leading_zeros()) as usize >= all {
-            out.extend(self.sorted[j].iter().copied().filter(|&i| member[i]));
-        } else {
-            let x = &self.table.x;
-            out.extend_from_slice(idx);
-            out.sort_by(|&a, &b| x[(a, j)].total_cmp(&x[(b, j)]).then(a.cmp(&b)));
-        }
-    }
-}
-
-fn fit(c: &Ctx, idx: Vec<usize>, depth: usize) -> Fitted {
+/// One node: its rows `idx`, and `orders`, the same rows in each column's
+/// (value, row) order (split stably between the children, so no node sorts).
+fn fit(c: &Ctx, idx: Vec<usize>, orders: Vec<Vec<usize>>, depth: usize) -> Fitted {
     let (table, y, k, min_leaf) = (c.table, c.y, c.k, c.min_leaf);
     let mut counts = vec![0usize; k];
     for &i in &idx {
@@ -250,14 +236,8 @@ fn fit(c: &Ctx, idx: Vec<usize>, depth: usize) -> Fitted {
     }
     let parent = gini(&counts, n);
     let mut best: Option<(f64, usize, f64)> = None;
-    let mut member = vec![false; y.len()];
-    for &i in &idx {
-        member[i] = true;
-    }
-    let mut order = Vec::with_capacity(n);
     let (mut left, mut right) = (vec![0usize; k], vec![0usize; k]);
-    for j in 0..table.columns.len() {
-        c.order(j, &idx, &member, &mut order);
+    for (j, order) in orders.iter().enumerate() {
         left.iter_mut().for_each(|l| *l = 0);
         for pos in 0..n - 1 {
             left[y[order[pos]]] += 1;
@@ -279,11 +259,14 @@ fn fit(c: &Ctx, idx: Vec<usize>, depth: usize) -> Fitted {
     let Some((_, column, split)) = best.filter(|(s, _, _)| *s < parent - 1e-12) else {
         return Fitted::Leaf(class, idx);
     };
-    let (l, r): (Vec<usize>, Vec<usize>) = idx
+    let goes_left = |i: &usize| table.x[(*i, column)] <= split;
+    let (l, r): (Vec<usize>, Vec<usize>) = idx.into_iter().partition(goes_left);
+    let (lo, ro): (Vec<Vec<usize>>, Vec<Vec<usize>>) = orders
         .into_iter()
-        .partition(|&i| table.x[(i, column)] <= split);
-    let left = fit(c, l, depth - 1);
-    let right = fit(c, r, depth - 1);
+        .map(|o| o.into_iter().partition(goes_left))
+        .unzip();
+    let left = fit(c, l, lo, depth - 1);
+    let right = fit(c, r, ro, depth - 1);
     match (left, right) {
         (Fitted::Leaf(a, mut ra), Fitted::Leaf(b, rb)) if a == b => {
             ra.extend(rb);
