@@ -59,16 +59,27 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
     // The map colours the primary method's segments.
     let primary = primary(comparison);
     let column = column::segment(primary);
-    let a = read_parquet(&apath, Some(vec![column.clone()]))?;
-    let flag: Vec<bool> = match read_parquet(&apath, Some(vec![column::EXCEPTION.to_string()])) {
+    // The segments, and the exceptions when the run has tiers.
+    let has_exceptions = {
+        let f = File::open(&apath).map_err(|e| Error::io("opening", &apath, e))?;
+        ParquetReader::new(f)
+            .schema()?
+            .iter_names()
+            .any(|n| n.as_str() == column::EXCEPTION)
+    };
+    let mut wanted = vec![column.clone()];
+    if has_exceptions {
+        wanted.push(column::EXCEPTION.to_string());
+    }
+    let a = read_parquet(&apath, Some(wanted))?;
+    let flag: Vec<bool> = match a.column(column::EXCEPTION) {
         Ok(e) => e
-            .column(column::EXCEPTION)?
             .as_materialized_series()
             .is_not_null()
             .iter()
             .map(|v| v.unwrap_or(false))
             .collect(),
-        Err(_) => Vec::new(), // a run without tiers has no exceptions
+        Err(_) => Vec::new(),
     };
     let seg = a
         .column(&column)?

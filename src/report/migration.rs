@@ -52,7 +52,7 @@ pub(super) fn migration(h: &mut String, c: &Document) -> Result<()> {
         let row_tot: Vec<f64> = (0..=np)
             .map(|i| (0..=nc).map(|j| value(i, j)).sum::<f64>().max(1.0))
             .collect();
-        let svg = charts::heatmap(&prev, &cur, &|i, j| {
+        let heat = charts::heatmap(&prev, &cur, &|i, j| {
             let v = value(i, j);
             (
                 charts::sequential(v / row_tot[i]),
@@ -63,7 +63,7 @@ pub(super) fn migration(h: &mut String, c: &Document) -> Result<()> {
                 },
             )
         });
-        let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{svg}", method::label(method));
+        let _ = write!(h, "<h3>{}: migration matrix</h3><p class=\"note\">Rows: last month's segment; columns: this month's. Shading is the row share.</p>{heat}", method::label(method));
     }
     if let Some(t) = &hist.tiers {
         let names = &t.tiers;
@@ -72,12 +72,12 @@ pub(super) fn migration(h: &mut String, c: &Document) -> Result<()> {
             .iter()
             .map(|n| format!("suggested {n} last month"))
             .collect();
-        let svg = charts::heatmap(&rows, names, &|i, j| {
+        let heat = charts::heatmap(&rows, names, &|i, j| {
             let tot: f64 = counts[i].iter().sum::<f64>().max(1.0);
             let v = counts[i][j];
             (charts::sequential(v / tot), format!("{v:.0}"))
         });
-        let _ = write!(h, "<h3>Suggested tier: last month → this month</h3><p class=\"note\">{} accounts' suggested tier changed.</p>{svg}", t.moved);
+        let _ = write!(h, "<h3>Suggested tier: last month → this month</h3><p class=\"note\">{} accounts' suggested tier changed.</p>{heat}", t.moved);
     }
     h.push_str("</section>\n");
     Ok(())

@@ -52,11 +52,11 @@ pub(super) fn profile_heatmaps(
             .iter()
             .map(|p| p.effects.iter().copied().map(or_zero).collect())
             .collect();
-        let svg = charts::heatmap(&rows, &cols, &|i, j| {
+        let heat = charts::heatmap(&rows, &cols, &|i, j| {
             let e = effects[i].get(wanted[j]).copied().unwrap_or(0.0);
             (charts::diverging(e / 2.0), signed_tenth(e))
         });
-        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{heat}", method::label(method));
         if method != primary(c) {
             h.push_str(&cross_map(c, method));
         }

@@ -44,14 +44,14 @@ pub(super) fn tiers(h: &mut String, c: &Document) -> Result<()> {
             .iter()
             .map(|&i| mapping[i].lift.iter().copied().map(or_zero).collect())
             .collect();
-        let svg = charts::heatmap(&rows, tier_names, &|i, j| {
+        let heat = charts::heatmap(&rows, tier_names, &|i, j| {
             let v = table[order[i]].get(j).copied().unwrap_or(0.0);
             let lift = lifts[i].get(j).copied().unwrap_or(0.0);
             // log lift: 1 is white, 3 or more the darkest.
             let shade = (lift.max(1e-9).ln() / 3f64.ln()).clamp(0.0, 1.0);
             (charts::sequential(shade), format!("{v:.0} ×{lift:.1}"))
         });
-        let _ = write!(h, "<h3>{}</h3>{note}{svg}", method::label(method));
+        let _ = write!(h, "<h3>{}</h3>{note}{heat}", method::label(method));
         h.push_str("<table><tr><th>segment</th><th>accounts</th><th>maps to</th><th>its lift</th><th>most common tier (share)</th><th>paired tier (one-to-one)</th></tr>");
         // A one-to-one pairing says something only where segments follow
         // the tiers: not under verdict none, nor for a mixed segment.
