@@ -4,8 +4,9 @@
 //! features.parquet (tests/sql_engines.py: within 1e-9 relative, the same
 //! missing values), for the sample pipeline's two months, the second schema
 //! (usage through subscriptions), tier_rules.toml, a lookup with a filter,
-//! and sources read by table name. Then a run from the
-//! Spark output against the ordinary run, and the errors of both routes.
+//! and sources read by table name. Then runs from the Spark output (a
+//! folder of part files) and from a Delta table against the ordinary run,
+//! and the errors of both routes.
 //!
 //! `scripts/test` installs duckdb and pyspark into the test virtualenv and
 //! Java 17 when `java` is missing.
@@ -202,6 +203,40 @@ fn duckdb_and_spark_compute_strata_s_features_and_a_run_from_them_matches() {
         assert!(
             a == b,
             "{f} differs between the sources and the Spark table"
+        );
+    }
+    // The same from a Delta table (DuckDB's output written by delta-rs, in
+    // two commits: the first's files removed by the second).
+    let delta = q.join("sample-2026-11-delta");
+    let (ok, text) = python(
+        "tests/write_delta.py",
+        &[
+            q.join("sample-2026-11-duckdb.parquet").as_os_str(),
+            delta.as_os_str(),
+        ],
+    );
+    assert!(ok, "{text}");
+    let o = strata(
+        &[
+            "run",
+            "pipelines/sample.toml",
+            "--as-of",
+            "2026-11",
+            "--out",
+            "from-delta",
+            "--features",
+            delta.to_str().unwrap(),
+            "-q",
+        ],
+        &root,
+    );
+    assert_eq!(o.code, 0, "{}", o.text());
+    for f in ["assignments.parquet", "segments.parquet", "exceptions.csv"] {
+        let a = std::fs::read(root.join("from-sources/2026-11").join(f)).unwrap();
+        let b = std::fs::read(root.join("from-delta/2026-11").join(f)).unwrap();
+        assert!(
+            a == b,
+            "{f} differs between the sources and the Delta table"
         );
     }
     let manifest = std::fs::read_to_string(root.join("from-spark/2026-11/manifest.json")).unwrap();
