@@ -176,37 +176,9 @@ fn duckdb_and_spark_compute_strata_s_features_and_a_run_from_them_matches() {
         &root,
     );
     assert_eq!(o.code, 0, "{}", o.text());
-    let spark = q.join("sample-2026-11-spark");
-    let o = strata(
-        &[
-            "run",
-            "pipelines/sample.toml",
-            "--as-of",
-            "2026-11",
-            "--out",
-            "from-spark",
-            "--features",
-            spark.to_str().unwrap(),
-            "-q",
-        ],
-        &root,
-    );
-    assert_eq!(o.code, 0, "{}", o.text());
-    for f in [
-        "assignments.parquet",
-        "assignments.csv",
-        "segments.parquet",
-        "exceptions.csv",
-    ] {
-        let a = std::fs::read(root.join("from-sources/2026-11").join(f)).unwrap();
-        let b = std::fs::read(root.join("from-spark/2026-11").join(f)).unwrap();
-        assert!(
-            a == b,
-            "{f} differs between the sources and the Spark table"
-        );
-    }
-    // The same from a Delta table (DuckDB's output written by delta-rs, in
-    // two commits: the first's files removed by the second).
+    // From Spark's folder of part files, and from a Delta table (DuckDB's
+    // output written by delta-rs in two commits: the first's files removed
+    // by the second).
     let delta = q.join("sample-2026-11-delta");
     let (ok, text) = python(
         "tests/write_delta.py",
@@ -216,28 +188,39 @@ fn duckdb_and_spark_compute_strata_s_features_and_a_run_from_them_matches() {
         ],
     );
     assert!(ok, "{text}");
-    let o = strata(
-        &[
-            "run",
-            "pipelines/sample.toml",
-            "--as-of",
-            "2026-11",
-            "--out",
-            "from-delta",
-            "--features",
-            delta.to_str().unwrap(),
-            "-q",
-        ],
-        &root,
-    );
-    assert_eq!(o.code, 0, "{}", o.text());
-    for f in ["assignments.parquet", "segments.parquet", "exceptions.csv"] {
-        let a = std::fs::read(root.join("from-sources/2026-11").join(f)).unwrap();
-        let b = std::fs::read(root.join("from-delta/2026-11").join(f)).unwrap();
-        assert!(
-            a == b,
-            "{f} differs between the sources and the Delta table"
+    for (out, table) in [
+        ("from-spark", q.join("sample-2026-11-spark")),
+        ("from-delta", delta),
+    ] {
+        let o = strata(
+            &[
+                "run",
+                "pipelines/sample.toml",
+                "--as-of",
+                "2026-11",
+                "--out",
+                out,
+                "--features",
+                table.to_str().unwrap(),
+                "-q",
+            ],
+            &root,
         );
+        assert_eq!(o.code, 0, "{}", o.text());
+        for f in [
+            "assignments.parquet",
+            "assignments.csv",
+            "segments.parquet",
+            "exceptions.csv",
+        ] {
+            let a = std::fs::read(root.join("from-sources/2026-11").join(f)).unwrap();
+            let b = std::fs::read(root.join(out).join("2026-11").join(f)).unwrap();
+            assert!(
+                a == b,
+                "{f} differs between the sources and {}",
+                table.display()
+            );
+        }
     }
     let manifest = std::fs::read_to_string(root.join("from-spark/2026-11/manifest.json")).unwrap();
     assert!(

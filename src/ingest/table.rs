@@ -360,12 +360,24 @@ mod tests {
         .unwrap()
     }
 
-    fn write(dir: &Path, mut df: DataFrame) -> PathBuf {
+    /// `df` written as a Parquet file, read back as a feature table.
+    fn read_back(dir: &Path, mut df: DataFrame) -> (Ingested, Vec<String>) {
         let path = dir.join("features.parquet");
         ParquetWriter::new(File::create(&path).unwrap())
             .finish(&mut df)
             .unwrap();
-        path
+        let as_of = Month {
+            year: 2026,
+            month: 11,
+        };
+        let got = from_table(&pipeline(), &path, as_of).unwrap();
+        let codes = got
+            .report
+            .findings
+            .iter()
+            .map(|f| f.code.to_string())
+            .collect();
+        (got, codes)
     }
 
     #[test]
@@ -377,23 +389,8 @@ mod tests {
             "industry" => ["Retail", "Media", "Retail"],
         )
         .unwrap();
-        let path = write(dir.path(), df);
-        let got = from_table(
-            &pipeline(),
-            &path,
-            Month {
-                year: 2026,
-                month: 11,
-            },
-        )
-        .unwrap();
+        let (got, codes) = read_back(dir.path(), df);
         assert!(got.frame.is_none());
-        let codes: Vec<&str> = got
-            .report
-            .findings
-            .iter()
-            .map(|f| f.code.as_ref())
-            .collect();
         assert_eq!(
             codes,
             ["duplicate_id", "bad_feature"],
@@ -407,27 +404,14 @@ mod tests {
             "industry" => ["Retail", "Media", "Retail"],
         )
         .unwrap();
-        let path = write(dir.path(), df);
-        let got = from_table(
-            &pipeline(),
-            &path,
-            Month {
-                year: 2026,
-                month: 11,
-            },
-        )
-        .unwrap();
-        let codes: Vec<&str> = got
-            .report
-            .findings
-            .iter()
-            .map(|f| f.code.as_ref())
-            .collect();
+        let (got, codes) = read_back(dir.path(), df);
+        assert!(got.frame.is_none());
         assert!(
-            codes.contains(&"duplicate_id") && codes.contains(&"non_finite_feature"),
+            codes.iter().any(|c| c == "duplicate_id")
+                && codes.iter().any(|c| c == "non_finite_feature"),
             "{codes:?}"
         );
-        // A clean table: sorted by id, numbers as f64, NaN missing.
+        // A clean table: sorted by id, numbers as f64, other columns left out.
         let df = df!(
             "account_id" => ["b", "a"],
             "employees" => [12i64, 3],
@@ -435,16 +419,8 @@ mod tests {
             "extra" => [1, 2],
         )
         .unwrap();
-        let path = write(dir.path(), df);
-        let got = from_table(
-            &pipeline(),
-            &path,
-            Month {
-                year: 2026,
-                month: 11,
-            },
-        )
-        .unwrap();
+        let (got, codes) = read_back(dir.path(), df);
+        assert!(codes.is_empty(), "{codes:?}");
         let frame = got.frame.expect("a clean table runs");
         assert_eq!(
             frame.df.get_column_names(),
