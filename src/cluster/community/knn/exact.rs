@@ -7,56 +7,128 @@ use super::distance::{dist, dist_avx2, insert, EMPTY};
 use super::nn_descent::Lists;
 use super::Knn;
 
-/// Exact kNN by brute force (parallel over points), with the AVX2 distance
-/// where the CPU has it (the same bits as the portable one, see
-/// [`super::distance`]).
+/// Exact kNN by brute force (parallel over points). Where the CPU has AVX2,
+/// eight candidates are measured at once from a copy of the matrix laid out
+/// eight points per block, feature-major ([`Lanes`]): each SIMD lane runs
+/// [`dist`]'s own sequence of operations for one candidate, so every
+/// distance is the same bits as [`dist`]'s, and only candidates at or below
+/// the current k-th distance reach the sorted list. The lists are the
+/// portable loop's exactly (`tests::lane_kernel_is_the_portable_one`).
 pub fn exact(x: &[f32], n: usize, d: usize, k: usize) -> Knn {
     let k = k.min(n.saturating_sub(1)).max(1);
-    #[inline(always)]
-    fn row_impl(
-        x: &[f32],
-        n: usize,
-        d: usize,
-        k: usize,
-        i: usize,
-        dist: impl Fn(&[f32], &[f32]) -> f32,
-    ) -> Vec<(f32, u32)> {
-        let xi = &x[i * d..(i + 1) * d];
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && d > 0 {
+        let lanes = Lanes::new(x, n, d);
+        let rows: Vec<Vec<(f32, u32)>> = (0..n)
+            .into_par_iter()
+            // SAFETY: the CPU supports AVX2 (checked above).
+            .map(|i| unsafe { lanes.row_avx2(&x[i * d..(i + 1) * d], i, k) })
+            .collect();
+        return pack(rows, k, "exact", 0);
+    }
+    let rows: Vec<Vec<(f32, u32)>> = (0..n)
+        .into_par_iter()
+        .map(|i| portable_row(x, n, d, k, i))
+        .collect();
+    pack(rows, k, "exact", 0)
+}
+
+/// Row `i`'s k nearest by [`dist`], one candidate at a time.
+pub(super) fn portable_row(x: &[f32], n: usize, d: usize, k: usize, i: usize) -> Vec<(f32, u32)> {
+    let xi = &x[i * d..(i + 1) * d];
+    let mut list = vec![EMPTY; k];
+    let mut flags = vec![0u8; k];
+    for j in (0..n).filter(|&j| j != i) {
+        insert(
+            &mut list,
+            &mut flags,
+            dist(xi, &x[j * d..(j + 1) * d]),
+            j as u32,
+            0,
+        );
+    }
+    list
+}
+
+/// The matrix in blocks of eight points, feature-major within a block:
+/// `t[(b·d + f)·8 + l]` is feature `f` of point `8b + l` (zeros past `n`).
+struct Lanes {
+    n: usize,
+    d: usize,
+    t: Vec<f32>,
+}
+
+impl Lanes {
+    fn new(x: &[f32], n: usize, d: usize) -> Self {
+        let mut t = vec![0f32; n.div_ceil(8) * 8 * d];
+        for (j, row) in x.chunks_exact(d).take(n).enumerate() {
+            let (b, l) = (j / 8, j % 8);
+            for (f, &v) in row.iter().enumerate() {
+                t[(b * d + f) * 8 + l] = v;
+            }
+        }
+        Lanes { n, d, t }
+    }
+
+    /// The k nearest of `xi` (point `i`) among all points.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn row_avx2(&self, xi: &[f32], i: usize, k: usize) -> Vec<(f32, u32)> {
+        use std::arch::x86_64::*;
+        let (n, d) = (self.n, self.d);
         let mut list = vec![EMPTY; k];
         let mut flags = vec![0u8; k];
-        for j in 0..n {
-            if j != i {
-                insert(
-                    &mut list,
-                    &mut flags,
-                    dist(xi, &x[j * d..(j + 1) * d]),
-                    j as u32,
-                    0,
-                );
+        let mut limit = _mm256_set1_ps(f32::INFINITY);
+        let mut out = [0f32; 8];
+        for (b, block) in self.t.chunks_exact(8 * d).enumerate() {
+            let p = block.as_ptr();
+            // Lane l of acc[m] is dist's acc[m] for candidate 8b + l:
+            // feature f is added into acc[f mod 8], in feature order.
+            let mut acc = [_mm256_setzero_ps(); 8];
+            let mut f = 0;
+            while f + 8 <= d {
+                for (m, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: (f + m)·8 + 8 <= 8d, the block's length.
+                    let y = unsafe { _mm256_loadu_ps(p.add((f + m) * 8)) };
+                    let t = _mm256_sub_ps(_mm256_set1_ps(xi[f + m]), y);
+                    *a = _mm256_add_ps(*a, _mm256_mul_ps(t, t));
+                }
+                f += 8;
             }
+            for (m, a) in acc.iter_mut().enumerate().take(d - f) {
+                // SAFETY: f + m < d.
+                let y = unsafe { _mm256_loadu_ps(p.add((f + m) * 8)) };
+                let t = _mm256_sub_ps(_mm256_set1_ps(xi[f + m]), y);
+                *a = _mm256_add_ps(*a, _mm256_mul_ps(t, t));
+            }
+            // finish_lanes' order: ((0+4) + (2+6)) + ((1+5) + (3+7)).
+            let s = _mm256_add_ps(
+                _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6])),
+                _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7])),
+            );
+            // Candidates not above the k-th distance (NaN included, as
+            // `insert` would take it), the rest cannot enter the list.
+            let mut near = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NGT_UQ>(s, limit)) as u32;
+            if near == 0 {
+                continue;
+            }
+            // SAFETY: `out` holds eight f32.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
+            while near != 0 {
+                let l = near.trailing_zeros() as usize;
+                near &= near - 1;
+                let j = b * 8 + l;
+                if j < n && j != i {
+                    insert(&mut list, &mut flags, out[l], j as u32, 0);
+                }
+            }
+            limit = _mm256_set1_ps(list[k - 1].0);
         }
         list
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn row_avx2(x: &[f32], n: usize, d: usize, k: usize, i: usize) -> Vec<(f32, u32)> {
-        // SAFETY: this function only runs where AVX2 is available.
-        row_impl(x, n, d, k, i, |a, b| unsafe { dist_avx2(a, b) })
-    }
-    #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2");
-    let rows: Vec<Vec<(f32, u32)>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU supports AVX2 (checked above).
-                return unsafe { row_avx2(x, n, d, k, i) };
-            }
-            row_impl(x, n, d, k, i, dist)
-        })
-        .collect();
-    pack(rows, k, "exact", 0)
 }
 
 pub(super) fn pack(

@@ -165,6 +165,33 @@ fn exact_neighbours_of_a_line() {
 }
 
 #[test]
+fn lane_kernel_is_the_portable_one() {
+    // Every n mod 8 and d mod 8 (tails of both), duplicated rows (ties
+    // broken by index) and a constant column: the same lists, to the bit.
+    for (n, d) in [(9, 1), (30, 7), (41, 8), (64, 13), (100, 25), (77, 40)] {
+        let (mut x, _) = blobs(n, d, 3, n as u64);
+        x.copy_within(0..d, 5 * d);
+        for r in 0..n {
+            x[r * d] = 1.5;
+        }
+        for k in [1, 5, 15] {
+            let fast = exact(&x, n, d, k);
+            let kk = fast.k;
+            for i in 0..n {
+                let slow = exact::portable_row(&x, n, d, kk, i);
+                let (idx, dist): (Vec<u32>, Vec<f32>) = slow.iter().map(|e| (e.1, e.0)).unzip();
+                assert_eq!(fast.row(i), &idx[..], "n {n} d {d} k {k} row {i}");
+                let got = &fast.dist[i * kk..(i + 1) * kk];
+                assert!(got
+                    .iter()
+                    .zip(&dist)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+    }
+}
+
+#[test]
 fn nn_descent_recall_is_high() {
     let (x, _) = blobs(6000, 16, 10, 3);
     let cfg = GraphConfig::default();
