@@ -386,43 +386,71 @@ fn davies_bouldin_with(x: ArrayView2<f64>, labels: &[usize], c: &Array2<f64>) ->
 
 /// Mean silhouette coefficient (exact, O(n²·d): call it on a sample).
 pub fn silhouette(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 {
+    silhouettes(x, &[(labels, k)])[0]
+}
+
+/// [`silhouette`] of several labelings of the same rows (`(labels, k)` each),
+/// from one pass over the pairs: each distance is computed once and added to
+/// every labeling's sums, in the same order as one labeling at a time, so
+/// each value is bit for bit [`silhouette`]'s.
+pub fn silhouettes(x: ArrayView2<f64>, labelings: &[(&[usize], usize)]) -> Vec<f64> {
     let n = x.nrows();
-    let mut sizes = vec![0usize; k];
-    for &l in labels {
-        sizes[l] += 1;
-    }
-    if sizes.iter().filter(|s| **s > 0).count() < 2 {
-        return f64::NAN;
-    }
+    let sizes: Vec<Vec<usize>> = labelings
+        .iter()
+        .map(|(labels, k)| {
+            let mut sizes = vec![0usize; *k];
+            for &l in labels.iter() {
+                sizes[l] += 1;
+            }
+            sizes
+        })
+        .collect();
     let x = x.as_standard_layout();
     let xs = x.as_slice().expect("standard layout");
     let d = x.ncols();
-    let s: Vec<f64> = (0..n)
+    let per_row: Vec<Vec<f64>> = (0..n)
         .into_par_iter()
         .map(|i| {
-            let mut sum = vec![0.0; k];
+            let mut sums: Vec<Vec<f64>> = labelings.iter().map(|(_, k)| vec![0.0; *k]).collect();
             lloyd::sq_each(&xs[i * d..(i + 1) * d], xs, n, |j, v| {
                 if i != j {
-                    sum[labels[j]] += v.sqrt();
+                    let r = v.sqrt();
+                    for (sum, (labels, _)) in sums.iter_mut().zip(labelings) {
+                        sum[labels[j]] += r;
+                    }
                 }
             });
-            let own = labels[i];
-            if sizes[own] <= 1 {
-                return 0.0;
-            }
-            let a = sum[own] / (sizes[own] - 1) as f64;
-            let b = (0..k)
-                .filter(|&c| c != own && sizes[c] > 0)
-                .map(|c| sum[c] / sizes[c] as f64)
-                .fold(f64::INFINITY, f64::min);
-            if a.max(b) == 0.0 {
-                0.0
-            } else {
-                (b - a) / a.max(b)
-            }
+            sums.iter()
+                .zip(labelings.iter().zip(&sizes))
+                .map(|(sum, ((labels, k), sizes))| one_silhouette(sum, sizes, labels[i], *k))
+                .collect()
         })
         .collect();
-    s.iter().sum::<f64>() / n as f64
+    (0..labelings.len())
+        .map(|m| {
+            if sizes[m].iter().filter(|s| **s > 0).count() < 2 {
+                return f64::NAN;
+            }
+            per_row.iter().map(|r| r[m]).sum::<f64>() / n as f64
+        })
+        .collect()
+}
+
+/// One row's silhouette from its summed distances to each segment.
+fn one_silhouette(sum: &[f64], sizes: &[usize], own: usize, k: usize) -> f64 {
+    if sizes[own] <= 1 {
+        return 0.0;
+    }
+    let a = sum[own] / (sizes[own] - 1) as f64;
+    let b = (0..k)
+        .filter(|&c| c != own && sizes[c] > 0)
+        .map(|c| sum[c] / sizes[c] as f64)
+        .fold(f64::INFINITY, f64::min);
+    if a.max(b) == 0.0 {
+        0.0
+    } else {
+        (b - a) / a.max(b)
+    }
 }
 
 /// Rows `idx` of `x`.
@@ -459,6 +487,7 @@ pub fn canonical(labels: &[usize]) -> (Vec<usize>, Vec<usize>) {
     (labels.iter().map(|&l| map[l]).collect(), order)
 }
 
+/// The scores of one fit but its silhouette (NaN here; see [`with_silhouettes`]).
 fn score(
     x: ArrayView2<f64>,
     k: usize,
@@ -467,14 +496,11 @@ fn score(
     cfg: &KMeansConfig,
     seed: u64,
 ) -> Result<KScore> {
-    let idx = sample_indices(x.nrows(), cfg.silhouette_sample, seed ^ 0x5117);
-    let xs = take_rows(x, &idx);
-    let ls: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
     let means = centroids_of(x, labels, k);
     Ok(KScore {
         k,
         inertia,
-        silhouette: silhouette(xs.view(), &ls, k),
+        silhouette: f64::NAN,
         calinski_harabasz: calinski_harabasz_with(x, labels, &means),
         davies_bouldin: davies_bouldin_with(x, labels, &means),
         prediction_strength: if cfg.k.is_none() {
@@ -483,6 +509,32 @@ fn score(
             f64::NAN
         },
     })
+}
+
+/// Each score's silhouette, for the fits `labels` (one per score) of the
+/// rows of `x`, on one seeded sample of `silhouette_sample` rows that every
+/// k shares, in one pass over its pairs ([`silhouettes`]).
+fn with_silhouettes(
+    x: ArrayView2<f64>,
+    scores: &mut [KScore],
+    labels: &[Vec<usize>],
+    cfg: &KMeansConfig,
+    seed: u64,
+) {
+    let idx = sample_indices(x.nrows(), cfg.silhouette_sample, seed ^ 0x5117);
+    let xs = take_rows(x, &idx);
+    let sampled: Vec<Vec<usize>> = labels
+        .iter()
+        .map(|l| idx.iter().map(|&i| l[i]).collect())
+        .collect();
+    let of: Vec<(&[usize], usize)> = sampled
+        .iter()
+        .zip(scores.iter())
+        .map(|(l, s)| (l.as_slice(), s.k))
+        .collect();
+    for (s, v) in scores.iter_mut().zip(silhouettes(xs.view(), &of)) {
+        s.silhouette = v;
+    }
 }
 
 /// Prediction strength a k needs to be chosen.
@@ -527,14 +579,17 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
             // Each k on its own (in parallel: the fits on a 25,000-row sample
             // are too small to keep two cores busy one at a time), collected
             // in k order; every k's result depends only on the seed.
-            let scores: Vec<KScore> = (cfg.k_min..=hi)
+            let (mut scores, fits): (Vec<KScore>, Vec<Vec<usize>>) = (cfg.k_min..=hi)
                 .into_par_iter()
                 .map(|k| {
                     let (labels, _, inertia) =
                         fit_seeded(xs.view(), k, cfg, seed, Seeding::PlusPlus)?;
-                    score(xs.view(), k, &labels, inertia, cfg, seed)
+                    Ok((score(xs.view(), k, &labels, inertia, cfg, seed)?, labels))
                 })
-                .collect::<Result<_>>()?;
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .unzip();
+            with_silhouettes(xs.view(), &mut scores, &fits, cfg, seed);
             let k = choose_k(&scores);
             let ps = scores
                 .iter()
@@ -559,6 +614,7 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
     let mut scores = scores;
     if cfg.k.is_some() {
         scores.push(score(x, k, &labels, inertia, cfg, seed)?);
+        with_silhouettes(x, &mut scores, std::slice::from_ref(&labels), cfg, seed);
     }
     Ok(KMeansResult {
         k: order.len(),
