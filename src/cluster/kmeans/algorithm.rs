@@ -45,47 +45,59 @@ pub fn prediction_strength(
         restarts: cfg.restarts.max(10),
         ..cfg.clone()
     };
-    let mut total = 0.0;
-    for s in 0..splits {
-        let mut rng = Xoshiro256Plus::seed_from_u64(seed ^ (0x9e37 + s as u64));
-        let mut idx: Vec<usize> = (0..n).collect();
-        rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
-        let (train, test) = idx.split_at(n / 2);
-        let (mut train, mut test) = (train.to_vec(), test.to_vec());
-        train.sort_unstable();
-        test.sort_unstable();
-        let xtr = take_rows(x, &train);
-        let xte = take_rows(x, &test);
-        let (_, ctr, _) = fit_seeded(
-            xtr.view(),
-            k,
-            cfg,
-            seed.wrapping_add(s as u64),
-            Seeding::PlusPlus,
-        )?;
-        let (lte, _, _) = fit_seeded(
-            xte.view(),
-            k,
-            cfg,
-            seed.wrapping_add(100 + s as u64),
-            Seeding::PlusPlus,
-        )?;
-        // Assign test points to the training centroids.
-        let (pred, _) = nearest(xte.view(), &ctr);
-        let c = crate::partition::Contingency::new(&lte, &pred);
-        let worst = (0..c.rows.len())
-            .filter(|&j| c.rows[j] > 1)
-            .map(|j| {
-                let nj = c.rows[j] as f64;
-                let same: f64 = c.table[j]
-                    .iter()
-                    .map(|&v| v as f64 * (v as f64 - 1.0))
-                    .sum();
-                same / (nj * (nj - 1.0))
-            })
-            .fold(1.0, f64::min);
-        total += worst;
-    }
+    // The splits at once, each fitting its halves at once (at a few thousand
+    // rows one fit cannot keep two cores busy); summed in split order, so
+    // the value does not depend on the thread count.
+    let worst: Vec<f64> = (0..splits)
+        .into_par_iter()
+        .map(|s| {
+            let mut rng = Xoshiro256Plus::seed_from_u64(seed ^ (0x9e37 + s as u64));
+            let mut idx: Vec<usize> = (0..n).collect();
+            rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
+            let (train, test) = idx.split_at(n / 2);
+            let (mut train, mut test) = (train.to_vec(), test.to_vec());
+            train.sort_unstable();
+            test.sort_unstable();
+            let xtr = take_rows(x, &train);
+            let xte = take_rows(x, &test);
+            let (trained, tested) = rayon::join(
+                || {
+                    fit_seeded(
+                        xtr.view(),
+                        k,
+                        cfg,
+                        seed.wrapping_add(s as u64),
+                        Seeding::PlusPlus,
+                    )
+                },
+                || {
+                    fit_seeded(
+                        xte.view(),
+                        k,
+                        cfg,
+                        seed.wrapping_add(100 + s as u64),
+                        Seeding::PlusPlus,
+                    )
+                },
+            );
+            let ((_, ctr, _), (lte, _, _)) = (trained?, tested?);
+            // Assign test points to the training centroids.
+            let (pred, _) = nearest(xte.view(), &ctr);
+            let c = crate::partition::Contingency::new(&lte, &pred);
+            Ok((0..c.rows.len())
+                .filter(|&j| c.rows[j] > 1)
+                .map(|j| {
+                    let nj = c.rows[j] as f64;
+                    let same: f64 = c.table[j]
+                        .iter()
+                        .map(|&v| v as f64 * (v as f64 - 1.0))
+                        .sum();
+                    same / (nj * (nj - 1.0))
+                })
+                .fold(1.0, f64::min))
+        })
+        .collect::<Result<_>>()?;
+    let total: f64 = worst.iter().sum();
     Ok(total / splits as f64)
 }
 
@@ -488,27 +500,18 @@ pub fn canonical(labels: &[usize]) -> (Vec<usize>, Vec<usize>) {
 }
 
 /// The scores of one fit but its silhouette (NaN here; see [`with_silhouettes`]).
-fn score(
-    x: ArrayView2<f64>,
-    k: usize,
-    labels: &[usize],
-    inertia: f64,
-    cfg: &KMeansConfig,
-    seed: u64,
-) -> Result<KScore> {
+/// The scores of one fit but its silhouette and prediction strength (NaN
+/// here; see [`with_silhouettes`] and [`run`]).
+fn score(x: ArrayView2<f64>, k: usize, labels: &[usize], inertia: f64) -> KScore {
     let means = centroids_of(x, labels, k);
-    Ok(KScore {
+    KScore {
         k,
         inertia,
         silhouette: f64::NAN,
         calinski_harabasz: calinski_harabasz_with(x, labels, &means),
         davies_bouldin: davies_bouldin_with(x, labels, &means),
-        prediction_strength: if cfg.k.is_none() {
-            prediction_strength(x, k, cfg, seed, PS_SPLITS)?
-        } else {
-            f64::NAN
-        },
-    })
+        prediction_strength: f64::NAN,
+    }
 }
 
 /// Each score's silhouette, for the fits `labels` (one per score) of the
@@ -537,6 +540,28 @@ fn with_silhouettes(
     }
 }
 
+/// Each score's prediction strength, k by k, until [`choose_k`] has its
+/// answer: after the first k that passes, the first that fails ends the run
+/// of passing k's, and larger k are not scored (their prediction strength
+/// stays NaN). Each value depends only on the rows, k and the seed.
+fn with_prediction_strength(
+    x: ArrayView2<f64>,
+    scores: &mut [KScore],
+    cfg: &KMeansConfig,
+    seed: u64,
+) -> Result<()> {
+    let mut passed = false;
+    for s in scores.iter_mut() {
+        s.prediction_strength = prediction_strength(x, s.k, cfg, seed, PS_SPLITS)?;
+        let pass = s.prediction_strength >= PS_THRESHOLD;
+        if passed && !pass {
+            break;
+        }
+        passed |= pass;
+    }
+    Ok(())
+}
+
 /// Prediction strength a k needs to be chosen.
 pub const PS_THRESHOLD: f64 = 0.8;
 /// Random half-splits prediction strength is averaged over (its estimate is
@@ -544,14 +569,19 @@ pub const PS_THRESHOLD: f64 = 0.8;
 /// differing only in noise).
 pub const PS_SPLITS: usize = 5;
 
-/// Choose k by the documented rule.
+/// Choose k by the documented rule: the largest k of the first unbroken run
+/// of k's (in k order) whose prediction strength is at least
+/// [`PS_THRESHOLD`]; when none reaches it, the highest silhouette.
 pub fn choose_k(scores: &[KScore]) -> usize {
-    if let Some(k) = scores
-        .iter()
-        .filter(|s| s.prediction_strength >= PS_THRESHOLD)
-        .map(|s| s.k)
-        .max()
-    {
+    let mut run: Option<usize> = None;
+    for s in scores {
+        if s.prediction_strength >= PS_THRESHOLD {
+            run = Some(s.k);
+        } else if run.is_some() {
+            break;
+        }
+    }
+    if let Some(k) = run {
         return k;
     }
     scores
@@ -576,27 +606,39 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
                 .k_max
                 .min(xs.nrows() / MIN_ACCOUNTS_PER_SEGMENT)
                 .max(cfg.k_min);
-            // Each k on its own (in parallel: the fits on a 25,000-row sample
-            // are too small to keep two cores busy one at a time), collected
-            // in k order; every k's result depends only on the seed.
+            // Each k fitted on its own (in parallel: the fits on a few
+            // thousand rows are too small to keep two cores busy one at a
+            // time), collected in k order; every k's result depends only on
+            // the seed.
             let (mut scores, fits): (Vec<KScore>, Vec<Vec<usize>>) = (cfg.k_min..=hi)
                 .into_par_iter()
                 .map(|k| {
                     let (labels, _, inertia) =
                         fit_seeded(xs.view(), k, cfg, seed, Seeding::PlusPlus)?;
-                    Ok((score(xs.view(), k, &labels, inertia, cfg, seed)?, labels))
+                    Ok((score(xs.view(), k, &labels, inertia), labels))
                 })
                 .collect::<Result<Vec<_>>>()?
                 .into_iter()
                 .unzip();
             with_silhouettes(xs.view(), &mut scores, &fits, cfg, seed);
+            with_prediction_strength(xs.view(), &mut scores, cfg, seed)?;
             let k = choose_k(&scores);
             let ps = scores
                 .iter()
                 .find(|s| s.k == k)
                 .map_or(f64::NAN, |s| s.prediction_strength);
             let how = if ps >= PS_THRESHOLD {
-                format!("largest k with prediction strength >= {PS_THRESHOLD} ({ps:.2}) over k = {}..={hi}, scored on {} accounts", cfg.k_min, xs.nrows())
+                let from = scores
+                    .iter()
+                    .find(|s| s.prediction_strength >= PS_THRESHOLD)
+                    .map_or(k, |s| s.k);
+                let next = scores
+                    .iter()
+                    .find(|s| s.k == k + 1 && s.prediction_strength.is_finite())
+                    .map_or(String::new(), |s| {
+                        format!(", not at k = {} ({:.2})", s.k, s.prediction_strength)
+                    });
+                format!("prediction strength >= {PS_THRESHOLD} at k = {from}..={k} ({ps:.2} at k = {k}){next}; k = {}..={hi} fitted on {} accounts", cfg.k_min, xs.nrows())
             } else {
                 format!("no k reached prediction strength {PS_THRESHOLD}: highest silhouette over k = {}..={hi}, scored on {} accounts", cfg.k_min, xs.nrows())
             };
@@ -613,7 +655,7 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
     let centroids = centroids.select(Axis(0), &order);
     let mut scores = scores;
     if cfg.k.is_some() {
-        scores.push(score(x, k, &labels, inertia, cfg, seed)?);
+        scores.push(score(x, k, &labels, inertia));
         with_silhouettes(x, &mut scores, std::slice::from_ref(&labels), cfg, seed);
     }
     Ok(KMeansResult {

@@ -53,7 +53,7 @@ impl Default for KMeansConfig {
             restarts: 4,
             max_iter: 300,
             tolerance: 1e-4,
-            selection_sample: 25_000,
+            selection_sample: 5_000,
             silhouette_sample: 4_000,
             k_range_set: false,
         }
