@@ -18,10 +18,14 @@ use ndarray::ArrayView2;
 
 use super::community::Communities;
 use super::kmeans::KMeans;
+use super::stability::Draw;
 use super::{ClusterConfig, Segmentation};
 use crate::error::Result;
 use crate::schema::Headline;
 use crate::settings::Problems;
+
+/// What a method's stability runs share ([`Method::refit_shared`]).
+pub type Shared = Option<Box<dyn Any + Send + Sync>>;
 
 /// A segment-discovery method.
 pub trait Method: Debug + Send + Sync {
@@ -69,11 +73,23 @@ pub trait Method: Debug + Send + Sync {
         seed: u64,
         previous: Option<&[Option<u32>]>,
     ) -> Result<Segmentation>;
-    /// Refit on a subsample `xs` for the stability check, with the settings
-    /// `fitted` was found with (k-means keeps its k): labels per row of `xs`.
+    /// Work every stability run can share, done once on the `pool` of
+    /// accounts the runs draw `per_run` accounts each from (default: none).
+    fn refit_shared(
+        &self,
+        _pool: ArrayView2<f64>,
+        _per_run: usize,
+        _cfg: &ClusterConfig,
+    ) -> Shared {
+        None
+    }
+    /// Refit on a stability run's accounts `draw`, with the settings
+    /// `fitted` was found with (k-means keeps its k) and what
+    /// [`Method::refit_shared`] made: labels per row of `draw.x`.
     fn refit(
         &self,
-        xs: ArrayView2<f64>,
+        draw: Draw<'_>,
+        shared: &Shared,
         fitted: &Segmentation,
         cfg: &ClusterConfig,
         seed: u64,

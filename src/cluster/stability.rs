@@ -105,19 +105,30 @@ pub fn rating(j: Option<f64>) -> &'static str {
     }
 }
 
+/// One stability run's accounts: their rows, and their positions (sorted)
+/// in the pool that every run draws from.
+pub struct Draw<'a> {
+    pub x: ArrayView2<'a, f64>,
+    pub in_pool: &'a [usize],
+}
+
 /// Assess `reference` (labels of all rows of `x`, k segments) by re-clustering
-/// subsamples with `recluster(rows, seed)`.
-pub fn assess(
+/// subsamples with `recluster(draw, shared, seed)`, where `shared` is what
+/// `prepare(pool rows, accounts per run)` made once for all runs (the
+/// community method's neighbour lists; nothing for k-means).
+pub fn assess<S: Sync>(
     x: ArrayView2<f64>,
     reference: &[usize],
     cfg: &StabilityConfig,
     seed: u64,
-    recluster: impl Fn(ArrayView2<f64>, u64) -> Result<Vec<usize>> + Sync,
+    prepare: impl FnOnce(ArrayView2<f64>, usize) -> S,
+    recluster: impl Fn(Draw<'_>, &S, u64) -> Result<Vec<usize>> + Sync,
 ) -> Result<Stability> {
     use rayon::prelude::*;
     let k = reference.iter().max().map_or(0, |m| m + 1);
     let pool = sample_indices(x.nrows(), cfg.sample, seed ^ 0x57ab);
     let per_run = ((pool.len() as f64 * cfg.subsample).round() as usize).clamp(1, pool.len());
+    let shared = prepare(take_rows(x, &pool).view(), per_run);
     // The runs at once (each depends only on its own seed; at small N one
     // run's fits cannot keep the cores busy), summed in run order, so the
     // result is the same whatever the thread count.
@@ -125,14 +136,19 @@ pub fn assess(
         .into_par_iter()
         .map(|r| {
             let run_seed = seed.wrapping_add(1 + r as u64 * 1_000_003);
-            let pick = {
+            let in_pool = {
                 let mut rng = Xoshiro256PlusPlus::seed_from_u64(run_seed);
                 let mut v = rand::seq::index::sample(&mut rng, pool.len(), per_run).into_vec();
                 v.sort_unstable();
-                v.into_iter().map(|i| pool[i]).collect::<Vec<_>>()
+                v
             };
+            let pick: Vec<usize> = in_pool.iter().map(|&i| pool[i]).collect();
             let xs = take_rows(x, &pick);
-            let labels = recluster(xs.view(), run_seed)?;
+            let draw = Draw {
+                x: xs.view(),
+                in_pool: &in_pool,
+            };
+            let labels = recluster(draw, &shared, run_seed)?;
             let truth: Vec<usize> = pick.iter().map(|&i| reference[i]).collect();
             let c = Contingency::new(&truth, &labels);
             let best: Vec<Option<f64>> = (0..k)
@@ -196,21 +212,33 @@ mod tests {
             subsample: 0.8,
             sample: 1000,
         };
-        let s = assess(x.view(), &reference, &cfg, 1, |xs, _| {
-            Ok(xs
-                .column(0)
-                .iter()
-                .map(|&v| usize::from(v > 50.0))
-                .collect())
-        })
+        let s = assess(
+            x.view(),
+            &reference,
+            &cfg,
+            1,
+            |_, _| (),
+            |d, _, _| {
+                Ok(d.x
+                    .column(0)
+                    .iter()
+                    .map(|&v| usize::from(v > 50.0))
+                    .collect())
+            },
+        )
         .unwrap();
         assert_eq!(s.ari_mean, 1.0);
         assert_eq!(s.segment_jaccard, vec![Some(1.0), Some(1.0)]);
         assert_eq!(s.segment_rating, vec!["highly stable", "highly stable"]);
         // A re-clustering that ignores the data: alternating labels.
-        let s = assess(x.view(), &reference, &cfg, 1, |xs, _| {
-            Ok((0..xs.nrows()).map(|i| i % 2).collect())
-        })
+        let s = assess(
+            x.view(),
+            &reference,
+            &cfg,
+            1,
+            |_, _| (),
+            |d, _, _| Ok((0..d.x.nrows()).map(|i| i % 2).collect()),
+        )
         .unwrap();
         assert!(s.ari_mean < 0.05);
         assert!(s.segment_jaccard.iter().all(|j| j.unwrap() < 0.5));

@@ -599,7 +599,8 @@ pub fn segment(
                 &s.labels,
                 &cfg.stability,
                 seed,
-                |xs, seed| method.refit(xs, s, cfg, seed),
+                |pool, per_run| method.refit_shared(pool, per_run, cfg),
+                |draw, shared, seed| method.refit(draw, shared, s, cfg, seed),
             )?);
         }
         progress.done("stability", &format!("{} runs", cfg.stability.runs));

@@ -21,6 +21,8 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::canonical;
+use super::method::Shared;
+use super::stability::Draw;
 use super::{first_ids, sizes, ClusterConfig, Details, Method, Segmentation};
 use crate::error::Result;
 use crate::schema::Headline;
@@ -60,14 +62,34 @@ impl Method for Communities {
     ) -> Result<Segmentation> {
         segment(x, cfg, seed, previous)
     }
+    /// The pool's exact neighbour lists, deep enough that each run's lists
+    /// are found in them (when the runs would search exactly).
+    fn refit_shared(&self, pool: ArrayView2<f64>, per_run: usize, cfg: &ClusterConfig) -> Shared {
+        let g = cfg.graph.for_accounts(per_run);
+        (per_run < g.exact_below)
+            .then(|| Box::new(knn::Deep::new(pool, g.k)) as Box<dyn std::any::Any + Send + Sync>)
+    }
     fn refit(
         &self,
-        xs: ArrayView2<f64>,
+        draw: Draw<'_>,
+        shared: &Shared,
         _fitted: &Segmentation,
         cfg: &ClusterConfig,
         seed: u64,
     ) -> Result<Vec<usize>> {
-        let (g, neighbours, _) = build_graph(xs, &cfg.graph.for_accounts(xs.nrows()), seed);
+        let xs = draw.x;
+        let graph_cfg = cfg.graph.for_accounts(xs.nrows());
+        let deep = shared.as_ref().and_then(|s| s.downcast_ref::<knn::Deep>());
+        let (g, neighbours) = match deep {
+            Some(deep) => {
+                let neighbours = deep.of(draw.in_pool, graph_cfg.k);
+                (knn::graph(&neighbours, graph_cfg.weighting), neighbours)
+            }
+            None => {
+                let (g, neighbours, _) = build_graph(xs, &graph_cfg, seed);
+                (g, neighbours)
+            }
+        };
         let (labels, _) = detect(
             &g,
             cfg.community.algorithm,

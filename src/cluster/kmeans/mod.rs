@@ -57,6 +57,8 @@ use std::time::Instant;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
+use super::method::Shared;
+use super::stability::Draw;
 use super::{first_ids, sizes, ClusterConfig, Details, Method, Segmentation};
 use crate::error::Result;
 pub use algorithm::*;
@@ -99,11 +101,13 @@ impl Method for KMeans {
     }
     fn refit(
         &self,
-        xs: ArrayView2<f64>,
+        draw: Draw<'_>,
+        _shared: &Shared,
         fitted: &Segmentation,
         cfg: &ClusterConfig,
         seed: u64,
     ) -> Result<Vec<usize>> {
+        let xs = draw.x;
         let k = fitted.k();
         let kcfg = KMeansConfig {
             k: Some(k),

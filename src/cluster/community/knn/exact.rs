@@ -131,6 +131,71 @@ impl Lanes {
     }
 }
 
+/// Exact neighbour lists of a pool of points, deep enough to give the exact
+/// k-nearest lists of any subset of the pool without measuring again — what
+/// the stability runs, each a subsample of one pool, share.
+///
+/// A subset's k nearest of a point are the first k entries of its pool list
+/// that lie in the subset, whenever the list holds k of them: every point
+/// outside the list is farther (or as far, with a higher index) than all in
+/// it, and keeping the subset in pool order keeps the `(distance, index)`
+/// order. A point with fewer than k of its list in the subset is measured
+/// against the subset as [`exact`] would. The lists are [`exact`]'s to the
+/// bit (`tests::a_subset_of_deep_lists_is_the_exact_search`).
+pub struct Deep {
+    lists: Knn,
+    x: Vec<f32>,
+    d: usize,
+}
+
+impl Deep {
+    /// The pool's lists, `2k + 10` deep: a run keeping 80% of the pool finds
+    /// fewer than k of them in its subsample with probability 8e-10 per
+    /// point at k = 15 (the binomial tail; 1e-8 at k = 5).
+    pub fn new(pool: ndarray::ArrayView2<f64>, k: usize) -> Deep {
+        let (n, d) = pool.dim();
+        let x = super::to_f32(pool);
+        let lists = exact(&x, n, d, 2 * k + 10);
+        Deep { lists, x, d }
+    }
+
+    /// The exact k-nearest lists of the pool points `in_pool` (sorted),
+    /// numbered by their position in it.
+    pub fn of(&self, in_pool: &[usize], k: usize) -> Knn {
+        let (m, d) = (in_pool.len(), self.d);
+        let k = k.min(m.saturating_sub(1)).max(1);
+        let mut at = vec![u32::MAX; self.lists.n()];
+        for (r, &p) in in_pool.iter().enumerate() {
+            at[p] = r as u32;
+        }
+        let sub: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+        let rows: Vec<Vec<(f32, u32)>> = (0..m)
+            .into_par_iter()
+            .map(|r| {
+                let p = in_pool[r];
+                let deep = self.lists.k;
+                let found: Vec<(f32, u32)> = (p * deep..(p + 1) * deep)
+                    .map(|e| (self.lists.dist[e], self.lists.idx[e]))
+                    .filter(|&(_, j)| j != u32::MAX && at[j as usize] != u32::MAX)
+                    .map(|(dd, j)| (dd, at[j as usize]))
+                    .take(k)
+                    .collect();
+                if found.len() == k {
+                    return found;
+                }
+                let xs = sub.get_or_init(|| {
+                    in_pool
+                        .iter()
+                        .flat_map(|&q| self.x[q * d..(q + 1) * d].iter().copied())
+                        .collect()
+                });
+                portable_row(xs, m, d, k, r)
+            })
+            .collect();
+        pack(rows, k, "exact", 0)
+    }
+}
+
 pub(super) fn pack(
     rows: Vec<Vec<(f32, u32)>>,
     k: usize,

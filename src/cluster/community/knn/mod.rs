@@ -61,7 +61,7 @@ mod rp_tree;
 mod weights;
 
 pub use distance::to_f32;
-pub use exact::{exact, RECALL_TARGET};
+pub use exact::{exact, Deep, RECALL_TARGET};
 pub use nn_descent::nn_descent;
 pub use weights::graph;
 

@@ -192,6 +192,36 @@ fn lane_kernel_is_the_portable_one() {
 }
 
 #[test]
+fn a_subset_of_deep_lists_is_the_exact_search() {
+    // Subsets of 80% (the stability runs' share: lists found in the deep
+    // ones) and of 10% (most points measured again), with duplicated rows:
+    // the same lists and distances as an exact search on the subset.
+    let (n, d) = (600, 9);
+    let (mut x, _) = blobs(n, d, 4, 11);
+    x.copy_within(0..2 * d, 7 * d);
+    let pool =
+        ndarray::Array2::from_shape_vec((n, d), x.iter().map(|&v| v as f64).collect()).unwrap();
+    let deep = Deep::new(pool.view(), 15);
+    for (share, seed) in [(0.8, 1u64), (0.1, 2)] {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let mut pick: Vec<usize> = (0..n).filter(|_| rng.gen::<f64>() < share).collect();
+        pick.sort_unstable();
+        let sub: Vec<f32> = pick
+            .iter()
+            .flat_map(|&p| x[p * d..(p + 1) * d].to_vec())
+            .collect();
+        let truth = exact(&sub, pick.len(), d, 15);
+        let got = deep.of(&pick, 15);
+        assert_eq!(got.idx, truth.idx, "share {share}");
+        assert!(got
+            .dist
+            .iter()
+            .zip(&truth.dist)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}
+
+#[test]
 fn nn_descent_recall_is_high() {
     let (x, _) = blobs(6000, 16, 10, 3);
     let cfg = GraphConfig::default();
