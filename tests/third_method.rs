@@ -11,7 +11,9 @@ use common::*;
 use std::path::Path;
 
 use ndarray::ArrayView2;
-use strata::cluster::{kmeans, ClusterConfig, Details, Method, Methods, Segmentation};
+use strata::cluster::{
+    kmeans, ClusterConfig, Details, Draw, Method, Methods, Segmentation, Shared,
+};
 use strata::run::{self, RunOptions, Silent};
 
 /// Quadrants of the first two matrix columns around their medians: a
@@ -65,12 +67,13 @@ impl Method for Quadrants {
     }
     fn refit(
         &self,
-        xs: ArrayView2<f64>,
+        draw: Draw<'_>,
+        _shared: &Shared,
         _fitted: &Segmentation,
         _cfg: &ClusterConfig,
         _seed: u64,
     ) -> strata::Result<Vec<usize>> {
-        Ok(quadrants(xs))
+        Ok(quadrants(draw.x))
     }
 }
 

@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use community::knn::GraphConfig;
 use community::{CommunityConfig, CommunityDetails};
 use kmeans::{KMeansConfig, KMeansDetails};
-pub use method::{Method, Methods};
+pub use method::{Method, Methods, Shared};
+pub use stability::Draw;
 use stability::{Stability, StabilityConfig};
 
 /// Everything the cluster stage needs: each built-in method's checked

@@ -13,7 +13,10 @@
 //! A segment's stability is its mean Jaccard over runs. Hennig's reading:
 //! ≥ 0.85 highly stable, ≥ 0.75 stable, 0.6–0.75 a pattern but unsure, below
 //! 0.5 the segment dissolves. To bound the cost for millions of accounts the
-//! runs use a seeded sample of at most `sample` accounts.
+//! runs use a seeded pool of at most `sample` accounts; what the runs can
+//! share is made once on that pool (`Method::refit_shared`: the community
+//! method's exact neighbour lists, from which each run's lists are read
+//! instead of searched again).
 
 use ndarray::ArrayView2;
 use rand::SeedableRng;

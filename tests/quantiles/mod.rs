@@ -6,7 +6,7 @@
 mod settings;
 
 use ndarray::ArrayView2;
-use strata::cluster::{kmeans, ClusterConfig, Details, Method, Segmentation};
+use strata::cluster::{kmeans, ClusterConfig, Details, Draw, Method, Segmentation, Shared};
 use strata::settings::Problems;
 
 pub use settings::QuantileSettings;
@@ -71,12 +71,13 @@ impl Method for Quantiles {
     }
     fn refit(
         &self,
-        xs: ArrayView2<f64>,
+        draw: Draw<'_>,
+        _shared: &Shared,
         _fitted: &Segmentation,
         cfg: &ClusterConfig,
         _seed: u64,
     ) -> strata::Result<Vec<usize>> {
-        Ok(bands(xs, settings_of(cfg)?))
+        Ok(bands(draw.x, settings_of(cfg)?))
     }
 }
 
