@@ -499,7 +499,6 @@ pub fn canonical(labels: &[usize]) -> (Vec<usize>, Vec<usize>) {
     (labels.iter().map(|&l| map[l]).collect(), order)
 }
 
-/// The scores of one fit but its silhouette (NaN here; see [`with_silhouettes`]).
 /// The scores of one fit but its silhouette and prediction strength (NaN
 /// here; see [`with_silhouettes`] and [`run`]).
 fn score(x: ArrayView2<f64>, k: usize, labels: &[usize], inertia: f64) -> KScore {
