@@ -135,6 +135,16 @@ pub fn mutual_info(c: &Contingency) -> f64 {
 }
 
 /// Expected mutual information of two random labelings with these cluster sizes.
+///
+/// Vinh, Epps & Bailey (2010), eq. 24b, as scikit-learn computes it: for
+/// each pair of cluster sizes (a, b), the sum over the hypergeometric
+/// n_ij ∈ [max(1, a+b−n), min(a, b)]. The hypergeometric is log-concave,
+/// so its terms are non-negligible only in a window around its mode:
+/// terms whose probability underflows to exactly 0.0 (ln p below −745)
+/// add exactly nothing, and only the window where ln p ≥ [`NEGLIGIBLE`] is
+/// summed, found by bisection from the mode. The sum is the full sum to the
+/// bit, in O(√(ab/n)) terms per pair instead of O(min(a, b)): at a million
+/// accounts, ~15× fewer.
 pub fn expected_mutual_info(c: &Contingency) -> f64 {
     let n = c.n;
     let nf = n as f64;
@@ -145,16 +155,50 @@ pub fn expected_mutual_info(c: &Contingency) -> f64 {
         for &b in c.cols.iter().filter(|v| **v > 0) {
             let lo = (a + b).saturating_sub(n).max(1);
             let hi = a.min(b);
+            if lo > hi {
+                continue;
+            }
             let base = lg(a) + lg(b) + lg(n - a) + lg(n - b) - lg_n;
-            for nij in lo..=hi {
+            let logp = |nij: u64| base - lg(nij) - lg(a - nij) - lg(b - nij) - lg(n - a - b + nij);
+            let mode = (((a + 1) as f64 * (b + 1) as f64 / (n + 2) as f64) as u64).clamp(lo, hi);
+            let (first, last) = if logp(mode) < NEGLIGIBLE {
+                (lo, hi) // not expected (the mode carries the most mass): sum all
+            } else {
+                // The first n_ij at or after `lo` whose term counts, and the last one.
+                let (mut l, mut r) = (lo, mode);
+                while l < r {
+                    let mid = l + (r - l) / 2;
+                    if logp(mid) >= NEGLIGIBLE {
+                        r = mid;
+                    } else {
+                        l = mid + 1;
+                    }
+                }
+                let first = l;
+                let (mut l, mut r) = (mode, hi);
+                while l < r {
+                    let mid = l + (r - l).div_ceil(2);
+                    if logp(mid) >= NEGLIGIBLE {
+                        l = mid;
+                    } else {
+                        r = mid - 1;
+                    }
+                }
+                (first, l)
+            };
+            for nij in first..=last {
                 let term = nij as f64 / nf * (nf * nij as f64 / (a as f64 * b as f64)).ln();
-                let logp = base - lg(nij) - lg(a - nij) - lg(b - nij) - lg(n - a - b + nij);
-                emi += term * logp.exp();
+                emi += term * logp(nij).exp();
             }
         }
     }
     emi
 }
+
+/// Below this ln-probability a hypergeometric term of the expected mutual
+/// information is exactly 0.0 once exponentiated (e^−745.2 is the smallest
+/// subnormal double); the margin covers rounding in ln p itself.
+const NEGLIGIBLE: f64 = -760.0;
 
 /// All agreement scores of two partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -308,6 +352,67 @@ mod tests {
                 && close(x.v_measure, y.v_measure)
         );
         assert!(close(x.homogeneity, y.completeness));
+    }
+
+    /// Every term of eq. 24b, as before the window.
+    fn emi_every_term(c: &Contingency) -> f64 {
+        let (n, nf) = (c.n, c.n as f64);
+        let lg = |x: u64| libm::lgamma(x as f64 + 1.0);
+        let mut emi = 0.0;
+        for &a in c.rows.iter().filter(|v| **v > 0) {
+            for &b in c.cols.iter().filter(|v| **v > 0) {
+                let base = lg(a) + lg(b) + lg(n - a) + lg(n - b) - lg(n);
+                for nij in (a + b).saturating_sub(n).max(1)..=a.min(b) {
+                    let term = nij as f64 / nf * (nf * nij as f64 / (a as f64 * b as f64)).ln();
+                    let logp = base - lg(nij) - lg(a - nij) - lg(b - nij) - lg(n - a - b + nij);
+                    emi += term * logp.exp();
+                }
+            }
+        }
+        emi
+    }
+
+    #[test]
+    fn the_windowed_expected_mutual_information_is_every_term_to_the_bit() {
+        let sizes: [&[u64]; 6] = [
+            &[1],
+            &[3, 1, 1],
+            &[500, 300, 200],
+            &[999_000, 1_000],
+            &[400_000, 350_000, 250_000],
+            &[60_000, 25_000, 25_000, 900, 100, 1],
+        ];
+        for rows in sizes {
+            for cols in sizes {
+                let n: u64 = rows.iter().sum();
+                if cols.iter().sum::<u64>() != n {
+                    continue;
+                }
+                let c = Contingency {
+                    table: Vec::new(),
+                    rows: rows.to_vec(),
+                    cols: cols.to_vec(),
+                    n,
+                };
+                let (got, want) = (expected_mutual_info(&c), emi_every_term(&c));
+                assert_eq!(got.to_bits(), want.to_bits(), "{rows:?} x {cols:?}");
+            }
+        }
+        // Many small clusters against a few large ones, as communities
+        // against tiers: sizes summing to 1M both ways.
+        let rows: Vec<u64> = (0..40).map(|i| 20_000 + 500 * (i % 7)).collect();
+        let n: u64 = rows.iter().sum();
+        let cols = vec![n / 2, n / 3, n - n / 2 - n / 3];
+        let c = Contingency {
+            table: Vec::new(),
+            rows,
+            cols,
+            n,
+        };
+        assert_eq!(
+            expected_mutual_info(&c).to_bits(),
+            emi_every_term(&c).to_bits()
+        );
     }
 
     #[test]

@@ -201,6 +201,54 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::io("syncing", path, e))
 }
 
+/// Create `path`, let `fill` write it (through a buffer), and fsync it. A
+/// write that fails inside `fill` is reported as an I/O error naming
+/// `path`, whatever `fill` made of it.
+pub fn write_with(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let f = File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    let mut sink = Recording {
+        inner: std::io::BufWriter::with_capacity(1 << 20, f),
+        error: None,
+    };
+    let filled = fill(&mut sink);
+    if let Some(e) = sink.error.take() {
+        return Err(Error::io("writing", path, e));
+    }
+    filled?;
+    let f = sink
+        .inner
+        .into_inner()
+        .map_err(|e| Error::io("writing", path, e.into_error()))?;
+    f.sync_all().map_err(|e| Error::io("syncing", path, e))
+}
+
+/// A writer that keeps the first error of the one it wraps.
+struct Recording<W: Write> {
+    inner: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> Recording<W> {
+    fn keep<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        r.map_err(|e| {
+            let again = std::io::Error::new(e.kind(), e.to_string());
+            self.error.get_or_insert(e);
+            again
+        })
+    }
+}
+
+impl<W: Write> Write for Recording<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.keep(r)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.keep(r)
+    }
+}
+
 /// fsync a file or folder that is already written.
 pub fn sync_path(path: &Path) -> Result<()> {
     File::open(path)

@@ -26,7 +26,10 @@
 //!    corner of the data is not pulled into the majority.
 //!
 //! Cost: O(n·K·T) for n accounts, K neighbours and T tiers, plus a sort for
-//! Benjamini–Hochberg.
+//! Benjamini–Hochberg; the posterior and the p-value are computed once per
+//! distinct (tier, neighbours' tier counts), of which there are at most
+//! (T+1)·C(K+T, T) (3,264 for 15 neighbours and 3 tiers), not once per
+//! account.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -98,15 +101,17 @@ fn posterior(pi: &[f64], loglik: &[f64], tau: f64) -> Vec<f64> {
 /// each other — so the plain product of their likelihoods (τ = 1) is far too
 /// sure of itself; τ < 1 counts them as fewer, independent ones, which makes
 /// the confidence a calibrated probability (checked in benches/tier_controls.py).
-fn temperature(labels: &[Option<usize>], loglik: &[Vec<f64>], pi: &[f64]) -> f64 {
+/// Read from the distinct (tier, neighbour counts) pairs, each `weight`
+/// accounts (a few thousand pairs at most, however many accounts).
+fn temperature(groups: &[Group], loglik: &[Vec<f64>], pi: &[f64]) -> f64 {
     let grid: Vec<f64> = (1..=50).map(|i| i as f64 * 0.02).collect();
     let score = |tau: f64| -> f64 {
-        labels
-            .par_iter()
+        groups
+            .iter()
             .zip(loglik)
-            .filter_map(|(l, ll)| {
-                let c = (*l)?;
-                Some(posterior(pi, ll, tau)[c].max(1e-300).ln())
+            .filter_map(|(g, ll)| {
+                let c = g.tier?;
+                Some(g.weight as f64 * posterior(pi, ll, tau)[c].max(1e-300).ln())
             })
             .sum()
     };
@@ -115,6 +120,14 @@ fn temperature(labels: &[Option<usize>], loglik: &[Vec<f64>], pi: &[f64]) -> f64
         .max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))
         .expect("grid");
     grid[best]
+}
+
+/// Accounts with the same tier and the same neighbour tier counts: they
+/// have the same evidence (bar the q-value), computed once.
+struct Group {
+    tier: Option<usize>,
+    counts: Vec<u32>,
+    weight: u64,
 }
 
 /// Evidence for every account (None: unknown tier, or no neighbour with one).
@@ -147,6 +160,26 @@ pub fn gather(
             }
         }
     }
+    // Each account's group, groups in order of first appearance.
+    let mut groups: Vec<Group> = Vec::new();
+    let mut group_of = Vec::with_capacity(n);
+    {
+        let mut index: std::collections::HashMap<(Option<usize>, &[u32]), usize> =
+            std::collections::HashMap::new();
+        for (l, c) in labels.iter().zip(&counts) {
+            let g = *index.entry((*l, c.as_slice())).or_insert_with(|| {
+                groups.push(Group {
+                    tier: *l,
+                    counts: c.clone(),
+                    weight: 0,
+                });
+                groups.len() - 1
+            });
+            groups[g].weight += 1;
+            group_of.push(g);
+        }
+    }
+    drop(counts);
     let known: u64 = base.iter().sum();
     let pi: Vec<f64> = base
         .iter()
@@ -160,34 +193,41 @@ pub fn gather(
         .iter()
         .map(|r| r.iter().map(|v| v.ln()).collect())
         .collect();
-    // ln P(neighbours' tiers | behaves like tier s), per account.
-    let loglik: Vec<Vec<f64>> = counts
-        .par_iter()
-        .map(|c| {
+    // ln P(neighbours' tiers | behaves like tier s), per group.
+    let loglik: Vec<Vec<f64>> = groups
+        .iter()
+        .map(|g| {
             (0..tiers)
-                .map(|s| c.iter().zip(&ln_theta[s]).map(|(&n, l)| n as f64 * l).sum())
+                .map(|s| {
+                    g.counts
+                        .iter()
+                        .zip(&ln_theta[s])
+                        .map(|(&n, l)| n as f64 * l)
+                        .sum()
+                })
                 .collect()
         })
         .collect();
-    let temper = temperature(labels, &loglik, &pi);
-    let mut out: Vec<Option<Evidence>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let c = labels[i]?;
-            let k: u32 = counts[i].iter().sum();
+    let temper = temperature(&groups, &loglik, &pi);
+    let per_group: Vec<Option<Evidence>> = groups
+        .iter()
+        .zip(&loglik)
+        .map(|(g, loglik)| {
+            let c = g.tier?;
+            let k: u32 = g.counts.iter().sum();
             if k == 0 || tiers < 2 {
                 return None;
             }
-            let posterior = posterior(&pi, &loglik[i], temper);
+            let posterior = posterior(&pi, loglik, temper);
             let suggested = (0..tiers)
                 .filter(|&t| t != c)
                 .max_by(|&a, &b| posterior[a].total_cmp(&posterior[b]).then(b.cmp(&a)))?;
             // Own tier depleted: P(at most n_c of K neighbours in c) when an
             // account of tier c has each neighbour in c with probability θ_c[c].
-            let own = counts[i][c] as u64;
+            let own = g.counts[c] as u64;
             let p_value = binomial_sf(k as u64 - own, k as u64, 1.0 - mix[c][c]);
             Some(Evidence {
-                counts: counts[i].clone(),
+                counts: g.counts.clone(),
                 suggested,
                 p_value,
                 q_value: 1.0,
@@ -195,6 +235,8 @@ pub fn gather(
             })
         })
         .collect();
+    let mut out: Vec<Option<Evidence>> =
+        group_of.par_iter().map(|&g| per_group[g].clone()).collect();
     let tested: Vec<usize> = (0..n).filter(|&i| out[i].is_some()).collect();
     let p: Vec<f64> = tested
         .iter()

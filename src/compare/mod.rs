@@ -40,6 +40,7 @@ pub mod profile;
 mod reasons;
 pub mod stats;
 
+use crate::memory::trace;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -690,11 +691,15 @@ pub fn profiles(
     m: &FeatureMatrix,
     segs: &[Segmentation],
 ) -> Result<Vec<Profile>> {
+    let t = std::time::Instant::now();
     let value = value_column(p, frame)?;
-    Ok(segs
+    let columns = profile::Columns::new(p, frame);
+    let out = segs
         .iter()
-        .flat_map(|s| profile::profiles(p, frame, m, s, value.as_deref()))
-        .collect())
+        .flat_map(|s| profile::profiles(p, &columns, m, s, value.as_deref()))
+        .collect();
+    trace("profiles", t);
+    Ok(out)
 }
 
 /// The value at stake per account (the tiers' `value` feature).
@@ -750,7 +755,10 @@ pub fn compare(
         None => current_tiers(t, frame)?,
     };
     let tiers = &owned;
+    let t0 = std::time::Instant::now();
     let methods: Vec<MethodComparison> = segs.iter().map(|s| compare_method(s, &tiers)).collect();
+    trace("tiers against segments", t0);
+    let t0 = std::time::Instant::now();
     let primary = segs
         .iter()
         .position(|s| s.method == t.exceptions_from)
@@ -769,6 +777,8 @@ pub fn compare(
         }
         _ => (vec![None; m.ids.len()], None),
     };
+    trace("neighbours' tiers", t0);
+    let t0 = std::time::Instant::now();
     let tiers_base = base_rates(tiers);
     let medians = TierMedians::new(p, frame, m, tiers)?;
     let mut exceptions = Vec::new();
@@ -798,7 +808,10 @@ pub fn compare(
             .then(pb.total_cmp(&pa))
             .then_with(|| a.account_id.cmp(&b.account_id))
     });
+    trace("exceptions", t0);
+    let t0 = std::time::Instant::now();
     let outcomes = outcomes::analyse(p, frame, segs, Some(tiers), &exceptions, &profiles)?;
+    trace("outcomes", t0);
     Ok(Comparison {
         tiers: Some(owned),
         methods,

@@ -23,6 +23,7 @@
 //! support, O(min of its margins).
 
 use super::stats::chi2_sf;
+use rayon::prelude::*;
 
 /// z of a two-sided 95% interval.
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -137,8 +138,12 @@ pub fn chi2_independence(table: &[Vec<u64>]) -> Option<Independence> {
 
 /// Mid-ranks (1-based) of `values` and Σ(t³ − t) over groups of ties.
 fn ranks(values: &[f64]) -> (Vec<f64>, f64) {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    // Sorted by value, each with its position (ties share a rank, so their
+    // order among themselves does not matter).
+    let mut keyed: Vec<(f64, u32)> = values.iter().zip(0u32..).map(|(&v, i)| (v, i)).collect();
+    keyed.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let order: Vec<usize> = keyed.iter().map(|&(_, i)| i as usize).collect();
+    drop(keyed);
     let mut ranks = vec![0.0; values.len()];
     let mut ties = 0.0;
     let mut i = 0;

@@ -20,6 +20,7 @@
 //!
 //! Cost: O(n log n) per outcome and grouping (ranks for numeric outcomes).
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::outcome_stats::{
@@ -158,12 +159,9 @@ fn analyse_one(
     profiles: &[Profile],
 ) -> OutcomeAnalysis {
     let all: Vec<usize> = (0..values.len()).collect();
-    let mut groupings = Vec::new();
-    if let Some(t) = tiers {
-        let labels: Vec<Option<usize>> = t.labels.clone();
-        groupings.push(grouping(o, "tiers", values, &labels, &t.names));
-    }
-    for s in segs {
+    // The tiers, then each segmentation: the groupings are independent, so
+    // they are analysed in parallel (and kept in this order).
+    let segmentation = |s: &Segmentation| {
         let names: Vec<String> = (0..s.k())
             .map(|l| {
                 let name = profiles
@@ -174,9 +172,19 @@ fn analyse_one(
             })
             .collect();
         let labels: Vec<Option<usize>> = s.labels.iter().map(|&l| Some(l)).collect();
-        groupings.push(grouping(o, &s.method, values, &labels, &names));
-    }
-    let exceptions = tiers.map_or_else(Vec::new, |t| against_exceptions(o, values, t, exceptions));
+        grouping(o, &s.method, values, &labels, &names)
+    };
+    let ((tier_grouping, exceptions), seg_groupings) = rayon::join(
+        || match tiers {
+            Some(t) => (
+                Some(grouping(o, "tiers", values, &t.labels, &t.names)),
+                against_exceptions(o, values, t, exceptions),
+            ),
+            None => (None, Vec::new()),
+        },
+        || segs.par_iter().map(segmentation).collect::<Vec<_>>(),
+    );
+    let groupings: Vec<Grouping> = tier_grouping.into_iter().chain(seg_groupings).collect();
     OutcomeAnalysis {
         feature: o.feature.clone(),
         label: o.label.clone(),

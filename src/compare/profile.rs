@@ -15,6 +15,7 @@
 //! a missing-value indicator gives "no <label>"). It depends only on the data,
 //! so the same run gives the same names.
 
+use rayon::prelude::*;
 use serde::Serialize;
 use std::borrow::Cow;
 
@@ -71,10 +72,153 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+/// What every segmentation's profiles read from the account frame, read
+/// once: the numeric matrix features' values, each categorical feature's
+/// level per account, and the words for high and low.
+pub struct Columns<'a> {
+    numeric: Vec<&'a crate::config::Feature>,
+    categorical: Vec<&'a crate::config::Feature>,
+    /// Per numeric feature, its values (None: not a numeric column).
+    raw: Vec<Option<Vec<Option<f64>>>>,
+    /// Per categorical feature present: its levels in sorted order, and
+    /// each account's level as an index into them (a missing value is the
+    /// level [`crate::features::MISSING`]).
+    levels: Vec<(usize, Vec<String>, Vec<u32>)>,
+    words: Words,
+}
+
+impl<'a> Columns<'a> {
+    pub fn new(p: &'a Pipeline, frame: &AccountFrame) -> Columns<'a> {
+        let numeric: Vec<&crate::config::Feature> = p
+            .features
+            .iter()
+            .filter(|f| f.in_matrix && f.kind == Kind::Numeric)
+            .collect();
+        let categorical: Vec<&crate::config::Feature> = p
+            .features
+            .iter()
+            .filter(|f| f.kind == Kind::Categorical)
+            .collect();
+        let raw = numeric
+            .iter()
+            .map(|f| {
+                let c = frame.df.column(&f.name).ok()?.f64().ok()?.clone();
+                Some(c.iter().collect())
+            })
+            .collect();
+        let levels = categorical
+            .iter()
+            .enumerate()
+            .filter_map(|(fi, f)| {
+                let c = frame.df.column(&f.name).ok()?.str().ok()?.clone();
+                let names: std::collections::BTreeSet<&str> = c
+                    .iter()
+                    .map(|v| v.unwrap_or(crate::features::MISSING))
+                    .collect();
+                let names: Vec<&str> = names.into_iter().collect();
+                let code: std::collections::HashMap<&str, u32> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (*n, i as u32))
+                    .collect();
+                let codes = c
+                    .iter()
+                    .map(|v| code[v.unwrap_or(crate::features::MISSING)])
+                    .collect();
+                Some((fi, names.iter().map(|n| n.to_string()).collect(), codes))
+            })
+            .collect();
+        let words = Words::new(frame, &numeric);
+        Columns {
+            numeric,
+            categorical,
+            raw,
+            levels,
+            words,
+        }
+    }
+
+    /// Each segment's median of each numeric feature, features in parallel.
+    fn medians(&self, seg: &Segmentation) -> Vec<Vec<(String, f64)>> {
+        let k = seg.k();
+        let per_feature: Vec<Vec<f64>> = self
+            .raw
+            .par_iter()
+            .map(|raw| {
+                let Some(raw) = raw else {
+                    return vec![f64::NAN; k];
+                };
+                let mut parts: Vec<Vec<f64>> =
+                    seg.sizes.iter().map(|&s| Vec::with_capacity(s)).collect();
+                for (v, &l) in raw.iter().zip(&seg.labels) {
+                    if let Some(v) = v {
+                        parts[l].push(*v);
+                    }
+                }
+                parts
+                    .iter_mut()
+                    .map(|v| crate::features::median(v))
+                    .collect()
+            })
+            .collect();
+        (0..k)
+            .map(|s| {
+                self.numeric
+                    .iter()
+                    .zip(&per_feature)
+                    .map(|(f, m)| (f.name.clone(), m[s]))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Each segment's most common level of each categorical feature (the
+    /// first in sorted order on a tie), with its share of the segment.
+    fn top_levels(&self, seg: &Segmentation) -> Vec<Vec<(String, String, f64)>> {
+        let k = seg.k();
+        let per_feature: Vec<Vec<(usize, usize)>> = self
+            .levels
+            .par_iter()
+            .map(|(_, names, codes)| {
+                let mut counts = vec![vec![0usize; names.len()]; k];
+                for (&c, &l) in codes.iter().zip(&seg.labels) {
+                    counts[l][c as usize] += 1;
+                }
+                counts
+                    .iter()
+                    .map(|c| {
+                        c.iter()
+                            .enumerate()
+                            .fold((0, 0), |acc, (i, &n)| if n > acc.1 { (i, n) } else { acc })
+                    })
+                    .collect()
+            })
+            .collect();
+        (0..k)
+            .map(|s| {
+                let n_in = seg.sizes[s] as f64;
+                self.levels
+                    .iter()
+                    .zip(&per_feature)
+                    .map(|((fi, names, _), top)| {
+                        let (level, cnt) = top[s];
+                        let level = if cnt == 0 { "" } else { names[level].as_str() };
+                        (
+                            self.categorical[*fi].name.clone(),
+                            level.to_string(),
+                            cnt as f64 / n_in.max(1.0),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// Profiles of every segment of one segmentation.
 pub fn profiles(
     p: &Pipeline,
-    frame: &AccountFrame,
+    cols: &Columns,
     m: &FeatureMatrix,
     seg: &Segmentation,
     value: Option<&[Option<f64>]>,
@@ -83,59 +227,53 @@ pub fn profiles(
     let k = seg.k();
     let sums = Sums::new(m, seg);
     let value_total: Option<f64> = value.map(|v| v.iter().flatten().sum());
-    let numeric: Vec<&crate::config::Feature> = p
-        .features
-        .iter()
-        .filter(|f| f.in_matrix && f.kind == Kind::Numeric)
-        .collect();
-    let categorical: Vec<&crate::config::Feature> = p
-        .features
-        .iter()
-        .filter(|f| f.kind == Kind::Categorical)
-        .collect();
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); k];
-    for (i, &l) in seg.labels.iter().enumerate() {
-        members[l].push(i);
-    }
-    let words = Words::new(frame, &numeric);
-    let mut full: Vec<Vec<Distinct>> = Vec::with_capacity(k);
-    let mut out: Vec<Profile> = (0..k)
-        .map(|s| {
-            let n_in = seg.sizes[s] as f64;
-            let (mut dist, effects) = sums.distinctions(s, n_in, (n - seg.sizes[s]) as f64, m);
-            dist.sort_by(|a, b| {
-                b.t.abs()
-                    .total_cmp(&a.t.abs())
-                    .then_with(|| a.column.cmp(&b.column))
-            });
-            let name = name_from(p, m, &dist, &words, 3);
-            full.push(dist.clone());
-            dist.truncate(8);
-            Profile {
-                method: seg.method.clone(),
-                segment: s,
-                id: seg.ids[s],
-                name,
-                size: seg.sizes[s],
-                share_accounts: n_in / n.max(1) as f64,
-                share_value: value.zip(value_total).map(|(v, tot)| {
-                    let part: f64 = members[s].iter().filter_map(|&i| v[i]).sum();
-                    if tot > 0.0 {
-                        part / tot
-                    } else {
-                        0.0
-                    }
-                }),
-                medians: medians(frame, &numeric, &members[s]),
-                top_levels: top_levels(frame, &categorical, &members[s]),
-                distinguishing: dist,
-                effects,
+    let mut share_value = vec![0.0f64; k];
+    if let Some(v) = value {
+        for (i, &l) in seg.labels.iter().enumerate() {
+            if let Some(x) = v[i] {
+                share_value[l] += x;
             }
-        })
-        .collect();
-    unique_names(&mut out, |s, parts| {
-        name_from(p, m, &full[s], &words, parts)
-    });
+        }
+    }
+    let mut medians = cols.medians(seg).into_iter();
+    let mut top_levels = cols.top_levels(seg).into_iter();
+    let words = &cols.words;
+    let mut full: Vec<Vec<Distinct>> = Vec::with_capacity(k);
+    let mut out: Vec<Profile> =
+        (0..k)
+            .map(|s| {
+                let n_in = seg.sizes[s] as f64;
+                let (mut dist, effects) = sums.distinctions(s, n_in, (n - seg.sizes[s]) as f64, m);
+                dist.sort_by(|a, b| {
+                    b.t.abs()
+                        .total_cmp(&a.t.abs())
+                        .then_with(|| a.column.cmp(&b.column))
+                });
+                let name = name_from(p, m, &dist, words, 3);
+                full.push(dist.clone());
+                dist.truncate(8);
+                Profile {
+                    method: seg.method.clone(),
+                    segment: s,
+                    id: seg.ids[s],
+                    name,
+                    size: seg.sizes[s],
+                    share_accounts: n_in / n.max(1) as f64,
+                    share_value: value_total.map(|tot| {
+                        if tot > 0.0 {
+                            share_value[s] / tot
+                        } else {
+                            0.0
+                        }
+                    }),
+                    medians: medians.next().expect("one per segment"),
+                    top_levels: top_levels.next().expect("one per segment"),
+                    distinguishing: dist,
+                    effects,
+                }
+            })
+            .collect();
+    unique_names(&mut out, |s, parts| name_from(p, m, &full[s], words, parts));
     out
 }
 
@@ -214,60 +352,6 @@ impl Sums {
     }
 }
 
-/// Each numeric feature's median over the accounts `members`.
-fn medians(
-    frame: &AccountFrame,
-    numeric: &[&crate::config::Feature],
-    members: &[usize],
-) -> Vec<(String, f64)> {
-    numeric
-        .iter()
-        .map(|f| {
-            let col = frame
-                .df
-                .column(&f.name)
-                .ok()
-                .and_then(|c| c.f64().ok().cloned());
-            let mut vals: Vec<f64> = col
-                .map(|c| members.iter().filter_map(|&i| c.get(i)).collect())
-                .unwrap_or_default();
-            (f.name.clone(), crate::features::median(&mut vals))
-        })
-        .collect()
-}
-
-/// Each categorical feature's most common level over the accounts
-/// `members`, with its share.
-fn top_levels(
-    frame: &AccountFrame,
-    categorical: &[&crate::config::Feature],
-    members: &[usize],
-) -> Vec<(String, String, f64)> {
-    let n_in = members.len() as f64;
-    categorical
-        .iter()
-        .filter_map(|f| {
-            let c = frame.df.column(&f.name).ok()?.str().ok()?.clone();
-            let mut counts: std::collections::BTreeMap<&str, usize> =
-                std::collections::BTreeMap::new();
-            for &i in members {
-                *counts
-                    .entry(c.get(i).unwrap_or(crate::features::MISSING))
-                    .or_default() += 1;
-            }
-            let (level, cnt) = counts.iter().fold(
-                ("", 0),
-                |acc, (l, c)| if *c > acc.1 { (l, *c) } else { acc },
-            );
-            Some((
-                f.name.clone(),
-                level.to_string(),
-                cnt as f64 / n_in.max(1.0),
-            ))
-        })
-        .collect()
-}
-
 /// Names made unique within the segmentation: segments that share a name
 /// are told apart by their next distinguishing features (`rename(segment,
 /// parts)` names a segment from its first `parts` features), and, should
@@ -325,8 +409,7 @@ impl Words {
                 continue;
             }
             let whole = vals.iter().all(|v| v.fract() == 0.0 && *v >= 0.0);
-            vals.sort_by(f64::total_cmp);
-            let small = crate::features::quantile_sorted(&vals, 0.95) <= 100.0;
+            let small = crate::features::quantiles(&mut vals, &[0.95])[0] <= 100.0;
             if f.unit == crate::config::Unit::Count
                 || (f.unit == crate::config::Unit::Number && whole && small)
             {

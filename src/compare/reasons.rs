@@ -5,8 +5,9 @@
 use super::{CurrentTiers, Reason};
 use crate::config::{Kind, Pipeline};
 use crate::error::{Error, Result};
-use crate::features::{median, FeatureMatrix};
+use crate::features::{median, quantiles, FeatureMatrix};
 use crate::ingest::AccountFrame;
+use rayon::prelude::*;
 
 /// The numeric matrix features' raw values and per-tier medians (raw and in
 /// matrix units), from which an exception's reasons are read.
@@ -61,27 +62,40 @@ impl<'a> TierMedians<'a> {
                     .unwrap_or(usize::MAX)
             })
             .collect();
-        let mut med_raw = vec![vec![f64::NAN; nt]; numeric.len()];
-        let mut med_x = vec![vec![f64::NAN; nt]; numeric.len()];
-        let mut spread_x = vec![vec![f64::NAN; nt]; numeric.len()];
         let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
         for (i, t) in tiers.labels.iter().enumerate() {
             if let Some(t) = t {
                 tier_rows[*t].push(i);
             }
         }
-        for fi in 0..numeric.len() {
-            for (ti, rows) in tier_rows.iter().enumerate() {
-                let mut r: Vec<f64> = rows.iter().filter_map(|&i| raw[fi][i]).collect();
-                med_raw[fi][ti] = median(&mut r);
-                if scaled[fi] != usize::MAX {
-                    let mut xs: Vec<f64> = rows.iter().map(|&i| m.x[[i, scaled[fi]]]).collect();
-                    med_x[fi][ti] = median(&mut xs);
-                    spread_x[fi][ti] = (crate::features::quantile_sorted(&xs, 0.75)
-                        - crate::features::quantile_sorted(&xs, 0.25))
-                        / 1.349;
+        // Per feature, per tier: the raw median, and the matrix median and
+        // robust spread. Features in parallel; quantiles by selection.
+        type PerTier = (Vec<f64>, Vec<f64>, Vec<f64>);
+        let per_feature: Vec<PerTier> = (0..numeric.len())
+            .into_par_iter()
+            .map(|fi| {
+                let (mut med_raw, mut med_x) = (vec![f64::NAN; nt], vec![f64::NAN; nt]);
+                let mut spread_x = vec![f64::NAN; nt];
+                for (ti, rows) in tier_rows.iter().enumerate() {
+                    let mut r: Vec<f64> = rows.iter().filter_map(|&i| raw[fi][i]).collect();
+                    med_raw[ti] = median(&mut r);
+                    if scaled[fi] != usize::MAX {
+                        let mut xs: Vec<f64> = rows.iter().map(|&i| m.x[[i, scaled[fi]]]).collect();
+                        let q = quantiles(&mut xs, &[0.25, 0.5, 0.75]);
+                        med_x[ti] = q[1];
+                        spread_x[ti] = (q[2] - q[0]) / 1.349;
+                    }
                 }
-            }
+                (med_raw, med_x, spread_x)
+            })
+            .collect();
+        let mut med_raw = Vec::with_capacity(numeric.len());
+        let mut med_x = Vec::with_capacity(numeric.len());
+        let mut spread_x = Vec::with_capacity(numeric.len());
+        for (r, x, s) in per_feature {
+            med_raw.push(r);
+            med_x.push(x);
+            spread_x.push(s);
         }
         Ok(TierMedians {
             numeric,

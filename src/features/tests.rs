@@ -35,6 +35,38 @@ fn quantiles_match_numpy_linear() {
 }
 
 #[test]
+fn selected_quantiles_are_the_sorted_ones_to_the_bit() {
+    let mut rng = 99u64;
+    let mut next = || {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        rng >> 33
+    };
+    for n in 1..80 {
+        // Few distinct values, signed zeros and fractions: ties everywhere.
+        let v: Vec<f64> = (0..n)
+            .map(|_| match next() % 5 {
+                0 => -0.0,
+                1 => 0.0,
+                _ => (next() % 7) as f64 / 3.0 - 1.0,
+            })
+            .collect();
+        let mut sorted = v.clone();
+        sorted.sort_by(f64::total_cmp);
+        for qs in [&[0.5][..], &[0.25, 0.5, 0.75], &[0.0, 0.05, 0.95, 1.0]] {
+            let mut w = v.clone();
+            let got = quantiles(&mut w, qs);
+            for (q, g) in qs.iter().zip(got) {
+                let want = quantile_sorted(&sorted, *q);
+                assert_eq!(g.to_bits(), want.to_bits(), "n = {n}, q = {q}");
+            }
+        }
+    }
+    assert!(quantiles(&mut [], &[0.5])[0].is_nan());
+}
+
+#[test]
 fn zscore_has_zero_mean_unit_population_std() {
     let f = feature("a");
     let raw = vec![Some(1.0), Some(2.0), Some(3.0), Some(4.0)];

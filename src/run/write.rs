@@ -16,9 +16,13 @@ use crate::export;
 use crate::features::{self, FeatureMatrix};
 use crate::history::History;
 use crate::ingest::AccountFrame;
+use crate::memory::trace;
 use crate::month::Month;
 use crate::quality::QualityReport;
 use crate::rundir;
+
+/// The byte-order mark Excel needs to read a CSV as UTF-8 (`excel_csv`).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// What every Parquet output carries as file metadata.
 pub struct FileMeta {
@@ -65,7 +69,9 @@ pub(super) fn write_results(
         ));
     }
     let mut df = DataFrame::new_infer_height(cols)?;
+    let t = std::time::Instant::now();
     write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
+    trace("assignments.parquet", t);
     // The CRM files say which month they are (the Parquet file says so in
     // its metadata).
     let mut crm = df.clone();
@@ -77,19 +83,26 @@ pub(super) fn write_results(
     let methods: Vec<&str> = segs.iter().map(|s| s.method.as_ref()).collect();
     let bom = |bytes: Vec<u8>| -> Vec<u8> {
         if p.excel_csv {
-            [b"\xEF\xBB\xBF".as_slice(), &bytes].concat()
+            [BOM, &bytes].concat()
         } else {
             bytes
         }
     };
+    let t = std::time::Instant::now();
     rundir::write_file(
         &dir.join(file::EXCEPTIONS_CSV),
         &bom(export::exceptions_csv(&crm, &methods)?),
     )?;
-    rundir::write_file(
-        &dir.join(file::ASSIGNMENTS_CSV),
-        &bom(export::assignments_csv(&crm, &methods)?),
-    )?;
+    trace("exceptions.csv", t);
+    let t = std::time::Instant::now();
+    rundir::write_with(&dir.join(file::ASSIGNMENTS_CSV), |w| {
+        if p.excel_csv {
+            w.write_all(BOM)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+        }
+        export::assignments_csv(&crm, &methods, w)
+    })?;
+    trace("assignments.csv", t);
     if history.previous_as_of.is_some() && cmp.tiers.is_some() {
         rundir::write_file(
             &dir.join(file::RESOLVED_CSV),
@@ -113,6 +126,7 @@ pub(super) fn write_results(
     }
     let mut sdf = DataFrame::new_infer_height(segment_table(segs, cmp))?;
     write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
+    let t = std::time::Instant::now();
     write_json(
         &dir.join(file::COMPARISON),
         &ComparisonFile {
@@ -124,6 +138,7 @@ pub(super) fn write_results(
             decision,
         },
     )?;
+    trace("comparison.json", t);
     Ok(df)
 }
 
@@ -381,8 +396,12 @@ pub(super) fn write_outputs(
     meta: &FileMeta,
 ) -> Result<()> {
     write_json(&dir.join(file::QUALITY), report)?;
+    let t = std::time::Instant::now();
     let mut df = features::to_frame(frame, m)?;
+    trace("features frame", t);
+    let t = std::time::Instant::now();
     write_parquet(&dir.join(file::FEATURES), &mut df, meta)?;
+    trace("features.parquet", t);
     Ok(())
 }
 
@@ -402,7 +421,10 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result
         .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
         .finish(df)
         .map_err(|e| Error::io("writing", path, io_error(e, path)))?;
-    f.sync_all().map_err(|e| Error::io("syncing", path, e))
+    let t = std::time::Instant::now();
+    f.sync_all().map_err(|e| Error::io("syncing", path, e))?;
+    trace("fsync", t);
+    Ok(())
 }
 
 /// A failed write as the I/O error underneath (a full disk reads "No space
