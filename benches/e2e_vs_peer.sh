@@ -18,7 +18,8 @@
 # (strata, peer, strata, peer, ... for ROUNDS rounds), each under
 # /usr/bin/time, and prints wall seconds, peak RSS and the per-stage seconds
 # of both sides (strata's from its manifest, the peer's from its JSON), then
-# the ratios. Timings on these shared 2-core machines move by about ±20%:
+# the ratios, and Leiden's local-move rate and the resolution sweep's share
+# from strata's STRATA_TRACE lines (kept in strata-trace-ROUND.log). Timings on these shared 2-core machines move by about ±20%:
 # quote ranges and ratios from one session, never absolute numbers alone.
 # Needs python3; installs the peer's packages into $PEER_VENV (~/.peer) once.
 set -euo pipefail
@@ -63,7 +64,7 @@ for N in "${SIZES[@]}"; do
   : > "$WORK/strata.log"; : > "$WORK/peer.log"
   for r in $(seq "$ROUNDS"); do
     rm -rf "$WORK/out"
-    timed "$WORK/strata.log" "$BIN" run "$WORK/pipeline.toml" --quiet
+    timed "$WORK/strata.log" env STRATA_TRACE=1 "$BIN" run "$WORK/pipeline.toml" --quiet 2> "$WORK/strata-trace-$r.log"
     cp "$WORK/out/$AS_OF/manifest.json" "$WORK/strata-manifest-$r.json"
     if [ "$RUN_PEER" = 1 ]; then
       rm -rf "$WORK/peer-out"
@@ -105,6 +106,26 @@ for side in ["strata", "peer"]:
     items = [(k, v) for (sd, k), v in stages.items() if sd == side]
     if items:
         print(f"  {side}: " + ", ".join(f"{k} {span(v, '{:.1f}')}" for k, v in items))
+# Leiden from strata's trace (STRATA_TRACE): the local moves of the main
+# run's first level (one thread), and the sweep's extra resolutions against
+# the main run.
+import re
+leiden = {}
+trace = (work / f"strata-trace-{rounds}.log")
+if trace.exists():
+    text = trace.read_text()
+    lv = re.search(r"Leiden level 0 \((\d+) nodes, (\d+) edges\): local moves ([\d.]+) s \((\d+) node visits reading (\d+) edge entries", text)
+    res = [float(x) for x in re.findall(r"community detection at resolution [\d.]+: ([\d.]+) s", text)]
+    if lv:
+        nodes, edges, secs, visits, read = (float(x) for x in lv.groups())
+        leiden["edges"] = edges
+        leiden["rate"] = read / secs / 1e6
+        print(f"Leiden, main run, level 0: {edges / 1e6:.1f}M edges, local moves {secs:.1f} s on one thread: "
+              f"{visits / nodes:.1f} visits per node, {read / 1e6:.0f}M edge entries read, {leiden['rate']:.1f}M per s")
+    if len(res) > 1:
+        leiden["sweep_share"] = sum(res[1:]) / res[0]
+        print(f"resolution sweep: main run {res[0]:.1f} s, {len(res) - 1} extra resolution(s) {sum(res[1:]):.1f} s "
+              f"({100 * leiden['sweep_share']:.0f}% of the main run)")
 # This size's summary for the targets table printed after every size.
 m = json.loads((work / f"strata-manifest-{rounds}.json").read_text())
 summary = {
@@ -115,6 +136,7 @@ summary = {
     "peer_rss_gib": [x[1] / 1048576 for x in q],
     "stages": {k: v for (sd, k), v in stages.items() if sd == "strata"},
     "k": m["headline"]["segments"].get("kmeans"),
+    "leiden": leiden,
 }
 (work.parent / f"summary-{n}.json").write_text(json.dumps(summary))
 PY
@@ -155,6 +177,14 @@ if 1_000_000 in runs and runs[1_000_000]["peer_wall"]:
     ratio = min(a["peer_wall"]) / max(a["wall"])
     mem = max(a["rss_gib"]) / min(a["peer_rss_gib"])
     print(f"1,000,000 accounts vs the peer >= 10x faster at <= 0.35x memory: {ratio:.1f}x at {mem:.2f}x, {verdict(ratio >= 10 and mem <= 0.35)}")
+for n in [1_000_000, 10_000_000]:
+    lead = runs.get(n, {}).get("leiden") or {}
+    if "rate" in lead:
+        print(f"{n:>10,} Leiden local moves, one thread: {lead['rate']:.1f}M edge entries/s "
+              f"(GVE-Leiden, as the issue quotes it: tens of millions per s per thread)")
+    if "sweep_share" in lead:
+        print(f"{n:>10,} resolution sweep <= 25% of the main run: {100 * lead['sweep_share']:.0f}%, "
+              f"{verdict(lead['sweep_share'] <= 0.25)}")
 ks = {n: r["k"] for n, r in sorted(runs.items()) if n >= 100_000}
 if len(ks) > 1:
     print(f"chosen k equal at {', '.join(f'{n:,}' for n in ks)}: {ks}, {verdict(len(set(ks.values())) == 1)}")

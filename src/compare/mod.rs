@@ -694,6 +694,7 @@ pub fn profiles(
     let t = std::time::Instant::now();
     let value = value_column(p, frame)?;
     let columns = profile::Columns::new(p, frame);
+    trace("profiles' columns", t);
     let out = segs
         .iter()
         .flat_map(|s| profile::profiles(p, &columns, m, s, value.as_deref()))
@@ -781,6 +782,8 @@ pub fn compare(
     let t0 = std::time::Instant::now();
     let tiers_base = base_rates(tiers);
     let medians = TierMedians::new(p, frame, m, tiers)?;
+    trace("tiers' medians", t0);
+    let t0 = std::time::Instant::now();
     let mut exceptions = Vec::new();
     let mut suggested: Vec<Option<usize>> = tiers.labels.clone();
     for (i, e) in evidence.iter().enumerate() {

@@ -107,25 +107,37 @@ impl<'a> Columns<'a> {
             })
             .collect();
         let levels = categorical
-            .iter()
+            .par_iter()
             .enumerate()
             .filter_map(|(fi, f)| {
                 let c = frame.df.column(&f.name).ok()?.str().ok()?.clone();
-                let names: std::collections::BTreeSet<&str> = c
+                // Codes in order of first appearance, then renumbered so
+                // that they follow the levels' sorted order.
+                let mut seen: std::collections::HashMap<&str, u32> =
+                    std::collections::HashMap::new();
+                let mut first: Vec<&str> = Vec::new();
+                let codes: Vec<u32> = c
                     .iter()
-                    .map(|v| v.unwrap_or(crate::features::MISSING))
+                    .map(|v| {
+                        let v = v.unwrap_or(crate::features::MISSING);
+                        *seen.entry(v).or_insert_with(|| {
+                            first.push(v);
+                            first.len() as u32 - 1
+                        })
+                    })
                     .collect();
-                let names: Vec<&str> = names.into_iter().collect();
-                let code: std::collections::HashMap<&str, u32> = names
+                let mut order: Vec<u32> = (0..first.len() as u32).collect();
+                order.sort_by(|&a, &b| first[a as usize].cmp(first[b as usize]));
+                let mut rank = vec![0u32; first.len()];
+                for (r, &o) in order.iter().enumerate() {
+                    rank[o as usize] = r as u32;
+                }
+                let names = order
                     .iter()
-                    .enumerate()
-                    .map(|(i, n)| (*n, i as u32))
+                    .map(|&o| first[o as usize].to_string())
                     .collect();
-                let codes = c
-                    .iter()
-                    .map(|v| code[v.unwrap_or(crate::features::MISSING)])
-                    .collect();
-                Some((fi, names.iter().map(|n| n.to_string()).collect(), codes))
+                let codes = codes.into_iter().map(|c| rank[c as usize]).collect();
+                Some((fi, names, codes))
             })
             .collect();
         let words = Words::new(frame, &numeric);
