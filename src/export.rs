@@ -105,26 +105,29 @@ pub fn csv<S: AsRef<str>>(df: &DataFrame, columns: &[(S, S)], out: &mut dyn Writ
         .map(|(a, b)| (a.as_ref(), b.as_ref()))
         .filter(|(_, c)| df.column(c).is_ok())
         .collect();
-    let mut cells: Vec<(bool, StringChunked)> = Vec::with_capacity(present.len());
-    for (_, c) in &present {
-        let col = df.column(c)?;
-        let text = col.dtype() == &DataType::String;
-        // Numbers as a CRM field holds them: a probability to 3 decimals,
-        // money to the cent (no 388871.27999999997).
-        let col = match decimals(c) {
-            Some(d) if col.dtype().is_float() => {
-                let f = col.cast(&DataType::Float64)?;
-                let scale = 10f64.powi(d);
-                let rounded: Float64Chunked =
-                    f.f64()?.apply_values(|v| (v * scale).round() / scale);
-                rounded.into_series().into_column()
-            }
-            _ => col.clone(),
-        };
-        let s = col.cast(&DataType::String)?;
-        // One chunk: a cell is then an offset lookup, not a search of chunks.
-        cells.push((text, s.str()?.rechunk().into_owned()));
-    }
+    // Each column as text (columns in parallel).
+    let cells: Vec<(bool, StringChunked)> = present
+        .par_iter()
+        .map(|(_, c)| -> Result<(bool, StringChunked)> {
+            let col = df.column(c)?;
+            let text = col.dtype() == &DataType::String;
+            // Numbers as a CRM field holds them: a probability to 3 decimals,
+            // money to the cent (no 388871.27999999997).
+            let col = match decimals(c) {
+                Some(d) if col.dtype().is_float() => {
+                    let f = col.cast(&DataType::Float64)?;
+                    let scale = 10f64.powi(d);
+                    let rounded: Float64Chunked =
+                        f.f64()?.apply_values(|v| (v * scale).round() / scale);
+                    rounded.into_series().into_column()
+                }
+                _ => col.clone(),
+            };
+            let s = col.cast(&DataType::String)?;
+            // One chunk: a cell is then an offset lookup, not a search of chunks.
+            Ok((text, s.str()?.rechunk().into_owned()))
+        })
+        .collect::<Result<_>>()?;
     let err = |e: csv::Error| Error::Internal(format!("writing CSV: {e}"));
     let writer = || {
         csv::WriterBuilder::new()

@@ -45,6 +45,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cluster::Segmentation;
@@ -784,26 +785,32 @@ pub fn compare(
     let medians = TierMedians::new(p, frame, m, tiers)?;
     trace("tiers' medians", t0);
     let t0 = std::time::Instant::now();
-    let mut exceptions = Vec::new();
+    // The flagged accounts, in row order; their exceptions built in parallel.
+    let flagged: Vec<(usize, usize, &evidence::Evidence)> = evidence
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let (cur, e) = (tiers.labels[i]?, e.as_ref()?);
+            e.flags(cur, t.fdr).then_some((i, cur, e))
+        })
+        .collect();
+    let mut exceptions: Vec<Exception> = flagged
+        .par_iter()
+        .map(|&(i, cur, e)| {
+            let v = value.as_ref().and_then(|v| v[i]).unwrap_or(0.0);
+            let (seg_ids, units) = ((seg, tiers_base.as_slice()), (v, value_unit));
+            exception(i, cur, e, seg_ids, units, m, tiers, &medians)
+        })
+        .collect();
     let mut suggested: Vec<Option<usize>> = tiers.labels.clone();
-    for (i, e) in evidence.iter().enumerate() {
-        let (Some(cur), Some(e)) = (tiers.labels[i], e.as_ref()) else {
-            continue;
-        };
-        if !e.flags(cur, t.fdr) {
-            continue;
-        }
-        let v = value.as_ref().and_then(|v| v[i]).unwrap_or(0.0);
-        let (seg_ids, units) = ((seg, tiers_base.as_slice()), (v, value_unit));
-        let x = exception(i, cur, e, seg_ids, units, m, tiers, &medians);
+    for (x, &(i, _, e)) in exceptions.iter().zip(&flagged) {
         if x.band.suggests() {
             suggested[i] = Some(e.suggested);
         }
-        exceptions.push(x);
     }
     // Strong flags first, then likely ones, then those needing review; by
     // confidence × value at stake within a band.
-    exceptions.sort_by(|a, b| {
+    exceptions.par_sort_by(|a, b| {
         let pa = a.confidence * a.value_at_stake.max(1.0);
         let pb = b.confidence * b.value_at_stake.max(1.0);
         a.band

@@ -209,7 +209,7 @@ fn group(o: &Outcome, name: &str, values: &[Option<f64>], rows: &[usize]) -> Gro
             (if n > 0 { k as f64 / n as f64 } else { f64::NAN }, lo, hi)
         }
         OutcomeKind::Numeric => {
-            v.sort_by(f64::total_cmp);
+            v.par_sort_unstable_by(f64::total_cmp); // equal under total_cmp is equal bits: the same order as a stable sort
             median_ci(&v)
         }
     };

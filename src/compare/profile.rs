@@ -78,8 +78,9 @@ fn capitalise(s: &str) -> String {
 pub struct Columns<'a> {
     numeric: Vec<&'a crate::config::Feature>,
     categorical: Vec<&'a crate::config::Feature>,
-    /// Per numeric feature, its values (None: not a numeric column).
-    raw: Vec<Option<Vec<Option<f64>>>>,
+    /// Per numeric feature, its column in one chunk (None: not a numeric
+    /// column).
+    raw: Vec<Option<polars::prelude::Float64Chunked>>,
     /// Per categorical feature present: its levels in sorted order, and
     /// each account's level as an index into them (a missing value is the
     /// level [`crate::features::MISSING`]).
@@ -103,7 +104,7 @@ impl<'a> Columns<'a> {
             .iter()
             .map(|f| {
                 let c = frame.df.column(&f.name).ok()?.f64().ok()?.clone();
-                Some(c.iter().collect())
+                Some(c.rechunk().into_owned())
             })
             .collect();
         let levels = categorical
@@ -164,7 +165,7 @@ impl<'a> Columns<'a> {
                     seg.sizes.iter().map(|&s| Vec::with_capacity(s)).collect();
                 for (v, &l) in raw.iter().zip(&seg.labels) {
                     if let Some(v) = v {
-                        parts[l].push(*v);
+                        parts[l].push(v);
                     }
                 }
                 parts
@@ -401,30 +402,38 @@ pub struct Words {
 
 impl Words {
     fn new(frame: &AccountFrame, numeric: &[&crate::config::Feature]) -> Words {
+        // Per feature (in parallel): binary, a small whole count, or neither.
+        let kinds: Vec<(bool, bool)> = numeric
+            .par_iter()
+            .map(|f| {
+                let Some(c) = frame
+                    .df
+                    .column(&f.name)
+                    .ok()
+                    .and_then(|c| c.f64().ok().cloned())
+                else {
+                    return (false, false);
+                };
+                let mut vals: Vec<f64> = c.iter().flatten().filter(|v| v.is_finite()).collect();
+                if vals.is_empty() {
+                    return (false, false);
+                }
+                if vals.iter().all(|&v| v == 0.0 || v == 1.0) {
+                    return (true, false);
+                }
+                let whole = vals.iter().all(|v| v.fract() == 0.0 && *v >= 0.0);
+                let small = crate::features::quantiles(&mut vals, &[0.95])[0] <= 100.0;
+                let count = f.unit == crate::config::Unit::Count
+                    || (f.unit == crate::config::Unit::Number && whole && small);
+                (false, count)
+            })
+            .collect();
         let mut binary = std::collections::BTreeSet::new();
         let mut counts = std::collections::BTreeSet::new();
-        for f in numeric {
-            let Some(c) = frame
-                .df
-                .column(&f.name)
-                .ok()
-                .and_then(|c| c.f64().ok().cloned())
-            else {
-                continue;
-            };
-            let mut vals: Vec<f64> = c.iter().flatten().filter(|v| v.is_finite()).collect();
-            if vals.is_empty() {
-                continue;
-            }
-            if vals.iter().all(|&v| v == 0.0 || v == 1.0) {
+        for (f, (is_binary, is_count)) in numeric.iter().zip(kinds) {
+            if is_binary {
                 binary.insert(f.name.clone());
-                continue;
-            }
-            let whole = vals.iter().all(|v| v.fract() == 0.0 && *v >= 0.0);
-            let small = crate::features::quantiles(&mut vals, &[0.95])[0] <= 100.0;
-            if f.unit == crate::config::Unit::Count
-                || (f.unit == crate::config::Unit::Number && whole && small)
-            {
+            } else if is_count {
                 counts.insert(f.name.clone());
             }
         }

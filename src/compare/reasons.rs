@@ -7,13 +7,15 @@ use crate::config::{Kind, Pipeline};
 use crate::error::{Error, Result};
 use crate::features::{median, quantiles, FeatureMatrix};
 use crate::ingest::AccountFrame;
+use polars::prelude::Float64Chunked;
 use rayon::prelude::*;
 
 /// The numeric matrix features' raw values and per-tier medians (raw and in
 /// matrix units), from which an exception's reasons are read.
 pub(super) struct TierMedians<'a> {
     numeric: Vec<&'a crate::config::Feature>,
-    raw: Vec<Vec<Option<f64>>>,
+    /// Each feature's column, in one chunk (a value is an offset lookup).
+    raw: Vec<Float64Chunked>,
     /// Each feature's matrix column (`usize::MAX`: none).
     scaled: Vec<usize>,
     med_raw: Vec<Vec<f64>>,
@@ -43,13 +45,13 @@ impl<'a> TierMedians<'a> {
             .iter()
             .filter(|f| f.in_matrix && f.kind == Kind::Numeric)
             .collect();
-        let raw: Vec<Vec<Option<f64>>> = numeric
+        let raw: Vec<Float64Chunked> = numeric
             .iter()
             .map(|f| {
                 frame
                     .df
                     .column(&f.name)
-                    .and_then(|c| c.f64().map(|c| c.iter().collect()))
+                    .and_then(|c| c.f64().map(|c| c.rechunk().into_owned()))
                     .map_err(Error::from)
             })
             .collect::<Result<_>>()?;
@@ -62,26 +64,36 @@ impl<'a> TierMedians<'a> {
                     .unwrap_or(usize::MAX)
             })
             .collect();
-        let mut tier_rows: Vec<Vec<usize>> = vec![Vec::new(); nt];
-        for (i, t) in tiers.labels.iter().enumerate() {
-            if let Some(t) = t {
-                tier_rows[*t].push(i);
-            }
+        let mut tier_size = vec![0usize; nt];
+        for t in tiers.labels.iter().flatten() {
+            tier_size[*t] += 1;
         }
         // Per feature, per tier: the raw median, and the matrix median and
-        // robust spread. Features in parallel; quantiles by selection.
+        // robust spread. Features in parallel, each one pass over the
+        // accounts in order; quantiles by selection.
         type PerTier = (Vec<f64>, Vec<f64>, Vec<f64>);
         let per_feature: Vec<PerTier> = (0..numeric.len())
             .into_par_iter()
             .map(|fi| {
-                let (mut med_raw, mut med_x) = (vec![f64::NAN; nt], vec![f64::NAN; nt]);
-                let mut spread_x = vec![f64::NAN; nt];
-                for (ti, rows) in tier_rows.iter().enumerate() {
-                    let mut r: Vec<f64> = rows.iter().filter_map(|&i| raw[fi][i]).collect();
-                    med_raw[ti] = median(&mut r);
+                let by_tier = || -> Vec<Vec<f64>> {
+                    tier_size.iter().map(|&s| Vec::with_capacity(s)).collect()
+                };
+                let (mut r, mut xs) = (by_tier(), by_tier());
+                for (i, (t, v)) in tiers.labels.iter().zip(raw[fi].iter()).enumerate() {
+                    let Some(t) = *t else { continue };
+                    if let Some(v) = v {
+                        r[t].push(v);
+                    }
                     if scaled[fi] != usize::MAX {
-                        let mut xs: Vec<f64> = rows.iter().map(|&i| m.x[[i, scaled[fi]]]).collect();
-                        let q = quantiles(&mut xs, &[0.25, 0.5, 0.75]);
+                        xs[t].push(m.x[[i, scaled[fi]]]);
+                    }
+                }
+                let mut med_raw = vec![f64::NAN; nt];
+                let (mut med_x, mut spread_x) = (vec![f64::NAN; nt], vec![f64::NAN; nt]);
+                for ti in 0..nt {
+                    med_raw[ti] = median(&mut r[ti]);
+                    if scaled[fi] != usize::MAX {
+                        let q = quantiles(&mut xs[ti], &[0.25, 0.5, 0.75]);
                         med_x[ti] = q[1];
                         spread_x[ti] = (q[2] - q[0]) / 1.349;
                     }
@@ -122,7 +134,7 @@ impl<'a> TierMedians<'a> {
         tiers: &CurrentTiers,
     ) -> Vec<Reason> {
         let mut scored: Vec<(f64, usize)> = (0..self.numeric.len())
-            .filter(|&fi| self.scaled[fi] != usize::MAX && self.raw[fi][i].is_some())
+            .filter(|&fi| self.scaled[fi] != usize::MAX && self.raw[fi].get(i).is_some())
             .filter_map(|fi| {
                 let f = self.numeric[fi];
                 let gap = self.med_x[fi][sug] - self.med_x[fi][cur];
@@ -142,8 +154,8 @@ impl<'a> TierMedians<'a> {
                 let mid = (self.med_x[fi][sug] + self.med_x[fi][cur]) / 2.0;
                 let toward = (m.x[[i, self.scaled[fi]]] - mid) * gap.signum();
                 let raw_mid = (self.med_raw[fi][sug] + self.med_raw[fi][cur]) / 2.0;
-                let raw_toward =
-                    (self.raw[fi][i]? - raw_mid) * (self.med_raw[fi][sug] - self.med_raw[fi][cur]);
+                let raw_toward = (self.raw[fi].get(i)? - raw_mid)
+                    * (self.med_raw[fi][sug] - self.med_raw[fi][cur]);
                 (toward > 0.0 && raw_toward > 0.0).then_some((separation, fi))
             })
             .collect();
@@ -153,7 +165,7 @@ impl<'a> TierMedians<'a> {
             .take(3)
             .map(|&(_, fi)| {
                 let f = self.numeric[fi];
-                let v = self.raw[fi][i].unwrap_or(f64::NAN);
+                let v = self.raw[fi].get(i).unwrap_or(f64::NAN);
                 Reason {
                     feature: f.name.clone(),
                     value: v,

@@ -14,6 +14,8 @@
 //! each term from the previous one by the ratio of successive pmfs, so a tail
 //! of 1e-300 is as exact as one of 0.3. Each costs O(terms until negligible).
 
+use rayon::prelude::*;
+
 /// ln Γ(x) for x > 0.
 fn ln_gamma(x: f64) -> f64 {
     libm::lgamma(x)
@@ -141,12 +143,14 @@ pub fn chi2_sf(x: f64, df: f64) -> f64 {
 /// Benjamini–Hochberg adjusted p-values (q-values), in the input's order.
 pub fn bh_adjust(p: &[f64]) -> Vec<f64> {
     let m = p.len();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
+    // Sorted by (p, position): a total order, so an unstable parallel sort
+    // of the pairs gives the same order as a stable sort by p.
+    let mut order: Vec<(f64, usize)> = p.iter().copied().zip(0..m).collect();
+    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut q = vec![1.0; m];
     let mut running = 1.0f64;
-    for (rank, &i) in order.iter().enumerate().rev() {
-        let v = (p[i] * m as f64 / (rank + 1) as f64).min(1.0);
+    for (rank, &(pi, i)) in order.iter().enumerate().rev() {
+        let v = (pi * m as f64 / (rank + 1) as f64).min(1.0);
         running = running.min(v);
         q[i] = running;
     }

@@ -150,7 +150,7 @@ pub fn quantiles(v: &mut [f64], qs: &[f64]) -> Vec<f64> {
 
 fn sorted_copy(v: &[f64]) -> Vec<f64> {
     let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
+    s.par_sort_unstable_by(f64::total_cmp); // equal under total_cmp is equal bits
     s
 }
 
@@ -427,14 +427,29 @@ pub fn build(p: &Pipeline, frame: &AccountFrame) -> Result<FeatureMatrix> {
 /// columns prefixed `x__`.
 pub fn to_frame(frame: &AccountFrame, m: &FeatureMatrix) -> Result<DataFrame> {
     let mut cols: Vec<Column> = frame.df.columns().to_vec();
-    // The matrix is row-major: its columns copied out in one pass over its
-    // rows, not one strided pass per column.
-    let mut x: Vec<Vec<f64>> = vec![Vec::with_capacity(m.x.nrows()); m.columns.len()];
-    for row in m.x.outer_iter() {
-        for (c, v) in x.iter_mut().zip(row.iter()) {
-            c.push(*v);
+    // The matrix is row-major: its columns copied out block by block of
+    // rows (blocks in parallel), not one strided pass per column.
+    const BLOCK: usize = 8192;
+    let (n, d) = (m.x.nrows(), m.columns.len());
+    let mut x: Vec<Vec<f64>> = vec![vec![0.0; n]; d];
+    let mut blocks: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(BLOCK)).map(|_| Vec::new()).collect();
+    for col in x.iter_mut() {
+        for (b, part) in col.chunks_mut(BLOCK).enumerate() {
+            blocks[b].push(part);
         }
     }
+    blocks
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(b, mut cols)| {
+            let rows =
+                m.x.slice(ndarray::s![b * BLOCK..((b + 1) * BLOCK).min(n), ..]);
+            for (r, row) in rows.outer_iter().enumerate() {
+                for (c, v) in cols.iter_mut().zip(row.iter()) {
+                    c[r] = *v;
+                }
+            }
+        });
     for (info, v) in m.columns.iter().zip(x) {
         cols.push(Column::new(format!("x__{}", info.name).into(), v));
     }

@@ -76,10 +76,8 @@ pub(super) fn write_results(
     // The CRM files say which month they are (the Parquet file says so in
     // its metadata).
     let mut crm = df.clone();
-    crm.with_column(Column::new(
-        "as_of".into(),
-        vec![meta.as_of.to_string(); crm.height()],
-    ))?;
+    let as_of = meta.as_of.to_string();
+    crm.with_column(StringChunked::full("as_of".into(), &as_of, crm.height()).into_column())?;
     // The same, CRM-ready (with a byte-order mark for Excel when asked).
     let methods: Vec<&str> = segs.iter().map(|s| s.method.as_ref()).collect();
     let bom = |bytes: Vec<u8>| -> Vec<u8> {
@@ -408,10 +406,12 @@ pub(super) fn write_outputs(
 
 /// Write a JSON file (pretty, newline-terminated, fsynced).
 pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    let mut text =
-        serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))?;
-    text.push('\n');
-    rundir::write_file(path, text.as_bytes())
+    // Streamed to the file: comparison.json is hundreds of MB at 10M accounts.
+    rundir::write_with(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, value).map_err(|e| Error::Internal(e.to_string()))?;
+        w.write_all(b"\n")
+            .map_err(|e| Error::Internal(e.to_string()))
+    })
 }
 
 /// Write a Parquet file carrying the run's metadata, fsynced.
