@@ -40,7 +40,6 @@ pub mod profile;
 mod reasons;
 pub mod stats;
 
-use crate::memory::trace;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -54,6 +53,7 @@ use crate::error::{Error, Result};
 use crate::features::FeatureMatrix;
 use crate::guard::guard;
 use crate::ingest::AccountFrame;
+use crate::memory::trace;
 use crate::partition::{agreement, Agreement, Contingency};
 use profile::Profile;
 use reasons::TierMedians;
