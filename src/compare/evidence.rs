@@ -133,14 +133,19 @@ struct Group {
 }
 
 /// Each account's neighbours per tier, `tiers` counts per account, with the
-/// tiers held as `T` (unknown: `T::MAX`).
-fn neighbour_counts<T>(labels: &[Option<usize>], tiers: usize, nb: &Neighbours) -> Vec<u32>
+/// tiers held as `T` and an unknown tier as `unknown`.
+fn neighbour_counts<T>(
+    labels: &[Option<usize>],
+    tiers: usize,
+    nb: &Neighbours,
+    unknown: T,
+) -> Vec<u32>
 where
-    T: Copy + Send + Sync + TryFrom<usize> + Into<usize> + Bounded,
+    T: Copy + PartialEq + Send + Sync + TryFrom<usize> + Into<usize>,
 {
     let compact: Vec<T> = labels
         .iter()
-        .map(|l| l.and_then(|t| T::try_from(t).ok()).unwrap_or(T::MAX))
+        .map(|l| l.and_then(|t| T::try_from(t).ok()).unwrap_or(unknown))
         .collect();
     let mut counts = vec![0u32; labels.len() * tiers];
     if tiers == 0 {
@@ -148,24 +153,12 @@ where
     }
     counts.par_chunks_mut(tiers).enumerate().for_each(|(i, c)| {
         for j in nb.row(i) {
-            let t: usize = compact[j].into();
-            if t != T::MAX.into() {
-                c[t] += 1;
+            if compact[j] != unknown {
+                c[compact[j].into()] += 1;
             }
         }
     });
     counts
-}
-
-/// The largest value of a compact tier type (the unknown tier).
-trait Bounded {
-    const MAX: Self;
-}
-impl Bounded for u8 {
-    const MAX: u8 = u8::MAX;
-}
-impl Bounded for u16 {
-    const MAX: u16 = u16::MAX;
 }
 
 /// Evidence for every account (None: unknown tier, or no neighbour with one).
@@ -176,13 +169,13 @@ pub fn gather(
     fdr: f64,
 ) -> (Vec<Option<Evidence>>, EvidenceSummary) {
     let n = labels.len();
-    // The tiers as one byte per account (u16 past 254 tiers), so the
+    // The tiers as one byte per account (a word past 254 tiers), so the
     // neighbours' lookups hit a table a sixteenth the size: at 10M accounts
     // they are 150M reads at random.
     let counts: Vec<u32> = if tiers < u8::MAX as usize {
-        neighbour_counts::<u8>(labels, tiers, nb)
+        neighbour_counts(labels, tiers, nb, u8::MAX)
     } else {
-        neighbour_counts::<u16>(labels, tiers, nb)
+        neighbour_counts(labels, tiers, nb, usize::MAX)
     };
     let count = |i: usize| &counts[i * tiers..(i + 1) * tiers];
     let mut base = vec![0u64; tiers];
@@ -342,6 +335,22 @@ mod tests {
         assert_eq!(ev[50].as_ref().unwrap().suggested, 0);
         assert!(ev[50].as_ref().unwrap().posterior[0] > 0.9);
         assert_eq!(sum.flagged, 2);
+    }
+
+    #[test]
+    fn the_byte_and_word_tier_tables_count_alike() {
+        let (mut labels, nb) = two_groups(400);
+        labels[7] = None;
+        labels[300] = Some(0);
+        let byte = neighbour_counts(&labels, 2, &nb, u8::MAX);
+        assert_eq!(byte, neighbour_counts(&labels, 2, &nb, usize::MAX));
+        // Account 6's ten neighbours: 1..=5 and 7..=11 (7 of unknown tier).
+        assert_eq!(&byte[12..14], &[9, 0]);
+        // Past 254 tiers, a tier above a byte's range is still counted.
+        let wide: Vec<Option<usize>> = (0..400).map(|i| Some(i % 2 * 299)).collect();
+        let c = neighbour_counts(&wide, 300, &nb, usize::MAX);
+        assert_eq!(c[..300].iter().sum::<u32>(), 10);
+        assert!(c[299] > 0);
     }
 
     #[test]

@@ -116,9 +116,10 @@ pub fn median(v: &mut [f64]) -> f64 {
     quantiles(v, &[0.5])[0]
 }
 
-/// The quantiles `qs` (ascending) of `v`, reordered, by selection: each is
+/// The quantiles `qs` of `v`, reordered, by selection: each is
 /// [`quantile_sorted`] of `v` sorted, to the bit, in O(n) per quantile
-/// instead of a sort. NaN when `v` is empty.
+/// instead of a sort (less for each after the first when `qs` ascend).
+/// NaN when `v` is empty.
 pub fn quantiles(v: &mut [f64], qs: &[f64]) -> Vec<f64> {
     if v.is_empty() {
         return vec![f64::NAN; qs.len()];
@@ -129,8 +130,9 @@ pub fn quantiles(v: &mut [f64], qs: &[f64]) -> Vec<f64> {
         .map(|&q| {
             let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
             let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-            debug_assert!(lo >= from, "quantiles must be ascending");
-            let start = from.min(lo);
+            // Ascending quantiles select within what is left above the last
+            // one; one below it selects over the whole slice again.
+            let start = if lo >= from { from } else { 0 };
             v[start..].select_nth_unstable_by(lo - start, f64::total_cmp);
             let at_lo = v[lo];
             let at_hi = if hi == lo {

@@ -54,7 +54,12 @@ fn selected_quantiles_are_the_sorted_ones_to_the_bit() {
             .collect();
         let mut sorted = v.clone();
         sorted.sort_by(f64::total_cmp);
-        for qs in [&[0.5][..], &[0.25, 0.5, 0.75], &[0.0, 0.05, 0.95, 1.0]] {
+        for qs in [
+            &[0.5][..],
+            &[0.25, 0.5, 0.75],
+            &[0.0, 0.05, 0.95, 1.0],
+            &[0.75, 0.25, 0.9, 0.1],
+        ] {
             let mut w = v.clone();
             let got = quantiles(&mut w, qs);
             for (q, g) in qs.iter().zip(got) {

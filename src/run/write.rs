@@ -420,7 +420,8 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result
     encode_parquet(&mut f, df, meta).map_err(|e| Error::io("writing", path, io_error(e, path)))?;
     let t = std::time::Instant::now();
     f.sync_all().map_err(|e| Error::io("syncing", path, e))?;
-    trace("fsync", t);
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    trace(&format!("fsync of {name}"), t);
     Ok(())
 }
 
