@@ -14,7 +14,9 @@
 //! mistakes are the intervals containing it, counted by two sorted sweeps):
 //! O(k · d · n log n) for the tree. strata builds it on at most
 //! [`crate::decide::explain::IMM_POINTS`] accounts and routes every account
-//! through it.
+//! through it. The coordinates of a node, and the two sides of a split, are
+//! searched at once; each depends only on its own points, so the tree is the
+//! same whatever the thread count.
 //!
 //! The tree's **cost** is the k-means cost of its partition: each point's
 //! squared distance to the mean of its leaf ([`partition_cost`]); its
@@ -75,9 +77,16 @@ fn node(
     if cents.len() <= 1 {
         return Node::Leaf(cents.first().copied().unwrap_or(0));
     }
+    // Each coordinate's best threshold at once, then the lowest coordinate
+    // of the fewest mistakes, as one pass in coordinate order would find.
+    use rayon::prelude::*;
+    let per_dim: Vec<Option<(usize, f64)>> = (0..x.ncols())
+        .into_par_iter()
+        .map(|dim| best_threshold(x, labels, centres, &idx, &cents, dim))
+        .collect();
     let mut best: Option<(usize, usize, f64)> = None;
-    for dim in 0..x.ncols() {
-        if let Some((mistakes, theta)) = best_threshold(x, labels, centres, &idx, &cents, dim) {
+    for (dim, found) in per_dim.into_iter().enumerate() {
+        if let Some((mistakes, theta)) = found {
             if best.is_none_or(|(m, _, _)| mistakes < m) {
                 best = Some((mistakes, dim, theta));
             }
@@ -100,11 +109,15 @@ fn node(
     }
     let (lc, rc): (Vec<usize>, Vec<usize>) =
         cents.iter().partition(|&&c| centres[(c, dim)] <= theta);
+    let (left, right) = rayon::join(
+        || node(x, labels, centres, li, lc),
+        || node(x, labels, centres, ri, rc),
+    );
     Node::Split {
         dim,
         threshold: theta,
-        left: Box::new(node(x, labels, centres, li, lc)),
-        right: Box::new(node(x, labels, centres, ri, rc)),
+        left: Box::new(left),
+        right: Box::new(right),
     }
 }
 

@@ -107,12 +107,10 @@ pub fn build(p: &Pipeline, frame: &AccountFrame, rows: &[usize]) -> Result<Table
             }
         }
     }
-    let mut x = Array2::<f64>::zeros((rows.len(), columns.len()));
-    for (j, v) in values.iter().enumerate() {
-        for (i, &val) in v.iter().enumerate() {
-            x[(i, j)] = val;
-        }
-    }
+    // Column-major: a tree reads one column at a time.
+    use ndarray::ShapeBuilder;
+    let shape = (rows.len(), columns.len()).f();
+    let x = Array2::from_shape_vec(shape, values.concat()).expect("one value per row and column");
     Ok(Table { columns, x })
 }
 

@@ -174,22 +174,32 @@ pub fn grow_routed(
     min_leaf: usize,
 ) -> (Vec<Leaf>, Vec<usize>) {
     let k = y.iter().max().map_or(1, |m| m + 1);
+    assert!(u32::try_from(y.len()).is_ok(), "a tree's rows are a sample");
     let idx: Vec<usize> = (0..y.len()).collect();
+    // The table column by column (a view when it is column-major, as
+    // `table::build` makes it), so a node's scan reads one column's values.
+    let cols = table.x.t();
+    let cols = cols.as_standard_layout();
+    let cols: Vec<&[f64]> = cols
+        .outer_iter()
+        .map(|c| c.to_slice().expect("standard layout"))
+        .collect();
     // Every column's rows in (value, row) order, sorted once: a node reads
-    // its own rows' order off it (or sorts them, when it is small).
-    let sorted: Vec<Vec<usize>> = {
+    // its own rows' order off it.
+    let sorted: Vec<Vec<u32>> = {
         use rayon::prelude::*;
-        (0..table.columns.len())
-            .into_par_iter()
-            .map(|j| {
-                let mut o: Vec<(f64, usize)> = idx.iter().map(|&i| (table.x[(i, j)], i)).collect();
-                o.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                o.into_iter().map(|(_, i)| i).collect()
+        cols.par_iter()
+            .map(|v| {
+                let mut o: Vec<u32> = (0..v.len() as u32).collect();
+                o.sort_unstable_by(|&a, &b| {
+                    v[a as usize].total_cmp(&v[b as usize]).then(a.cmp(&b))
+                });
+                o
             })
             .collect()
     };
     let fit_ctx = Ctx {
-        table,
+        cols: &cols,
         y,
         k,
         min_leaf: min_leaf.max(1),
@@ -217,16 +227,19 @@ fn gini(counts: &[usize], n: usize) -> f64 {
 
 /// What every node of one tree shares.
 struct Ctx<'a> {
-    table: &'a Table,
+    /// The table's values, one slice per column.
+    cols: &'a [&'a [f64]],
     y: &'a [usize],
     k: usize,
     min_leaf: usize,
 }
 
 /// One node: its rows `idx`, and `orders`, the same rows in each column's
-/// (value, row) order (split stably between the children, so no node sorts).
-fn fit(c: &Ctx, idx: Vec<usize>, orders: Vec<Vec<usize>>, depth: usize) -> Fitted {
-    let (table, y, k, min_leaf) = (c.table, c.y, c.k, c.min_leaf);
+/// (value, row) order, split stably between the children, so no node sorts. The children are grown at once: each depends
+/// only on its own rows, so the tree is the same whatever the thread count.
+fn fit(c: &Ctx, idx: Vec<usize>, orders: Vec<Vec<u32>>, depth: usize) -> Fitted {
+    use rayon::prelude::*;
+    let (y, k, min_leaf) = (c.y, c.k, c.min_leaf);
     let mut counts = vec![0usize; k];
     for &i in &idx {
         counts[y[i]] += 1;
@@ -240,19 +253,19 @@ fn fit(c: &Ctx, idx: Vec<usize>, orders: Vec<Vec<usize>>, depth: usize) -> Fitte
     let mut best: Option<(f64, usize, f64)> = None;
     let mut left = vec![0usize; k];
     let squares: u64 = counts.iter().map(|&c| c as u64 * c as u64).sum();
-    for (j, order) in orders.iter().enumerate() {
+    for (j, (order, x)) in orders.iter().zip(c.cols).enumerate() {
         left.iter_mut().for_each(|l| *l = 0);
         // Σ count² of each side, kept exactly as each row moves left, so a
         // candidate costs O(1), not O(classes): n_side · gini(side) =
         // n_side − Σ count² / n_side.
         let (mut sl, mut sr) = (0u64, squares);
-        for pos in 0..n - 1 {
-            let class = y[order[pos]];
+        for (pos, pair) in order.windows(2).enumerate() {
+            let (row, v, next) = (pair[0] as usize, x[pair[0] as usize], x[pair[1] as usize]);
+            let class = y[row];
             let (l, r) = (left[class] as u64, (counts[class] - left[class]) as u64);
             sl += 2 * l + 1;
             sr -= 2 * r - 1;
             left[class] += 1;
-            let (v, next) = (table.x[(order[pos], j)], table.x[(order[pos + 1], j)]);
             let nl = pos + 1;
             if v == next || nl < min_leaf || n - nl < min_leaf {
                 continue;
@@ -267,14 +280,19 @@ fn fit(c: &Ctx, idx: Vec<usize>, orders: Vec<Vec<usize>>, depth: usize) -> Fitte
     let Some((_, column, split)) = best.filter(|(s, _, _)| *s < parent - 1e-12) else {
         return Fitted::Leaf(class, idx);
     };
-    let goes_left = |i: &usize| table.x[(*i, column)] <= split;
-    let (l, r): (Vec<usize>, Vec<usize>) = idx.into_iter().partition(goes_left);
-    let (lo, ro): (Vec<Vec<usize>>, Vec<Vec<usize>>) = orders
-        .into_iter()
-        .map(|o| o.into_iter().partition(goes_left))
+    // Which side each row goes, read once off the split column's order.
+    let x = c.cols[column];
+    let mut goes_left = vec![false; x.len()];
+    for &i in &orders[column] {
+        goes_left[i as usize] = x[i as usize] <= split;
+    }
+    let (l, r): (Vec<usize>, Vec<usize>) = idx.into_iter().partition(|&i| goes_left[i]);
+    let (lo, ro): (Vec<_>, Vec<_>) = orders
+        .into_par_iter()
+        .map(|o| -> (Vec<_>, Vec<_>) { o.into_iter().partition(|&i| goes_left[i as usize]) })
         .unzip();
-    let left = fit(c, l, lo, depth - 1);
-    let right = fit(c, r, ro, depth - 1);
+    drop(goes_left);
+    let (left, right) = rayon::join(|| fit(c, l, lo, depth - 1), || fit(c, r, ro, depth - 1));
     match (left, right) {
         (Fitted::Leaf(a, mut ra), Fitted::Leaf(b, rb)) if a == b => {
             ra.extend(rb);

@@ -594,6 +594,7 @@ pub fn segment(
     if cfg.stability.runs > 0 {
         progress.stage("stability");
         for (method, s) in methods.iter().zip(out.iter_mut()) {
+            let t = Instant::now();
             s.stability = Some(stability::assess(
                 m.x.view(),
                 &s.labels,
@@ -602,6 +603,7 @@ pub fn segment(
                 |pool, per_run| method.refit_shared(pool, per_run, cfg),
                 |draw, shared, seed| method.refit(draw, shared, s, cfg, seed),
             )?);
+            crate::memory::trace(&format!("stability of {}", method.name()), t);
         }
         progress.done("stability", &format!("{} runs", cfg.stability.runs));
     }
