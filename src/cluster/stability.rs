@@ -131,7 +131,9 @@ pub fn assess<S: Sync>(
     let k = reference.iter().max().map_or(0, |m| m + 1);
     let pool = sample_indices(x.nrows(), cfg.sample, seed ^ 0x57ab);
     let per_run = ((pool.len() as f64 * cfg.subsample).round() as usize).clamp(1, pool.len());
+    let t = std::time::Instant::now();
     let shared = prepare(take_rows(x, &pool).view(), per_run);
+    crate::memory::trace("stability's shared work", t);
     // The runs at once (each depends only on its own seed; at small N one
     // run's fits cannot keep the cores busy), summed in run order, so the
     // result is the same whatever the thread count.

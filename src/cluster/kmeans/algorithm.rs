@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::lloyd;
+use super::silhouette::silhouettes;
 use super::{KMeansConfig, MIN_ACCOUNTS_PER_SEGMENT};
 use crate::error::{Error, Result};
 
@@ -396,75 +397,6 @@ fn davies_bouldin_with(x: ArrayView2<f64>, labels: &[usize], c: &Array2<f64>) ->
     total / live.len() as f64
 }
 
-/// Mean silhouette coefficient (exact, O(n²·d): call it on a sample).
-pub fn silhouette(x: ArrayView2<f64>, labels: &[usize], k: usize) -> f64 {
-    silhouettes(x, &[(labels, k)])[0]
-}
-
-/// [`silhouette`] of several labelings of the same rows (`(labels, k)` each),
-/// from one pass over the pairs: each distance is computed once and added to
-/// every labeling's sums, in the same order as one labeling at a time, so
-/// each value is bit for bit [`silhouette`]'s.
-pub fn silhouettes(x: ArrayView2<f64>, labelings: &[(&[usize], usize)]) -> Vec<f64> {
-    let n = x.nrows();
-    let sizes: Vec<Vec<usize>> = labelings
-        .iter()
-        .map(|(labels, k)| {
-            let mut sizes = vec![0usize; *k];
-            for &l in labels.iter() {
-                sizes[l] += 1;
-            }
-            sizes
-        })
-        .collect();
-    let x = x.as_standard_layout();
-    let xs = x.as_slice().expect("standard layout");
-    let d = x.ncols();
-    let per_row: Vec<Vec<f64>> = (0..n)
-        .into_par_iter()
-        .map(|i| {
-            let mut sums: Vec<Vec<f64>> = labelings.iter().map(|(_, k)| vec![0.0; *k]).collect();
-            lloyd::sq_each(&xs[i * d..(i + 1) * d], xs, n, |j, v| {
-                if i != j {
-                    let r = v.sqrt();
-                    for (sum, (labels, _)) in sums.iter_mut().zip(labelings) {
-                        sum[labels[j]] += r;
-                    }
-                }
-            });
-            sums.iter()
-                .zip(labelings.iter().zip(&sizes))
-                .map(|(sum, ((labels, k), sizes))| one_silhouette(sum, sizes, labels[i], *k))
-                .collect()
-        })
-        .collect();
-    (0..labelings.len())
-        .map(|m| {
-            if sizes[m].iter().filter(|s| **s > 0).count() < 2 {
-                return f64::NAN;
-            }
-            per_row.iter().map(|r| r[m]).sum::<f64>() / n as f64
-        })
-        .collect()
-}
-
-/// One row's silhouette from its summed distances to each segment.
-fn one_silhouette(sum: &[f64], sizes: &[usize], own: usize, k: usize) -> f64 {
-    if sizes[own] <= 1 {
-        return 0.0;
-    }
-    let a = sum[own] / (sizes[own] - 1) as f64;
-    let b = (0..k)
-        .filter(|&c| c != own && sizes[c] > 0)
-        .map(|c| sum[c] / sizes[c] as f64)
-        .fold(f64::INFINITY, f64::min);
-    if a.max(b) == 0.0 {
-        0.0
-    } else {
-        (b - a) / a.max(b)
-    }
-}
-
 /// Rows `idx` of `x`.
 pub fn take_rows(x: ArrayView2<f64>, idx: &[usize]) -> Array2<f64> {
     x.select(Axis(0), idx)
@@ -619,8 +551,11 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
                 .collect::<Result<Vec<_>>>()?
                 .into_iter()
                 .unzip();
+            crate::memory::trace("k-means: each k fitted", t);
             with_silhouettes(xs.view(), &mut scores, &fits, cfg, seed);
+            crate::memory::trace("k-means: silhouettes", t);
             with_prediction_strength(xs.view(), &mut scores, cfg, seed)?;
+            crate::memory::trace("k-means: prediction strength", t);
             let k = choose_k(&scores);
             let ps = scores
                 .iter()
@@ -671,6 +606,7 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::kmeans::silhouette;
     use crate::partition;
 
     fn table(csv: &str) -> (Array2<f64>, Vec<usize>) {

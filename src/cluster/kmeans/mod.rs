@@ -51,6 +51,7 @@
 mod algorithm;
 mod hyperparams;
 pub mod lloyd;
+mod silhouette;
 
 use std::time::Instant;
 
@@ -63,6 +64,7 @@ use super::{first_ids, sizes, ClusterConfig, Details, Method, Segmentation};
 use crate::error::Result;
 pub use algorithm::*;
 pub use hyperparams::{KMeansConfig, RawKMeans, MAX_AUTO_K, MIN_ACCOUNTS_PER_SEGMENT};
+pub use silhouette::{silhouette, silhouettes};
 
 /// What k-means reports beyond its labels (`comparison.json`'s details).
 #[derive(Debug, Clone, Serialize, Deserialize)]
