@@ -63,6 +63,7 @@ impl Method for Quadrants {
             },
             stability: None,
             neighbours: None,
+            reuse: None,
         })
     }
     fn refit(

@@ -25,7 +25,7 @@ use crate::schema::Headline;
 use crate::settings::Problems;
 
 /// What a method's stability runs share ([`Method::refit_shared`]).
-pub type Shared = Option<Box<dyn Any + Send + Sync>>;
+pub type Shared = Option<std::sync::Arc<dyn Any + Send + Sync>>;
 
 /// A segment-discovery method.
 pub trait Method: Debug + Send + Sync {
@@ -74,11 +74,13 @@ pub trait Method: Debug + Send + Sync {
         previous: Option<&[Option<u32>]>,
     ) -> Result<Segmentation>;
     /// Work every stability run can share, done once on the `pool` of
-    /// accounts the runs draw `per_run` accounts each from (default: none).
+    /// accounts the runs draw `per_run` accounts each from (default: none),
+    /// or taken from `fitted.reuse` when the fit already did it.
     fn refit_shared(
         &self,
         _pool: ArrayView2<f64>,
         _per_run: usize,
+        _fitted: &Segmentation,
         _cfg: &ClusterConfig,
     ) -> Shared {
         None

@@ -95,6 +95,11 @@ pub struct Segmentation {
     /// them: the compare stage reads the tiers around each account from them.
     #[serde(skip)]
     pub neighbours: Option<std::sync::Arc<community::knn::Neighbours>>,
+    /// Work of the fit that the method's stability runs can reuse (see
+    /// [`Method::refit_shared`]): the community method's deep neighbour
+    /// lists, when the runs' pool is every account.
+    #[serde(skip)]
+    pub reuse: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Segmentation {

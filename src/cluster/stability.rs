@@ -59,6 +59,18 @@ impl Default for StabilityConfig {
 }
 
 impl StabilityConfig {
+    /// Accounts each run re-clusters, from a pool of `pool` accounts.
+    pub fn per_run(&self, pool: usize) -> usize {
+        ((pool as f64 * self.subsample).round() as usize).clamp(1, pool.max(1))
+    }
+
+    /// Whether the runs' pool is every one of `n` accounts, in row order
+    /// (at most `sample` of them): then what a method built on all of
+    /// them for its fit is built on the pool too.
+    pub fn pool_is_all(&self, n: usize) -> bool {
+        self.runs > 0 && n <= self.sample
+    }
+
     /// `[stability]` checked (`None`: absent, every default).
     pub fn check(raw: Option<&RawStability>, problems: &mut Problems) -> StabilityConfig {
         let mut c = StabilityConfig::default();
@@ -130,7 +142,7 @@ pub fn assess<S: Sync>(
     use rayon::prelude::*;
     let k = reference.iter().max().map_or(0, |m| m + 1);
     let pool = sample_indices(x.nrows(), cfg.sample, seed ^ 0x57ab);
-    let per_run = ((pool.len() as f64 * cfg.subsample).round() as usize).clamp(1, pool.len());
+    let per_run = cfg.per_run(pool.len());
     let t = std::time::Instant::now();
     let shared = prepare(take_rows(x, &pool).view(), per_run);
     crate::memory::trace("stability's shared work", t);

@@ -195,6 +195,7 @@ fn drift_is_one_for_identical_partitions_under_relabelling() {
         }),
         stability: None,
         neighbours: None,
+        reuse: None,
     };
     let (ari, moved) = drift(&prev, &seg);
     assert!((ari - 1.0).abs() < 1e-12);

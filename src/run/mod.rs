@@ -600,12 +600,16 @@ pub fn segment(
                 &s.labels,
                 &cfg.stability,
                 seed,
-                |pool, per_run| method.refit_shared(pool, per_run, cfg),
+                |pool, per_run| method.refit_shared(pool, per_run, s, cfg),
                 |draw, shared, seed| method.refit(draw, shared, s, cfg, seed),
             )?);
             crate::memory::trace(&format!("stability of {}", method.name()), t);
         }
         progress.done("stability", &format!("{} runs", cfg.stability.runs));
+    }
+    // What the fits kept for the runs is not needed past them.
+    for s in &mut out {
+        s.reuse = None;
     }
     Ok(out)
 }

@@ -67,6 +67,7 @@ impl Method for Quantiles {
             },
             stability: None,
             neighbours: None,
+            reuse: None,
         })
     }
     fn refit(

@@ -63,11 +63,24 @@ impl Method for Communities {
         segment(x, cfg, seed, previous)
     }
     /// The pool's exact neighbour lists, deep enough that each run's lists
-    /// are found in them (when the runs would search exactly).
-    fn refit_shared(&self, pool: ArrayView2<f64>, per_run: usize, cfg: &ClusterConfig) -> Shared {
+    /// are found in them (when the runs would search exactly); the fit's own
+    /// when the pool is every account ([`deep_for_stability`]).
+    fn refit_shared(
+        &self,
+        pool: ArrayView2<f64>,
+        per_run: usize,
+        fitted: &Segmentation,
+        cfg: &ClusterConfig,
+    ) -> Shared {
         let g = cfg.graph.for_accounts(per_run);
-        (per_run < g.exact_below)
-            .then(|| Box::new(knn::Deep::new(pool, g.k)) as Box<dyn std::any::Any + Send + Sync>)
+        if per_run >= g.exact_below {
+            return None;
+        }
+        let made = fitted.reuse.clone().filter(|r| {
+            r.downcast_ref::<knn::Deep>()
+                .is_some_and(|d| d.n() == pool.nrows())
+        });
+        made.or_else(|| Some(std::sync::Arc::new(knn::Deep::new(pool, g.k))))
     }
     fn refit(
         &self,
@@ -220,12 +233,33 @@ pub fn build_graph(
     let xf = knn::to_f32(x);
     // The kNN takes the copy: NN-descent builds its first tree in it.
     let neighbours = knn::knn(xf, n, d, cfg, seed);
-    let t_knn = t.elapsed().as_secs_f64();
     crate::memory::trace("knn", t);
+    weigh(neighbours, cfg, t.elapsed().as_secs_f64())
+}
+
+/// The weighted graph of `neighbours` (found in `t_knn` seconds), as
+/// [`build_graph`] returns it.
+fn weigh(neighbours: knn::Knn, cfg: &GraphConfig, t_knn: f64) -> (graph::Csr, knn::Knn, [f64; 2]) {
     let t = Instant::now();
     let g = knn::graph(&neighbours, cfg.weighting);
     crate::memory::trace("graph weights", t);
     (g, neighbours, [t_knn, t.elapsed().as_secs_f64()])
+}
+
+/// The stability runs' deep neighbour lists of every account, when their
+/// pool is every account and both they and the fit search exactly: the fit's
+/// lists are then read from them ([`knn::Deep::of`]: the exact search's lists
+/// to the bit) rather than searched a second time, and the runs reuse them.
+fn deep_for_stability(
+    x: ArrayView2<f64>,
+    cfg: &ClusterConfig,
+    graph_cfg: &GraphConfig,
+) -> Option<knn::Deep> {
+    let n = x.nrows();
+    let per_run = cfg.stability.per_run(n);
+    let runs = cfg.graph.for_accounts(per_run);
+    (cfg.stability.pool_is_all(n) && n < graph_cfg.exact_below && per_run < runs.exact_below)
+        .then(|| knn::Deep::new(x, runs.k))
 }
 
 /// Run community detection on the similarity graph. `warm`: last month's
@@ -239,7 +273,16 @@ pub fn segment(
 ) -> Result<Segmentation> {
     let t = Instant::now();
     let graph_cfg = cfg.graph.for_accounts(x.nrows());
-    let (g, neighbours, [knn_seconds, weight_seconds]) = build_graph(x, &graph_cfg, seed);
+    let deep = deep_for_stability(x, cfg, &graph_cfg);
+    let (g, neighbours, [knn_seconds, weight_seconds]) = match &deep {
+        Some(deep) => {
+            let all: Vec<usize> = (0..x.nrows()).collect();
+            let neighbours = deep.of(&all, graph_cfg.k);
+            crate::memory::trace("knn (from the deep lists)", t);
+            weigh(neighbours, &graph_cfg, t.elapsed().as_secs_f64())
+        }
+        None => build_graph(x, &graph_cfg, seed),
+    };
     let components = graph::split_disconnected(&g, &vec![0; g.n()])
         .iter()
         .max()
@@ -287,6 +330,8 @@ pub fn segment(
         }),
         stability: None,
         neighbours: Some(std::sync::Arc::new(neighbours_by_row)),
+        reuse: deep
+            .map(|d| std::sync::Arc::new(d) as std::sync::Arc<dyn std::any::Any + Send + Sync>),
     })
 }
 

@@ -155,5 +155,6 @@ pub fn segment(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<Segm
         }),
         stability: None,
         neighbours: None,
+        reuse: None,
     })
 }

@@ -159,6 +159,11 @@ impl Deep {
         Deep { lists, x, d }
     }
 
+    /// Points in the pool.
+    pub fn n(&self) -> usize {
+        self.lists.n()
+    }
+
     /// The exact k-nearest lists of the pool points `in_pool` (sorted),
     /// numbered by their position in it.
     pub fn of(&self, in_pool: &[usize], k: usize) -> Knn {

@@ -202,7 +202,8 @@ fn a_subset_of_deep_lists_is_the_exact_search() {
     let pool =
         ndarray::Array2::from_shape_vec((n, d), x.iter().map(|&v| v as f64).collect()).unwrap();
     let deep = Deep::new(pool.view(), 15);
-    for (share, seed) in [(0.8, 1u64), (0.1, 2)] {
+    // And every point (what the fit reads when the runs' pool is all).
+    for (share, seed) in [(0.8, 1u64), (0.1, 2), (1.0, 3)] {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut pick: Vec<usize> = (0..n).filter(|_| rng.gen::<f64>() < share).collect();
         pick.sort_unstable();
@@ -212,6 +213,7 @@ fn a_subset_of_deep_lists_is_the_exact_search() {
             .collect();
         let truth = exact(&sub, pick.len(), d, 15);
         let got = deep.of(&pick, 15);
+        assert_eq!(got.method, truth.method);
         assert_eq!(got.idx, truth.idx, "share {share}");
         assert!(got
             .dist
