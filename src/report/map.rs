@@ -55,7 +55,8 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
     if schema_cols.is_empty() {
         return Ok(None);
     }
-    let df = read_parquet(&fpath, Some(schema_cols.clone()))?;
+    let mut df = read_parquet(&fpath, Some(schema_cols.clone()))?;
+    df.rechunk_mut();
     // The map colours the primary method's segments.
     let primary = primary(comparison);
     let column = column::segment(primary);
@@ -88,12 +89,21 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
     let seg: Vec<Option<u32>> = seg.u32()?.iter().collect();
     let n = df.height();
     let d = schema_cols.len();
-    let cols: Vec<Vec<f64>> = df
+    // The matrix columns in place (f64 without gaps, as strata writes
+    // them), a copy only otherwise: at 10M accounts a copy of the matrix is
+    // gigabytes beside everything the run still holds.
+    let cols: Vec<std::borrow::Cow<'_, [f64]>> = df
         .columns()
         .iter()
-        .map(|c| -> Result<Vec<f64>> {
-            let s = c.as_materialized_series().cast(&DataType::Float64)?;
-            Ok(s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect())
+        .map(|c| -> Result<std::borrow::Cow<'_, [f64]>> {
+            let s = c.as_materialized_series();
+            if let Ok(v) = s.f64().and_then(|ca| ca.cont_slice()) {
+                return Ok(std::borrow::Cow::Borrowed(v));
+            }
+            let s = s.cast(&DataType::Float64)?;
+            Ok(std::borrow::Cow::Owned(
+                s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect(),
+            ))
         })
         .collect::<Result<_>>()?;
     if n < 3 {
@@ -149,24 +159,36 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
 }
 
 /// The columns' means, their first two principal axes with their variances
-/// (power iteration, then deflation), and the total variance.
+/// (power iteration, then deflation), and the total variance. The
+/// covariances are computed at once, each summed in row order, so they do
+/// not depend on the thread count.
 #[allow(clippy::type_complexity)]
-fn principal_axes(cols: &[Vec<f64>], n: usize) -> (Vec<f64>, [(Vec<f64>, f64); 2], f64) {
+fn principal_axes<C: AsRef<[f64]> + Sync>(
+    cols: &[C],
+    n: usize,
+) -> (Vec<f64>, [(Vec<f64>, f64); 2], f64) {
+    use rayon::prelude::*;
     let d = cols.len();
     let mean: Vec<f64> = cols
         .iter()
-        .map(|c| c.iter().sum::<f64>() / n as f64)
+        .map(|c| c.as_ref().iter().sum::<f64>() / n as f64)
+        .collect();
+    let pairs: Vec<(usize, usize)> = (0..d).flat_map(|a| (a..d).map(move |b| (a, b))).collect();
+    let sums: Vec<f64> = pairs
+        .par_iter()
+        .map(|&(a, b)| {
+            let (x, y) = (&cols[a].as_ref()[..n], &cols[b].as_ref()[..n]);
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - mean[a]) * (q - mean[b]))
+                .sum::<f64>()
+                / (n - 1) as f64
+        })
         .collect();
     let mut cov = vec![vec![0.0; d]; d];
-    for a in 0..d {
-        for b in a..d {
-            let s: f64 = (0..n)
-                .map(|i| (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]))
-                .sum::<f64>()
-                / (n - 1) as f64;
-            cov[a][b] = s;
-            cov[b][a] = s;
-        }
+    for (&(a, b), &s) in pairs.iter().zip(&sums) {
+        cov[a][b] = s;
+        cov[b][a] = s;
     }
     let total_var: f64 = (0..d).map(|i| cov[i][i]).sum::<f64>().max(1e-300);
     let (v1, l1) = top_eigen(&cov);

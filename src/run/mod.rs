@@ -521,7 +521,9 @@ fn write_run(
     write_json(&staging.join(schema::file::MANIFEST), &m)?;
     if a.is_some() {
         progress.stage("report");
+        let t = Instant::now();
         let bytes = crate::report::write(&staging)?;
+        crate::memory::trace("report", t);
         progress.done(
             "report",
             &format!("report.html ({} kB), report.md", bytes / 1000),
@@ -543,7 +545,10 @@ fn record_segment_history(
 ) -> Result<()> {
     progress.stage("segment history");
     let table = out_root.join(crate::lakehouse::TABLE);
-    let done = crate::lakehouse::record_prepared(out_root, rows).map_err(|e| {
+    let t = std::time::Instant::now();
+    let done = crate::lakehouse::record_prepared(out_root, rows);
+    crate::memory::trace("segment history", t);
+    let done = done.map_err(|e| {
         Error::TableNotUpdated(format!(
             "month {as_of} is committed in {}, but the segment-history table {} was not updated ({e}); the next run of any month adds it",
             out_root.join(as_of.to_string()).display(),
