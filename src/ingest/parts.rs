@@ -10,7 +10,7 @@ use super::load::ROW;
 use crate::error::Result;
 
 /// Whether `df`'s accounts (`AID`) are flagged ascending
-/// ([`mark_if_in_account_order`]).
+/// ([`put_in_account_order`](super::link::put_in_account_order)).
 pub(super) fn is_flagged_sorted(df: &DataFrame) -> bool {
     df.column(AID)
         .is_ok_and(|c| c.is_sorted_flag() == polars::series::IsSorted::Ascending)

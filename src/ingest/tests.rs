@@ -7,7 +7,7 @@ use crate::schema::ACCOUNT_ID;
 use aggregate::{over_no_rows, sums_as_totals};
 use derive::attach;
 use derive::{join_on_aid, rows_of_accounts};
-use link::{key_map, look_up_in, mark_if_in_account_order};
+use link::{key_map, look_up_in, put_in_account_order};
 use load::ROW;
 use parts::is_flagged_sorted;
 use parts::{account_parts, in_time_order, run_parts, PartPlan};
@@ -323,22 +323,41 @@ fn look_up_gives_what_the_left_join_gives() {
 }
 
 #[test]
-fn account_order_is_flagged_only_when_it_holds() {
+fn rows_are_put_in_account_order_keeping_each_accounts_order() {
     let frame = |aid: &[IdxSize]| {
-        DataFrame::new_infer_height(vec![IdxCa::new(AID.into(), aid).into_column()]).unwrap()
+        let row: Vec<u64> = (0..aid.len() as u64).collect();
+        DataFrame::new_infer_height(vec![
+            IdxCa::new(AID.into(), aid).into_column(),
+            Column::new("row".into(), row),
+        ])
+        .unwrap()
     };
+    let flag = |df: &DataFrame| df.column(AID).unwrap().is_sorted_flag();
+    let column = |df: &DataFrame, c: &str| -> Vec<u64> {
+        let s = df.column(c).unwrap().cast(&DataType::UInt64).unwrap();
+        s.u64().unwrap().into_no_null_iter().collect()
+    };
+    // In order already: flagged, untouched.
     let mut sorted = frame(&[0, 0, 1, 3, 3, 7]);
-    mark_if_in_account_order(&mut sorted).unwrap();
-    assert_eq!(
-        sorted.column(AID).unwrap().is_sorted_flag(),
-        polars::series::IsSorted::Ascending
-    );
-    let mut not = frame(&[0, 2, 1]);
-    mark_if_in_account_order(&mut not).unwrap();
-    assert_eq!(
-        not.column(AID).unwrap().is_sorted_flag(),
-        polars::series::IsSorted::Not
-    );
+    put_in_account_order(&mut sorted).unwrap();
+    assert_eq!(flag(&sorted), polars::series::IsSorted::Ascending);
+    assert_eq!(column(&sorted, "row"), [0, 1, 2, 3, 4, 5]);
+    // Out of order (as `A10000000` sorts among `A1000000…`): each account's
+    // rows together, in the order the file had them.
+    let mut not = frame(&[2, 0, 9, 2, 1, 0, 9]);
+    put_in_account_order(&mut not).unwrap();
+    assert_eq!(flag(&not), polars::series::IsSorted::Ascending);
+    assert_eq!(column(&not, AID), [0, 0, 1, 2, 2, 9, 9]);
+    assert_eq!(column(&not, "row"), [1, 5, 4, 0, 3, 2, 6]);
+    // A row without an account: left as it is.
+    let mut gap = DataFrame::new_infer_height(vec![IdxCa::new(
+        AID.into(),
+        [Some(2 as IdxSize), None, Some(1)],
+    )
+    .into_column()])
+    .unwrap();
+    put_in_account_order(&mut gap).unwrap();
+    assert_eq!(flag(&gap), polars::series::IsSorted::Not);
 }
 
 #[test]
@@ -397,7 +416,7 @@ fn linked_rows(accounts: u32, seed: u64) -> DataFrame {
         ],
     )
     .unwrap();
-    mark_if_in_account_order(&mut df).unwrap();
+    put_in_account_order(&mut df).unwrap();
     df
 }
 
@@ -461,14 +480,14 @@ fn account_parts_keep_each_account_whole_and_cover_every_row() {
             assert!(parts.len() > 1);
         }
     }
-    // Rows not in account order: one part, whatever the size.
-    let mut shuffled = df
+    // Rows not flagged in account order: one part, whatever the size
+    // (linking puts them in order first: put_in_account_order).
+    let shuffled = df
         .sort(
             [ROW],
             SortMultipleOptions::default().with_order_descending(true),
         )
         .unwrap();
-    mark_if_in_account_order(&mut shuffled).unwrap();
     assert!(!is_flagged_sorted(&shuffled));
     assert_eq!(
         account_parts(&shuffled, 5).unwrap(),
