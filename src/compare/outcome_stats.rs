@@ -142,25 +142,31 @@ fn ranks(values: &[f64]) -> (Vec<f64>, f64) {
     // order among themselves does not matter).
     let mut keyed: Vec<(f64, u32)> = values.iter().zip(0u32..).map(|(&v, i)| (v, i)).collect();
     keyed.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-    let order: Vec<usize> = keyed.iter().map(|&(_, i)| i as usize).collect();
-    drop(keyed);
     let mut ranks = vec![0.0; values.len()];
+    let ties = ranks_of_sorted(&keyed, &mut ranks);
+    (ranks, ties)
+}
+
+/// Mid-ranks from `(value, position)` pairs sorted by value (`total_cmp`):
+/// `ranks[position]`, 1-based, ties (`==`) sharing their mean rank; returns
+/// the tie term Σ (t³ − t) of the tie correction.
+pub fn ranks_of_sorted(sorted: &[(f64, u32)], ranks: &mut [f64]) -> f64 {
     let mut ties = 0.0;
     let mut i = 0;
-    while i < order.len() {
+    while i < sorted.len() {
         let mut j = i + 1;
-        while j < order.len() && values[order[j]] == values[order[i]] {
+        while j < sorted.len() && sorted[j].0 == sorted[i].0 {
             j += 1;
         }
         let mid = (i + j + 1) as f64 / 2.0;
-        for &o in &order[i..j] {
-            ranks[o] = mid;
+        for &(_, o) in &sorted[i..j] {
+            ranks[o as usize] = mid;
         }
         let t = (j - i) as f64;
         ties += t * t * t - t;
         i = j;
     }
-    (ranks, ties)
+    ties
 }
 
 /// The Kruskal–Wallis test.
@@ -182,14 +188,31 @@ pub fn kruskal_wallis(groups: &[Vec<f64>]) -> Option<KruskalWallis> {
         return None;
     }
     let all: Vec<f64> = groups.iter().flat_map(|g| g.iter().copied()).collect();
-    let n = all.len() as f64;
     let (r, ties) = ranks(&all);
-    let mut h = 0.0;
     let mut at = 0;
-    for g in &groups {
-        let sum: f64 = r[at..at + g.len()].iter().sum();
-        h += sum * sum / g.len() as f64;
-        at += g.len();
+    let sums: Vec<(f64, usize)> = groups
+        .iter()
+        .map(|g| {
+            let sum: f64 = r[at..at + g.len()].iter().sum();
+            at += g.len();
+            (sum, g.len())
+        })
+        .collect();
+    kruskal_wallis_ranked(&sums, ties)
+}
+
+/// The Kruskal–Wallis H test from each group's rank sum and size (empty
+/// groups left out; the ranks among all the groups' values) and the tie term
+/// of [`ranks_of_sorted`].
+pub fn kruskal_wallis_ranked(sums: &[(f64, usize)], ties: f64) -> Option<KruskalWallis> {
+    let groups: Vec<&(f64, usize)> = sums.iter().filter(|g| g.1 > 0).collect();
+    if groups.len() < 2 {
+        return None;
+    }
+    let n = groups.iter().map(|g| g.1).sum::<usize>() as f64;
+    let mut h = 0.0;
+    for &&(sum, len) in &groups {
+        h += sum * sum / len as f64;
     }
     h = 12.0 / (n * (n + 1.0)) * h - 3.0 * (n + 1.0);
     let correction = 1.0 - ties / (n * n * n - n);

@@ -18,13 +18,18 @@
 //!   the outcome's comparisons. A claim is made only when both groups have at
 //!   least [`MIN_CLAIM`] accounts and q < [`CLAIM_Q`].
 //!
-//! Cost: O(n log n) per outcome and grouping (ranks for numeric outcomes).
+//! Cost: one O(n log n) sort per numeric outcome ([`Ordered`]): every
+//! group's median and the Kruskal–Wallis ranks of every grouping that covers
+//! all the accounts with a value are read off it in linear passes; O(n) per
+//! grouping otherwise (and a sort for a grouping of fewer accounts, the tiers
+//! when some accounts have none).
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::outcome_stats::{
-    chi2_independence, fisher_exact, kruskal_wallis, mann_whitney, median_ci, wilson,
+    chi2_independence, fisher_exact, kruskal_wallis, kruskal_wallis_ranked, mann_whitney,
+    median_ci, ranks_of_sorted, wilson,
 };
 use super::stats::bh_adjust;
 use super::{CurrentTiers, Exception, ExceptionKind, Profile};
@@ -158,7 +163,8 @@ fn analyse_one(
     exceptions: &[Exception],
     profiles: &[Profile],
 ) -> OutcomeAnalysis {
-    let all: Vec<usize> = (0..values.len()).collect();
+    let ordered = (o.kind == OutcomeKind::Numeric).then(|| Ordered::new(values));
+    let ordered = ordered.as_ref();
     // The tiers, then each segmentation: the groupings are independent, so
     // they are analysed in parallel (and kept in this order).
     let segmentation = |s: &Segmentation| {
@@ -172,13 +178,13 @@ fn analyse_one(
             })
             .collect();
         let labels: Vec<Option<usize>> = s.labels.iter().map(|&l| Some(l)).collect();
-        grouping(o, &s.method, values, &labels, &names)
+        grouping(o, &s.method, values, ordered, &labels, &names)
     };
     let ((tier_grouping, exceptions), seg_groupings) = rayon::join(
         || match tiers {
             Some(t) => (
-                Some(grouping(o, "tiers", values, &t.labels, &t.names)),
-                against_exceptions(o, values, t, exceptions),
+                Some(grouping(o, "tiers", values, ordered, &t.labels, &t.names)),
+                against_exceptions(o, values, ordered, t, exceptions),
             ),
             None => (None, Vec::new()),
         },
@@ -191,16 +197,72 @@ fn analyse_one(
         kind: o.kind,
         good: o.good,
         unit: o.unit,
-        overall: group(o, "all accounts", values, &all),
+        overall: group(o, "all accounts", values, ordered, |_| true),
         sentence: sentence(o, &groupings),
         groupings,
         exceptions,
     }
 }
 
-/// The outcome over the accounts `rows` (those without a value left out).
-fn group(o: &Outcome, name: &str, values: &[Option<f64>], rows: &[usize]) -> GroupOutcome {
-    let mut v: Vec<f64> = rows.iter().filter_map(|&i| values[i]).collect();
+/// A numeric outcome's accounts with a value, sorted once by (value, row),
+/// and each account's mid-rank among them. A group's values are a stable
+/// filter of the sorted list, which is their own sort to the bit (equal
+/// under `total_cmp` is equal bits); a grouping that covers every account
+/// with a value ranks them as these ranks do.
+pub(super) struct Ordered {
+    pairs: Vec<(f64, u32)>,
+    /// By row; NaN for a row without a value.
+    ranks: Vec<f64>,
+    ties: f64,
+}
+
+impl Ordered {
+    fn new(values: &[Option<f64>]) -> Ordered {
+        let mut pairs: Vec<(f64, u32)> = values
+            .iter()
+            .zip(0u32..)
+            .filter_map(|(v, i)| Some(((*v)?, i)))
+            .collect();
+        pairs.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut ranks = vec![f64::NAN; values.len()];
+        let ties = ranks_of_sorted(&pairs, &mut ranks);
+        Ordered { pairs, ranks, ties }
+    }
+
+    /// The values of the rows `member` keeps, ascending.
+    fn sorted(&self, member: impl Fn(usize) -> bool) -> Vec<f64> {
+        self.pairs
+            .iter()
+            .filter(|p| member(p.1 as usize))
+            .map(|p| p.0)
+            .collect()
+    }
+}
+
+/// The outcome over the accounts `member` keeps (those without a value left
+/// out); `ordered` for a numeric outcome.
+fn group(
+    o: &Outcome,
+    name: &str,
+    values: &[Option<f64>],
+    ordered: Option<&Ordered>,
+    member: impl Fn(usize) -> bool,
+) -> GroupOutcome {
+    let v: Vec<f64> = match ordered {
+        Some(ordered) => ordered.sorted(&member),
+        None => (0..values.len())
+            .filter(|&i| member(i))
+            .filter_map(|i| values[i])
+            .collect(),
+    };
+    summary(o, name, v)
+}
+
+/// The outcome over the values `v`.
+fn summary(o: &Outcome, name: &str, mut v: Vec<f64>) -> GroupOutcome {
+    if o.kind == OutcomeKind::Numeric && !v.is_sorted_by(|a, b| a.total_cmp(b).is_le()) {
+        v.par_sort_unstable_by(f64::total_cmp); // equal under total_cmp is equal bits
+    }
     let n = v.len();
     let (value, lo, hi) = match o.kind {
         OutcomeKind::Binary => {
@@ -208,10 +270,7 @@ fn group(o: &Outcome, name: &str, values: &[Option<f64>], rows: &[usize]) -> Gro
             let (lo, hi) = wilson(k, n as u64);
             (if n > 0 { k as f64 / n as f64 } else { f64::NAN }, lo, hi)
         }
-        OutcomeKind::Numeric => {
-            v.par_sort_unstable_by(f64::total_cmp); // equal under total_cmp is equal bits: the same order as a stable sort
-            median_ci(&v)
-        }
+        OutcomeKind::Numeric => median_ci(&v),
     };
     GroupOutcome {
         group: name.to_string(),
@@ -229,6 +288,7 @@ fn grouping(
     o: &Outcome,
     grouping: &str,
     values: &[Option<f64>],
+    ordered: Option<&Ordered>,
     labels: &[Option<usize>],
     names: &[String],
 ) -> Grouping {
@@ -238,10 +298,26 @@ fn grouping(
             rows[*l].push(i);
         }
     }
+    // Each group's values: ascending from the one sort (numeric), else in row order.
+    let mut sorted: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    match ordered {
+        Some(ordered) => {
+            for &(v, i) in &ordered.pairs {
+                if let Some(l) = labels[i as usize] {
+                    sorted[l].push(v);
+                }
+            }
+        }
+        None => {
+            for (s, r) in sorted.iter_mut().zip(&rows) {
+                s.extend(r.iter().filter_map(|&i| values[i]));
+            }
+        }
+    }
     let groups = names
         .iter()
-        .zip(&rows)
-        .map(|(name, r)| group(o, name, values, r))
+        .zip(sorted)
+        .map(|(name, v)| summary(o, name, v))
         .collect();
     let test = match o.kind {
         OutcomeKind::Binary => {
@@ -263,11 +339,27 @@ fn grouping(
             })
         }
         OutcomeKind::Numeric => {
-            let samples: Vec<Vec<f64>> = rows
-                .iter()
-                .map(|r| r.iter().filter_map(|&i| values[i]).collect())
-                .collect();
-            kruskal_wallis(&samples).map(|t| Association {
+            // Every account with a value in a group: their ranks are all the
+            // accounts' ranks, summed per group in row order as
+            // `kruskal_wallis` sums them.
+            let covered = rows.iter().map(Vec::len).sum::<usize>();
+            let test = match ordered.filter(|ord| covered == ord.pairs.len()) {
+                Some(ord) => {
+                    let sums: Vec<(f64, usize)> = rows
+                        .iter()
+                        .map(|r| (r.iter().map(|&i| ord.ranks[i]).sum(), r.len()))
+                        .collect();
+                    kruskal_wallis_ranked(&sums, ord.ties)
+                }
+                None => {
+                    let samples: Vec<Vec<f64>> = rows
+                        .iter()
+                        .map(|r| r.iter().filter_map(|&i| values[i]).collect())
+                        .collect();
+                    kruskal_wallis(&samples)
+                }
+            };
+            test.map(|t| Association {
                 test: "kruskal".into(),
                 statistic: t.h,
                 df: t.df,
@@ -370,6 +462,7 @@ fn capital(s: &str) -> String {
 fn against_exceptions(
     o: &Outcome,
     values: &[Option<f64>],
+    ordered: Option<&Ordered>,
     t: &CurrentTiers,
     exceptions: &[Exception],
 ) -> Vec<ExceptionOutcome> {
@@ -397,8 +490,12 @@ fn against_exceptions(
                 continue;
             }
             let (f, r) = (
-                group(o, tier, values, &flagged),
-                group(o, tier, values, &rest),
+                group(o, tier, values, ordered, |i| {
+                    t.labels[i] == Some(ti) && flagged_kind[i] == Some(kind)
+                }),
+                group(o, tier, values, ordered, |i| {
+                    t.labels[i] == Some(ti) && flagged_kind[i].is_none()
+                }),
             );
             let p = difference_p(o, values, &flagged, &rest);
             out.push(ExceptionOutcome {
@@ -525,4 +622,78 @@ pub fn findings(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// The groups as the plain way computes them: each group's values in
+    /// row order, sorted on their own, and Kruskal–Wallis ranking them anew.
+    fn plain(
+        values: &[Option<f64>],
+        labels: &[Option<usize>],
+        k: usize,
+    ) -> (Vec<(usize, [u64; 3])>, Option<[u64; 2]>) {
+        let mut groups: Vec<Vec<f64>> = vec![Vec::new(); k];
+        for (v, l) in values.iter().zip(labels) {
+            if let (Some(v), Some(l)) = (v, l) {
+                groups[*l].push(*v);
+            }
+        }
+        let test = kruskal_wallis(&groups).map(|t| [t.h.to_bits(), t.p.to_bits()]);
+        let summaries = groups
+            .into_iter()
+            .map(|mut g| {
+                g.sort_by(f64::total_cmp);
+                let (m, lo, hi) = median_ci(&g);
+                (g.len(), [m.to_bits(), lo.to_bits(), hi.to_bits()])
+            })
+            .collect();
+        (summaries, test)
+    }
+
+    #[test]
+    fn one_sort_gives_each_groups_median_and_ranks_to_the_bit() {
+        let o = Outcome {
+            feature: "arr_change".into(),
+            label: "ARR change".into(),
+            unit: crate::config::Unit::Usd,
+            kind: OutcomeKind::Numeric,
+            good: Good::High,
+        };
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(5);
+        let n = 5000;
+        // Ties (values rounded), signed zeros, and accounts without a value.
+        let values: Vec<Option<f64>> = (0..n)
+            .map(|_| match rng.gen_range(0..20) {
+                0 => None,
+                1 => Some(-0.0),
+                2 => Some(0.0),
+                _ => Some((rng.gen::<f64>() * 40.0).round() - 20.0),
+            })
+            .collect();
+        let ordered = Ordered::new(&values);
+        let names: Vec<String> = (0..4).map(|g| format!("g{g}")).collect();
+        // Every account in a group (the shared ranks), then some without one
+        // (ranked anew, as the tiers with untiered accounts are).
+        for share_unlabelled in [0.0, 0.1] {
+            let labels: Vec<Option<usize>> = (0..n)
+                .map(|_| (rng.gen::<f64>() >= share_unlabelled).then(|| rng.gen_range(0..4)))
+                .collect();
+            let got = grouping(&o, "g", &values, Some(&ordered), &labels, &names);
+            let (want, test) = plain(&values, &labels, 4);
+            for (g, (len, bits)) in got.groups.iter().zip(&want) {
+                assert_eq!(g.n, *len);
+                assert_eq!([g.value.to_bits(), g.lo.to_bits(), g.hi.to_bits()], *bits);
+            }
+            let t = got.test.expect("a test");
+            assert_eq!(
+                Some([t.statistic.to_bits(), t.p.to_bits()]),
+                test,
+                "{share_unlabelled}"
+            );
+        }
+    }
 }

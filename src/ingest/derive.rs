@@ -62,29 +62,37 @@ pub(super) fn build_features(
     if failed {
         return Ok(None);
     }
+    let t = std::time::Instant::now();
     let mut current = accounts;
     let mut no_rows: Vec<Expr> = Vec::new();
     for part in &mut parts {
         current = attach(current, std::mem::take(&mut part.agg))?;
         no_rows.append(&mut part.no_rows);
     }
+    crate::memory::trace("features: aggregates joined", t);
     let Some(current) = customers_at(p, current, as_of, report)? else {
         return Ok(None);
     };
     if outside_the_data(p, &current, &parts, &ranges, as_of, report)? {
         return Ok(None);
     }
+    let t = std::time::Instant::now();
     let current = fill_no_rows(current, no_rows, &parts)?;
     let Some(current) = derive_row_level(p, current, report) else {
         return Ok(None);
     };
+    crate::memory::trace("features: row-level features derived", t);
+    let t = std::time::Instant::now();
     let Some(df) = typed_frame(p, &current, report)? else {
         return Ok(None);
     };
+    crate::memory::trace("features: typed", t);
     if empty_or_mostly_missing(p, &df, &ranges, as_of, report)? {
         return Ok(None);
     }
+    let t = std::time::Instant::now();
     let df = df.sort([ACCOUNT_ID], SortMultipleOptions::default())?;
+    crate::memory::trace("features: sorted by account id", t);
     Ok(Some(df))
 }
 

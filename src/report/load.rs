@@ -40,6 +40,12 @@ pub struct RunData {
 
 /// Read a run directory (staged or committed).
 pub fn load(dir: &Path) -> Result<RunData> {
+    load_with(dir, None)
+}
+
+/// [`load`], with the run's feature matrix when the caller holds it (the
+/// map reads it instead of `features.parquet`'s copy).
+pub fn load_with(dir: &Path, matrix: Option<ndarray::ArrayView2<'_, f64>>) -> Result<RunData> {
     for f in [file::COMPARISON, file::MANIFEST, file::QUALITY] {
         if !dir.join(f).is_file() {
             return Err(Error::Usage(format!(
@@ -49,7 +55,7 @@ pub fn load(dir: &Path) -> Result<RunData> {
         }
     }
     let comparison: Document = read_json(&dir.join(file::COMPARISON))?;
-    let map = map(dir, &comparison)?;
+    let map = map(dir, &comparison, matrix)?;
     Ok(RunData {
         dir: dir.to_path_buf(),
         manifest: read_manifest(dir)?,

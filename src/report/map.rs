@@ -37,7 +37,11 @@ pub struct Map {
 
 /// PCA of the normalised matrix (all accounts for the axes, a stride sample
 /// for the points). Cost O(n·d² + d³).
-pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
+pub(super) fn map(
+    dir: &Path,
+    comparison: &Document,
+    matrix: Option<ndarray::ArrayView2<'_, f64>>,
+) -> Result<Option<Map>> {
     let fpath = dir.join(file::FEATURES);
     let apath = dir.join(file::ASSIGNMENTS);
     if !fpath.is_file() || !apath.is_file() {
@@ -55,7 +59,13 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
     if schema_cols.is_empty() {
         return Ok(None);
     }
-    let mut df = read_parquet(&fpath, Some(schema_cols.clone()))?;
+    // The matrix in memory when the run holds it (its columns are the
+    // file's, in order), else the file's columns.
+    let held = matrix.filter(|x| x.ncols() == schema_cols.len());
+    let mut df = match held {
+        Some(_) => DataFrame::empty(),
+        None => read_parquet(&fpath, Some(schema_cols.clone()))?,
+    };
     df.rechunk_mut();
     // The map colours the primary method's segments.
     let primary = primary(comparison);
@@ -87,25 +97,44 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
         .as_materialized_series()
         .cast(&DataType::UInt32)?;
     let seg: Vec<Option<u32>> = seg.u32()?.iter().collect();
-    let n = df.height();
     let d = schema_cols.len();
     // The matrix columns in place (f64 without gaps, as strata writes
     // them), a copy only otherwise: at 10M accounts a copy of the matrix is
     // gigabytes beside everything the run still holds.
-    let cols: Vec<std::borrow::Cow<'_, [f64]>> = df
+    let owned: Vec<Option<Vec<f64>>> = df
         .columns()
         .iter()
-        .map(|c| -> Result<std::borrow::Cow<'_, [f64]>> {
+        .map(|c| -> Result<Option<Vec<f64>>> {
             let s = c.as_materialized_series();
-            if let Ok(v) = s.f64().and_then(|ca| ca.cont_slice()) {
-                return Ok(std::borrow::Cow::Borrowed(v));
+            if s.f64().and_then(|ca| ca.cont_slice()).is_ok() {
+                return Ok(None);
             }
             let s = s.cast(&DataType::Float64)?;
-            Ok(std::borrow::Cow::Owned(
-                s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect(),
-            ))
+            Ok(Some(s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect()))
         })
         .collect::<Result<_>>()?;
+    let cols: Vec<ndarray::ArrayView1<'_, f64>> = match held {
+        Some(x) => {
+            let x = x.reborrow();
+            (0..x.ncols())
+                .map(|j| x.index_axis_move(ndarray::Axis(1), j))
+                .collect()
+        }
+        None => df
+            .columns()
+            .iter()
+            .zip(&owned)
+            .map(|(c, o)| -> Result<ndarray::ArrayView1<'_, f64>> {
+                Ok(match o {
+                    Some(v) => ndarray::ArrayView1::from(v.as_slice()),
+                    None => {
+                        ndarray::ArrayView1::from(c.as_materialized_series().f64()?.cont_slice()?)
+                    }
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let n = cols.first().map_or(df.height(), |c| c.len());
     if n < 3 {
         return Ok(None);
     }
@@ -163,26 +192,35 @@ pub(super) fn map(dir: &Path, comparison: &Document) -> Result<Option<Map>> {
 /// covariances are computed at once, each summed in row order, so they do
 /// not depend on the thread count.
 #[allow(clippy::type_complexity)]
-fn principal_axes<C: AsRef<[f64]> + Sync>(
-    cols: &[C],
+fn principal_axes(
+    cols: &[ndarray::ArrayView1<'_, f64>],
     n: usize,
 ) -> (Vec<f64>, [(Vec<f64>, f64); 2], f64) {
     use rayon::prelude::*;
     let d = cols.len();
     let mean: Vec<f64> = cols
         .iter()
-        .map(|c| c.as_ref().iter().sum::<f64>() / n as f64)
+        .map(|c| c.iter().sum::<f64>() / n as f64)
         .collect();
     let pairs: Vec<(usize, usize)> = (0..d).flat_map(|a| (a..d).map(move |b| (a, b))).collect();
+    // Each pair's products summed in row order, rows walked once per group
+    // of pairs (the matrix in memory is row-major: a row's values are
+    // together), the groups on all threads.
+    let per = pairs
+        .len()
+        .div_ceil(rayon::current_num_threads() * 4)
+        .max(1);
     let sums: Vec<f64> = pairs
-        .par_iter()
-        .map(|&(a, b)| {
-            let (x, y) = (&cols[a].as_ref()[..n], &cols[b].as_ref()[..n]);
-            x.iter()
-                .zip(y)
-                .map(|(p, q)| (p - mean[a]) * (q - mean[b]))
-                .sum::<f64>()
-                / (n - 1) as f64
+        .par_chunks(per)
+        .flat_map_iter(|group| {
+            // -0.0: where `Iterator::sum` starts (so a sum of -0.0s stays -0.0).
+            let mut acc = vec![-0.0f64; group.len()];
+            for i in 0..n {
+                for (s, &(a, b)) in acc.iter_mut().zip(group) {
+                    *s += (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]);
+                }
+            }
+            acc.into_iter().map(|s| s / (n - 1) as f64)
         })
         .collect();
     let mut cov = vec![vec![0.0; d]; d];

@@ -279,7 +279,14 @@ pub fn digest(r: &RunData, sections: &[Section]) -> String {
 /// Each file is written beside its final name and renamed over it, so
 /// re-rendering a committed run never leaves half a report.
 pub fn write(dir: &Path) -> Result<usize> {
-    let data = load(dir)?;
+    write_with(dir, None)
+}
+
+/// [`write`], with the run's feature matrix when the caller holds it (the
+/// run, just after writing it to `features.parquet`): the map reads it in
+/// place instead of reading a second copy from the file.
+pub fn write_with(dir: &Path, matrix: Option<ndarray::ArrayView2<'_, f64>>) -> Result<usize> {
+    let data = load::load_with(dir, matrix)?;
     let page = html(&data)?;
     for (name, text) in [
         (file::REPORT_HTML, page.as_str()),

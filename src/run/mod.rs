@@ -522,7 +522,7 @@ fn write_run(
     if a.is_some() {
         progress.stage("report");
         let t = Instant::now();
-        let bytes = crate::report::write(&staging)?;
+        let bytes = crate::report::write_with(&staging, Some(matrix.x.view()))?;
         crate::memory::trace("report", t);
         progress.done(
             "report",

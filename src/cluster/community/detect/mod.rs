@@ -488,8 +488,11 @@ fn refine(
     let r_comm: Vec<usize> = part.to_vec();
     let mut r_tot = k.clone();
     let mut r_size = vec![1usize; n];
-    // ext[r]: weight from refined community r to the rest of its community.
+    // ext[r]: weight from refined community r to the rest of its community
+    // (each node's own sum, so computed at once).
+    use rayon::prelude::*;
     let mut ext: Vec<f64> = (0..n)
+        .into_par_iter()
         .map(|v| {
             g.neighbors(v)
                 .filter(|(u, _)| part[*u] == part[v])
