@@ -18,11 +18,10 @@
 //!   the outcome's comparisons. A claim is made only when both groups have at
 //!   least [`MIN_CLAIM`] accounts and q < [`CLAIM_Q`].
 //!
-//! Cost: one O(n log n) sort per numeric outcome ([`Ordered`]): every
-//! group's median and the Kruskal–Wallis ranks of every grouping that covers
-//! all the accounts with a value are read off it in linear passes; O(n) per
-//! grouping otherwise (and a sort for a grouping of fewer accounts, the tiers
-//! when some accounts have none).
+//! Cost: O(n log n) per numeric outcome and grouping (each group's values
+//! sorted for its median); the ranks of all the accounts with a value are
+//! made once per outcome ([`Ordered`]) and shared by every grouping that
+//! covers them all (a grouping of fewer accounts ranks its own).
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -184,7 +183,7 @@ fn analyse_one(
         || match tiers {
             Some(t) => (
                 Some(grouping(o, "tiers", values, ordered, &t.labels, &t.names)),
-                against_exceptions(o, values, ordered, t, exceptions),
+                against_exceptions(o, values, t, exceptions),
             ),
             None => (None, Vec::new()),
         },
@@ -197,7 +196,14 @@ fn analyse_one(
         kind: o.kind,
         good: o.good,
         unit: o.unit,
-        overall: group(o, "all accounts", values, ordered, |_| true),
+        overall: summary(
+            o,
+            "all accounts",
+            match ordered {
+                Some(ord) => ord.pairs.iter().map(|p| p.0).collect(),
+                None => values.iter().flatten().copied().collect(),
+            },
+        ),
         sentence: sentence(o, &groupings),
         groupings,
         exceptions,
@@ -205,10 +211,10 @@ fn analyse_one(
 }
 
 /// A numeric outcome's accounts with a value, sorted once by (value, row),
-/// and each account's mid-rank among them. A group's values are a stable
-/// filter of the sorted list, which is their own sort to the bit (equal
-/// under `total_cmp` is equal bits); a grouping that covers every account
-/// with a value ranks them as these ranks do.
+/// and each account's mid-rank among them: the overall median reads the
+/// sorted values, and every grouping that covers all the accounts with a
+/// value (each segmentation; the tiers when every account has one) takes
+/// its Kruskal–Wallis ranks from here instead of ranking them again.
 pub(super) struct Ordered {
     pairs: Vec<(f64, u32)>,
     /// By row; NaN for a row without a value.
@@ -228,34 +234,6 @@ impl Ordered {
         let ties = ranks_of_sorted(&pairs, &mut ranks);
         Ordered { pairs, ranks, ties }
     }
-
-    /// The values of the rows `member` keeps, ascending.
-    fn sorted(&self, member: impl Fn(usize) -> bool) -> Vec<f64> {
-        self.pairs
-            .iter()
-            .filter(|p| member(p.1 as usize))
-            .map(|p| p.0)
-            .collect()
-    }
-}
-
-/// The outcome over the accounts `member` keeps (those without a value left
-/// out); `ordered` for a numeric outcome.
-fn group(
-    o: &Outcome,
-    name: &str,
-    values: &[Option<f64>],
-    ordered: Option<&Ordered>,
-    member: impl Fn(usize) -> bool,
-) -> GroupOutcome {
-    let v: Vec<f64> = match ordered {
-        Some(ordered) => ordered.sorted(&member),
-        None => (0..values.len())
-            .filter(|&i| member(i))
-            .filter_map(|i| values[i])
-            .collect(),
-    };
-    summary(o, name, v)
 }
 
 /// The outcome over the values `v`.
@@ -298,26 +276,13 @@ fn grouping(
             rows[*l].push(i);
         }
     }
-    // Each group's values: ascending from the one sort (numeric), else in row order.
-    let mut sorted: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    match ordered {
-        Some(ordered) => {
-            for &(v, i) in &ordered.pairs {
-                if let Some(l) = labels[i as usize] {
-                    sorted[l].push(v);
-                }
-            }
-        }
-        None => {
-            for (s, r) in sorted.iter_mut().zip(&rows) {
-                s.extend(r.iter().filter_map(|&i| values[i]));
-            }
-        }
-    }
+    // Each group's values in row order (sorted by `summary`: reading them
+    // off the one sort instead looks up every account's group at random,
+    // slower at 10M accounts than sorting each group).
     let groups = names
         .iter()
-        .zip(sorted)
-        .map(|(name, v)| summary(o, name, v))
+        .zip(&rows)
+        .map(|(name, r)| summary(o, name, r.iter().filter_map(|&i| values[i]).collect()))
         .collect();
     let test = match o.kind {
         OutcomeKind::Binary => {
@@ -462,7 +427,6 @@ fn capital(s: &str) -> String {
 fn against_exceptions(
     o: &Outcome,
     values: &[Option<f64>],
-    ordered: Option<&Ordered>,
     t: &CurrentTiers,
     exceptions: &[Exception],
 ) -> Vec<ExceptionOutcome> {
@@ -490,12 +454,8 @@ fn against_exceptions(
                 continue;
             }
             let (f, r) = (
-                group(o, tier, values, ordered, |i| {
-                    t.labels[i] == Some(ti) && flagged_kind[i] == Some(kind)
-                }),
-                group(o, tier, values, ordered, |i| {
-                    t.labels[i] == Some(ti) && flagged_kind[i].is_none()
-                }),
+                summary(o, tier, flagged.iter().filter_map(|&i| values[i]).collect()),
+                summary(o, tier, rest.iter().filter_map(|&i| values[i]).collect()),
             );
             let p = difference_p(o, values, &flagged, &rest);
             out.push(ExceptionOutcome {
@@ -629,13 +589,12 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
+    /// Each group's size and its median and interval's bits; the test's H and p bits.
+    type Plain = (Vec<(usize, [u64; 3])>, Option<[u64; 2]>);
+
     /// The groups as the plain way computes them: each group's values in
     /// row order, sorted on their own, and Kruskal–Wallis ranking them anew.
-    fn plain(
-        values: &[Option<f64>],
-        labels: &[Option<usize>],
-        k: usize,
-    ) -> (Vec<(usize, [u64; 3])>, Option<[u64; 2]>) {
+    fn plain(values: &[Option<f64>], labels: &[Option<usize>], k: usize) -> Plain {
         let mut groups: Vec<Vec<f64>> = vec![Vec::new(); k];
         for (v, l) in values.iter().zip(labels) {
             if let (Some(v), Some(l)) = (v, l) {

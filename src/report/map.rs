@@ -215,6 +215,7 @@ fn principal_axes(
         .flat_map_iter(|group| {
             // -0.0: where `Iterator::sum` starts (so a sum of -0.0s stays -0.0).
             let mut acc = vec![-0.0f64; group.len()];
+            #[allow(clippy::needless_range_loop)] // row i of every column of the group
             for i in 0..n {
                 for (s, &(a, b)) in acc.iter_mut().zip(group) {
                     *s += (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]);
