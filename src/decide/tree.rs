@@ -235,8 +235,9 @@ struct Ctx<'a> {
 }
 
 /// One node: its rows `idx`, and `orders`, the same rows in each column's
-/// (value, row) order, split stably between the children, so no node sorts. The children are grown at once: each depends
-/// only on its own rows, so the tree is the same whatever the thread count.
+/// (value, row) order, split stably between the children, so no node sorts.
+/// The children are grown at once: each depends only on its own rows, so the
+/// tree is the same whatever the thread count.
 fn fit(c: &Ctx, idx: Vec<usize>, orders: Vec<Vec<u32>>, depth: usize) -> Fitted {
     use rayon::prelude::*;
     let (y, k, min_leaf) = (c.y, c.k, c.min_leaf);

@@ -140,9 +140,9 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
             (deg, targets, weights)
         })
         .collect();
-    // The chunks' rows appended in order, each chunk freed once copied, and
-    // the sets and reverse lists freed first: at the run's peak (here, at a
-    // million accounts and more) the graph is never held twice.
+    // The sets and reverse lists freed first, then the chunks' rows appended
+    // in order, each chunk freed once copied: from a million accounts up the
+    // run's memory peaks here or in Leiden, and the graph is never held twice.
     drop((sets, sigma, rev, off));
     let mut offsets = Vec::with_capacity(n + 1);
     offsets.push(0);
