@@ -60,13 +60,15 @@ pub(super) fn map(
         return Ok(None);
     }
     // The matrix in memory when the run holds it (its columns are the
-    // file's, in order), else the file's columns.
-    let held = matrix.filter(|x| x.ncols() == schema_cols.len());
-    let mut df = match held {
-        Some(_) => DataFrame::empty(),
-        None => read_parquet(&fpath, Some(schema_cols.clone()))?,
+    // file's, in order); else (`strata report`) read back from the file.
+    let from_file;
+    let x = match matrix.filter(|x| x.ncols() == schema_cols.len()) {
+        Some(x) => x.reborrow(),
+        None => {
+            from_file = read_matrix(&fpath, &schema_cols)?;
+            from_file.view()
+        }
     };
-    df.rechunk_mut();
     // The map colours the primary method's segments.
     let primary = primary(comparison);
     let column = column::segment(primary);
@@ -97,44 +99,8 @@ pub(super) fn map(
         .as_materialized_series()
         .cast(&DataType::UInt32)?;
     let seg: Vec<Option<u32>> = seg.u32()?.iter().collect();
-    let d = schema_cols.len();
-    // The matrix columns in place (f64 without gaps, as strata writes
-    // them), a copy only otherwise: at 10M accounts a copy of the matrix is
-    // gigabytes beside everything the run still holds.
-    let owned: Vec<Option<Vec<f64>>> = df
-        .columns()
-        .iter()
-        .map(|c| -> Result<Option<Vec<f64>>> {
-            let s = c.as_materialized_series();
-            if s.f64().and_then(|ca| ca.cont_slice()).is_ok() {
-                return Ok(None);
-            }
-            let s = s.cast(&DataType::Float64)?;
-            Ok(Some(s.f64()?.iter().map(|v| v.unwrap_or(0.0)).collect()))
-        })
-        .collect::<Result<_>>()?;
-    let cols: Vec<ndarray::ArrayView1<'_, f64>> = match held {
-        Some(x) => {
-            let x = x.reborrow();
-            (0..x.ncols())
-                .map(|j| x.index_axis_move(ndarray::Axis(1), j))
-                .collect()
-        }
-        None => df
-            .columns()
-            .iter()
-            .zip(&owned)
-            .map(|(c, o)| -> Result<ndarray::ArrayView1<'_, f64>> {
-                Ok(match o {
-                    Some(v) => ndarray::ArrayView1::from(v.as_slice()),
-                    None => {
-                        ndarray::ArrayView1::from(c.as_materialized_series().f64()?.cont_slice()?)
-                    }
-                })
-            })
-            .collect::<Result<_>>()?,
-    };
-    let n = cols.first().map_or(df.height(), |c| c.len());
+    let (n, d) = x.dim();
+    let cols: Vec<ndarray::ArrayView1<'_, f64>> = x.columns().into_iter().collect();
     if n < 3 {
         return Ok(None);
     }
@@ -185,6 +151,22 @@ pub(super) fn map(
         total: n,
         explained: [l1 / total_var, l2 / total_var],
     }))
+}
+
+/// The matrix columns `names` of a features file, column-major (a missing
+/// value as 0).
+fn read_matrix(path: &Path, names: &[String]) -> Result<ndarray::Array2<f64>> {
+    use ndarray::ShapeBuilder;
+    let df = read_parquet(path, Some(names.to_vec()))?;
+    let mut values = Vec::with_capacity(df.height() * df.width());
+    for c in df.columns() {
+        let s = c.as_materialized_series().cast(&DataType::Float64)?;
+        values.extend(s.f64()?.iter().map(|v| v.unwrap_or(0.0)));
+    }
+    Ok(
+        ndarray::Array2::from_shape_vec((df.height(), df.width()).f(), values)
+            .expect("one value per row and column"),
+    )
 }
 
 /// The columns' means, their first two principal axes with their variances
