@@ -215,7 +215,7 @@ fn analyse_one(
 /// sorted values, and every grouping that covers all the accounts with a
 /// value (each segmentation; the tiers when every account has one) takes
 /// its Kruskal–Wallis ranks from here instead of ranking them again.
-pub(super) struct Ordered {
+struct Ordered {
     pairs: Vec<(f64, u32)>,
     /// By row; NaN for a row without a value.
     ranks: Vec<f64>,
@@ -234,6 +234,11 @@ impl Ordered {
         let ties = ranks_of_sorted(&pairs, &mut ranks);
         Ordered { pairs, ranks, ties }
     }
+}
+
+/// The outcome over the accounts `rows` (those without a value left out).
+fn group(o: &Outcome, name: &str, values: &[Option<f64>], rows: &[usize]) -> GroupOutcome {
+    summary(o, name, rows.iter().filter_map(|&i| values[i]).collect())
 }
 
 /// The outcome over the values `v`.
@@ -282,7 +287,7 @@ fn grouping(
     let groups = names
         .iter()
         .zip(&rows)
-        .map(|(name, r)| summary(o, name, r.iter().filter_map(|&i| values[i]).collect()))
+        .map(|(name, r)| group(o, name, values, r))
         .collect();
     let test = match o.kind {
         OutcomeKind::Binary => {
@@ -454,8 +459,8 @@ fn against_exceptions(
                 continue;
             }
             let (f, r) = (
-                summary(o, tier, flagged.iter().filter_map(|&i| values[i]).collect()),
-                summary(o, tier, rest.iter().filter_map(|&i| values[i]).collect()),
+                group(o, tier, values, &flagged),
+                group(o, tier, values, &rest),
             );
             let p = difference_p(o, values, &flagged, &rest);
             out.push(ExceptionOutcome {
