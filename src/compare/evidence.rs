@@ -192,8 +192,8 @@ pub fn gather(
     let mut groups: Vec<Group> = Vec::new();
     let mut group_of: Vec<u32> = Vec::with_capacity(n);
     {
-        let mut index: std::collections::HashMap<(Option<usize>, &[u32]), u32> =
-            std::collections::HashMap::new();
+        let mut index: foldhash::HashMap<(Option<usize>, &[u32]), u32> =
+            foldhash::HashMap::default();
         for (i, l) in labels.iter().enumerate() {
             let c = count(i);
             let g = *index.entry((*l, c)).or_insert_with(|| {

@@ -114,8 +114,7 @@ impl<'a> Columns<'a> {
                 let c = frame.df.column(&f.name).ok()?.str().ok()?.clone();
                 // Codes in order of first appearance, then renumbered so
                 // that they follow the levels' sorted order.
-                let mut seen: std::collections::HashMap<&str, u32> =
-                    std::collections::HashMap::new();
+                let mut seen: foldhash::HashMap<&str, u32> = foldhash::HashMap::default();
                 let mut first: Vec<&str> = Vec::new();
                 let codes: Vec<u32> = c
                     .iter()
@@ -302,13 +301,34 @@ impl Sums {
     fn new(m: &FeatureMatrix, seg: &Segmentation) -> Sums {
         let d = m.columns.len();
         let k = seg.k();
+        // Columns split among the threads, each walking every row for its
+        // own columns: every sum is still taken in row order, so it does not
+        // depend on the thread count.
+        let per = d.div_ceil(rayon::current_num_threads()).max(1);
+        let groups: Vec<(usize, Vec<Vec<f64>>, Vec<Vec<f64>>)> = (0..d)
+            .step_by(per)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|from| {
+                let to = (from + per).min(d);
+                let mut sum = vec![vec![0.0; to - from]; k];
+                let mut sq = vec![vec![0.0; to - from]; k];
+                for (row, &l) in m.x.outer_iter().zip(&seg.labels) {
+                    for (j, (s, q)) in (from..to).zip(sum[l].iter_mut().zip(sq[l].iter_mut())) {
+                        let v = row[j];
+                        *s += v;
+                        *q += v * v;
+                    }
+                }
+                (from, sum, sq)
+            })
+            .collect();
         let mut sum = vec![vec![0.0; d]; k];
         let mut sq = vec![vec![0.0; d]; k];
-        for (row, &l) in m.x.outer_iter().zip(&seg.labels) {
-            for j in 0..d {
-                let v = row[j];
-                sum[l][j] += v;
-                sq[l][j] += v * v;
+        for (from, gs, gq) in groups {
+            for l in 0..k {
+                sum[l][from..from + gs[l].len()].copy_from_slice(&gs[l]);
+                sq[l][from..from + gq[l].len()].copy_from_slice(&gq[l]);
             }
         }
         let total: Vec<f64> = (0..d).map(|j| (0..k).map(|s| sum[s][j]).sum()).collect();
@@ -414,17 +434,24 @@ impl Words {
                 else {
                     return (false, false);
                 };
-                let mut vals: Vec<f64> = c.iter().flatten().filter(|v| v.is_finite()).collect();
-                if vals.is_empty() {
+                // Each check stops at the first value that fails it; the
+                // values are copied out only for the 95th percentile, when
+                // every one of them is a whole number.
+                let finite = || c.iter().flatten().filter(|v| v.is_finite());
+                if finite().next().is_none() {
                     return (false, false);
                 }
-                if vals.iter().all(|&v| v == 0.0 || v == 1.0) {
+                if finite().all(|v| v == 0.0 || v == 1.0) {
                     return (true, false);
                 }
-                let whole = vals.iter().all(|v| v.fract() == 0.0 && *v >= 0.0);
-                let small = crate::features::quantiles(&mut vals, &[0.95])[0] <= 100.0;
-                let count = f.unit == crate::config::Unit::Count
-                    || (f.unit == crate::config::Unit::Number && whole && small);
+                let count = match f.unit {
+                    crate::config::Unit::Count => true,
+                    crate::config::Unit::Number if finite().all(|v| v.fract() == 0.0 && v >= 0.0) => {
+                        let mut vals: Vec<f64> = finite().collect();
+                        crate::features::quantiles(&mut vals, &[0.95])[0] <= 100.0
+                    }
+                    _ => false,
+                };
                 (false, count)
             })
             .collect();

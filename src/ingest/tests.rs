@@ -349,6 +349,16 @@ fn rows_are_put_in_account_order_keeping_each_accounts_order() {
     assert_eq!(flag(&not), polars::series::IsSorted::Ascending);
     assert_eq!(column(&not, AID), [0, 0, 1, 2, 2, 9, 9]);
     assert_eq!(column(&not, "row"), [1, 5, 4, 0, 3, 2, 6]);
+    // Many runs (more than are rejoined without copying): gathered, with
+    // the same result as a stable sort by account.
+    let aid: Vec<IdxSize> = (0..500).map(|i| (i * 37 % 101) as IdxSize).collect();
+    let mut many = frame(&aid);
+    put_in_account_order(&mut many).unwrap();
+    let mut want: Vec<(IdxSize, u64)> = aid.iter().copied().zip(0..).collect();
+    want.sort_by_key(|&(a, _)| a);
+    assert_eq!(flag(&many), polars::series::IsSorted::Ascending);
+    assert_eq!(column(&many, AID), want.iter().map(|&(a, _)| a as u64).collect::<Vec<_>>());
+    assert_eq!(column(&many, "row"), want.iter().map(|&(_, r)| r).collect::<Vec<_>>());
     // A row without an account: left as it is.
     let mut gap = DataFrame::new_infer_height(vec![IdxCa::new(
         AID.into(),

@@ -54,8 +54,12 @@ pub fn load_with(dir: &Path, matrix: Option<ndarray::ArrayView2<'_, f64>>) -> Re
             )));
         }
     }
+    let t = std::time::Instant::now();
     let comparison: Document = read_json(&dir.join(file::COMPARISON))?;
+    crate::memory::trace("report: comparison.json read", t);
+    let t = std::time::Instant::now();
     let map = map(dir, &comparison, matrix)?;
+    crate::memory::trace("report: map", t);
     Ok(RunData {
         dir: dir.to_path_buf(),
         manifest: read_manifest(dir)?,

@@ -187,20 +187,27 @@ fn principal_axes(
     let pairs: Vec<(usize, usize)> = (0..d).flat_map(|a| (a..d).map(move |b| (a, b))).collect();
     // Each pair's products summed in row order, rows walked once per group
     // of pairs (the matrix in memory is row-major: a row's values are
-    // together), the groups on all threads.
-    let per = pairs
-        .len()
-        .div_ceil(rayon::current_num_threads() * 4)
-        .max(1);
+    // together), one group per thread; a row's centred values are taken
+    // once per group, not once per pair (the same values, so the same sums).
+    let per = pairs.len().div_ceil(rayon::current_num_threads()).max(1);
     let sums: Vec<f64> = pairs
         .par_chunks(per)
         .flat_map_iter(|group| {
             // -0.0: where `Iterator::sum` starts (so a sum of -0.0s stays -0.0).
             let mut acc = vec![-0.0f64; group.len()];
-            #[allow(clippy::needless_range_loop)] // row i of every column of the group
+            let mut used = vec![false; d];
+            for &(a, b) in group {
+                used[a] = true;
+                used[b] = true;
+            }
+            let used: Vec<usize> = (0..d).filter(|&j| used[j]).collect();
+            let mut c = vec![0.0f64; d];
             for i in 0..n {
+                for &j in &used {
+                    c[j] = cols[j][i] - mean[j];
+                }
                 for (s, &(a, b)) in acc.iter_mut().zip(group) {
-                    *s += (cols[a][i] - mean[a]) * (cols[b][i] - mean[b]);
+                    *s += c[a] * c[b];
                 }
             }
             acc.into_iter().map(|s| s / (n - 1) as f64)

@@ -287,7 +287,9 @@ pub fn write(dir: &Path) -> Result<usize> {
 /// place instead of reading a second copy from the file.
 pub fn write_with(dir: &Path, matrix: Option<ndarray::ArrayView2<'_, f64>>) -> Result<usize> {
     let data = load::load_with(dir, matrix)?;
+    let t = std::time::Instant::now();
     let page = html(&data)?;
+    crate::memory::trace("report: html", t);
     for (name, text) in [
         (file::REPORT_HTML, page.as_str()),
         (file::REPORT_MD, markdown(&data).as_str()),

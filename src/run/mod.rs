@@ -30,7 +30,7 @@ mod write;
 use stages::Stages;
 pub use text::summary_text;
 pub use write::{write_json, write_parquet, FileMeta};
-use write::{write_outputs, write_results};
+use write::{write_comparison, write_outputs, write_results};
 
 /// Options given on the command line.
 #[derive(Debug, Clone, Default)]
@@ -490,20 +490,45 @@ fn write_run(
         pipeline_sha256: p.hash.clone(),
     };
     let assignments = stages.time("write", || -> Result<_> {
-        write_outputs(&staging, &input.frame, matrix, &input.report, &meta)?;
-        a.map(|a| {
-            write_results(
-                &staging,
-                p,
-                matrix,
-                &a.segmentations,
-                &a.comparison,
-                &a.decision,
-                &a.history,
-                &meta,
-            )
+        std::thread::scope(|scope| {
+            // comparison.json beside the other files (see write_comparison).
+            let json = a.map(|a| {
+                let staging = &staging;
+                scope.spawn(move || {
+                    write_comparison(
+                        staging,
+                        p,
+                        &a.segmentations,
+                        &a.comparison,
+                        &a.decision,
+                        &a.history,
+                        as_of,
+                    )
+                })
+            });
+            let rest = write_outputs(&staging, &input.frame, matrix, &input.report, &meta)
+                .and_then(|()| {
+                    a.map(|a| {
+                        write_results(
+                            &staging,
+                            p,
+                            matrix,
+                            &a.segmentations,
+                            &a.comparison,
+                            &a.decision,
+                            &a.history,
+                            &meta,
+                        )
+                    })
+                    .transpose()
+                });
+            let json = json.map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            // The other files' error first: the order they were written in
+            // one after another.
+            let df = rest?;
+            json.transpose()?;
+            Ok(df)
         })
-        .transpose()
     })?;
     let inputs = stages.time("hash_inputs", || manifest::inputs(&input.report))?;
     let headline = manifest::headline(&input.report, a);

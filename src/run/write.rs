@@ -45,7 +45,8 @@ impl FileMeta {
 }
 
 /// `assignments.parquet` (with its CRM-ready CSVs), `segments.parquet` and
-/// `comparison.json`. Returns the assignments, for the history table.
+/// the proposed rule's files. Returns the assignments, for the history
+/// table.
 pub(super) fn write_results(
     dir: &Path,
     p: &Pipeline,
@@ -56,20 +57,27 @@ pub(super) fn write_results(
     history: &History,
     meta: &FileMeta,
 ) -> Result<DataFrame> {
-    let mut cols = vec![Column::new(crate::schema::ACCOUNT_ID.into(), m.ids.clone())];
-    for s in segs {
-        cols.extend(segment_columns(s, cmp, history, m.ids.len()));
-    }
-    if let Some(t) = &cmp.tiers {
-        cols.extend(tier_columns(
-            t,
-            cmp,
-            decision,
-            history,
-            &meta.as_of.to_string(),
-        ));
-    }
+    let t = std::time::Instant::now();
+    // The ids, each method's columns and the tier columns, at once.
+    let (mut cols, tiers) = rayon::join(
+        || {
+            let mut cols = vec![Column::new(crate::schema::ACCOUNT_ID.into(), m.ids.clone())];
+            let per_method: Vec<[Column; 3]> = segs
+                .par_iter()
+                .map(|s| segment_columns(s, cmp, history, m.ids.len()))
+                .collect();
+            cols.extend(per_method.into_iter().flatten());
+            cols
+        },
+        || {
+            cmp.tiers.as_ref().map(|t| {
+                tier_columns(t, cmp, decision, history, &meta.as_of.to_string())
+            })
+        },
+    );
+    cols.extend(tiers.into_iter().flatten());
     let mut df = DataFrame::new_infer_height(cols)?;
+    trace("assignments' columns", t);
     let t = std::time::Instant::now();
     write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
     trace("assignments.parquet", t);
@@ -125,11 +133,26 @@ pub(super) fn write_results(
     }
     let mut sdf = DataFrame::new_infer_height(segment_table(segs, cmp))?;
     write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
+    Ok(df)
+}
+
+/// `comparison.json`. It calls neither Polars nor rayon (serde's encoder is
+/// one thread), so the run writes it on a thread of its own beside the
+/// other files.
+pub(super) fn write_comparison(
+    dir: &Path,
+    p: &Pipeline,
+    segs: &[Segmentation],
+    cmp: &Comparison,
+    decision: &crate::decide::Decision,
+    history: &History,
+    as_of: Month,
+) -> Result<()> {
     let t = std::time::Instant::now();
     write_json(
         &dir.join(file::COMPARISON),
         &ComparisonFile {
-            as_of: meta.as_of.to_string(),
+            as_of: as_of.to_string(),
             config: &p.cluster,
             segmentations: segs,
             comparison: cmp,
@@ -138,7 +161,7 @@ pub(super) fn write_results(
         },
     )?;
     trace("comparison.json", t);
-    Ok(df)
+    Ok(())
 }
 
 /// A method's columns of `assignments.parquet`: each account's segment ID,
@@ -173,20 +196,20 @@ fn tier_columns(
 ) -> Vec<Column> {
     let n = t.labels.len();
     let mut cols = Vec::new();
-    let current: Vec<Option<String>> = t
+    let current: Vec<Option<&str>> = t
         .labels
         .iter()
-        .map(|l| l.map(|i| t.names[i].clone()))
+        .map(|l| l.map(|i| t.names[i].as_str()))
         .collect();
     // The tier each flag points to, held-back flags included (their band
     // says so); the staffing and the rule count only the suggested moves.
-    let mut suggested: Vec<Option<String>> = cmp
+    let mut suggested: Vec<Option<&str>> = cmp
         .suggested
         .iter()
-        .map(|l| l.map(|i| t.names[i].clone()))
+        .map(|l| l.map(|i| t.names[i].as_str()))
         .collect();
     for e in &cmp.exceptions {
-        suggested[e.row] = Some(e.suggested_tier.clone());
+        suggested[e.row] = Some(e.suggested_tier.as_str());
     }
     let mut band: Vec<Option<&str>> = vec![None; n];
     let mut short: Vec<Option<String>> = vec![None; n];
@@ -195,7 +218,13 @@ fn tier_columns(
     let mut stake: Vec<Option<f64>> = vec![None; n];
     let mut reason: Vec<Option<String>> = vec![None; n];
     let mut rank: Vec<Option<u32>> = vec![None; n];
-    for (r, e) in cmp.exceptions.iter().enumerate() {
+    // The reasons' text, exceptions in parallel.
+    let texts: Vec<(String, String)> = cmp
+        .exceptions
+        .par_iter()
+        .map(|e| (e.reason_text(), crate::export::short_reason(e)))
+        .collect();
+    for (r, (e, (full, brief))) in cmp.exceptions.iter().zip(texts).enumerate() {
         kind[e.row] = Some(match e.kind {
             compare::ExceptionKind::Upgrade => "upgrade",
             compare::ExceptionKind::Downgrade => "downgrade",
@@ -203,8 +232,8 @@ fn tier_columns(
         conf[e.row] = Some(e.confidence);
         band[e.row] = Some(e.band.word());
         stake[e.row] = Some(e.value_at_stake);
-        reason[e.row] = Some(e.reason_text());
-        short[e.row] = Some(crate::export::short_reason(e));
+        reason[e.row] = Some(full);
+        short[e.row] = Some(brief);
         rank[e.row] = Some(r as u32 + 1);
     }
     cols.push(Column::new(column::CURRENT_TIER.into(), current));
