@@ -37,9 +37,26 @@ pub fn prediction_strength(
     seed: u64,
     splits: usize,
 ) -> Result<f64> {
+    let worst = prediction_strength_splits(x, k, cfg, seed, splits)?;
+    if worst.is_empty() {
+        return Ok(f64::NAN);
+    }
+    let total: f64 = worst.iter().sum();
+    Ok(total / splits as f64)
+}
+
+/// Each half-split's prediction strength of k on `x`, in split order (their
+/// mean is [`prediction_strength`]); empty when `x` has fewer than 4k rows.
+pub fn prediction_strength_splits(
+    x: ArrayView2<f64>,
+    k: usize,
+    cfg: &KMeansConfig,
+    seed: u64,
+    splits: usize,
+) -> Result<Vec<f64>> {
     let n = x.nrows();
     if n < 4 * k {
-        return Ok(f64::NAN);
+        return Ok(Vec::new());
     }
     // Local minima would read as instability: fit the halves with at least 10 restarts.
     let cfg = &KMeansConfig {
@@ -98,8 +115,7 @@ pub fn prediction_strength(
                 .fold(1.0, f64::min))
         })
         .collect::<Result<_>>()?;
-    let total: f64 = worst.iter().sum();
-    Ok(total / splits as f64)
+    Ok(worst)
 }
 
 /// A fitted k-means segmentation.
