@@ -289,9 +289,21 @@ expr = "sum(users)"
 fn look_up_gives_what_the_left_join_gives() {
     let keys = StringChunked::new("k".into(), ["a", "b", "c", "d"]);
     let ids = IdxCa::new("i".into(), [3 as IdxSize, 0, 2, 1]);
+    // Runs of equal links (one probe each), broken by a null and by others.
     let links = StringChunked::new(
         "l".into(),
-        [Some("c"), None, Some("zz"), Some("a"), Some("c"), Some("d")],
+        [
+            Some("c"),
+            Some("c"),
+            None,
+            Some("c"),
+            Some("zz"),
+            Some("zz"),
+            Some("a"),
+            Some("c"),
+            Some("d"),
+            Some("d"),
+        ],
     );
     let got = look_up_in(&links, &key_map(&keys, &ids).unwrap());
     let joined = DataFrame::new_infer_height(vec![links.clone().into_column()])
@@ -316,7 +328,10 @@ fn look_up_gives_what_the_left_join_gives() {
         .unwrap();
     let want: Vec<Option<IdxSize>> = joined.column(AID).unwrap().idx().unwrap().iter().collect();
     assert_eq!(got.iter().collect::<Vec<_>>(), want);
-    assert_eq!(want, [Some(2), None, None, Some(3), Some(2), Some(1)]);
+    assert_eq!(
+        want,
+        [Some(2), Some(2), None, Some(2), None, None, Some(3), Some(2), Some(1), Some(1)]
+    );
     // A repeated key would repeat rows in the join: no shortcut then.
     let dup = StringChunked::new("k".into(), ["a", "a"]);
     assert!(key_map(&dup, &IdxCa::new("i".into(), [0 as IdxSize, 1])).is_none());
