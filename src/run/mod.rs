@@ -490,22 +490,24 @@ fn write_run(
         pipeline_sha256: p.hash.clone(),
     };
     let assignments = stages.time("write", || -> Result<_> {
+        let comparison = |a: &Analysis| {
+            write_comparison(
+                &staging,
+                p,
+                &a.segmentations,
+                &a.comparison,
+                &a.decision,
+                &a.history,
+                as_of,
+            )
+        };
         std::thread::scope(|scope| {
-            // comparison.json beside the other files (see write_comparison).
-            let json = a.map(|a| {
-                let staging = &staging;
-                scope.spawn(move || {
-                    write_comparison(
-                        staging,
-                        p,
-                        &a.segmentations,
-                        &a.comparison,
-                        &a.decision,
-                        &a.history,
-                        as_of,
-                    )
-                })
-            });
+            // comparison.json beside the other files (see write_comparison),
+            // unless the run was given one thread.
+            let beside = rayon::current_num_threads() > 1;
+            let json = a
+                .filter(|_| beside)
+                .map(|a| scope.spawn(move || comparison(a)));
             let rest = write_outputs(&staging, &input.frame, matrix, &input.report, &meta)
                 .and_then(|()| {
                     a.map(|a| {
@@ -526,7 +528,11 @@ fn write_run(
             // The other files' error first: the order they were written in
             // one after another.
             let df = rest?;
-            json.transpose()?;
+            match (json, a) {
+                (Some(written), _) => written?,
+                (None, Some(a)) => comparison(a)?,
+                (None, None) => {}
+            }
             Ok(df)
         })
     })?;
