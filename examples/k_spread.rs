@@ -23,7 +23,9 @@ fn main() {
         None => s.parse().ok().map(|a: u64| a..a + 1),
     });
     let (Some(path), Some(seeds)) = (args.get(1), seeds) else {
-        eprintln!("usage: k_spread RUN/features.parquet SEEDS [K_FROM K_TO]   (SEEDS: 42 or 0..12)");
+        eprintln!(
+            "usage: k_spread RUN/features.parquet SEEDS [K_FROM K_TO]   (SEEDS: 42 or 0..12)"
+        );
         std::process::exit(2);
     };
     let k_from: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(4);
@@ -63,13 +65,20 @@ fn main() {
         let xs = kmeans::take_rows(x.view(), &idx);
         let cells: Vec<String> = (k_from..=k_to)
             .map(|k| {
-                let per = kmeans::prediction_strength_splits(xs.view(), k, &cfg, seed, kmeans::PS_SPLITS)
-                    .unwrap_or_default();
+                let per =
+                    kmeans::prediction_strength_splits(xs.view(), k, &cfg, seed, kmeans::PS_SPLITS)
+                        .unwrap_or_default();
                 let mean = per.iter().sum::<f64>() / per.len().max(1) as f64;
                 let (lo, hi) = per
                     .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-                let mark = if mean >= kmeans::PS_THRESHOLD { "*" } else { " " };
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    });
+                let mark = if mean >= kmeans::PS_THRESHOLD {
+                    "*"
+                } else {
+                    " "
+                };
                 format!("k={k} {mean:.2}{mark} [{lo:.2}–{hi:.2}]")
             })
             .collect();

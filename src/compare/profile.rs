@@ -446,7 +446,9 @@ impl Words {
                 }
                 let count = match f.unit {
                     crate::config::Unit::Count => true,
-                    crate::config::Unit::Number if finite().all(|v| v.fract() == 0.0 && v >= 0.0) => {
+                    crate::config::Unit::Number
+                        if finite().all(|v| v.fract() == 0.0 && v >= 0.0) =>
+                    {
                         let mut vals: Vec<f64> = finite().collect();
                         crate::features::quantiles(&mut vals, &[0.95])[0] <= 100.0
                     }

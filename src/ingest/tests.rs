@@ -330,7 +330,18 @@ fn look_up_gives_what_the_left_join_gives() {
     assert_eq!(got.iter().collect::<Vec<_>>(), want);
     assert_eq!(
         want,
-        [Some(2), Some(2), None, Some(2), None, None, Some(3), Some(2), Some(1), Some(1)]
+        [
+            Some(2),
+            Some(2),
+            None,
+            Some(2),
+            None,
+            None,
+            Some(3),
+            Some(2),
+            Some(1),
+            Some(1)
+        ]
     );
     // A repeated key would repeat rows in the join: no shortcut then.
     let dup = StringChunked::new("k".into(), ["a", "a"]);
@@ -372,8 +383,14 @@ fn rows_are_put_in_account_order_keeping_each_accounts_order() {
     let mut want: Vec<(IdxSize, u64)> = aid.iter().copied().zip(0..).collect();
     want.sort_by_key(|&(a, _)| a);
     assert_eq!(flag(&many), polars::series::IsSorted::Ascending);
-    assert_eq!(column(&many, AID), want.iter().map(|&(a, _)| a as u64).collect::<Vec<_>>());
-    assert_eq!(column(&many, "row"), want.iter().map(|&(_, r)| r).collect::<Vec<_>>());
+    assert_eq!(
+        column(&many, AID),
+        want.iter().map(|&(a, _)| a as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        column(&many, "row"),
+        want.iter().map(|&(_, r)| r).collect::<Vec<_>>()
+    );
     // A row without an account: left as it is.
     let mut gap = DataFrame::new_infer_height(vec![IdxCa::new(
         AID.into(),

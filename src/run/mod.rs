@@ -29,8 +29,8 @@ mod write;
 
 use stages::Stages;
 pub use text::summary_text;
-pub use write::{write_json, write_parquet, FileMeta};
 use write::{write_comparison, write_outputs, write_results};
+pub use write::{write_json, write_parquet, FileMeta};
 
 /// Options given on the command line.
 #[derive(Debug, Clone, Default)]

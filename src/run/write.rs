@@ -61,7 +61,10 @@ pub(super) fn write_results(
     // The ids, each method's columns and the tier columns, at once.
     let (cols, tiers) = rayon::join(
         || -> PolarsResult<Vec<Column>> {
-            let mut cols = vec![Column::new(crate::schema::ACCOUNT_ID.into(), m.ids.as_slice())];
+            let mut cols = vec![Column::new(
+                crate::schema::ACCOUNT_ID.into(),
+                m.ids.as_slice(),
+            )];
             let per_method: Vec<[Column; 3]> = segs
                 .par_iter()
                 .map(|s| segment_columns(s, cmp, history, m.ids.len()))
@@ -250,7 +253,11 @@ fn tier_columns(
     cols.push(current);
     cols.push(suggested);
     if let Some(rule) = decision.rule.as_ref().filter(|r| r.useful) {
-        cols.push(named(column::RULE_TIER, &tier_names, rule.tiers.iter().copied())?);
+        cols.push(named(
+            column::RULE_TIER,
+            &tier_names,
+            rule.tiers.iter().copied(),
+        )?);
     }
     cols.push(Column::new(column::EXCEPTION.into(), kind.clone()));
     cols.push(Column::new(column::EXCEPTION_RANK.into(), rank));
