@@ -263,9 +263,10 @@ pub const SHORT_REASON: usize = 255;
 
 /// An exception's reason for a CRM text field: what it means and its
 /// strongest reason (or the neighbours' evidence), at most
-/// [`SHORT_REASON`] characters, cut at a word with "…".
-pub fn short_reason(e: &crate::compare::Exception) -> String {
-    let full = e.reason_text();
+/// [`SHORT_REASON`] characters, cut at a word with "…". `full` is the
+/// exception's [`reason_text`](crate::compare::Exception::reason_text), which
+/// the caller has already built.
+pub fn short_reason(e: &crate::compare::Exception, full: &str) -> String {
     let lead = full.split(": ").next().unwrap_or("");
     let first = e
         .reasons

@@ -236,7 +236,11 @@ fn tier_columns(
     let texts: Vec<(String, String)> = cmp
         .exceptions
         .par_iter()
-        .map(|e| (e.reason_text(), crate::export::short_reason(e)))
+        .map(|e| {
+            let full = e.reason_text();
+            let brief = crate::export::short_reason(e, &full);
+            (full, brief)
+        })
         .collect();
     for (r, (e, (full, brief))) in cmp.exceptions.iter().zip(texts).enumerate() {
         kind[e.row] = Some(match e.kind {
