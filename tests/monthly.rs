@@ -414,6 +414,25 @@ fn json_logs_for_schedulers() {
         .iter()
         .any(|e| e["event"] == "done" && e["stage"] == "ingest"));
     assert!(events.iter().any(|e| e["event"] == "finished"));
+    // The methods are fitted side by side, and reported in their order.
+    let done: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "done")
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    assert_eq!(
+        done[..7],
+        [
+            "ingest",
+            "features",
+            "similarity graph",
+            "k-means",
+            "communities",
+            "stability",
+            "compare"
+        ],
+        "{done:?}"
+    );
     // An error is one JSON line too, and the exit code says "fix your input".
     let o = strata(&["run", "missing.toml", "--log-format", "json"], dir.path());
     assert_eq!(o.code, 1);

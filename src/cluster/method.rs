@@ -63,6 +63,32 @@ pub trait Method: Debug + Send + Sync {
     fn wants_previous(&self, _cfg: &ClusterConfig) -> bool {
         false
     }
+    /// The name, for people, of a first part of [`Method::fit`] that uses
+    /// every core ("similarity graph"), when the method has one and a
+    /// serial part after it (default: none). The run does each method's
+    /// first part in turn with [`Method::prepare`], then fits the methods
+    /// side by side with [`Method::fit_prepared`]: one method's serial steps
+    /// (Leiden's local moves) leave a core to the others' work.
+    fn preparation(&self) -> Option<&'static str> {
+        None
+    }
+    /// That first part, when [`Method::preparation`] names one; its result
+    /// goes to [`Method::fit_prepared`]. The default does nothing.
+    fn prepare(&self, _x: ArrayView2<f64>, _cfg: &ClusterConfig, _seed: u64) -> Result<Prepared> {
+        Ok(Prepared::nothing())
+    }
+    /// [`Method::fit`] from what [`Method::prepare`] made; the same
+    /// segmentation. The default ignores it and fits.
+    fn fit_prepared(
+        &self,
+        x: ArrayView2<f64>,
+        cfg: &ClusterConfig,
+        seed: u64,
+        previous: Option<&[Option<u32>]>,
+        _prepared: Prepared,
+    ) -> Result<Segmentation> {
+        self.fit(x, cfg, seed, previous)
+    }
     /// Segment the accounts (rows of `x`). `previous`: last month's segment
     /// ID by this method of each account (None for new accounts), when
     /// [`Method::wants_previous`] and there is a previous run.
@@ -112,6 +138,27 @@ pub trait Method: Debug + Send + Sync {
     /// What it adds to the manifest's headline beyond its segment count
     /// (the communities' modularity).
     fn headline(&self, _s: &Segmentation, _h: &mut Headline) {}
+}
+
+/// What a method's [`Method::prepare`] made for its fit, and one line on it
+/// for the CLI's progress.
+pub struct Prepared {
+    pub value: Option<Box<dyn Any + Send>>,
+    pub summary: String,
+}
+
+impl Prepared {
+    /// Nothing prepared.
+    pub fn nothing() -> Prepared {
+        Prepared {
+            value: None,
+            summary: String::new(),
+        }
+    }
+    /// The value, when it is a `T`.
+    pub fn take<T: Any>(self) -> Option<T> {
+        self.value?.downcast().ok().map(|b| *b)
+    }
 }
 
 /// A method's checked settings: its own type behind `Any` (so only what its

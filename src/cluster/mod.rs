@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use community::knn::GraphConfig;
 use community::{CommunityConfig, CommunityDetails};
 use kmeans::{KMeansConfig, KMeansDetails};
-pub use method::{Method, Methods, Shared};
+pub use method::{Method, Methods, Prepared, Shared};
 pub use stability::Draw;
 use stability::{Stability, StabilityConfig};
 

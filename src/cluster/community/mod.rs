@@ -21,7 +21,7 @@ use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::canonical;
-use super::method::Shared;
+use super::method::{Prepared, Shared};
 use super::stability::Draw;
 use super::{first_ids, sizes, ClusterConfig, Details, Method, Segmentation};
 use crate::error::Result;
@@ -52,6 +52,29 @@ impl Method for Communities {
     }
     fn wants_previous(&self, cfg: &ClusterConfig) -> bool {
         cfg.community.warm_start
+    }
+    fn preparation(&self) -> Option<&'static str> {
+        Some("similarity graph")
+    }
+    fn prepare(&self, x: ArrayView2<f64>, cfg: &ClusterConfig, seed: u64) -> Result<Prepared> {
+        let made = similarity_graph(x, cfg, seed);
+        Ok(Prepared {
+            summary: made.summary(),
+            value: Some(Box::new(made)),
+        })
+    }
+    fn fit_prepared(
+        &self,
+        x: ArrayView2<f64>,
+        cfg: &ClusterConfig,
+        seed: u64,
+        previous: Option<&[Option<u32>]>,
+        prepared: Prepared,
+    ) -> Result<Segmentation> {
+        match prepared.take::<SimilarityGraph>() {
+            Some(made) => Ok(detect_on(made, cfg, seed, previous)),
+            None => self.fit(x, cfg, seed, previous),
+        }
     }
     fn fit(
         &self,
@@ -271,6 +294,28 @@ pub fn segment(
     seed: u64,
     warm: Option<&[Option<u32>]>,
 ) -> Result<Segmentation> {
+    Ok(detect_on(similarity_graph(x, cfg, seed), cfg, seed, warm))
+}
+
+/// The similarity graph of the accounts, with what the fit keeps of its
+/// making: [`segment`]'s first part, on every core (the kNN and the weights).
+pub struct SimilarityGraph {
+    g: graph::Csr,
+    neighbours: knn::Knn,
+    stats: GraphStats,
+    deep: Option<knn::Deep>,
+    seconds: f64,
+}
+
+impl SimilarityGraph {
+    /// "1000000 accounts, 10750802 edges": the progress line.
+    fn summary(&self) -> String {
+        format!("{} accounts, {} edges", self.g.n(), self.g.edges())
+    }
+}
+
+/// [`segment`]'s first part: the graph.
+pub fn similarity_graph(x: ArrayView2<f64>, cfg: &ClusterConfig, seed: u64) -> SimilarityGraph {
     let t = Instant::now();
     let graph_cfg = cfg.graph.for_accounts(x.nrows());
     let deep = deep_for_stability(x, cfg, &graph_cfg);
@@ -300,6 +345,30 @@ pub fn segment(
         knn_seconds,
         weight_seconds,
     };
+    SimilarityGraph {
+        g,
+        neighbours,
+        stats,
+        deep,
+        seconds: t.elapsed().as_secs_f64(),
+    }
+}
+
+/// [`segment`]'s second part: communities of the graph (Leiden's local
+/// moves and refinement run on one core).
+fn detect_on(
+    made: SimilarityGraph,
+    cfg: &ClusterConfig,
+    seed: u64,
+    warm: Option<&[Option<u32>]>,
+) -> Segmentation {
+    let SimilarityGraph {
+        g,
+        neighbours,
+        stats,
+        deep,
+        seconds: graph_seconds,
+    } = made;
     let t_detect = Instant::now();
     let found = sweep(&g, &neighbours, cfg, seed, warm);
     let neighbours_by_row = {
@@ -311,13 +380,13 @@ pub fn segment(
     };
     let detect_seconds = t_detect.elapsed().as_secs_f64();
     let labels = found.labels;
-    Ok(Segmentation {
+    Segmentation {
         method: "community".into(),
         sizes: sizes(&labels),
         ids: first_ids(&labels),
         labels,
         seed,
-        seconds: t.elapsed().as_secs_f64(),
+        seconds: graph_seconds + t_detect.elapsed().as_secs_f64(),
         details: Details::Community(CommunityDetails {
             algorithm: cfg.community.algorithm,
             resolution: found.resolution,
@@ -332,7 +401,7 @@ pub fn segment(
         neighbours: Some(std::sync::Arc::new(neighbours_by_row)),
         reuse: deep
             .map(|d| std::sync::Arc::new(d) as std::sync::Arc<dyn std::any::Any + Send + Sync>),
-    })
+    }
 }
 
 /// The communities of the first resolution (labels in account order) and
