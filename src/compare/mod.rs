@@ -777,7 +777,7 @@ pub fn compare(
             let (e, s) = evidence::gather(&tiers.labels, nt, nb, t.fdr);
             (e, Some(s))
         }
-        _ => (vec![None; m.ids.len()], None),
+        _ => (evidence::Table::none(m.ids.len()), None),
     };
     trace("neighbours' tiers", t0);
     let t0 = std::time::Instant::now();
@@ -786,26 +786,26 @@ pub fn compare(
     trace("tiers' medians", t0);
     let t0 = std::time::Instant::now();
     // The flagged accounts, in row order; their exceptions built in parallel.
-    let flagged: Vec<(usize, usize, &evidence::Evidence)> = evidence
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| {
-            let (cur, e) = (tiers.labels[i]?, e.as_ref()?);
-            e.flags(cur, t.fdr).then_some((i, cur, e))
+    let flagged: Vec<(usize, usize, evidence::Evidence)> = (0..m.ids.len())
+        .filter_map(|i| {
+            let cur = tiers.labels[i]?;
+            evidence
+                .flags(i, cur, t.fdr)
+                .then(|| Some((i, cur, evidence.get(i)?)))?
         })
         .collect();
     let mut exceptions: Vec<Exception> = flagged
         .par_iter()
-        .map(|&(i, cur, e)| {
+        .map(|&(i, cur, ref e)| {
             let v = value.as_ref().and_then(|v| v[i]).unwrap_or(0.0);
             let (seg_ids, units) = ((seg, tiers_base.as_slice()), (v, value_unit));
             exception(i, cur, e, seg_ids, units, m, tiers, &medians)
         })
         .collect();
     let mut suggested: Vec<Option<usize>> = tiers.labels.clone();
-    for (x, &(i, _, e)) in exceptions.iter().zip(&flagged) {
+    for (x, (i, _, e)) in exceptions.iter().zip(&flagged) {
         if x.band.suggests() {
-            suggested[i] = Some(e.suggested);
+            suggested[*i] = Some(e.suggested);
         }
     }
     // Strong flags first, then likely ones, then those needing review; by
