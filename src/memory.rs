@@ -45,13 +45,39 @@ pub fn tracing() -> bool {
     std::env::var_os("STRATA_TRACE").is_some()
 }
 
+/// CPU seconds this process has used, on all its threads (user and
+/// system); None off Unix. For `STRATA_TRACE`: between two lines, CPU time
+/// over wall time is how many cores a step kept busy.
+pub fn cpu_seconds() -> Option<f64> {
+    #[cfg(unix)]
+    {
+        let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage writes one rusage into the pointer it is given.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) } != 0 {
+            return None;
+        }
+        // SAFETY: the call succeeded, so the struct is written.
+        let u = unsafe { u.assume_init() };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Some(secs(u.ru_utime) + secs(u.ru_stime))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 pub fn trace(what: &str, since: std::time::Instant) {
     if tracing() {
         let gib = |kib: u64| kib as f64 / (1u64 << 20) as f64;
         let rss = resident()
             .map(|(now, peak)| format!(", RSS {:.2} GiB (peak {:.2})", gib(now), gib(peak)))
             .unwrap_or_default();
-        eprintln!("trace: {what}: {:.2} s{rss}", since.elapsed().as_secs_f64());
+        let cpu = cpu_seconds()
+            .map(|c| format!(", CPU {c:.1} s so far"))
+            .unwrap_or_default();
+        eprintln!(
+            "trace: {what}: {:.2} s{rss}{cpu}",
+            since.elapsed().as_secs_f64()
+        );
     }
 }
 

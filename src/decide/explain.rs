@@ -52,25 +52,32 @@ pub struct Explained {
     pub sentence: String,
 }
 
-/// Every segmentation explained.
+/// Every segmentation explained, the segmentations at once (each tree is the
+/// same on any number of threads); in their order, the first error first.
 pub fn explain(
     p: &Pipeline,
     frame: &AccountFrame,
     m: &FeatureMatrix,
     segs: &[Segmentation],
 ) -> Result<Vec<Explained>> {
+    use rayon::prelude::*;
+    let each: Vec<Result<Option<Explained>>> = segs
+        .par_iter()
+        .filter(|s| s.k() >= 2)
+        .map(|s| {
+            let t = std::time::Instant::now();
+            let e = match &s.details {
+                Details::KMeans(d) => Some(kmeans(p, m, s, &d.centroids)),
+                Details::Community(_) => Some(communities(p, frame, s)?),
+                Details::Other { .. } => None,
+            };
+            crate::memory::trace(&format!("{} as thresholds", s.method), t);
+            Ok(e)
+        })
+        .collect();
     let mut out = Vec::new();
-    for s in segs {
-        if s.k() < 2 {
-            continue;
-        }
-        let t = std::time::Instant::now();
-        match &s.details {
-            Details::KMeans(d) => out.push(kmeans(p, m, s, &d.centroids)),
-            Details::Community(_) => out.push(communities(p, frame, s)?),
-            Details::Other { .. } => {}
-        }
-        crate::memory::trace(&format!("{} as thresholds", s.method), t);
+    for e in each {
+        out.extend(e?);
     }
     Ok(out)
 }

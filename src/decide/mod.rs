@@ -49,7 +49,9 @@ pub struct Decision {
 }
 
 /// The proposed rule, the explanations and the capacity table for a
-/// comparison.
+/// comparison. The explanations and the rule are fitted at once: each tree
+/// is the same on any number of threads, so this changes no result, and
+/// one tree's serial steps leave a core to the others.
 pub fn decide(
     p: &Pipeline,
     frame: &AccountFrame,
@@ -57,35 +59,50 @@ pub fn decide(
     segs: &[Segmentation],
     comparison: &Comparison,
 ) -> Result<Decision> {
-    let t = std::time::Instant::now();
+    // A rule needs tiers and at least one suggested tier.
+    let tiers = comparison
+        .tiers
+        .as_ref()
+        .filter(|_| comparison.suggested.iter().any(Option::is_some));
+    let (explained, proposed) = rayon::join(
+        || {
+            let t = std::time::Instant::now();
+            let explained = explain::explain(p, frame, m, segs);
+            crate::memory::trace("segments explained by thresholds", t);
+            explained
+        },
+        || -> Result<_> {
+            let Some(current) = tiers else {
+                return Ok(None);
+            };
+            let value = compare::value_column(p, frame)?;
+            let t = std::time::Instant::now();
+            let rule = propose::propose(
+                p,
+                frame,
+                &m.ids,
+                current,
+                &comparison.suggested,
+                value.as_deref(),
+            )?;
+            crate::memory::trace("proposed tier rule", t);
+            Ok(Some((current, value, rule)))
+        },
+    );
     let mut d = Decision {
-        explained: explain::explain(p, frame, m, segs)?,
+        explained: explained?,
         ..Decision::default()
     };
-    crate::memory::trace("segments explained by thresholds", t);
-    let Some(current) = &comparison.tiers else {
+    let Some((current, value, rule)) = proposed? else {
         return Ok(d);
     };
-    if comparison.suggested.iter().all(Option::is_none) {
-        return Ok(d);
-    }
-    let value = compare::value_column(p, frame)?;
     d.tiers = capacity::headcounts(
         &current.names,
         &current.labels,
         &comparison.suggested,
         value.as_deref(),
     );
-    let t = std::time::Instant::now();
-    d.rule = propose::propose(
-        p,
-        frame,
-        &m.ids,
-        current,
-        &comparison.suggested,
-        value.as_deref(),
-    )?;
-    crate::memory::trace("proposed tier rule", t);
+    d.rule = rule;
     if let Some(s) = &p.capacity {
         let rule = d
             .rule

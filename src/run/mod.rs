@@ -636,11 +636,28 @@ pub fn segment(
                 .flatten()
         })
         .collect();
-    let fit = |i: usize, method: &dyn Method, made: Prepared| {
+    // A method's fit and then its stability runs.
+    let fit = |i: usize, method: &dyn Method, made: Prepared| -> Result<Segmentation> {
         let t = Instant::now();
-        let s = method.fit_prepared(m.x.view(), cfg, seed, previous[i].as_deref(), made);
+        let mut s = method.fit_prepared(m.x.view(), cfg, seed, previous[i].as_deref(), made)?;
         crate::memory::trace(method.name(), t);
-        s
+        if cfg.stability.runs > 0 {
+            let t = Instant::now();
+            let fitted = &s;
+            let assessed = stability::assess(
+                m.x.view(),
+                &fitted.labels,
+                &cfg.stability,
+                seed,
+                |pool, per_run| method.refit_shared(pool, per_run, fitted, cfg),
+                |draw, shared, seed| method.refit(draw, shared, fitted, cfg, seed),
+            )?;
+            s.stability = Some(assessed);
+            crate::memory::trace(&format!("stability of {}", method.name()), t);
+        }
+        // What the fit kept for the runs is not needed past them.
+        s.reuse = None;
+        Ok(s)
     };
     let done = |method: &dyn Method, s: &Segmentation| {
         progress.done(
@@ -648,8 +665,9 @@ pub fn segment(
             &format!("{} ({:.1} s)", method.summary(s), s.seconds),
         )
     };
-    // Then the fits side by side: Leiden's local moves and refinement run
-    // on one core, and k-means takes the other. Each fit is the same on any
+    // Then the fits side by side, each with its stability runs: Leiden's
+    // local moves and refinement run on one core, and k-means takes the
+    // other. Each fit is the same on any
     // number of threads, so running them at once changes no result; the
     // progress lines keep the methods' order.
     let mut out = Vec::new();
@@ -704,24 +722,9 @@ pub fn segment(
         }
     }
     if cfg.stability.runs > 0 {
+        // Each method's runs followed its fit.
         progress.stage("stability");
-        for (method, s) in methods.iter().zip(out.iter_mut()) {
-            let t = Instant::now();
-            s.stability = Some(stability::assess(
-                m.x.view(),
-                &s.labels,
-                &cfg.stability,
-                seed,
-                |pool, per_run| method.refit_shared(pool, per_run, s, cfg),
-                |draw, shared, seed| method.refit(draw, shared, s, cfg, seed),
-            )?);
-            crate::memory::trace(&format!("stability of {}", method.name()), t);
-        }
         progress.done("stability", &format!("{} runs", cfg.stability.runs));
-    }
-    // What the fits kept for the runs is not needed past them.
-    for s in &mut out {
-        s.reuse = None;
     }
     Ok(out)
 }
