@@ -208,39 +208,41 @@ pub fn aggregate(g: &Csr, memb: &[usize], k: usize) -> Csr {
     }
 }
 
-/// Scratch space for gathering a node's weight to each neighbouring community.
-/// A community is listed in `touched` the first time its weight leaves zero
-/// (edge weights are positive), so one array serves as both the sums and the
-/// "seen" marks: on large graphs each lookup is a cache miss, and this halves them.
-struct Neighbourhood {
-    weight: Vec<f64>,
-    touched: Vec<usize>,
+/// The communities a gather touched, in the order first touched, listed
+/// without a branch: every label is written at the end of the list and the
+/// length grows only when the label is new. Whether a label is new depends
+/// on a lookup that is a cache miss on large graphs; as a branch it is
+/// mispredicted often enough to stall the next neighbours' lookups behind it,
+/// as data they all proceed at once (the same list, in the same order).
+struct Touched<T> {
+    list: Vec<T>,
+    len: usize,
 }
 
-impl Neighbourhood {
-    fn new(n: usize) -> Self {
-        Neighbourhood {
-            weight: vec![0.0; n],
-            touched: Vec::new(),
+impl<T: Copy + Default> Touched<T> {
+    fn new() -> Self {
+        Touched {
+            list: Vec::new(),
+            len: 0,
         }
     }
-    fn gather(&mut self, g: &Csr, v: usize, label: impl Fn(usize) -> usize) {
-        for (u, w) in g.neighbors(v) {
-            if w <= 0.0 {
-                continue; // contributes nothing; keeps `weight == 0` meaning "unseen"
-            }
-            let c = label(u);
-            if self.weight[c] == 0.0 {
-                self.touched.push(c);
-            }
-            self.weight[c] += w;
+    /// Room for `more` labels past those listed.
+    fn reserve(&mut self, more: usize) {
+        if self.list.len() < self.len + more {
+            self.list.resize(self.len + more, T::default());
         }
+    }
+    /// Lists `c` when `new` (room reserved).
+    #[inline(always)]
+    fn push_if(&mut self, c: T, new: bool) {
+        self.list[self.len] = c;
+        self.len += new as usize;
+    }
+    fn as_slice(&self) -> &[T] {
+        &self.list[..self.len]
     }
     fn clear(&mut self) {
-        for &c in &self.touched {
-            self.weight[c] = 0.0;
-        }
-        self.touched.clear();
+        self.len = 0;
     }
 }
 
@@ -267,7 +269,7 @@ fn visit_order(n: usize, rng: &mut Xoshiro256PlusPlus) -> Vec<usize> {
 /// are positive; zero weights are skipped), so the weights double as marks.
 struct Gathered {
     acc: Vec<[f64; 2]>,
-    touched: Vec<u32>,
+    touched: Touched<u32>,
 }
 
 impl Gathered {
@@ -279,20 +281,19 @@ impl Gathered {
         }
         Gathered {
             acc,
-            touched: Vec::new(),
+            touched: Touched::new(),
         }
     }
     /// Gathers `v`'s weight to each neighbouring community.
     fn gather(&mut self, g: &Csr, v: usize, lab: &[u32]) {
+        self.touched.reserve(g.offsets[v + 1] - g.offsets[v]);
         for (u, w) in g.neighbors(v) {
             if w <= 0.0 {
                 continue; // contributes nothing; keeps a zero weight meaning "unseen"
             }
             let c = lab[u];
             let e = &mut self.acc[c as usize][0];
-            if *e == 0.0 {
-                self.touched.push(c);
-            }
+            self.touched.push_if(c, *e == 0.0);
             *e += w;
         }
     }
@@ -302,7 +303,7 @@ impl Gathered {
     fn best(&self, current: usize, kv: f64, scale: f64) -> (usize, f64) {
         let mut best = current;
         let mut best_gain = self.acc[current][0] - scale * self.acc[current][1] * kv;
-        for &c in &self.touched {
+        for &c in self.touched.as_slice() {
             let [w, tot] = self.acc[c as usize];
             let gain = w - scale * tot * kv;
             if gain > best_gain + 1e-12 {
@@ -313,18 +314,32 @@ impl Gathered {
         (best, best_gain)
     }
     fn clear(&mut self) {
-        for &c in &self.touched {
+        for &c in self.touched.as_slice() {
             self.acc[c as usize][0] = 0.0;
         }
         self.touched.clear();
     }
 }
 
+/// A hint to bring the first element of `s` into cache (nothing off
+/// x86-64, or when `s` is empty).
+#[inline(always)]
+fn prefetch<T>(s: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if !s.is_empty() {
+        // SAFETY: a prefetch is a hint that never faults; the pointer is in bounds.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(s.as_ptr() as *const i8);
+        }
+    }
+}
+
 /// Louvain's local moving phase: sweeps until no node moves. Returns whether any node moved.
 ///
-/// The same moves as [`Neighbourhood`]-based code elsewhere in this file, with
-/// the memory laid out for large graphs, where every community lookup is a
-/// cache miss: labels are u32, and weights and totals side by side ([`Gathered`]).
+/// The memory is laid out for large graphs, where every community lookup is
+/// a cache miss: labels are u32, and weights and totals side by side
+/// ([`Gathered`]).
 fn sweep_moves(g: &Csr, memb: &mut [usize], gamma: f64, rng: &mut Xoshiro256PlusPlus) -> bool {
     let n = g.n();
     let k = g.strengths();
@@ -423,11 +438,26 @@ fn move_nodes_fast(
     empty.reverse();
     let order = visit_order(n, rng);
     let mut queue: VecDeque<u32> = order.into_iter().map(|v| v as u32).collect();
-    let mut queued = vec![true; n];
+    // One bit per node: the neighbours checked after a move are close in
+    // number, so their bits share cache lines.
+    let mut queued = vec![u64::MAX; n.div_ceil(64)];
+    let is_queued = |q: &[u64], u: usize| q[u / 64] >> (u % 64) & 1 == 1;
     let (mut visits, mut read) = (0u64, 0u64);
     while let Some(v) = queue.pop_front() {
         let v = v as usize;
-        queued[v] = false;
+        // The next visits' first reads, started now: the next node's list
+        // (its offset was fetched a visit ago), and the one after's offset.
+        if let Some(&next) = queue.front() {
+            let at = g.offsets[next as usize];
+            prefetch(&g.targets[at..]);
+            prefetch(&g.weights[at..]);
+            prefetch(&k[next as usize..]);
+            prefetch(&lab[next as usize..]);
+            if let Some(&after) = queue.get(1) {
+                prefetch(&g.offsets[after as usize..]);
+            }
+        }
+        queued[v / 64] &= !(1 << (v % 64));
         visits += 1;
         read += (g.offsets[v + 1] - g.offsets[v]) as u64;
         let a = lab[v] as usize;
@@ -453,8 +483,8 @@ fn move_nodes_fast(
         }
         if best != a {
             for (u, _) in g.neighbors(v) {
-                if !queued[u] && lab[u] as usize != best {
-                    queued[u] = true;
+                if !is_queued(&queued, u) && lab[u] as usize != best {
+                    queued[u / 64] |= 1 << (u % 64);
                     queue.push_back(u as u32);
                 }
             }
@@ -465,6 +495,22 @@ fn move_nodes_fast(
         *m = l as usize;
     }
     (visits, read)
+}
+
+/// A refined community, with the gather's sum for it: every candidate of a
+/// move reads all of these, so they share one half of a cache line instead
+/// of five arrays (on large graphs each is a miss).
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct Sub {
+    /// The node being moved's weight to it (the gather's sum; zero: unseen).
+    weight: f64,
+    tot: f64,
+    /// Its weight to the rest of its community.
+    ext: f64,
+    /// The community it lies in (refinement never crosses communities).
+    comm: u32,
+    size: u32,
 }
 
 /// Leiden's refinement: merge well-connected singletons inside each community.
@@ -483,49 +529,63 @@ fn refine(
     for i in 0..n {
         comm_tot[part[i]] += k[i];
     }
-    let mut refined: Vec<usize> = (0..n).collect();
-    // The community each refined community lies in (refinement never crosses communities).
-    let r_comm: Vec<usize> = part.to_vec();
-    let mut r_tot = k.clone();
-    let mut r_size = vec![1usize; n];
-    // ext[r]: weight from refined community r to the rest of its community
-    // (each node's own sum, so computed at once).
+    let mut refined: Vec<u32> = (0..n as u32).collect();
+    // Each node starts as its own refined community; its `ext` is its own
+    // weight to the rest of its community, so computed at once.
     use rayon::prelude::*;
-    let mut ext: Vec<f64> = (0..n)
+    let mut sub: Vec<Sub> = (0..n)
         .into_par_iter()
-        .map(|v| {
-            g.neighbors(v)
+        .map(|v| Sub {
+            weight: 0.0,
+            tot: k[v],
+            ext: g
+                .neighbors(v)
                 .filter(|(u, _)| part[*u] == part[v])
                 .map(|(_, w)| w)
-                .sum()
+                .sum(),
+            comm: part[v] as u32,
+            size: 1,
         })
         .collect();
     let order = visit_order(n, rng);
-    let mut nb = Neighbourhood::new(n);
+    let mut touched: Touched<u32> = Touched::new();
     let mut cands: Vec<(usize, f64)> = Vec::new();
     for v in order {
         let c = part[v];
-        if r_size[refined[v]] > 1 {
+        if sub[refined[v] as usize].size > 1 {
             continue;
         }
         // v must be well connected to its community.
-        if ext[v] < gamma * k[v] * (comm_tot[c] - k[v]) / m2 {
+        if sub[v].ext < gamma * k[v] * (comm_tot[c] - k[v]) / m2 {
             continue;
         }
-        nb.gather(g, v, |u| refined[u]);
+        // v's weight to each refined community around it, in the order
+        // first met (see [`Touched`]).
+        touched.reserve(g.offsets[v + 1] - g.offsets[v]);
+        for (u, w) in g.neighbors(v) {
+            if w <= 0.0 {
+                continue; // contributes nothing; keeps a zero weight meaning "unseen"
+            }
+            let r = refined[u];
+            let e = &mut sub[r as usize].weight;
+            touched.push_if(r, *e == 0.0);
+            *e += w;
+        }
         cands.clear();
-        let own = refined[v];
-        for &r in &nb.touched {
+        let own = refined[v] as usize;
+        for &r in touched.as_slice() {
+            let r = r as usize;
             if r == own {
                 continue;
             }
-            if r_comm[r] != c {
+            let s = &sub[r];
+            if s.comm as usize != c {
                 continue;
             }
-            if ext[r] < gamma * r_tot[r] * (comm_tot[c] - r_tot[r]) / m2 {
+            if s.ext < gamma * s.tot * (comm_tot[c] - s.tot) / m2 {
                 continue;
             }
-            let gain = (nb.weight[r] - gamma * k[v] * r_tot[r] / m2) / m2;
+            let gain = (s.weight - gamma * k[v] * s.tot / m2) / m2;
             if gain >= 0.0 {
                 cands.push((r, gain));
             }
@@ -549,18 +609,22 @@ fn refine(
                 }
             }
             if let Some(r) = choice {
-                let w_vr = nb.weight[r];
-                ext[r] = ext[r] + ext[v] - 2.0 * w_vr;
-                r_tot[r] += k[v];
-                r_size[r] += 1;
-                r_tot[own] = 0.0;
-                r_size[own] = 0;
-                refined[v] = r;
+                let ext_v = sub[v].ext;
+                let s = &mut sub[r];
+                s.ext = s.ext + ext_v - 2.0 * s.weight;
+                s.tot += k[v];
+                s.size += 1;
+                sub[own].tot = 0.0;
+                sub[own].size = 0;
+                refined[v] = r as u32;
             }
         }
-        nb.clear();
+        for &r in touched.as_slice() {
+            sub[r as usize].weight = 0.0;
+        }
+        touched.clear();
     }
-    refined
+    refined.into_iter().map(|r| r as usize).collect()
 }
 
 /// One pass of Leiden from an initial partition of `g`'s nodes. Returns the
