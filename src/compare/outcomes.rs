@@ -139,19 +139,24 @@ pub fn analyse(
     exceptions: &[Exception],
     profiles: &[Profile],
 ) -> Result<Vec<OutcomeAnalysis>> {
-    let mut out = Vec::new();
-    for o in &p.outcomes {
-        let values: Vec<Option<f64>> = frame
-            .df
-            .column(&o.feature)?
-            .cast(&polars::prelude::DataType::Float64)?
-            .f64()?
-            .iter()
-            .map(|v| v.filter(|x| x.is_finite()))
-            .collect();
-        out.push(analyse_one(o, &values, segs, tiers, exceptions, profiles));
-    }
-    Ok(out)
+    // The outcomes at once (each is the same on any number of threads), in
+    // their order, the first error first.
+    let each: Vec<Result<OutcomeAnalysis>> = p
+        .outcomes
+        .par_iter()
+        .map(|o| {
+            let values: Vec<Option<f64>> = frame
+                .df
+                .column(&o.feature)?
+                .cast(&polars::prelude::DataType::Float64)?
+                .f64()?
+                .iter()
+                .map(|v| v.filter(|x| x.is_finite()))
+                .collect();
+            Ok(analyse_one(o, &values, segs, tiers, exceptions, profiles))
+        })
+        .collect();
+    each.into_iter().collect()
 }
 
 fn analyse_one(
