@@ -769,32 +769,21 @@ pub fn compare(
     let nt = tiers.names.len();
 
     // Per-account evidence: the tiers of each account's neighbours. Too few
-    // known tiers to compare with: no evidence, so no exception. Gathered
-    // beside the tiers' medians (the evidence's grouping of accounts is
-    // serial; each is the same on any number of threads).
+    // known tiers to compare with: no evidence, so no exception.
     let measured = methods[primary].agreement.is_some();
     let neighbours = segs.iter().find_map(|s| s.neighbours.clone());
-    let ((evidence, summary), medians) = rayon::join(
-        || {
-            let found = match (&neighbours, measured) {
-                (Some(nb), true) => {
-                    let (e, s) = evidence::gather(&tiers.labels, nt, nb, t.fdr);
-                    (e, Some(s))
-                }
-                _ => (evidence::Table::none(m.ids.len()), None),
-            };
-            trace("neighbours' tiers", t0);
-            found
-        },
-        || {
-            let t0 = std::time::Instant::now();
-            let medians = TierMedians::new(p, frame, m, tiers);
-            trace("tiers' medians", t0);
-            medians
-        },
-    );
-    let medians = medians?;
+    let (evidence, summary) = match (&neighbours, measured) {
+        (Some(nb), true) => {
+            let (e, s) = evidence::gather(&tiers.labels, nt, nb, t.fdr);
+            (e, Some(s))
+        }
+        _ => (evidence::Table::none(m.ids.len()), None),
+    };
+    trace("neighbours' tiers", t0);
+    let t0 = std::time::Instant::now();
     let tiers_base = base_rates(tiers);
+    let medians = TierMedians::new(p, frame, m, tiers)?;
+    trace("tiers' medians", t0);
     let t0 = std::time::Instant::now();
     // The flagged accounts, in row order; their exceptions built in parallel.
     let flagged: Vec<(usize, usize, evidence::Evidence)> = (0..m.ids.len())
