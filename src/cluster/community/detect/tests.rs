@@ -3,6 +3,7 @@
 use super::*;
 use crate::cluster::community::graph::all_connected;
 use crate::partition;
+use rand::Rng;
 
 /// Load `<name>_edges.tsv` and the ground-truth column of `<name>_nodes.tsv`.
 fn load(name: &str, truth_col: &str) -> (Csr, Vec<usize>) {
