@@ -667,9 +667,8 @@ pub fn segment(
     };
     // Then the fits side by side, each with its stability runs: Leiden's
     // local moves and refinement run on one core, and k-means takes the
-    // other. Each fit is the same on any
-    // number of threads, so running them at once changes no result; the
-    // progress lines keep the methods' order.
+    // other. Each fit is the same on any number of threads, so running them
+    // at once changes no result; the progress lines keep the methods' order.
     let mut out = Vec::new();
     if rayon::current_num_threads() == 1 || methods.0.len() == 1 {
         for (i, (method, made)) in methods.iter().zip(prepared).enumerate() {
