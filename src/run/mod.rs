@@ -29,7 +29,7 @@ mod write;
 
 use stages::Stages;
 pub use text::summary_text;
-use write::{write_comparison, write_outputs, write_results};
+use write::{write_comparison, write_outputs, write_results, Threads};
 pub use write::{write_json, write_parquet, FileMeta};
 
 /// Options given on the command line.
@@ -229,22 +229,47 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         |_| features::build(p, &input.frame),
         |m| format!("{} × {} matrix", m.x.nrows(), m.x.ncols()),
     )?;
-    let analysis = if opts.features_only {
-        None
-    } else {
-        Some(analyse(
-            p,
-            opts,
-            &mut input,
-            &matrix,
-            &out_root,
-            &mut stages,
-        )?)
+    let staging = lock.staging(input.as_of)?;
+    let meta = FileMeta {
+        as_of: input.as_of,
+        pipeline_sha256: p.hash.clone(),
     };
+    let tiers = input.tiers.take();
+    // quality.json and features.parquet are written beside the analysis
+    // when there is a second thread: Leiden's local moves keep one core
+    // and leave the other idle for most of the clustering at 1M accounts
+    // and more. The writer runs at the lowest priority, so it takes that
+    // idle time and next to none of the clustering's.
+    let beside = !opts.features_only && rayon::current_num_threads() > 1;
+    let analysis = std::thread::scope(|scope| -> Result<_> {
+        let writer = beside.then(|| {
+            scope.spawn(|| {
+                write::lowest_priority();
+                let t = Instant::now();
+                let (frame, report) = (&input.frame, &input.report);
+                write_outputs(&staging, frame, &matrix, report, &meta, Threads::Calling)
+                    .map(|()| t.elapsed().as_secs_f64())
+            })
+        });
+        let analysis = (!opts.features_only)
+            .then(|| analyse(p, opts, &input, tiers, &matrix, &out_root, &mut stages))
+            .transpose();
+        let written = writer.map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        // The analysis's error first: the writer's may be its consequence
+        // (a full disk, say), never its cause.
+        let analysis = analysis?;
+        if let Some(seconds) = written.transpose()? {
+            stages.record("write_features", seconds);
+        }
+        Ok(analysis)
+    })?;
     let (final_dir, table_rows) = write_run(
         p,
         opts,
         &lock,
+        staging,
+        &meta,
+        !beside,
         &input,
         &matrix,
         analysis.as_ref(),
@@ -353,7 +378,8 @@ fn ingest_checked(
 fn analyse(
     p: &Pipeline,
     opts: &RunOptions,
-    input: &mut Ingested,
+    input: &Ingested,
+    tiers: Option<CurrentTiers>,
     matrix: &FeatureMatrix,
     out_root: &Path,
     stages: &mut Stages,
@@ -393,14 +419,8 @@ fn analyse(
                 history::identify(prev.as_ref(), &matrix.ids, segmentations, profiles)
             });
             match_seconds = stages.seconds.remove("match").unwrap_or(0.0);
-            let comparison = compare::compare(
-                p,
-                &input.frame,
-                input.tiers.take(),
-                matrix,
-                &segmentations,
-                profiles,
-            )?;
+            let comparison =
+                compare::compare(p, &input.frame, tiers, matrix, &segmentations, profiles)?;
             let decision = stages.time("decide", || {
                 crate::decide::decide(p, &input.frame, matrix, &segmentations, &comparison)
             })?;
@@ -471,10 +491,14 @@ fn follow_up(
 /// Every output staged, the manifest and the report written, and the month
 /// committed: its final folder, and the month's rows encoded for the
 /// segment-history table (see [`crate::lakehouse::prepare`]).
+#[allow(clippy::too_many_arguments)]
 fn write_run(
     p: &Pipeline,
     opts: &RunOptions,
     lock: &OutputLock,
+    staging: rundir::Staging,
+    meta: &FileMeta,
+    write_features: bool,
     input: &Ingested,
     matrix: &FeatureMatrix,
     a: Option<&Analysis>,
@@ -484,11 +508,6 @@ fn write_run(
     progress.stage("write");
     let as_of = input.as_of;
     let final_dir = lock.root().join(as_of.to_string());
-    let staging = lock.staging(as_of)?;
-    let meta = FileMeta {
-        as_of,
-        pipeline_sha256: p.hash.clone(),
-    };
     let assignments = stages.time("write", || -> Result<_> {
         let comparison = |a: &Analysis| {
             write_comparison(
@@ -508,22 +527,31 @@ fn write_run(
             let json = a
                 .filter(|_| beside)
                 .map(|a| scope.spawn(move || comparison(a)));
-            let rest = write_outputs(&staging, &input.frame, matrix, &input.report, &meta)
-                .and_then(|()| {
-                    a.map(|a| {
-                        write_results(
-                            &staging,
-                            p,
-                            matrix,
-                            &a.segmentations,
-                            &a.comparison,
-                            &a.decision,
-                            &a.history,
-                            &meta,
-                        )
-                    })
-                    .transpose()
-                });
+            let features = || {
+                write_outputs(
+                    &staging,
+                    &input.frame,
+                    matrix,
+                    &input.report,
+                    meta,
+                    Threads::All,
+                )
+            };
+            let rest = write_features.then(features).transpose().and_then(|_| {
+                a.map(|a| {
+                    write_results(
+                        &staging,
+                        p,
+                        matrix,
+                        &a.segmentations,
+                        &a.comparison,
+                        &a.decision,
+                        &a.history,
+                        meta,
+                    )
+                })
+                .transpose()
+            });
             let json = json.map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
             // The other files' error first: the order they were written in
             // one after another.

@@ -4,6 +4,8 @@ use std::fs::File;
 use std::path::Path;
 
 use polars::prelude::*;
+use polars_parquet::parquet::schema::types::ParquetType;
+use polars_parquet::write::Encoding;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -14,7 +16,7 @@ use crate::compare::{self, Comparison};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
 use crate::export;
-use crate::features::{self, FeatureMatrix};
+use crate::features::FeatureMatrix;
 use crate::history::History;
 use crate::ingest::AccountFrame;
 use crate::memory::trace;
@@ -81,17 +83,53 @@ pub(super) fn write_results(
     );
     let mut cols = cols?;
     cols.extend(tiers?.into_iter().flatten());
-    let mut df = DataFrame::new_infer_height(cols)?;
+    let df = DataFrame::new_infer_height(cols)?;
     trace("assignments' columns", t);
-    let t = std::time::Instant::now();
-    write_parquet(&dir.join(file::ASSIGNMENTS), &mut df, meta)?;
-    trace("assignments.parquet", t);
-    // The CRM files say which month they are (the Parquet file says so in
-    // its metadata).
+    // assignments.parquet beside the CSV files: each leaves a core idle
+    // while it writes what it has encoded, and the other fills it.
+    let mut parquet = df.clone();
+    let (parquet, csv) = rayon::join(
+        || {
+            let t = std::time::Instant::now();
+            write_parquet(&dir.join(file::ASSIGNMENTS), &mut parquet, meta)?;
+            trace("assignments.parquet", t);
+            Ok(())
+        },
+        || crm_files(dir, p, &df, segs, cmp.tiers.is_some(), history, meta),
+    );
+    parquet.and(csv)?;
+    if let (Some(rule), Some(t)) = (decision.rule.as_ref().filter(|r| r.useful), &p.tiers) {
+        let as_of = meta.as_of.to_string();
+        rundir::write_file(
+            &dir.join(file::TIER_RULES_TOML),
+            crate::decide::propose::toml_section(rule, p, t, &as_of).as_bytes(),
+        )?;
+        rundir::write_file(
+            &dir.join(file::TIER_RULES_SQL),
+            crate::decide::propose::sql(rule, p, &as_of).as_bytes(),
+        )?;
+    }
+    let mut sdf = DataFrame::new_infer_height(segment_table(segs, cmp))?;
+    write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
+    Ok(df)
+}
+
+/// The assignments for the CRM: exceptions.csv, assignments.csv and (from
+/// the second month) resolved.csv, each saying which month it is (the
+/// Parquet file says so in its metadata), with a byte-order mark for Excel
+/// when the pipeline asks for one.
+fn crm_files(
+    dir: &Path,
+    p: &Pipeline,
+    df: &DataFrame,
+    segs: &[Segmentation],
+    tiers: bool,
+    history: &History,
+    meta: &FileMeta,
+) -> Result<()> {
     let mut crm = df.clone();
     let as_of = meta.as_of.to_string();
     crm.with_column(StringChunked::full("as_of".into(), &as_of, crm.height()).into_column())?;
-    // The same, CRM-ready (with a byte-order mark for Excel when asked).
     let methods: Vec<&str> = segs.iter().map(|s| s.method.as_ref()).collect();
     let bom = |bytes: Vec<u8>| -> Vec<u8> {
         if p.excel_csv {
@@ -115,30 +153,13 @@ pub(super) fn write_results(
         export::assignments_csv(&crm, &methods, w)
     })?;
     trace("assignments.csv", t);
-    if history.previous_as_of.is_some() && cmp.tiers.is_some() {
+    if history.previous_as_of.is_some() && tiers {
         rundir::write_file(
             &dir.join(file::RESOLVED_CSV),
-            &bom(export::resolved_csv(
-                &crm,
-                &meta.as_of.to_string(),
-                history,
-            )?),
+            &bom(export::resolved_csv(&crm, &as_of, history)?),
         )?;
     }
-    if let (Some(rule), Some(t)) = (decision.rule.as_ref().filter(|r| r.useful), &p.tiers) {
-        let as_of = meta.as_of.to_string();
-        rundir::write_file(
-            &dir.join(file::TIER_RULES_TOML),
-            crate::decide::propose::toml_section(rule, p, t, &as_of).as_bytes(),
-        )?;
-        rundir::write_file(
-            &dir.join(file::TIER_RULES_SQL),
-            crate::decide::propose::sql(rule, p, &as_of).as_bytes(),
-        )?;
-    }
-    let mut sdf = DataFrame::new_infer_height(segment_table(segs, cmp))?;
-    write_parquet(&dir.join(file::SEGMENTS), &mut sdf, meta)?;
-    Ok(df)
+    Ok(())
 }
 
 /// `comparison.json`. It calls neither Polars nor rayon (serde's encoder is
@@ -447,22 +468,126 @@ mod scale_tests {
     }
 }
 
+/// `quality.json` and `features.parquet`. The run writes them beside the
+/// clustering when it has more than one thread (see `run::run`): Leiden's
+/// local moves keep one core and leave the other idle for most of the
+/// clustering at 1M accounts and more.
 pub(super) fn write_outputs(
     dir: &Path,
     frame: &AccountFrame,
     m: &FeatureMatrix,
     report: &QualityReport,
     meta: &FileMeta,
+    threads: Threads,
 ) -> Result<()> {
     write_json(&dir.join(file::QUALITY), report)?;
     let t = std::time::Instant::now();
-    let mut df = features::to_frame(frame, m)?;
-    trace("features frame", t);
-    let t = std::time::Instant::now();
-    write_parquet(&dir.join(file::FEATURES), &mut df, meta)?;
+    let path = dir.join(file::FEATURES);
+    let mut f = File::create(&path).map_err(|e| Error::io("creating", &path, e))?;
+    encode_features(&mut f, frame, m, meta, threads)
+        .map_err(|e| Error::io("writing", &path, io_error(e, &path)))?;
+    sync(&f, &path)?;
     trace("features.parquet", t);
     Ok(())
 }
+
+/// Whether a file's columns are encoded on all threads or on the calling
+/// thread only (a file written beside other work, which should take only
+/// the cores that work leaves idle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Threads {
+    All,
+    Calling,
+}
+
+/// The calling thread's scheduling priority lowered as far as it goes
+/// (nice 19; on Linux a thread's own), so that the file it writes takes
+/// the time the other threads leave idle and next to none of theirs.
+pub(super) fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority reads its three integer arguments only; who = 0
+    // is the calling thread on Linux.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
+}
+
+/// `features.parquet`: the account frame's columns and the matrix's
+/// (`x__` + name), one row group at a time, so the matrix's columns are
+/// never all copied out at once (2.2 GB at 10M accounts). The same file,
+/// byte for byte, as [`crate::features::to_frame`] written by [`write_parquet`]:
+/// the row groups are cut where Polars cuts that frame (see
+/// [`row_groups`]).
+fn encode_features(
+    f: &mut File,
+    frame: &AccountFrame,
+    m: &FeatureMatrix,
+    meta: &FileMeta,
+    threads: Threads,
+) -> PolarsResult<()> {
+    let names: Vec<PlSmallStr> = m
+        .columns
+        .iter()
+        .map(|c| format!("x__{}", c.name).into())
+        .collect();
+    let d = names.len();
+    let part = |offset: usize, len: usize| -> PolarsResult<DataFrame> {
+        let rows = frame.df.slice(offset as i64, len);
+        let mut cols: Vec<Column> = rows.columns().to_vec();
+        let mut x: Vec<Vec<f64>> = (0..d).map(|_| Vec::with_capacity(len)).collect();
+        for row in
+            m.x.slice(ndarray::s![offset..offset + len, ..])
+                .outer_iter()
+        {
+            for (c, v) in x.iter_mut().zip(row.iter()) {
+                c.push(*v);
+            }
+        }
+        cols.extend(names.iter().zip(x).map(|(n, v)| Column::new(n.clone(), v)));
+        let mut df = DataFrame::new(len, cols)?;
+        match threads {
+            Threads::All => df.rechunk_mut_par(),
+            Threads::Calling => df.rechunk_mut(),
+        };
+        Ok(df)
+    };
+    let groups = row_groups(frame.df.height())?;
+    let mut first = part(0, groups.first().map_or(0, |g| g.1))?;
+    let mut out = RowGroups::new(f, &mut first, meta, threads)?;
+    for (i, &(offset, len)) in groups.iter().enumerate() {
+        let df = if i == 0 {
+            std::mem::take(&mut first)
+        } else {
+            part(offset, len)?
+        };
+        for batch in df.iter_chunks(CompatLevel::newest(), false) {
+            out.write(batch.len(), batch.columns())?;
+        }
+    }
+    out.finish()
+}
+
+/// The (offset, length) of each row group Polars writes for a frame of `n`
+/// rows in one chunk (as `to_frame`'s is: its matrix columns are one chunk
+/// each, so Polars aligns the others to them): `chunk_df_for_writing`'s own
+/// cut, asked of a one-byte column.
+fn row_groups(n: usize) -> PolarsResult<Vec<(usize, usize)>> {
+    let mut probe = DataFrame::new(n, vec![Column::new("r".into(), vec![false; n])])?;
+    let chunked = polars::frame::chunk_df_for_writing(&mut probe, ROW_GROUP)?;
+    let mut offset = 0;
+    Ok(chunked
+        .column("r")?
+        .as_materialized_series()
+        .chunk_lengths()
+        .map(|len| {
+            offset += len;
+            (offset - len, len)
+        })
+        .collect())
+}
+
+/// The row group size `ParquetWriter` uses by default (512² rows).
+const ROW_GROUP: usize = 512 * 512;
 
 /// Write a JSON file (pretty, newline-terminated, fsynced).
 pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
@@ -478,6 +603,10 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
 pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io("creating", path, e))?;
     encode_parquet(&mut f, df, meta).map_err(|e| Error::io("writing", path, io_error(e, path)))?;
+    sync(&f, path)
+}
+
+fn sync(f: &File, path: &Path) -> Result<()> {
     let t = std::time::Instant::now();
     f.sync_all().map_err(|e| Error::io("syncing", path, e))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
@@ -486,58 +615,104 @@ pub fn write_parquet(path: &Path, df: &mut DataFrame, meta: &FileMeta) -> Result
 }
 
 /// The file `ParquetWriter::finish` writes (zstd, full statistics, row
-/// groups of 512² rows), byte for byte, with each row group's columns
-/// encoded and compressed on all threads. Polars 0.55 encodes them in
-/// parallel but compresses every page on the writing thread, which made
-/// zstd two thirds of writing features.parquet.
+/// groups of 512² rows), byte for byte.
 fn encode_parquet(f: &mut File, df: &mut DataFrame, meta: &FileMeta) -> PolarsResult<()> {
-    use polars_parquet::write::{
-        array_to_columns, compress, CompressionOptions, Version, WriteOptions,
-    };
-    let statistics = StatisticsOptions::full();
-    let compression = ParquetCompression::default();
-    let options = WriteOptions {
-        statistics,
-        version: Version::V1,
-        compression: CompressionOptions::from(compression),
-        data_page_size: None,
-    };
-    let chunked = polars::frame::chunk_df_for_writing(df, 512 * 512)?;
-    let mut batched = ParquetWriter::new(f)
-        .with_statistics(statistics)
-        .with_compression(compression)
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
-        .batched(chunked.schema())?;
-    let fields = batched.parquet_schema().fields().to_vec();
-    let encodings = polars::io::parquet::write::get_encodings(
-        &chunked.schema().to_arrow(CompatLevel::newest()),
-    );
+    let chunked = polars::frame::chunk_df_for_writing(df, ROW_GROUP)?;
+    let mut out = RowGroups::new(f, &chunked, meta, Threads::All)?;
     for batch in chunked.iter_chunks(CompatLevel::newest(), false) {
-        let rows = batch.len();
-        if rows == 0 {
-            continue;
-        }
-        let columns: Vec<Vec<Vec<_>>> = batch
-            .columns()
-            .par_iter()
-            .zip(&fields)
-            .zip(encodings.as_slice())
-            .map(|((array, field), encoding)| {
-                array_to_columns(array, field.clone(), options, encoding)?
-                    .into_iter()
-                    .map(|pages| {
-                        pages
-                            .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
-                            .collect::<PolarsResult<Vec<_>>>()
-                    })
-                    .collect::<PolarsResult<Vec<_>>>()
-            })
-            .collect::<PolarsResult<_>>()?;
-        let leaves: Vec<Vec<_>> = columns.into_iter().flatten().collect();
-        batched.write_row_group(rows as u64, &leaves)?;
+        out.write(batch.len(), batch.columns())?;
     }
-    batched.finish()?;
-    Ok(())
+    out.finish()
+}
+
+/// A Parquet file written one row group at a time, as `ParquetWriter`
+/// writes it, with each row group's columns encoded and compressed on all
+/// threads (or on the calling one, see [`Threads`]). Polars 0.55 encodes
+/// them in parallel but compresses every page on the writing thread, which
+/// made zstd two thirds of writing features.parquet.
+struct RowGroups<'f> {
+    batched: polars::io::parquet::write::BatchedWriter<&'f mut File>,
+    fields: Vec<ParquetType>,
+    encodings: Vec<Vec<Encoding>>,
+    options: polars_parquet::write::WriteOptions,
+    threads: Threads,
+}
+
+impl<'f> RowGroups<'f> {
+    /// A writer for frames of `like`'s schema.
+    fn new(
+        f: &'f mut File,
+        like: &DataFrame,
+        meta: &FileMeta,
+        threads: Threads,
+    ) -> PolarsResult<Self> {
+        use polars_parquet::write::{CompressionOptions, Version, WriteOptions};
+        let statistics = StatisticsOptions::full();
+        let compression = ParquetCompression::default();
+        let options = WriteOptions {
+            statistics,
+            version: Version::V1,
+            compression: CompressionOptions::from(compression),
+            data_page_size: None,
+        };
+        let mut batched = ParquetWriter::new(f)
+            .with_statistics(statistics)
+            .with_compression(compression)
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(meta.pairs())))
+            .batched(like.schema())?;
+        let fields = batched.parquet_schema().fields().to_vec();
+        let encodings = polars::io::parquet::write::get_encodings(
+            &like.schema().to_arrow(CompatLevel::newest()),
+        )
+        .to_vec();
+        Ok(RowGroups {
+            batched,
+            fields,
+            encodings,
+            options,
+            threads,
+        })
+    }
+
+    /// One row group: the batch's columns encoded, compressed and written.
+    fn write(&mut self, rows: usize, columns: &[ArrayRef]) -> PolarsResult<()> {
+        use polars_parquet::write::{array_to_columns, compress};
+        if rows == 0 {
+            return Ok(());
+        }
+        let options = self.options;
+        let encode = |((array, field), encoding): ((&ArrayRef, &ParquetType), &Vec<Encoding>)| {
+            array_to_columns(array, field.clone(), options, encoding)?
+                .into_iter()
+                .map(|pages| {
+                    pages
+                        .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
+                        .collect::<PolarsResult<Vec<_>>>()
+                })
+                .collect::<PolarsResult<Vec<_>>>()
+        };
+        let columns: Vec<Vec<Vec<_>>> = match self.threads {
+            Threads::All => columns
+                .par_iter()
+                .zip(&self.fields)
+                .zip(self.encodings.as_slice())
+                .map(encode)
+                .collect::<PolarsResult<_>>()?,
+            Threads::Calling => columns
+                .iter()
+                .zip(&self.fields)
+                .zip(self.encodings.as_slice())
+                .map(encode)
+                .collect::<PolarsResult<_>>()?,
+        };
+        let leaves: Vec<Vec<_>> = columns.into_iter().flatten().collect();
+        self.batched.write_row_group(rows as u64, &leaves)
+    }
+
+    fn finish(self) -> PolarsResult<()> {
+        self.batched.finish()?;
+        Ok(())
+    }
 }
 
 /// A failed write as the I/O error underneath (a full disk reads "No space
@@ -589,6 +764,83 @@ fn disk_full(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    fn meta() -> FileMeta {
+        FileMeta {
+            as_of: Month::parse("2026-10").unwrap(),
+            pipeline_sha256: "0".repeat(64),
+        }
+    }
+
+    /// An account frame of `n` rows in two chunks (ids, a numeric feature
+    /// with gaps, a categorical one) and its matrix of three columns.
+    fn frame_and_matrix(n: usize) -> (AccountFrame, FeatureMatrix) {
+        let half = |from: usize, to: usize| {
+            df!(
+                "account_id" => (from..to).map(|i| format!("A{i:08}")).collect::<Vec<_>>(),
+                "arr" => (from..to).map(|i| (i % 7 != 0).then_some(i as f64 * 1.5)).collect::<Vec<_>>(),
+                "region" => (from..to).map(|i| ["EMEA", "APAC", "LATAM"][i % 3]).collect::<Vec<_>>(),
+            )
+            .unwrap()
+        };
+        let mut df = half(0, n / 3);
+        df.vstack_mut(&half(n / 3, n)).unwrap();
+        let info = |name: &str| crate::features::ColumnInfo {
+            name: name.into(),
+            label: name.into(),
+            feature: name.into(),
+            role: "numeric".into(),
+            level: None,
+            center: 0.0,
+            scale: 1.0,
+            multiplier: 1.0,
+            imputed_value: None,
+            missing: 0,
+            clip: None,
+            unit: crate::config::Unit::Number,
+        };
+        let x =
+            ndarray::Array2::from_shape_fn((n, 3), |(i, j)| ((i * 31 + j * 7) % 1009) as f64 / 7.0);
+        let m = FeatureMatrix {
+            ids: (0..n).map(|i| format!("A{i:08}")).collect(),
+            columns: vec![info("arr"), info("region=EMEA"), info("region=APAC")],
+            x,
+        };
+        let frame = AccountFrame {
+            df,
+            as_of: Month::parse("2026-10").unwrap(),
+        };
+        (frame, m)
+    }
+
+    /// features.parquet written one row group at a time, on all threads or
+    /// on the calling one, is the file the whole frame makes, byte for
+    /// byte: one row group, and several (Polars cuts 600,001 rows into two
+    /// of 300,000 and 300,001, not 512² and the rest).
+    #[test]
+    fn features_parquet_streamed_is_the_whole_frames_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [1_000, 600_001] {
+            let (frame, m) = frame_and_matrix(n);
+            let whole = dir.path().join(format!("whole-{n}.parquet"));
+            let mut df = crate::features::to_frame(&frame, &m).unwrap();
+            write_parquet(&whole, &mut df, &meta()).unwrap();
+            let want = std::fs::read(&whole).unwrap();
+            for threads in [Threads::All, Threads::Calling] {
+                let sub = dir.path().join(format!("{n}-{threads:?}"));
+                std::fs::create_dir(&sub).unwrap();
+                let report = QualityReport::default();
+                write_outputs(&sub, &frame, &m, &report, &meta(), threads).unwrap();
+                let got = std::fs::read(sub.join(file::FEATURES)).unwrap();
+                assert!(got == want, "{n} rows, {threads:?}: the files differ");
+            }
+        }
+        assert_eq!(
+            row_groups(600_001).unwrap(),
+            [(0, 300_000), (300_000, 300_001)]
+        );
+        assert_eq!(row_groups(1_000).unwrap(), [(0, 1_000)]);
+    }
+
     #[test]
     fn a_full_disk_is_an_io_error_naming_the_file() {
         let full = Path::new("/dev/full");
@@ -596,11 +848,7 @@ mod tests {
             return; // not Linux
         }
         let mut df = df!("a" => (0..100_000i64).collect::<Vec<_>>()).unwrap();
-        let meta = FileMeta {
-            as_of: Month::parse("2026-10").unwrap(),
-            pipeline_sha256: "0".repeat(64),
-        };
-        let e = write_parquet(full, &mut df, &meta).unwrap_err();
+        let e = write_parquet(full, &mut df, &meta()).unwrap_err();
         let msg = e.to_string();
         assert_eq!(e.exit_code(), 2, "{msg}");
         assert!(msg.contains("/dev/full"), "{msg}");
