@@ -287,13 +287,20 @@ fn duplicate_finding(
     f
 }
 
-/// `keys` → `ids`, for [`look_up_in`]; `None` if `keys` has a duplicate
-/// (a join would then repeat rows) or a null. Built once for the accounts and
-/// used by every source linked to them.
-pub(super) fn key_map<'a>(
-    keys: &'a StringChunked,
-    ids: &IdxCa,
-) -> Option<PlHashMap<&'a str, IdxSize>> {
+/// Link values → account numbers, for [`look_up_in`]: a hash map, and the
+/// keys themselves when they are in ascending order and numbered by their
+/// place (the accounts' ids are: the account table is sorted by id and
+/// numbered in that order).
+pub(super) struct KeyIndex<'a> {
+    map: PlHashMap<&'a str, IdxSize>,
+    /// The keys, one chunk, strictly ascending, key `i` numbered `i`.
+    in_order: Option<&'a StringChunked>,
+}
+
+/// [`KeyIndex`] of `keys` → `ids`; `None` if `keys` has a duplicate (a join
+/// would then repeat rows) or a null. Built once for the accounts and used
+/// by every source linked to them.
+pub(super) fn key_map<'a>(keys: &'a StringChunked, ids: &IdxCa) -> Option<KeyIndex<'a>> {
     if keys.null_count() > 0 || ids.null_count() > 0 {
         return None;
     }
@@ -303,15 +310,21 @@ pub(super) fn key_map<'a>(
             return None;
         }
     }
-    Some(map)
+    let numbered_in_order = keys.chunks().len() == 1
+        && ids
+            .iter()
+            .enumerate()
+            .all(|(i, id)| id == Some(i as IdxSize))
+        && keys.iter().zip(keys.iter().skip(1)).all(|(a, b)| a < b);
+    Some(KeyIndex {
+        map,
+        in_order: numbered_in_order.then_some(keys),
+    })
 }
 
 /// [`key_map`] of `df`'s text column `key` to its `AID`; `None` if either is
 /// missing or of another type.
-pub(super) fn frame_key_map<'a>(
-    df: &'a DataFrame,
-    key: &str,
-) -> Option<PlHashMap<&'a str, IdxSize>> {
+pub(super) fn frame_key_map<'a>(df: &'a DataFrame, key: &str) -> Option<KeyIndex<'a>> {
     match (
         df.column(key).map(|c| c.str()),
         df.column(AID).map(|c| c.idx()),
@@ -321,16 +334,23 @@ pub(super) fn frame_key_map<'a>(
     }
 }
 
-/// Linking's hash lookup: each of `links` through `map` ([`key_map`]), as its
+/// Linking's lookup: each of `links` through `index` ([`key_map`]), as its
 /// row's account number, null where it names none. The same result as a left
 /// join of `links` on the keys, without gathering the other columns; in
-/// parallel over blocks of rows, one hash probe per run of equal links (an
-/// export lists an account's rows together: at 10M accounts each probe into
-/// the 10M-key map misses the cache, and revenue's 124M rows are 10M runs).
-pub(super) fn look_up_in(links: &StringChunked, map: &PlHashMap<&str, IdxSize>) -> IdxCa {
+/// parallel over blocks of rows, one lookup per run of equal links (an
+/// export lists an account's rows together).
+///
+/// When the keys are in order, a link at or just past the last one found is
+/// found by stepping along them (a merge: an export in account order reads
+/// the sorted ids once, in order); any other (rows out of order, a jump
+/// past [`STEPS`] keys) is a hash probe, which also puts the walk back in
+/// step. At 10M accounts each probe into the 10M-key map misses the cache;
+/// the steps do not.
+pub(super) fn look_up_in(links: &StringChunked, index: &KeyIndex) -> IdxCa {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 16;
     let chunks: Vec<_> = links.downcast_iter().collect();
+    let keys = index.in_order.and_then(|k| k.downcast_iter().next());
     let blocks: Vec<(usize, usize)> = chunks
         .iter()
         .enumerate()
@@ -341,13 +361,35 @@ pub(super) fn look_up_in(links: &StringChunked, map: &PlHashMap<&str, IdxSize>) 
         .map(|&(c, start)| {
             let a = chunks[c];
             let mut last: Option<(&str, Option<IdxSize>)> = None;
+            // Every key before `at` is below the last link found.
+            let mut at = 0usize;
+            let mut find = |v: &str| -> Option<IdxSize> {
+                if let Some(keys) = keys {
+                    let n = keys.len();
+                    if at == 0 || keys.value(at - 1) < v {
+                        let mut i = at;
+                        while i < n && i - at < STEPS && keys.value(i) < v {
+                            i += 1;
+                        }
+                        if i == n || keys.value(i) >= v {
+                            at = i;
+                            return (i < n && keys.value(i) == v).then_some(i as IdxSize);
+                        }
+                    }
+                }
+                let id = index.map.get(v).copied();
+                if let Some(id) = id {
+                    at = id as usize;
+                }
+                id
+            };
             (start..(start + BLOCK).min(a.len()))
                 .map(|i| {
                     let v = a.get(i)?;
                     match last {
                         Some((l, id)) if l == v => id,
                         _ => {
-                            let id = map.get(v).copied();
+                            let id = find(v);
                             last = Some((v, id));
                             id
                         }
@@ -359,13 +401,16 @@ pub(super) fn look_up_in(links: &StringChunked, map: &PlHashMap<&str, IdxSize>) 
     IdxCa::from_iter_options(AID.into(), parts.into_iter().flatten())
 }
 
+/// How many keys [`look_up_in`] steps over before it asks the hash map.
+const STEPS: usize = 8;
+
 /// Give every row of a child source its account; drop and report orphans.
 pub(super) fn link_source(
     p: &Pipeline,
     s: &Source,
     df: DataFrame,
     accounts: &DataFrame,
-    account_map: Option<&PlHashMap<&str, IdxSize>>,
+    account_map: Option<&KeyIndex>,
     linked: &HashMap<String, DataFrame>,
     report: &mut QualityReport,
 ) -> Result<Option<DataFrame>> {
@@ -439,7 +484,7 @@ fn join_accounts(
     s: &Source,
     df: &DataFrame,
     (map, left): (&DataFrame, &str),
-    account_map: Option<&PlHashMap<&str, IdxSize>>,
+    account_map: Option<&KeyIndex>,
 ) -> Result<DataFrame> {
     // The link column is left out of the joined rows unless something reads
     // it later (at a million accounts a monthly source's text ids are a few

@@ -269,7 +269,7 @@ fn link_one<'a>(
     p: &'a Pipeline,
     s: &'a Source,
     df: DataFrame,
-    (ids, account_map): (&DataFrame, Option<&PlHashMap<&str, IdxSize>>),
+    (ids, account_map): (&DataFrame, Option<&link::KeyIndex>),
     linked: &mut HashMap<String, DataFrame>,
     aggregated: &mut Aggregated<'a>,
     report: &mut QualityReport,

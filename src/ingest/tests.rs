@@ -652,3 +652,63 @@ fn value_at(df: &DataFrame, aid: IdxSize, name: &str) -> Option<f64> {
     let i = ids.iter().position(|v| v == Some(aid)).unwrap();
     df.column(name).unwrap().f64().unwrap().get(i)
 }
+
+/// With the keys in order (the accounts' ids), the lookup that steps along
+/// them gives what the hash map gives, whatever the order of the links:
+/// in account order with gaps, orphans and nulls, month by month (the order
+/// restarting), backwards, and shuffled; across blocks of rows.
+#[test]
+fn look_up_along_ordered_keys_gives_what_the_map_gives() {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let n = 150_000usize;
+    let name = |i: usize| format!("A{i:07}");
+    let keys = StringChunked::from_iter_values("k".into(), (0..n).map(name));
+    let ids = IdxCa::from_vec("i".into(), (0..n as IdxSize).collect());
+    let index = key_map(&keys, &ids).unwrap();
+    let want_of = |links: &[Option<String>]| -> Vec<Option<IdxSize>> {
+        let map: HashMap<String, IdxSize> = (0..n).map(|i| (name(i), i as IdxSize)).collect();
+        links
+            .iter()
+            .map(|l| l.as_ref().and_then(|l| map.get(l).copied()))
+            .collect()
+    };
+    // In order: every third account has no rows, every fifth has three, an
+    // orphan now and then (an id between two accounts, one past the last).
+    let mut in_order: Vec<Option<String>> = Vec::new();
+    for i in 0..n {
+        if i % 3 == 0 {
+            continue;
+        }
+        let rows = if i % 5 == 0 { 3 } else { 1 };
+        in_order.extend((0..rows).map(|_| Some(name(i))));
+        if i % 1_000 == 7 {
+            in_order.push(Some(format!("{}x", name(i))));
+        }
+        if i % 10_007 == 0 {
+            in_order.push(None);
+        }
+    }
+    in_order.push(Some("B".into()));
+    let months: Vec<Option<String>> = (0..3).flat_map(|_| in_order.clone()).collect();
+    let backwards: Vec<Option<String>> = in_order.iter().rev().cloned().collect();
+    let mut shuffled = in_order.clone();
+    shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    for (what, links) in [
+        ("in order", in_order),
+        ("month by month", months),
+        ("backwards", backwards),
+        ("shuffled", shuffled),
+    ] {
+        let ca = StringChunked::from_iter_options("l".into(), links.iter().map(|l| l.as_deref()));
+        let got: Vec<Option<IdxSize>> = look_up_in(&ca, &index).iter().collect();
+        assert!(got == want_of(&links), "{what}");
+    }
+    // Keys out of order, or not numbered by their place: the map alone,
+    // with the same answers.
+    let shuffled_ids = IdxCa::from_vec("i".into(), (0..n as IdxSize).rev().collect());
+    let by_map = key_map(&keys, &shuffled_ids).unwrap();
+    let links = StringChunked::new("l".into(), [name(0), name(n - 1), "zz".into()]);
+    let got: Vec<Option<IdxSize>> = look_up_in(&links, &by_map).iter().collect();
+    assert_eq!(got, [Some(n as IdxSize - 1), Some(0), None]);
+}
