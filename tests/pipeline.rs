@@ -161,9 +161,28 @@ fn same_inputs_give_byte_identical_outputs_whatever_the_thread_count() {
     };
     run("1", "o1");
     run("2", "o2");
-    for f in ["features.parquet", "assignments.parquet"] {
+    // Every file but the manifest (which records the thread count and the
+    // timings): with two threads features.parquet is written beside the
+    // clustering and the account frame read back from it for the comparison,
+    // with one it is held, so this also proves the frame comes back whole.
+    let mut names: Vec<String> = std::fs::read_dir(fx.path("o1/2026-10"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "manifest.json")
+        .collect();
+    names.sort();
+    for must in [
+        "features.parquet",
+        "assignments.parquet",
+        "comparison.json",
+        "exceptions.csv",
+    ] {
+        assert!(names.iter().any(|n| n == must), "{must} not in {names:?}");
+    }
+    for f in &names {
         let fa = std::fs::read(fx.path(&format!("o1/2026-10/{f}"))).unwrap();
-        let fb = std::fs::read(fx.path(&format!("o2/2026-10/{f}"))).unwrap();
+        let fb = std::fs::read(fx.path(&format!("o2/2026-10/{f}")))
+            .unwrap_or_else(|e| panic!("{f} with 2 threads: {e}"));
         assert!(fa == fb, "{f} differs between 1 and 2 threads");
     }
     let threads = |o: &str| -> serde_json::Value {

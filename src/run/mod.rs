@@ -29,7 +29,7 @@ mod write;
 
 use stages::Stages;
 pub use text::summary_text;
-use write::{write_comparison, write_outputs, write_results, Threads};
+use write::{write_comparison, write_outputs, write_results, FrameLayout, Threads};
 pub use write::{write_json, write_parquet, FileMeta};
 
 /// Options given on the command line.
@@ -211,7 +211,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     let out_root = opts.output.clone().unwrap_or_else(|| p.output.clone());
     let lock = lock_output(p, opts, &out_root, progress)?;
     let mut stages = Stages::new(progress);
-    let mut input = stages.run(
+    let input = stages.run(
         "ingest",
         "ingest",
         |_| ingest_checked(p, opts, &out_root, progress),
@@ -229,40 +229,68 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
         |_| features::build(p, &input.frame),
         |m| format!("{} × {} matrix", m.x.nrows(), m.x.ncols()),
     )?;
-    let staging = lock.staging(input.as_of)?;
+    let Ingested {
+        report,
+        frame,
+        tiers,
+        as_of,
+    } = input;
+    let staging = lock.staging(as_of)?;
     let meta = FileMeta {
-        as_of: input.as_of,
+        as_of,
         pipeline_sha256: p.hash.clone(),
     };
-    let tiers = input.tiers.take();
-    // quality.json and features.parquet are written beside the analysis
-    // when there is a second thread: Leiden's local moves keep one core
-    // and leave the other idle for most of the clustering at 1M accounts
-    // and more. The writer runs at the lowest priority, so it takes that
-    // idle time and next to none of the clustering's.
+    // With a second thread, quality.json and features.parquet are written
+    // beside the clustering: Leiden's local moves keep one core and leave
+    // the other idle for most of it at 1M accounts and more. The writer runs
+    // at the lowest priority, so it takes that idle time and next to none of
+    // the clustering's. It takes the account frame with it: the clustering
+    // has no use for it, so it is dropped once written (2.7 GB at 10M
+    // accounts, held through the clustering's peak before), and read back
+    // from features.parquet for the stages after.
     let beside = !opts.features_only && rayon::current_num_threads() > 1;
-    let analysis = std::thread::scope(|scope| -> Result<_> {
-        let writer = beside.then(|| {
-            scope.spawn(|| {
+    let layout = FrameLayout::of(&frame);
+    let (analysis, frame) = std::thread::scope(|scope| -> Result<_> {
+        let (report, matrix, staging, meta) = (&report, &matrix, &staging, &meta);
+        let (writer, held) = if beside {
+            let writer = scope.spawn(move || {
                 write::lowest_priority();
                 let t = Instant::now();
-                let (frame, report) = (&input.frame, &input.report);
-                write_outputs(&staging, frame, &matrix, report, &meta, Threads::Calling)
+                write_outputs(staging, &frame, matrix, report, meta, Threads::Calling)
                     .map(|()| t.elapsed().as_secs_f64())
-            })
-        });
-        let analysis = (!opts.features_only)
-            .then(|| analyse(p, opts, &input, tiers, &matrix, &out_root, &mut stages))
-            .transpose();
-        let written = writer.map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        // The analysis's error first: the writer's may be its consequence
-        // (a full disk, say), never its cause.
-        let analysis = analysis?;
-        if let Some(seconds) = written.transpose()? {
-            stages.record("write_features", seconds);
+            });
+            (Some(writer), None)
+        } else {
+            (None, Some(frame))
+        };
+        if opts.features_only {
+            return Ok((None, held.expect("held: no writer beside")));
         }
-        Ok(analysis)
+        let clustered = cluster(p, opts, as_of, matrix, &out_root, &mut stages)?;
+        let frame = match (held, writer) {
+            (Some(frame), _) => frame,
+            (None, Some(writer)) => {
+                let written = writer
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+                stages.record("write_features", written);
+                let t = Instant::now();
+                let frame = layout.read(&staging.join(schema::file::FEATURES), as_of)?;
+                stages.record("read_frame", t.elapsed().as_secs_f64());
+                crate::memory::trace("account frame read back", t);
+                frame
+            }
+            (None, None) => unreachable!("the frame is held or with the writer"),
+        };
+        let analysis = analyse(p, &frame, tiers, matrix, clustered, &mut stages)?;
+        Ok((Some(analysis), frame))
     })?;
+    let input = Ingested {
+        report,
+        frame,
+        tiers: None,
+        as_of,
+    };
     let (final_dir, table_rows) = write_run(
         p,
         opts,
@@ -373,19 +401,26 @@ fn ingest_checked(
     })
 }
 
-/// Segments by every method, their identities matched to last month's, the
-/// comparison with the tiers and the history.
-fn analyse(
+/// The cluster stage's result and last month's committed run, which the
+/// analysis after it reads.
+struct Clustered {
+    prev: Option<PreviousRun>,
+    methods: Methods,
+    segmentations: Vec<Segmentation>,
+}
+
+/// Segments by every method (the cluster stage), with last month's run
+/// loaded for what follows.
+fn cluster(
     p: &Pipeline,
     opts: &RunOptions,
-    input: &Ingested,
-    tiers: Option<CurrentTiers>,
+    as_of: Month,
     matrix: &FeatureMatrix,
     out_root: &Path,
     stages: &mut Stages,
-) -> Result<Analysis> {
+) -> Result<Clustered> {
     let progress = stages.progress;
-    let prev = match rundir::previous_run(out_root, input.as_of)? {
+    let prev = match rundir::previous_run(out_root, as_of)? {
         Some((m, dir)) => Some(PreviousRun::load(m, &dir)?),
         None => None,
     };
@@ -402,6 +437,28 @@ fn analyse(
             stages.record(key, seconds);
         }
     }
+    Ok(Clustered {
+        prev,
+        methods: opts.methods.clone(),
+        segmentations,
+    })
+}
+
+/// The segments' identities matched to last month's, their comparison with
+/// the tiers, the decision and the history.
+fn analyse(
+    p: &Pipeline,
+    frame: &AccountFrame,
+    tiers: Option<CurrentTiers>,
+    matrix: &FeatureMatrix,
+    clustered: Clustered,
+    stages: &mut Stages,
+) -> Result<Analysis> {
+    let Clustered {
+        prev,
+        methods,
+        segmentations,
+    } = clustered;
     // Segment identities are decided once, right after clustering: IDs
     // matched to last month's and names carried over, before anything
     // reads them. Matching is timed with the history.
@@ -410,7 +467,7 @@ fn analyse(
         "compare",
         "compare",
         |stages| {
-            let profiles = compare::profiles(p, &input.frame, matrix, &segmentations)?;
+            let profiles = compare::profiles(p, frame, matrix, &segmentations)?;
             let history::Identified {
                 segmentations,
                 profiles,
@@ -419,10 +476,9 @@ fn analyse(
                 history::identify(prev.as_ref(), &matrix.ids, segmentations, profiles)
             });
             match_seconds = stages.seconds.remove("match").unwrap_or(0.0);
-            let comparison =
-                compare::compare(p, &input.frame, tiers, matrix, &segmentations, profiles)?;
+            let comparison = compare::compare(p, frame, tiers, matrix, &segmentations, profiles)?;
             let decision = stages.time("decide", || {
-                crate::decide::decide(p, &input.frame, matrix, &segmentations, &comparison)
+                crate::decide::decide(p, frame, matrix, &segmentations, &comparison)
             })?;
             Ok((segmentations, matches, (comparison, decision)))
         },
@@ -444,7 +500,7 @@ fn analyse(
                 &comparison,
             );
             if let Some(pr) = &prev {
-                h.track_record = follow_up(p, pr, &input.frame, &matrix.ids, &comparison)?;
+                h.track_record = follow_up(p, pr, frame, &matrix.ids, &comparison)?;
             }
             Ok(h)
         },
@@ -460,7 +516,7 @@ fn analyse(
         *s += match_seconds;
     }
     Ok(Analysis {
-        methods: opts.methods.clone(),
+        methods,
         segmentations,
         comparison,
         decision,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 use polars_parquet::parquet::schema::types::ParquetType;
-use polars_parquet::write::Encoding;
+use polars_parquet::write::{CompressedPage, Encoding};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -491,6 +491,57 @@ pub(super) fn write_outputs(
     Ok(())
 }
 
+/// What reading the account frame back from features.parquet (its first
+/// columns, see [`write_outputs`]) needs: the frame's column names and
+/// types, and which columns Polars knew to be sorted.
+pub(super) struct FrameLayout {
+    columns: Vec<(PlSmallStr, DataType, polars::series::IsSorted)>,
+}
+
+impl FrameLayout {
+    pub(super) fn of(frame: &AccountFrame) -> Self {
+        FrameLayout {
+            columns: frame
+                .df
+                .columns()
+                .iter()
+                .map(|c| (c.name().clone(), c.dtype().clone(), c.is_sorted_flag()))
+                .collect(),
+        }
+    }
+
+    /// The account frame as [`write_outputs`] wrote it to `path`: the same
+    /// columns, values, types and sorted flags, each column in one chunk.
+    pub(super) fn read(&self, path: &Path, as_of: Month) -> Result<AccountFrame> {
+        let f = File::open(path).map_err(|e| Error::io("opening", path, e))?;
+        let df = ParquetReader::new(f)
+            .with_projection(Some((0..self.columns.len()).collect()))
+            .set_rechunk(true)
+            .finish()
+            .map_err(|e| Error::io("reading", path, io_error(e, path)))?;
+        let height = df.height();
+        let mut columns = df.into_columns();
+        let same = columns.len() == self.columns.len()
+            && columns
+                .iter()
+                .zip(&self.columns)
+                .all(|(c, (name, dtype, _))| c.name() == name && c.dtype() == dtype);
+        if !same {
+            return Err(Error::Internal(format!(
+                "{} does not begin with the account frame's columns",
+                path.display()
+            )));
+        }
+        for (c, (_, _, sorted)) in columns.iter_mut().zip(&self.columns) {
+            c.set_sorted_flag(*sorted);
+        }
+        Ok(AccountFrame {
+            df: DataFrame::new(height, columns)?,
+            as_of,
+        })
+    }
+}
+
 /// Whether a file's columns are encoded on all threads or on the calling
 /// thread only (a file written beside other work, which should take only
 /// the cores that work leaves idle).
@@ -530,42 +581,52 @@ fn encode_features(
         .iter()
         .map(|c| format!("x__{}", c.name).into())
         .collect();
-    let d = names.len();
-    let part = |offset: usize, len: usize| -> PolarsResult<DataFrame> {
+    let mut like = frame.df.clear();
+    for n in &names {
+        like.with_column(Column::new(n.clone(), Vec::<f64>::new()))?;
+    }
+    let mut out = RowGroups::new(f, &like, meta, threads)?;
+    let width = frame.df.width();
+    for (offset, len) in row_groups(frame.df.height())? {
+        // The frame's columns (views of it, copied only where a row group
+        // spans two of its chunks), then the matrix's, a few at a time:
+        // each few copied out of the rows in one pass, encoded and
+        // dropped, so a row group's values are never all held at once.
         let rows = frame.df.slice(offset as i64, len);
-        let mut cols: Vec<Column> = rows.columns().to_vec();
-        let mut x: Vec<Vec<f64>> = (0..d).map(|_| Vec::with_capacity(len)).collect();
-        for row in
-            m.x.slice(ndarray::s![offset..offset + len, ..])
-                .outer_iter()
-        {
-            for (c, v) in x.iter_mut().zip(row.iter()) {
-                c.push(*v);
+        let arrays: Vec<ArrayRef> = rows
+            .columns()
+            .iter()
+            .map(|c| {
+                let s = c.as_materialized_series().rechunk();
+                s.to_arrow(0, CompatLevel::newest())
+            })
+            .collect();
+        let mut pages = out.encode(0, &arrays)?;
+        drop(arrays);
+        for first in (0..names.len()).step_by(MATRIX_COLUMNS_AT_ONCE) {
+            let last = (first + MATRIX_COLUMNS_AT_ONCE).min(names.len());
+            let block = m.x.slice(ndarray::s![offset..offset + len, first..last]);
+            let mut x: Vec<Vec<f64>> = (first..last).map(|_| Vec::with_capacity(len)).collect();
+            for row in block.outer_iter() {
+                for (c, v) in x.iter_mut().zip(row.iter()) {
+                    c.push(*v);
+                }
             }
+            let arrays: Vec<ArrayRef> = names[first..last]
+                .iter()
+                .zip(x)
+                .map(|(n, v)| Series::new(n.clone(), v).to_arrow(0, CompatLevel::newest()))
+                .collect();
+            pages.extend(out.encode(width + first, &arrays)?);
         }
-        cols.extend(names.iter().zip(x).map(|(n, v)| Column::new(n.clone(), v)));
-        let mut df = DataFrame::new(len, cols)?;
-        match threads {
-            Threads::All => df.rechunk_mut_par(),
-            Threads::Calling => df.rechunk_mut(),
-        };
-        Ok(df)
-    };
-    let groups = row_groups(frame.df.height())?;
-    let mut first = part(0, groups.first().map_or(0, |g| g.1))?;
-    let mut out = RowGroups::new(f, &mut first, meta, threads)?;
-    for (i, &(offset, len)) in groups.iter().enumerate() {
-        let df = if i == 0 {
-            std::mem::take(&mut first)
-        } else {
-            part(offset, len)?
-        };
-        for batch in df.iter_chunks(CompatLevel::newest(), false) {
-            out.write(batch.len(), batch.columns())?;
-        }
+        out.write_pages(len, pages)?;
     }
     out.finish()
 }
+
+/// How many of the matrix's columns [`encode_features`] copies out of a row
+/// group's rows in one pass.
+const MATRIX_COLUMNS_AT_ONCE: usize = 8;
 
 /// The (offset, length) of each row group Polars writes for a frame of `n`
 /// rows in one chunk (as `to_frame`'s is: its matrix columns are one chunk
@@ -625,6 +686,9 @@ fn encode_parquet(f: &mut File, df: &mut DataFrame, meta: &FileMeta) -> PolarsRe
     out.finish()
 }
 
+/// A column's compressed pages, one list per Parquet leaf.
+type ColumnPages = Vec<Vec<CompressedPage>>;
+
 /// A Parquet file written one row group at a time, as `ParquetWriter`
 /// writes it, with each row group's columns encoded and compressed on all
 /// threads (or on the calling one, see [`Threads`]). Polars 0.55 encodes
@@ -676,12 +740,17 @@ impl<'f> RowGroups<'f> {
 
     /// One row group: the batch's columns encoded, compressed and written.
     fn write(&mut self, rows: usize, columns: &[ArrayRef]) -> PolarsResult<()> {
+        let pages = self.encode(0, columns)?;
+        self.write_pages(rows, pages)
+    }
+
+    /// The pages of `columns`, the file's columns from `first` on, encoded
+    /// and compressed (one list per Parquet leaf of each column).
+    fn encode(&self, first: usize, columns: &[ArrayRef]) -> PolarsResult<Vec<ColumnPages>> {
         use polars_parquet::write::{array_to_columns, compress};
-        if rows == 0 {
-            return Ok(());
-        }
         let options = self.options;
-        let encode = |((array, field), encoding): ((&ArrayRef, &ParquetType), &Vec<Encoding>)| {
+        let encode = |(j, array): (usize, &ArrayRef)| -> PolarsResult<ColumnPages> {
+            let (field, encoding) = (&self.fields[first + j], &self.encodings[first + j]);
             array_to_columns(array, field.clone(), options, encoding)?
                 .into_iter()
                 .map(|pages| {
@@ -689,23 +758,20 @@ impl<'f> RowGroups<'f> {
                         .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
                         .collect::<PolarsResult<Vec<_>>>()
                 })
-                .collect::<PolarsResult<Vec<_>>>()
+                .collect()
         };
-        let columns: Vec<Vec<Vec<_>>> = match self.threads {
-            Threads::All => columns
-                .par_iter()
-                .zip(&self.fields)
-                .zip(self.encodings.as_slice())
-                .map(encode)
-                .collect::<PolarsResult<_>>()?,
-            Threads::Calling => columns
-                .iter()
-                .zip(&self.fields)
-                .zip(self.encodings.as_slice())
-                .map(encode)
-                .collect::<PolarsResult<_>>()?,
-        };
-        let leaves: Vec<Vec<_>> = columns.into_iter().flatten().collect();
+        match self.threads {
+            Threads::All => columns.par_iter().enumerate().map(encode).collect(),
+            Threads::Calling => columns.iter().enumerate().map(encode).collect(),
+        }
+    }
+
+    /// A row group of `rows` rows from every column's pages, in order.
+    fn write_pages(&mut self, rows: usize, pages: Vec<ColumnPages>) -> PolarsResult<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let leaves: Vec<Vec<CompressedPage>> = pages.into_iter().flatten().collect();
         self.batched.write_row_group(rows as u64, &leaves)
     }
 
