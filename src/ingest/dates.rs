@@ -13,6 +13,7 @@ use std::collections::HashSet;
 
 use polars::prelude::*;
 
+use super::frame::RowNumbers;
 use super::load::{example_at, finding};
 use crate::config::Source;
 use crate::guard::guard;
@@ -160,7 +161,7 @@ pub(super) fn parse_dates(
     s: &Source,
     df: &DataFrame,
     d: &str,
-    rows: &[usize],
+    rows: &RowNumbers,
     max_ex: usize,
     report: &mut QualityReport,
 ) -> Option<Column> {
@@ -265,7 +266,7 @@ pub(super) fn bad_dates(
     d: &str,
     bad: &[usize],
     values: &StringChunked,
-    rows: &[usize],
+    rows: &RowNumbers,
     max_ex: usize,
     message: String,
     hint: String,
@@ -282,7 +283,7 @@ pub(super) fn bad_dates(
     f.examples = bad
         .iter()
         .take(max_ex)
-        .map(|&i| example_at(s, rows[i], values.get(i).map(str::to_string)))
+        .map(|&i| example_at(s, rows.at(i), values.get(i).map(str::to_string)))
         .collect();
     f
 }
@@ -296,7 +297,7 @@ pub(super) fn detect_format(
     s: &Source,
     df: &DataFrame,
     d: &str,
-    rows: &[usize],
+    rows: &RowNumbers,
     max_ex: usize,
     hint: &str,
     report: &mut QualityReport,
@@ -306,8 +307,9 @@ pub(super) fn detect_format(
     let step = n.div_ceil(100_000).max(1);
     let sample: Vec<&str> = (0..n).step_by(step).filter_map(|i| c.get(i)).collect();
     let with_time = sample.iter().any(|v| has_time(v));
-    let first_row =
-        |value: &str| -> Option<usize> { c.iter().position(|v| v == Some(value)).map(|i| rows[i]) };
+    let first_row = |value: &str| -> Option<usize> {
+        c.iter().position(|v| v == Some(value)).map(|i| rows.at(i))
+    };
     match detect(sample.iter().copied().filter(|v| !v.trim().is_empty())) {
         Detected::Format(f) | Detected::Partial(f) => {
             if f != ISO {

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;
 
-use super::frame::{row_numbers, ACCOUNT, AID};
+use super::frame::{RowNumbers, ACCOUNT, AID};
 use super::load::{self, example_at, finding, ROW};
 use crate::config::{Link, Pipeline, Source};
 use crate::error::{Error, Result};
@@ -71,7 +71,7 @@ pub(super) fn dedupe(
     })
     .map_err(Error::Internal)?;
     let keys = sorted.column(key)?.str()?.clone();
-    let rows = row_numbers(&sorted);
+    let rows = RowNumbers::of(&sorted);
     let n = keys.len();
     let Runs {
         keep,
@@ -199,7 +199,7 @@ struct Runs {
 }
 
 impl Runs {
-    fn of(keys: &StringChunked, rows: &[usize], max_examples: usize) -> Runs {
+    fn of(keys: &StringChunked, rows: &RowNumbers, max_examples: usize) -> Runs {
         let n = keys.len();
         let mut keep = Vec::with_capacity(n);
         let mut examples = Vec::new();
@@ -218,15 +218,15 @@ impl Runs {
                 dup_keys += 1;
                 dup_rows += j - i - 1;
                 if examples.len() < max_examples {
-                    let place: Vec<String> = (i..j).map(|k| (rows[k] + 1).to_string()).collect();
+                    let place: Vec<String> = (i..j).map(|k| (rows.at(k) + 1).to_string()).collect();
                     examples.push(Example {
-                        row: Some(rows[j - 1] + 1),
+                        row: Some(rows.at(j - 1) + 1),
                         line: None,
                         value: Some(format!(
                             "{:?} in rows {} (kept row {})",
                             keys.get(i).unwrap_or(""),
                             place.join(", "),
-                            rows[j - 1] + 1
+                            rows.at(j - 1) + 1
                         )),
                     });
                 }
@@ -593,7 +593,7 @@ fn drop_orphans(
         }
         // Examples from the prepared rows (in their order, as the join keeps
         // it): those whose link value names no account.
-        let rows = row_numbers(&prepared);
+        let rows = RowNumbers::of(&prepared);
         let links = prepared.column(left)?.cast(&DataType::String)?;
         f.examples = links
             .str()?
@@ -601,7 +601,7 @@ fn drop_orphans(
             .enumerate()
             .filter(|(_, v)| v.is_none_or(|v| !keys.contains(v)))
             .take(p.quality.max_examples)
-            .map(|(i, v)| example_at(s, rows[i], v.map(|v| format!("{v:?}"))))
+            .map(|(i, v)| example_at(s, rows.at(i), v.map(|v| format!("{v:?}"))))
             .collect();
         report.push(f);
         df = df.filter(&!orphan)?;

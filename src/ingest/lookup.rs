@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::frame::row_numbers;
+use super::frame::RowNumbers;
 use super::load::{example_at, finding};
 use crate::config::{Link, Pipeline, Source};
 use crate::guard::guard;
@@ -125,7 +125,7 @@ fn unmatched(
 ) -> Option<quality::Finding> {
     let n = joined.height();
     let share = missed.len() as f64 / n.max(1) as f64;
-    let rows = row_numbers(joined);
+    let rows = RowNumbers::of(joined);
     let values = joined.column("__lookup_on").ok()?.str().ok()?.clone();
     let severity = if share > p.quality.max_orphans {
         Severity::Error
@@ -149,7 +149,7 @@ fn unmatched(
     f.examples = missed
         .iter()
         .take(p.quality.max_examples)
-        .map(|&i| example_at(t, rows[i], values.get(i).map(|v| format!("{v:?}"))))
+        .map(|&i| example_at(t, rows.at(i), values.get(i).map(|v| format!("{v:?}"))))
         .collect();
     Some(f)
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use polars::prelude::*;
 
 use super::dates::{self, parse_dates};
-use super::frame::{months_since, null_rows, row_numbers, ACTIVE, STARTED};
+use super::frame::{months_since, null_rows, RowNumbers, ACTIVE, STARTED};
 use super::load::{self, example_at, finding};
 use super::lookup::join_lookup;
 use crate::config::{Link, Pipeline, Source};
@@ -27,7 +27,7 @@ pub(super) fn prepare(
     report: &mut QualityReport,
 ) -> Option<DataFrame> {
     let max_ex = p.quality.max_examples;
-    let rows = row_numbers(&df);
+    let rows = RowNumbers::of(&df);
     let keys = keys_as_text(p, s, &mut df, &rows, report)?;
     let date_cols = s.date_columns();
     for d in &date_cols {
@@ -57,7 +57,7 @@ fn keys_as_text<'a>(
     p: &'a Pipeline,
     s: &'a Source,
     df: &mut DataFrame,
-    rows: &[usize],
+    rows: &RowNumbers,
     report: &mut QualityReport,
 ) -> Option<Vec<&'a str>> {
     let max_ex = p.quality.max_examples;
@@ -91,7 +91,7 @@ fn keys_as_text<'a>(
             f.examples = nulls
                 .iter()
                 .take(max_ex)
-                .map(|&i| example_at(s, rows[i], None))
+                .map(|&i| example_at(s, rows.at(i), None))
                 .collect();
             report.push(f);
         }
@@ -120,7 +120,7 @@ fn check_values(
     s: &Source,
     df: &mut DataFrame,
     col: &str,
-    rows: &[usize],
+    rows: &RowNumbers,
     report: &mut QualityReport,
 ) -> Option<()> {
     let max_ex = p.quality.max_examples;
@@ -173,9 +173,9 @@ fn check_values(
                 .map(|&i| {
                     let text = written
                         .as_ref()
-                        .and_then(|w| w.get(rows[i]).map(str::to_string))
+                        .and_then(|w| w.get(rows.at(i)).map(str::to_string))
                         .or_else(|| ca.get(i).map(|v| v.to_string()));
-                    example_at(s, rows[i], text)
+                    example_at(s, rows.at(i), text)
                 })
                 .collect();
             report.push(x);
@@ -193,7 +193,7 @@ fn check_values(
         x.examples = idx
             .iter()
             .take(max_ex)
-            .map(|&i| example_at(s, rows[i], None))
+            .map(|&i| example_at(s, rows.at(i), None))
             .collect();
         report.push(x);
     }
@@ -365,7 +365,7 @@ pub(super) fn numeric_from_text(
     s: &Source,
     c: &Series,
     col_name: &str,
-    rows: &[usize],
+    rows: &RowNumbers,
     max_ex: usize,
     report: &mut QualityReport,
 ) -> Option<Series> {
@@ -386,7 +386,7 @@ pub(super) fn numeric_from_text(
         f.examples = bad
             .iter()
             .take(max_ex)
-            .map(|&i| example_at(s, rows[i], text.get(i).map(|v| format!("{v:?}"))))
+            .map(|&i| example_at(s, rows.at(i), text.get(i).map(|v| format!("{v:?}"))))
             .collect();
         report.push(f);
     }
@@ -398,7 +398,7 @@ pub(super) fn run_check(
     s: &Source,
     df: &DataFrame,
     c: &crate::config::Check,
-    rows: &[usize],
+    rows: &RowNumbers,
     max_ex: usize,
     report: &mut QualityReport,
 ) {
@@ -432,7 +432,7 @@ pub(super) fn run_check(
             f.examples = bad
                 .iter()
                 .take(max_ex)
-                .map(|&(i, v)| example_at(s, rows[i], Some(v.to_string())))
+                .map(|&(i, v)| example_at(s, rows.at(i), Some(v.to_string())))
                 .collect();
             report.push(f);
         }
@@ -467,7 +467,7 @@ pub(super) fn run_check(
             f.examples = bad
                 .iter()
                 .take(max_ex)
-                .map(|(i, v)| example_at(s, rows[*i], Some(format!("{v:?}"))))
+                .map(|(i, v)| example_at(s, rows.at(*i), Some(format!("{v:?}"))))
                 .collect();
             report.push(f);
         }
