@@ -694,6 +694,20 @@ fn look_up_along_ordered_keys_gives_what_the_map_gives() {
     let backwards: Vec<Option<String>> = in_order.iter().rev().cloned().collect();
     let mut shuffled = in_order.clone();
     shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(7));
+    // The months in two chunks of the column (as a file read in parts),
+    // cut off the blocks' grid: each block's place in the answer is its
+    // chunk's offset plus its own.
+    let cut = 100_003;
+    let mut two =
+        StringChunked::from_iter_options("l".into(), months[..cut].iter().map(|l| l.as_deref()));
+    two.append(&StringChunked::from_iter_options(
+        "l".into(),
+        months[cut..].iter().map(|l| l.as_deref()),
+    ))
+    .unwrap();
+    assert_eq!(two.chunks().len(), 2);
+    let got: Vec<Option<IdxSize>> = look_up_in(&two, &index).iter().collect();
+    assert!(got == want_of(&months), "in two chunks");
     for (what, links) in [
         ("in order", in_order),
         ("month by month", months),
