@@ -349,30 +349,28 @@ pub(super) fn frame_key_map<'a>(df: &'a DataFrame, key: &str) -> Option<KeyIndex
 pub(super) fn look_up_in(links: &StringChunked, index: &KeyIndex) -> IdxCa {
     use rayon::prelude::*;
     const BLOCK: usize = 1 << 16;
-    let chunks: Vec<_> = links.downcast_iter().collect();
     let keys = index.in_order.and_then(|k| k.downcast_iter().next());
-    let blocks: Vec<(usize, usize)> = chunks
-        .iter()
-        .enumerate()
-        .flat_map(|(c, a)| (0..a.len()).step_by(BLOCK).map(move |start| (c, start)))
-        .collect();
     // Each block fills its own stretch of one array of account numbers and
     // returns where it found none (orphans, rare): at 124M rows a list of
     // `Option`s per block, then collected, was 1.5 GB on top of the 0.5 GB
     // column, and linking revenue at 10M accounts was ingestion's peak.
     let mut values = vec![0 as IdxSize; links.len()];
-    let mut stretches: Vec<(usize, &mut [IdxSize])> = Vec::with_capacity(blocks.len());
-    let mut rest: &mut [IdxSize] = &mut values;
-    for &(c, start) in &blocks {
-        let (head, tail) = rest.split_at_mut((chunks[c].len() - start).min(BLOCK));
-        stretches.push((start, head));
-        rest = tail;
+    // Blocks of rows: (their chunk, first row in it, first row in the column,
+    // the block's stretch of `values`).
+    let mut stretches = Vec::new();
+    let (mut rest, mut offset): (&mut [IdxSize], usize) = (&mut values, 0);
+    for a in links.downcast_iter() {
+        for start in (0..a.len()).step_by(BLOCK) {
+            let (head, tail) = rest.split_at_mut((a.len() - start).min(BLOCK));
+            let len = head.len();
+            stretches.push((a, start, offset, head));
+            offset += len;
+            rest = tail;
+        }
     }
-    let missing: Vec<Vec<usize>> = blocks
-        .par_iter()
-        .zip(stretches.into_par_iter())
-        .map(|(&(c, _), (start, out))| {
-            let a = chunks[c];
+    let none: Vec<usize> = stretches
+        .into_par_iter()
+        .flat_map_iter(|(a, start, offset, out)| {
             let mut last: Option<(&str, Option<IdxSize>)> = None;
             // Every key before `at` is below the last link found.
             let mut at = 0usize;
@@ -396,7 +394,7 @@ pub(super) fn look_up_in(links: &StringChunked, index: &KeyIndex) -> IdxCa {
                 }
                 id
             };
-            let mut missing = Vec::new();
+            let mut none = Vec::new();
             for (k, slot) in out.iter_mut().enumerate() {
                 let id = a.get(start + k).and_then(|v| match last {
                     Some((l, id)) if l == v => id,
@@ -408,19 +406,12 @@ pub(super) fn look_up_in(links: &StringChunked, index: &KeyIndex) -> IdxCa {
                 });
                 match id {
                     Some(id) => *slot = id,
-                    None => missing.push(k),
+                    None => none.push(offset + k),
                 }
             }
-            missing
+            none
         })
         .collect();
-    // Where each block's stretch begins in the column.
-    let mut offset = 0;
-    let mut none: Vec<usize> = Vec::new();
-    for (&(c, start), m) in blocks.iter().zip(&missing) {
-        none.extend(m.iter().map(|k| offset + k));
-        offset += (chunks[c].len() - start).min(BLOCK);
-    }
     let aid = IdxCa::from_vec(AID.into(), values);
     if none.is_empty() {
         return aid;

@@ -565,7 +565,7 @@ pub(super) fn lowest_priority() {
 
 /// `features.parquet`: the account frame's columns and the matrix's
 /// (`x__` + name), one row group at a time, so the matrix's columns are
-/// never all copied out at once (2.2 GB at 10M accounts). The same file,
+/// never all copied out at once (2.0 GB at 10M accounts). The same file,
 /// byte for byte, as [`crate::features::to_frame`] written by [`write_parquet`]:
 /// the row groups are cut where Polars cuts that frame (see
 /// [`row_groups`]).
