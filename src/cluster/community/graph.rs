@@ -167,27 +167,70 @@ pub fn modularity(g: &Csr, membership: &[usize], gamma: f64) -> f64 {
         / m2
 }
 
-/// Split every community into its connected components; returns dense labels.
+/// Split every community into its connected components; returns dense labels,
+/// numbered in order of each component's lowest node (as a depth-first search
+/// from node 0 upwards would number them).
+///
+/// A concurrent union-find (each undirected edge inside a community unites its
+/// ends, on every thread; a root is only ever linked under a lower root, so
+/// every component's root is its lowest node whatever order the unions run
+/// in) and one ordered pass that numbers the roots: the labels do not depend
+/// on the threads. A depth-first search did this on one thread and jumped
+/// across the graph: 3.5 s per call at 10M accounts, called once per
+/// resolution.
+///
+/// Cost: O(m α(n)) for m edges, in parallel, and O(n).
 pub fn split_disconnected(g: &Csr, membership: &[usize]) -> Vec<usize> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
     let n = g.n();
-    let mut out = vec![usize::MAX; n];
-    let mut next = 0;
-    let mut stack = Vec::new();
-    for s in 0..n {
-        if out[s] != usize::MAX {
-            continue;
+    let parent: Vec<AtomicU32> = (0..n as u32).map(AtomicU32::new).collect();
+    // The root of x, halving the path on the way (every parent is lower
+    // than its child, so any parent seen is still an ancestor).
+    let find = |mut x: u32| loop {
+        let p = parent[x as usize].load(Relaxed);
+        if p == x {
+            return x;
         }
-        out[s] = next;
-        stack.push(s);
-        while let Some(u) = stack.pop() {
+        let gp = parent[p as usize].load(Relaxed);
+        if gp != p {
+            let _ = parent[x as usize].compare_exchange_weak(p, gp, Relaxed, Relaxed);
+        }
+        x = p;
+    };
+    const CHUNK: usize = 1 << 14;
+    (0..n.div_ceil(CHUNK)).into_par_iter().for_each(|c| {
+        for u in c * CHUNK..((c + 1) * CHUNK).min(n) {
             for (v, _) in g.neighbors(u) {
-                if out[v] == usize::MAX && membership[v] == membership[s] {
-                    out[v] = next;
-                    stack.push(v);
+                if v <= u || membership[v] != membership[u] {
+                    continue;
+                }
+                let (mut a, mut b) = (find(u as u32), find(v as u32));
+                while a != b {
+                    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+                    match parent[hi as usize].compare_exchange(hi, lo, Relaxed, Relaxed) {
+                        Ok(_) => break,
+                        // `hi` was linked meanwhile: retry from the roots.
+                        Err(_) => (a, b) = (find(hi), find(lo)),
+                    }
                 }
             }
         }
-        next += 1;
+    });
+    // Roots in node order: a component's root is its lowest node, so it is
+    // numbered before any other node of the component is reached.
+    let root: Vec<u32> = (0..n as u32).into_par_iter().map(find).collect();
+    drop(parent);
+    let mut out = vec![usize::MAX; n];
+    let mut next = 0;
+    for v in 0..n {
+        let r = root[v] as usize;
+        out[v] = if r == v {
+            next += 1;
+            next - 1
+        } else {
+            out[r]
+        };
     }
     out
 }
@@ -269,6 +312,58 @@ mod tests {
         let mp: Vec<usize> = order.iter().map(|&v| m[v as usize]).collect();
         assert!((modularity(&g, &m, 1.0) - modularity(&p, &mp, 1.0)).abs() < 1e-12);
         assert_eq!(p.total_weight(), g.total_weight());
+    }
+
+    /// The depth-first search [`split_disconnected`] replaced: the labels it gave.
+    fn split_by_search(g: &Csr, membership: &[usize]) -> Vec<usize> {
+        let mut out = vec![usize::MAX; g.n()];
+        let mut next = 0;
+        for s in 0..g.n() {
+            if out[s] != usize::MAX {
+                continue;
+            }
+            out[s] = next;
+            let mut stack = vec![s];
+            while let Some(u) = stack.pop() {
+                for (v, _) in g.neighbors(u) {
+                    if out[v] == usize::MAX && membership[v] == membership[s] {
+                        out[v] = next;
+                        stack.push(v);
+                    }
+                }
+            }
+            next += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn split_gives_the_searchs_labels_on_any_threads() {
+        // A random sparse graph (many components) with random communities,
+        // large enough for several chunks of unions in parallel.
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let n = 60_000;
+        let edges: Vec<(u32, u32, f64)> = (0..70_000)
+            .map(|_| (rng.gen_range(0..n as u32), rng.gen_range(0..n as u32), 1.0))
+            .collect();
+        let g = Csr::from_edges(n, &edges);
+        for communities in [1, 3, 50] {
+            let m: Vec<usize> = (0..n).map(|_| rng.gen_range(0..communities)).collect();
+            let want = split_by_search(&g, &m);
+            assert!(want.iter().max().unwrap() + 1 > communities);
+            for threads in [1, 2, 4] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                assert_eq!(
+                    pool.install(|| split_disconnected(&g, &m)),
+                    want,
+                    "{communities} {threads}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -202,20 +202,26 @@ pub fn recall(approx: &Knn, exact: &Knn) -> f64 {
     hits as f64 / (n * exact.k) as f64
 }
 
-impl Knn {
-    /// Account labels from labels of the graph's nodes: the graph from
-    /// [`graph`] numbers its nodes in [`Knn::order`] when there is one.
-    pub fn to_accounts(&self, node_labels: Vec<usize>) -> Vec<usize> {
-        match &self.order {
-            Some(o) => {
-                let mut out = vec![0usize; node_labels.len()];
-                for (p, &v) in o.iter().enumerate() {
-                    out[v as usize] = node_labels[p];
-                }
-                out
+/// Account labels from labels of a graph's nodes, node `p` being matrix row
+/// `order[p]` (the graph from [`graph`] numbers its nodes in [`Knn::order`]
+/// when there is one; without one, node and row are the same).
+pub fn to_accounts(order: Option<&[u32]>, node_labels: Vec<usize>) -> Vec<usize> {
+    match order {
+        Some(o) => {
+            let mut out = vec![0usize; node_labels.len()];
+            for (p, &v) in o.iter().enumerate() {
+                out[v as usize] = node_labels[p];
             }
-            None => node_labels,
+            out
         }
+        None => node_labels,
+    }
+}
+
+impl Knn {
+    /// Account labels from labels of the graph's nodes (see [`to_accounts`]).
+    pub fn to_accounts(&self, node_labels: Vec<usize>) -> Vec<usize> {
+        to_accounts(self.order.as_deref(), node_labels)
     }
 
     /// The lists numbered by matrix row (row `order[p]` is node `p`), each
@@ -226,23 +232,15 @@ impl Knn {
             return std::borrow::Cow::Borrowed(self);
         };
         let (n, k) = (self.n(), self.k);
-        let mut inv = vec![0u32; n];
-        for (p, &v) in order.iter().enumerate() {
-            inv[v as usize] = p as u32;
-        }
+        let inv = inverse(order);
         let mut idx = vec![u32::MAX; n * k];
         let mut dist = vec![f32::INFINITY; n * k];
         idx.par_chunks_mut(k)
             .zip(dist.par_chunks_mut(k))
             .enumerate()
-            .for_each(|(row, (ir, dr))| {
-                let node = inv[row] as usize;
-                let mut r: Vec<(f32, u32)> = (node * k..(node + 1) * k)
-                    .filter(|&s| self.idx[s] != u32::MAX)
-                    .map(|s| (self.dist[s], order[self.idx[s] as usize]))
-                    .collect();
-                r.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-                for (s, (dd, j)) in r.into_iter().enumerate() {
+            .for_each_init(Vec::new, |r, (row, (ir, dr))| {
+                self.row_by_row(order, inv[row] as usize, r);
+                for (s, &(dd, j)) in r.iter().enumerate() {
                     ir[s] = j;
                     dr[s] = dd;
                 }
@@ -257,6 +255,52 @@ impl Knn {
             recall: self.recall,
         })
     }
+
+    /// Each account's neighbours by matrix row, as [`Knn::in_account_order`]
+    /// lists them, without the distances (which the compare stage does not
+    /// read): half the memory, taken before community detection so that the
+    /// lists by node can be dropped.
+    pub fn by_row(&self) -> Neighbours {
+        let k = self.k;
+        let Some(order) = &self.order else {
+            return Neighbours {
+                k,
+                idx: self.idx.clone(),
+            };
+        };
+        let inv = inverse(order);
+        let mut idx = vec![u32::MAX; self.n() * k];
+        idx.par_chunks_mut(k)
+            .enumerate()
+            .for_each_init(Vec::new, |r, (row, ir)| {
+                self.row_by_row(order, inv[row] as usize, r);
+                for (s, &(_, j)) in r.iter().enumerate() {
+                    ir[s] = j;
+                }
+            });
+        Neighbours { k, idx }
+    }
+
+    /// Node `node`'s list as (distance, matrix row), sorted, into `r`.
+    fn row_by_row(&self, order: &[u32], node: usize, r: &mut Vec<(f32, u32)>) {
+        let k = self.k;
+        r.clear();
+        r.extend(
+            (node * k..(node + 1) * k)
+                .filter(|&s| self.idx[s] != u32::MAX)
+                .map(|s| (self.dist[s], order[self.idx[s] as usize])),
+        );
+        r.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    }
+}
+
+/// Node of each matrix row, from the row of each node.
+fn inverse(order: &[u32]) -> Vec<u32> {
+    let mut inv = vec![0u32; order.len()];
+    for (p, &v) in order.iter().enumerate() {
+        inv[v as usize] = p as u32;
+    }
+    inv
 }
 
 #[cfg(test)]

@@ -277,6 +277,21 @@ fn nn_descent_measures_its_recall_and_grows_its_lists_when_short() {
     assert!((full.recall.unwrap() - rf).abs() < 0.05);
 }
 
+#[test]
+fn neighbours_by_row_are_the_lists_in_account_order() {
+    // NN-descent numbers its nodes in a locality order; exact search does not.
+    let (n, d) = (3000, 8);
+    let (x, _) = blobs(n, d, 5, 9);
+    for knn in [
+        nn_descent(x.clone(), n, d, 10, &GraphConfig::default(), 2),
+        exact(&x, n, d, 10),
+    ] {
+        let by_row = knn.by_row();
+        assert_eq!(by_row.k, 10);
+        assert_eq!(by_row.idx, knn.in_account_order().idx);
+    }
+}
+
 /// Runs `f` on a rayon pool of `threads` threads.
 fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
     rayon::ThreadPoolBuilder::new()
@@ -355,6 +370,26 @@ fn graph_is_symmetric_with_jaccard_weights() {
     for u in 0..500 {
         for &v in knn.row(u) {
             assert!(g.neighbors(u).any(|(t, _)| t == v as usize));
+        }
+    }
+}
+
+#[test]
+fn graph_is_the_same_on_any_thread_count() {
+    // Every weighting; the lists of who lists whom are built in one range
+    // of nodes per thread.
+    let (x, _) = blobs(2000, 6, 4, 8);
+    let knn = nn_descent(x, 2000, 6, 12, &GraphConfig::default(), 3);
+    for weighting in [Weighting::Snn, Weighting::Gaussian, Weighting::Binary] {
+        let one = on_threads(1, || graph(&knn, weighting));
+        for threads in [2, 3, 7] {
+            let g = on_threads(threads, || graph(&knn, weighting));
+            assert_eq!(g.offsets, one.offsets, "{weighting:?} {threads}");
+            assert_eq!(g.targets, one.targets, "{weighting:?} {threads}");
+            let bits = |c: &crate::cluster::community::graph::Csr| {
+                c.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&g), bits(&one), "{weighting:?} {threads}");
         }
     }
 }

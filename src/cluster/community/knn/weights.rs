@@ -87,25 +87,47 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
     } else {
         Vec::new()
     };
-    // Who lists v, with the distance, in CSR form.
+    // Who lists v, with the distance, in CSR form, in order of the lister.
+    // The nodes are cut into one range per thread; each counts, then fills,
+    // the lists of its own nodes from one ordered read of all the lists, so
+    // every list comes out as one pass in order would write it (on one
+    // thread, these two scattered passes were a third of the weights' time
+    // at 10M accounts).
+    let parts = rayon::current_num_threads().clamp(1, n.max(1));
+    let range = |p: usize| p * n / parts..(p + 1) * n / parts;
     let mut off = vec![0usize; n + 1];
-    for &j in &knn.idx {
-        if j != u32::MAX {
-            off[j as usize + 1] += 1;
-        }
-    }
+    split_by(&mut off[1..], (0..parts).map(|p| range(p).len()))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(p, mine)| {
+            let r = range(p);
+            for &j in &knn.idx {
+                if r.contains(&(j as usize)) {
+                    mine[j as usize - r.start] += 1;
+                }
+            }
+        });
     for i in 0..n {
         off[i + 1] += off[i];
     }
     let mut rev = vec![(0u32, 0f32); off[n]];
-    let mut fill = off.clone();
-    for (pos, &j) in knn.idx.iter().enumerate() {
-        if j != u32::MAX {
-            rev[fill[j as usize]] = ((pos / k) as u32, knn.dist[pos]);
-            fill[j as usize] += 1;
+    split_by(
+        &mut rev,
+        (0..parts).map(|p| off[range(p).end] - off[range(p).start]),
+    )
+    .into_par_iter()
+    .enumerate()
+    .for_each(|(p, mine)| {
+        let r = range(p);
+        let mut fill: Vec<usize> = off[r.clone()].iter().map(|o| o - off[r.start]).collect();
+        for (pos, &j) in knn.idx.iter().enumerate() {
+            if r.contains(&(j as usize)) {
+                let f = &mut fill[j as usize - r.start];
+                mine[*f] = ((pos / k) as u32, knn.dist[pos]);
+                *f += 1;
+            }
         }
-    }
-    drop(fill);
+    });
     let gaussian = |u: usize, v: usize, d2: f32| {
         (-(d2 as f64) / (sigma[u] as f64 * sigma[v] as f64))
             .exp()
@@ -161,4 +183,15 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
         weights,
         loops: vec![0.0; n],
     }
+}
+
+/// `s` cut into consecutive slices of the given lengths (which sum to its length).
+fn split_by<T>(mut s: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut out = Vec::new();
+    for len in lens {
+        let (head, tail) = s.split_at_mut(len);
+        out.push(head);
+        s = tail;
+    }
+    out
 }
