@@ -83,6 +83,13 @@ pub(super) struct Lists {
 pub(super) const BLOCK: usize = 1 << 15;
 
 impl Lists {
+    /// Whether any list holds an old entry (one already joined).
+    fn has_old(&self) -> bool {
+        self.lists
+            .par_iter()
+            .zip(&self.flags)
+            .any(|(e, &f)| f == 0 && e.1 != u32::MAX)
+    }
     pub(super) fn new(n: usize, k: usize) -> Self {
         let parts = n.clamp(1, 256);
         Lists {
@@ -339,11 +346,18 @@ pub(super) fn descend(
     // rounds, and on 200k × 32 blobs lifted recall from 0.80 to 0.89 for ~10% more time.
     let mc = (2 * k).min(60);
     let mut rounds = 0;
-    let (mut new_c, mut old_c) = (huge_vec(n * mc, u32::MAX), huge_vec(n * mc, u32::MAX));
+    // The old candidates are allocated in the first round that has any: a
+    // first pass starts from lists that are all new, so its first round,
+    // where the reverse lists are longest, does without them (1.2 GB at
+    // 10M points).
+    let (mut new_c, mut old_c) = (huge_vec(n * mc, u32::MAX), Vec::new());
     let mut produced = Vec::new();
     for round in first..first + cfg.max_rounds {
         rounds += 1;
         let t = std::time::Instant::now();
+        if old_c.is_empty() && g.has_old() {
+            old_c = huge_vec(n * mc, u32::MAX);
+        }
         let active = sample_candidates(
             g,
             n,
@@ -380,12 +394,13 @@ pub(super) fn descend(
                 if !is_active(v) {
                     return;
                 }
+                let old = |v: usize| old_c.get(v * mc..(v + 1) * mc).unwrap_or(&[]);
                 if v + 1 < n && is_active(v + 1) {
                     prefetch_rows(x, d, &new_c[(v + 1) * mc..(v + 2) * mc]);
-                    prefetch_rows(x, d, &old_c[(v + 1) * mc..(v + 2) * mc]);
+                    prefetch_rows(x, d, old(v + 1));
                 }
                 let nc = valid(&new_c[v * mc..(v + 1) * mc]);
-                let oc = valid(&old_c[v * mc..(v + 1) * mc]);
+                let oc = valid(old(v));
                 join(g, x, d, nc, oc, out);
             });
             start = end;
@@ -650,9 +665,19 @@ pub(super) fn sample_candidates(
         let (a, b) = (v.min(j as usize) as u64, v.max(j as usize) as u64);
         mix(round_seed ^ (a << 32 | b))
     };
+    // Without old candidates (`old_c` empty: no list has an old entry), one
+    // empty row of them per slice.
+    let mut none: Vec<&mut [u32]> = Vec::new();
+    let olds = match old_c.is_empty() {
+        true => {
+            none.resize_with(new_c.len().div_ceil(per * mc), || &mut []);
+            none
+        }
+        false => old_c.chunks_mut(per * mc).collect(),
+    };
     new_c
         .par_chunks_mut(per * mc)
-        .zip(old_c.par_chunks_mut(per * mc))
+        .zip(olds)
         .enumerate()
         .for_each(|(p, (nr, or))| {
             let base = p * per;
@@ -688,7 +713,8 @@ pub(super) fn sample_candidates(
                     // late rounds most points, so most of both arrays).
                     continue;
                 }
-                let (nr, or) = (&mut nr[r * mc..(r + 1) * mc], &mut or[r * mc..(r + 1) * mc]);
+                let nr = &mut nr[r * mc..(r + 1) * mc];
+                let or = or.get_mut(r * mc..(r + 1) * mc).unwrap_or(&mut []);
                 nr.fill(u32::MAX);
                 or.fill(u32::MAX);
                 fwd.clear();
@@ -709,6 +735,7 @@ pub(super) fn sample_candidates(
                     }
                 }
                 debug_assert!(!nb.is_empty(), "an active point has a new candidate");
+                debug_assert!(ob.is_empty() || !or.is_empty(), "old candidates have rows");
                 for (cands, out) in [(&nb, nr), (&ob, or)] {
                     if cands.len() <= mc {
                         out[..cands.len()].copy_from_slice(cands);
