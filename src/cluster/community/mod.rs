@@ -374,7 +374,9 @@ fn detect_on(
     // needs only the order of the nodes, so the lists by node (and their
     // distances) are dropped before it (1.2 GB at 10M accounts).
     let neighbours_by_row = neighbours.by_row();
-    let knn::Knn { order, .. } = neighbours;
+    let mut neighbours = neighbours;
+    let order = neighbours.order.take();
+    drop(neighbours);
     let found = sweep(&g, order.as_deref(), cfg, seed, warm);
     let detect_seconds = t_detect.elapsed().as_secs_f64();
     let labels = found.labels;
