@@ -372,7 +372,8 @@ fn detect_on(
     let t_detect = Instant::now();
     // The compare stage's lists by row, taken now: community detection
     // needs only the order of the nodes, so the lists by node (and their
-    // distances) are dropped before it (1.2 GB at 10M accounts).
+    // distances) are dropped before it: 1.2 GB at 10M accounts, where the
+    // lists by row take 0.6.
     let neighbours_by_row = neighbours.by_row();
     let mut neighbours = neighbours;
     let order = neighbours.order.take();

@@ -90,9 +90,7 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
     // Who lists v, with the distance, in CSR form, in order of the lister.
     // The nodes are cut into one range per thread; each counts, then fills,
     // the lists of its own nodes from one ordered read of all the lists, so
-    // every list comes out as one pass in order would write it (on one
-    // thread, these two scattered passes were a third of the weights' time
-    // at 10M accounts).
+    // every list comes out as one pass in order would write it.
     let parts = rayon::current_num_threads().clamp(1, n.max(1));
     let range = |p: usize| p * n / parts..(p + 1) * n / parts;
     let mut off = vec![0usize; n + 1];
@@ -173,8 +171,8 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
         offsets.push(offsets.last().expect("pushed") + dg);
     }
     let total = offsets[n];
-    // Each chunk's rows copied into place on every thread (one thread took
-    // 1-2 s at 10M accounts for the 2.5 GB, most of it faulting in fresh pages).
+    // Each chunk's rows copied into place, on every thread (2.5 GB at 10M
+    // accounts, into freshly mapped pages).
     let (mut targets, mut weights) = (vec![0u32; total], vec![0f64; total]);
     let lens = || parts.iter().map(|p| p.1.len());
     split_by(&mut targets, lens())
