@@ -140,6 +140,18 @@ impl Csr {
     }
 }
 
+/// `s` cut into consecutive slices of the given lengths (which sum to its
+/// length): one per thread, for writing a graph's rows in parallel.
+pub(crate) fn split_by<T>(mut s: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
+    let mut out = Vec::new();
+    for len in lens {
+        let (head, tail) = s.split_at_mut(len);
+        out.push(head);
+        s = tail;
+    }
+    out
+}
+
 /// Modularity with resolution γ (Newman & Girvan 2004; Reichardt & Bornholdt 2006):
 /// `Q = 1/2m Σ_c [Σ_in(c) − γ Σ_tot(c)² / 2m]`.
 pub fn modularity(g: &Csr, membership: &[usize], gamma: f64) -> f64 {

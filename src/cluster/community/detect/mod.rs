@@ -32,7 +32,7 @@ use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
 
-use super::graph::{modularity, split_disconnected, Csr};
+use super::graph::{modularity, split_by, split_disconnected, Csr};
 use crate::memory::trace;
 
 mod refine;
@@ -202,13 +202,7 @@ pub fn aggregate(g: &Csr, memb: &[usize], k: usize) -> Csr {
         }
     }
     let mut lower = vec![0usize; k];
-    let mut rest: &mut [usize] = &mut lower;
-    let mut slices = Vec::with_capacity(parts);
-    for p in 0..parts {
-        let (mine, tail) = rest.split_at_mut(rows(p).len());
-        slices.push(mine);
-        rest = tail;
-    }
+    let slices = split_by(&mut lower, (0..parts).map(|p| rows(p).len()));
     slices.into_par_iter().enumerate().for_each(|(p, mine)| {
         let r = rows(p);
         each_in(&uppers[..cut[p + 1]], &bounds, r.clone(), |_, d, _| {
@@ -228,17 +222,10 @@ pub fn aggregate(g: &Csr, memb: &[usize], k: usize) -> Csr {
     let total = offsets[k];
     let mut targets = vec![0u32; total];
     let mut weights = vec![0.0f64; total];
-    let (mut rest_t, mut rest_w): (&mut [u32], &mut [f64]) = (&mut targets, &mut weights);
-    let mut slices = Vec::with_capacity(parts);
-    for p in 0..parts {
-        let r = rows(p);
-        let len = offsets[r.end] - offsets[r.start];
-        let (t, tail_t) = rest_t.split_at_mut(len);
-        let (w, tail_w) = rest_w.split_at_mut(len);
-        slices.push((t, w));
-        (rest_t, rest_w) = (tail_t, tail_w);
-    }
-    slices.into_par_iter().enumerate().for_each(|(p, (t, w))| {
+    let entries = || (0..parts).map(|p| offsets[rows(p).end] - offsets[rows(p).start]);
+    let slices = split_by(&mut targets, entries()).into_par_iter();
+    let slices = slices.zip(split_by(&mut weights, entries()));
+    slices.enumerate().for_each(|(p, (t, w))| {
         let r = rows(p);
         let base = offsets[r.start];
         // Each row's next free lower slot, from the row's start.

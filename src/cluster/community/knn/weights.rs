@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::super::graph::Csr;
+use super::super::graph::{split_by, Csr};
 use super::{Knn, Weighting};
 
 /// Jaccard similarity of two sets given as rows of distinct values padded with
@@ -189,15 +189,4 @@ pub fn graph(knn: &Knn, weighting: Weighting) -> Csr {
         weights,
         loops: vec![0.0; n],
     }
-}
-
-/// `s` cut into consecutive slices of the given lengths (which sum to its length).
-fn split_by<T>(mut s: &mut [T], lens: impl Iterator<Item = usize>) -> Vec<&mut [T]> {
-    let mut out = Vec::new();
-    for len in lens {
-        let (head, tail) = s.split_at_mut(len);
-        out.push(head);
-        s = tail;
-    }
-    out
 }
