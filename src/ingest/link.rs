@@ -412,16 +412,18 @@ pub(super) fn look_up_in(links: &StringChunked, index: &KeyIndex) -> IdxCa {
             none
         })
         .collect();
-    let aid = IdxCa::from_vec(AID.into(), values);
     if none.is_empty() {
-        return aid;
+        return IdxCa::from_vec(AID.into(), values);
     }
-    let mut is_none = vec![false; aid.len()];
-    for i in none {
-        is_none[i] = true;
-    }
-    let mask = BooleanChunked::from_iter_values("none".into(), is_none.into_iter());
-    aid.set(&mask, None).expect("mask as long as the column")
+    // The rows without an account as nulls: a validity bit per row beside
+    // the values (`none` is in row order), not a second copy of them.
+    let mut next = none.iter().copied().peekable();
+    let valid = BooleanChunked::from_iter_values(
+        "valid".into(),
+        (0..values.len()).map(|i| next.next_if_eq(&i).is_none()),
+    );
+    let bits = valid.downcast_iter().next().expect("one chunk").values();
+    IdxCa::from_vec(AID.into(), values).with_validity(Some(bits.clone()))
 }
 
 /// How many keys [`look_up_in`] steps over before it asks the hash map.

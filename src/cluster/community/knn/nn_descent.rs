@@ -665,16 +665,10 @@ pub(super) fn sample_candidates(
         let (a, b) = (v.min(j as usize) as u64, v.max(j as usize) as u64);
         mix(round_seed ^ (a << 32 | b))
     };
-    // Without old candidates (`old_c` empty: no list has an old entry), one
-    // empty row of them per slice.
-    let mut none: Vec<&mut [u32]> = Vec::new();
-    let olds = match old_c.is_empty() {
-        true => {
-            none.resize_with(new_c.len().div_ceil(per * mc), || &mut []);
-            none
-        }
-        false => old_c.chunks_mut(per * mc).collect(),
-    };
+    // Each slice's old candidates: none at all when `old_c` is empty (no
+    // list has an old entry yet).
+    let mut olds: Vec<&mut [u32]> = old_c.chunks_mut(per * mc).collect();
+    olds.resize_with(new_c.len().div_ceil(per * mc), || &mut []);
     new_c
         .par_chunks_mut(per * mc)
         .zip(olds)
