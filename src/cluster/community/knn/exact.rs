@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::distance::{dist, dist_avx2, insert, EMPTY};
+use super::distance::{dist, insert, EMPTY};
 use super::nn_descent::Lists;
 use super::Knn;
 
@@ -77,11 +77,33 @@ impl Lanes {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn row_avx2(&self, xi: &[f32], i: usize, k: usize) -> Vec<(f32, u32)> {
-        use std::arch::x86_64::*;
-        let (n, d) = (self.n, self.d);
         let mut list = vec![EMPTY; k];
         let mut flags = vec![0u8; k];
-        let mut limit = _mm256_set1_ps(f32::INFINITY);
+        // SAFETY: the caller's promise.
+        unsafe { self.fill_avx2(xi, i, 0, &mut list, &mut flags) };
+        list
+    }
+
+    /// Insert into `list` (sorted, as [`insert`] keeps it) every one of
+    /// these points nearer than its last entry, numbered from `base`, except
+    /// point `skip` (by that numbering).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill_avx2(
+        &self,
+        xi: &[f32],
+        skip: usize,
+        base: usize,
+        list: &mut [(f32, u32)],
+        flags: &mut [u8],
+    ) {
+        use std::arch::x86_64::*;
+        let (n, d) = (self.n, self.d);
+        let k = list.len();
+        let mut limit = _mm256_set1_ps(list[k - 1].0);
         let mut out = [0f32; 8];
         for (b, block) in self.t.chunks_exact(8 * d).enumerate() {
             let p = block.as_ptr();
@@ -121,13 +143,12 @@ impl Lanes {
                 let l = near.trailing_zeros() as usize;
                 near &= near - 1;
                 let j = b * 8 + l;
-                if j < n && j != i {
-                    insert(&mut list, &mut flags, out[l], j as u32, 0);
+                if j < n && base + j != skip {
+                    insert(list, flags, out[l], (base + j) as u32, 0);
                 }
             }
             limit = _mm256_set1_ps(list[k - 1].0);
         }
-        list
     }
 }
 
@@ -241,25 +262,30 @@ pub(super) fn probe_points(n: usize) -> Vec<u32> {
 /// The exact k nearest neighbours of each probe: one parallel pass over the
 /// points in blocks, each block keeping its own lists for all probes, then
 /// the blocks' lists merged (the k smallest distinct `(distance, index)` pairs,
-/// whatever the order). O(probes · n · d).
+/// whatever the order). Where the CPU has AVX2, each block is laid out as
+/// [`Lanes`] once and every probe measures eight of its points at a time
+/// (the same bits as [`dist`]). O(probes · n · d).
 pub(super) fn probe_neighbours(
     x: &[f32],
     d: usize,
     probes: &[u32],
     k: usize,
 ) -> Vec<Vec<(f32, u32)>> {
-    #[inline(always)]
-    fn block_impl(
-        x: &[f32],
-        d: usize,
-        probes: &[u32],
-        k: usize,
-        rows: std::ops::Range<usize>,
-        dist: impl Fn(&[f32], &[f32]) -> f32,
-    ) -> Vec<Vec<(f32, u32)>> {
+    let block = |rows: std::ops::Range<usize>| {
         let mut out = vec![vec![EMPTY; k]; probes.len()];
         let mut flags = vec![0u8; k];
         let row = |p: usize| &x[p * d..(p + 1) * d];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && d > 0 {
+            let lanes = Lanes::new(&x[rows.start * d..rows.end * d], rows.len(), d);
+            for (list, &p) in out.iter_mut().zip(probes) {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                unsafe {
+                    lanes.fill_avx2(row(p as usize), p as usize, rows.start, list, &mut flags)
+                };
+            }
+            return out;
+        }
         for j in rows {
             for (list, &p) in out.iter_mut().zip(probes) {
                 if p as usize != j {
@@ -268,29 +294,10 @@ pub(super) fn probe_neighbours(
             }
         }
         out
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn block_avx2(
-        x: &[f32],
-        d: usize,
-        probes: &[u32],
-        k: usize,
-        rows: std::ops::Range<usize>,
-    ) -> Vec<Vec<(f32, u32)>> {
-        // SAFETY: this function only runs where AVX2 is available.
-        block_impl(x, d, probes, k, rows, |a, b| unsafe { dist_avx2(a, b) })
-    }
-    let block = |rows: std::ops::Range<usize>| {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { block_avx2(x, d, probes, k, rows) };
-        }
-        block_impl(x, d, probes, k, rows, dist)
     };
     let n = x.len() / d.max(1);
-    const ROWS: usize = 8192;
+    // A block's lanes (2,048 points) stay in cache while every probe reads them.
+    const ROWS: usize = 2048;
     (0..n.div_ceil(ROWS))
         .into_par_iter()
         .map(|b| block(b * ROWS..((b + 1) * ROWS).min(n)))

@@ -192,6 +192,30 @@ fn lane_kernel_is_the_portable_one() {
 }
 
 #[test]
+fn probes_neighbours_are_the_exact_ones() {
+    // Several blocks of points with a short last one, tails of d, duplicated
+    // rows (ties broken by index): each probe's list and distances are the
+    // exact search's, to the bit.
+    for (n, d) in [(5000, 25), (2100, 7), (300, 8)] {
+        let (mut x, _) = blobs(n, d, 4, n as u64 + d as u64);
+        x.copy_within(0..d, 2049 * d % (n * d));
+        let probes = exact::probe_points(n);
+        let got = exact::probe_neighbours(&x, d, &probes, 15);
+        for (list, &p) in got.iter().zip(&probes) {
+            let want = exact::portable_row(&x, n, d, 15, p as usize);
+            assert_eq!(list.len(), want.len());
+            for (a, b) in list.iter().zip(&want) {
+                assert_eq!(
+                    (a.0.to_bits(), a.1),
+                    (b.0.to_bits(), b.1),
+                    "n {n} d {d} probe {p}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn a_subset_of_deep_lists_is_the_exact_search() {
     // Subsets of 80% (the stability runs' share: lists found in the deep
     // ones) and of 10% (most points measured again), with duplicated rows:
