@@ -318,3 +318,35 @@ fn aggregation_gives_the_edge_list_route_to_the_bit() {
         }
     }
 }
+
+#[test]
+fn refinement_stays_inside_communities_and_ignores_the_thread_count() {
+    // Sub-blocks planted inside blocks; the blocks as the partition (and a
+    // partition cutting across them): every refined community lies inside one
+    // community and is connected, merges happen, and the labels are the same
+    // on 1, 2 and 5 threads.
+    let g = nested_planted(6, 5, 40, 9);
+    let n = g.n();
+    let blocks: Vec<usize> = (0..n).map(|v| v / 200).collect();
+    let striped: Vec<usize> = (0..n).map(|v| (v / 7) % 9).collect();
+    for part in [&blocks, &striped] {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+            pool.install(|| refine::refine(&g, part, 1.0, 0.01, &mut rng))
+        };
+        let one = run(1);
+        for threads in [2, 5] {
+            assert_eq!(run(threads), one, "{threads} threads");
+        }
+        let (dense, kr) = renumber(&one);
+        assert!(kr < n * 4 / 5, "{kr} refined communities of {n} nodes");
+        for v in 0..n {
+            assert_eq!(part[one[v]], part[v], "node {v} refined across communities");
+        }
+        assert!(all_connected(&g, &dense));
+    }
+}
