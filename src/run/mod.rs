@@ -245,9 +245,9 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
     // the other idle for most of it at 1M accounts and more. The writer runs
     // at the lowest priority, so it takes that idle time and next to none of
     // the clustering's. It takes the account frame with it: the clustering
-    // has no use for it, so it is dropped once written (1.8 GB at 10M
-    // accounts, held through the clustering before), and read back from
-    // features.parquet for the stages after.
+    // has no use for it, so it is dropped once its columns are encoded, before
+    // the matrix's (1.8 GB at 10M accounts, held through the clustering
+    // before), and read back from features.parquet for the stages after.
     let beside = !opts.features_only && rayon::current_num_threads() > 1;
     let layout = FrameLayout::of(&frame);
     let (analysis, frame) = std::thread::scope(|scope| -> Result<_> {
@@ -256,7 +256,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             let writer = scope.spawn(move || {
                 write::lowest_priority();
                 let t = Instant::now();
-                write_outputs(staging, &frame, matrix, report, meta, Threads::Calling)
+                write_outputs(staging, frame, matrix, report, meta, Threads::Calling)
                     .map(|()| t.elapsed().as_secs_f64())
             });
             (Some(writer), None)
