@@ -575,7 +575,9 @@ pub(super) fn lowest_priority() {
 /// clustering owns it): it goes long before the file is done, so the
 /// clustering does not run beside it while the writer, at the lowest
 /// priority, waits for idle time (1.8 GB at 10M). Its pages wait,
-/// compressed, for their row group's matrix columns.
+/// compressed and cut to their length ([`fit`]), for their row group's
+/// matrix columns. With the frame lent (one thread, in the write stage)
+/// those pages are held beside it (44 of the 84 MB file at 1M).
 fn encode_features(
     f: &mut File,
     frame: impl std::borrow::Borrow<AccountFrame>,
