@@ -108,7 +108,8 @@ for side in ["strata", "peer"]:
         print(f"  {side}: " + ", ".join(f"{k} {span(v, '{:.1f}')}" for k, v in items))
 # Leiden from strata's trace (STRATA_TRACE): the local moves of the main
 # run's first level (one thread), and the sweep's extra resolutions against
-# the main run.
+# the main run. The extra resolutions run side by side, each timed on its
+# own: their sum is their cost, and at least the wall time they add.
 import re
 leiden = {}
 trace = (work / f"strata-trace-{rounds}.log")
