@@ -483,20 +483,35 @@ fn sweep(
     };
     let mut sweep = vec![score_of(gamma, q, &labels, &main)];
     // The sweep's other resolutions each start from the main detection on a
-    // smaller graph (`detect_near`; they are reported, not used), side by
-    // side: each reads only `g`, `main` and the run's seed, so its result
-    // does not depend on the others or on the thread count. By then the
-    // main detection, and at 10M accounts k-means beside it, are done and a
-    // core would sit idle: there the two took 5.7 and 5.9 s one after the
-    // other.
-    use rayon::prelude::*;
-    sweep.par_extend(others.par_iter().map(|&gamma| {
+    // smaller graph (`detect_near`; they are reported, not used). Those are
+    // run side by side: each reads only `g`, `main` and the run's seed, so
+    // its result does not depend on the others or on the thread count. By
+    // then the main detection, and at 10M accounts k-means beside it, are
+    // done and a core would sit idle: there the two took 10.7 and 10.8 s
+    // side by side against 6.4 + 6.8 s one after the other. A resolution far
+    // from the main one (or any, with Louvain) is a fresh run on the whole
+    // graph; those run one at a time, as two would hold two working sets of
+    // the largest graph at once.
+    let one = |gamma: f64| {
         let t = Instant::now();
         let d = detect_near(g, &main, gamma, seed, limits, cfg.community.iterations);
         let (labels, q) = score(&d, gamma);
         traced(gamma, t);
         score_of(gamma, q, &labels, &d)
-    }));
+    };
+    use rayon::prelude::*;
+    let mut scored: Vec<Option<ResolutionScore>> = others.iter().map(|_| None).collect();
+    scored
+        .par_iter_mut()
+        .zip(others)
+        .filter(|(_, &gamma)| starts_near(&main, gamma))
+        .for_each(|(slot, &gamma)| *slot = Some(one(gamma)));
+    for (slot, &gamma) in scored.iter_mut().zip(others) {
+        if slot.is_none() {
+            *slot = Some(one(gamma));
+        }
+    }
+    sweep.extend(scored.into_iter().flatten());
     let (resolution, modularity, merged_small) = (gamma, q, main.merged);
     Found {
         labels,
@@ -549,47 +564,57 @@ mod tests {
 
     #[test]
     fn each_resolution_of_the_sweep_is_its_own_run_from_the_main_one_on_any_thread_count() {
-        // The extra resolutions run side by side: each must be what it is
+        // The extra resolutions near the main one run side by side, a far
+        // one (and every one with Louvain) alone: each must be what it is
         // computed alone from the main detection, listed in the pipeline's
         // order, whatever the number of threads.
         let g = planted(6, 4, 50);
-        let mut cfg = ClusterConfig::default();
-        cfg.community.resolutions = vec![1.0, 0.5, 2.0, 0.25];
-        let seed = 7;
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("a pool");
-            pool.install(|| sweep(&g, None, &cfg, seed, None))
-        };
-        let c = &cfg.community;
-        let limits = c.size_limits(g.n());
-        let main = detect_run(&g, c.algorithm, 1.0, seed, limits, c.iterations, None);
-        let one = run(1);
-        assert_eq!(one.labels, canonical(&main.labels).0);
-        let resolutions: Vec<f64> = one.sweep.iter().map(|s| s.resolution).collect();
-        assert_eq!(resolutions, c.resolutions);
-        let mut counts = Vec::new();
-        for s in &one.sweep[1..] {
-            let d = detect_near(&g, &main, s.resolution, seed, limits, c.iterations);
-            let q = graph::modularity(&g, &d.labels, s.resolution);
-            assert_eq!(s.modularity.to_bits(), q.to_bits(), "γ = {}", s.resolution);
-            assert_eq!(s.communities, d.labels.iter().max().map_or(0, |m| m + 1));
-            assert_eq!(s.merged_small, d.merged);
-            counts.push(s.communities);
-        }
-        assert!(counts.windows(2).any(|w| w[0] != w[1]), "{counts:?}");
-        for threads in [2, 4] {
-            let other = run(threads);
-            assert_eq!(other.labels, one.labels, "{threads} threads");
-            for (a, b) in other.sweep.iter().zip(&one.sweep) {
-                assert_eq!(a.resolution.to_bits(), b.resolution.to_bits());
-                assert_eq!(a.modularity.to_bits(), b.modularity.to_bits());
-                assert_eq!(
-                    (a.communities, a.merged_small),
-                    (b.communities, b.merged_small)
-                );
+        for algorithm in [Algorithm::Leiden, Algorithm::Louvain] {
+            let mut cfg = ClusterConfig::default();
+            cfg.community.algorithm = algorithm;
+            cfg.community.resolutions = vec![1.0, 0.5, 5.0, 2.0, 0.25];
+            let seed = 7;
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("a pool");
+                pool.install(|| sweep(&g, None, &cfg, seed, None))
+            };
+            let c = &cfg.community;
+            let limits = c.size_limits(g.n());
+            let main = detect_run(&g, algorithm, 1.0, seed, limits, c.iterations, None);
+            let near: Vec<bool> = c.resolutions[1..]
+                .iter()
+                .map(|&r| starts_near(&main, r))
+                .collect();
+            let leiden = algorithm == Algorithm::Leiden;
+            assert_eq!(near, [leiden, false, leiden, leiden], "{algorithm:?}");
+            let one = run(1);
+            assert_eq!(one.labels, canonical(&main.labels).0);
+            let resolutions: Vec<f64> = one.sweep.iter().map(|s| s.resolution).collect();
+            assert_eq!(resolutions, c.resolutions);
+            let mut counts = Vec::new();
+            for s in &one.sweep[1..] {
+                let d = detect_near(&g, &main, s.resolution, seed, limits, c.iterations);
+                let q = graph::modularity(&g, &d.labels, s.resolution);
+                assert_eq!(s.modularity.to_bits(), q.to_bits(), "γ = {}", s.resolution);
+                assert_eq!(s.communities, d.labels.iter().max().map_or(0, |m| m + 1));
+                assert_eq!(s.merged_small, d.merged);
+                counts.push(s.communities);
+            }
+            assert!(counts.windows(2).any(|w| w[0] != w[1]), "{counts:?}");
+            for threads in [2, 4] {
+                let other = run(threads);
+                assert_eq!(other.labels, one.labels, "{threads} threads");
+                for (a, b) in other.sweep.iter().zip(&one.sweep) {
+                    assert_eq!(a.resolution.to_bits(), b.resolution.to_bits());
+                    assert_eq!(a.modularity.to_bits(), b.modularity.to_bits());
+                    assert_eq!(
+                        (a.communities, a.merged_small),
+                        (b.communities, b.merged_small)
+                    );
+                }
             }
         }
     }

@@ -679,6 +679,13 @@ impl Detected {
     }
 }
 
+/// Whether [`detect_near`] at γ starts from `main` on an aggregate graph
+/// (Leiden, γ at most [`NEAR_FINER_MAX`] times `main`'s) rather than making
+/// a fresh run on the whole graph.
+pub fn starts_near(main: &Detected, gamma: f64) -> bool {
+    main.levels.is_some() && gamma <= NEAR_FINER_MAX * main.gamma
+}
+
 /// Another resolution γ of a sweep, near the one `main` ran at (Leiden):
 /// Leiden on `g` aggregated by one level of `main`'s final pass, started
 /// from `main`'s communities. The level is the deepest with at least
@@ -703,11 +710,7 @@ pub fn detect_near(
     limits: (usize, usize),
     iterations: usize,
 ) -> Detected {
-    let Some(levels) = main
-        .levels
-        .as_ref()
-        .filter(|_| gamma <= NEAR_FINER_MAX * main.gamma)
-    else {
+    let Some(levels) = main.levels.as_ref().filter(|_| starts_near(main, gamma)) else {
         let algorithm = match main.levels {
             Some(_) => Algorithm::Leiden,
             None => Algorithm::Louvain,
