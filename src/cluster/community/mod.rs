@@ -488,7 +488,8 @@ fn sweep(
     // its result does not depend on the others or on the thread count. By
     // then the main detection, and at 10M accounts k-means beside it, are
     // done and a core would sit idle: there the two took 10.7 and 10.8 s
-    // side by side against 6.4 + 6.8 s one after the other. A resolution far
+    // side by side, against 6.4 + 6.8 s one after the other in a run of the
+    // old code in an hour as fast (docs/PERFORMANCE.md). A resolution far
     // from the main one (or any, with Louvain) is a fresh run on the whole
     // graph; those run one at a time, as two would hold two working sets of
     // the largest graph at once.
