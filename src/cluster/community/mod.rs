@@ -513,12 +513,11 @@ fn sweep(
         }
     }
     sweep.extend(scored.into_iter().flatten());
-    let (resolution, modularity, merged_small) = (gamma, q, main.merged);
     Found {
         labels,
-        resolution,
-        modularity,
-        merged_small,
+        resolution: gamma,
+        modularity: q,
+        merged_small: main.merged,
         sweep,
         warm_used,
     }
@@ -541,35 +540,17 @@ fn start_partition(w: &[Option<u32>], order: Option<&[u32]>) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{Rng, SeedableRng};
-
-    /// Blocks of sub-blocks with a few random edges between them: coarser
-    /// and finer structure than γ = 1 picks, so each resolution differs.
-    fn planted(blocks: usize, subs: usize, size: usize) -> graph::Csr {
-        let n = blocks * subs * size;
-        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
-        let mut edges = Vec::new();
-        for v in 0..n {
-            let (sub, block) = (v / size * size, v / (size * subs) * size * subs);
-            for (lo, len, d) in [(sub, size, 4), (block, size * subs, 3), (0, n, 4)] {
-                for _ in 0..d {
-                    let u = lo + rng.gen_range(0..len);
-                    if u != v {
-                        edges.push((v as u32, u as u32, 1.0));
-                    }
-                }
-            }
-        }
-        graph::Csr::from_edges(n, &edges)
-    }
+    use detect::tests::nested_planted;
 
     #[test]
     fn each_resolution_of_the_sweep_is_its_own_run_from_the_main_one_on_any_thread_count() {
         // The extra resolutions near the main one run side by side, a far
         // one (and every one with Louvain) alone: each must be what it is
         // computed alone from the main detection, listed in the pipeline's
-        // order, whatever the number of threads.
-        let g = planted(6, 4, 50);
+        // order, whatever the number of threads. Sub-blocks inside blocks
+        // give coarser and finer structure than γ = 1 picks, so the
+        // resolutions differ.
+        let g = nested_planted(6, 4, 50, 3);
         for algorithm in [Algorithm::Leiden, Algorithm::Louvain] {
             let mut cfg = ClusterConfig::default();
             cfg.community.algorithm = algorithm;

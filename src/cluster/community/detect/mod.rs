@@ -743,4 +743,4 @@ pub fn detect_near(
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -174,7 +174,12 @@ fn warm_started_leiden_improves_on_its_start() {
 /// A two-level planted partition: `blocks` blocks of `subs` sub-blocks of
 /// `size` nodes; each node draws `d_sub` edges inside its sub-block, `d_block`
 /// inside its block and `d_out` anywhere (unit weights, duplicates summed).
-fn nested_planted(blocks: usize, subs: usize, size: usize, seed: u64) -> Csr {
+pub(in crate::cluster::community) fn nested_planted(
+    blocks: usize,
+    subs: usize,
+    size: usize,
+    seed: u64,
+) -> Csr {
     let (d_sub, d_block, d_out) = (6, 3, 1);
     let n = blocks * subs * size;
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
