@@ -45,10 +45,11 @@ pub fn tracing() -> bool {
     std::env::var_os("STRATA_TRACE").is_some()
 }
 
-/// CPU seconds this process has used, on all its threads (user and
-/// system); None off Unix. For `STRATA_TRACE`: between two lines, CPU time
-/// over wall time is how many cores a step kept busy.
-pub fn cpu_seconds() -> Option<f64> {
+/// CPU seconds this process has used, on all its threads: user and system
+/// together, and system alone (the kernel's share: mostly zeroing the pages
+/// of fresh memory); None off Unix. For `STRATA_TRACE`: between two lines,
+/// CPU time over wall time is how many cores a step kept busy.
+pub fn cpu_seconds() -> Option<(f64, f64)> {
     #[cfg(unix)]
     {
         let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
@@ -59,7 +60,7 @@ pub fn cpu_seconds() -> Option<f64> {
         // SAFETY: the call succeeded, so the struct is written.
         let u = unsafe { u.assume_init() };
         let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        Some(secs(u.ru_utime) + secs(u.ru_stime))
+        Some((secs(u.ru_utime) + secs(u.ru_stime), secs(u.ru_stime)))
     }
     #[cfg(not(unix))]
     None
@@ -72,7 +73,7 @@ pub fn trace(what: &str, since: std::time::Instant) {
             .map(|(now, peak)| format!(", RSS {:.2} GiB (peak {:.2})", gib(now), gib(peak)))
             .unwrap_or_default();
         let cpu = cpu_seconds()
-            .map(|c| format!(", CPU {c:.1} s so far"))
+            .map(|(c, sys)| format!(", CPU {c:.1} s so far (system {sys:.1})"))
             .unwrap_or_default();
         eprintln!(
             "trace: {what}: {:.2} s{rss}{cpu}",
@@ -87,7 +88,9 @@ pub fn trace(what: &str, since: std::time::Instant) {
 /// `madvise`, so nothing gets them unasked). For the large arrays read at
 /// random (NN-descent's points and lists): with 4 KiB pages nearly every
 /// access at millions of points also misses the TLB and walks the page
-/// tables. Plain allocation where the advice is not available.
+/// tables. Plain allocation where the advice is not available. The advice
+/// outlives the vector (it stays with the addresses): [`end_huge_pages`]
+/// withdraws it.
 ///
 /// The first write is spread over rayon's threads. It is when the kernel
 /// zeroes each page (and, on a virtual machine, when the host backs it), which
@@ -110,6 +113,10 @@ pub fn huge_vec<T: Clone + Send + Sync>(len: usize, value: T) -> Vec<T> {
             unsafe {
                 libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_HUGEPAGE);
             }
+            ADVISED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((a, b - a));
         }
     }
     // Chunks of about 2 MiB: one huge page each, and few enough tasks.
@@ -127,6 +134,29 @@ pub fn huge_vec<T: Clone + Send + Sync>(len: usize, value: T) -> Vec<T> {
     v
 }
 
+/// The address ranges [`huge_vec`] advised, until [`end_huge_pages`].
+#[cfg(target_os = "linux")]
+static ADVISED: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
+
+/// Withdraw the huge-page advice from every range [`huge_vec`] gave it to.
+/// The advice stays with the addresses, not the vector: once the vector is
+/// freed, the allocator hands its addresses to other allocations, and each
+/// of their first touches would be a fresh huge page to zero, far dearer on
+/// these VMs than 4 KiB ones (see [`huge_vec`]). Pages already given stay as
+/// they are, so vectors still alive keep theirs; only later first touches
+/// get 4 KiB pages. Call it once the arrays read at random are built.
+pub fn end_huge_pages() {
+    #[cfg(target_os = "linux")]
+    for (a, len) in ADVISED.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+        // SAFETY: advice only: MADV_NOHUGEPAGE changes how pages not yet
+        // touched will be backed, never their contents, and on a range no
+        // longer mapped madvise fails without effect.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -135,6 +165,48 @@ mod tests {
             let (now, peak) = super::resident().expect("/proc/self/status");
             assert!(now > 0 && peak >= now, "{now} {peak}");
         }
+    }
+
+    /// The flags Linux lists for the mapping holding `addr` (smaps' VmFlags).
+    #[cfg(target_os = "linux")]
+    fn vm_flags(addr: usize) -> Vec<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ').filter(|(r, _)| r.contains('-')) {
+                if let Some((a, b)) = range.split_once('-') {
+                    if let (Ok(a), Ok(b)) =
+                        (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                    {
+                        inside = (a..b).contains(&addr);
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(flags) = line.strip_prefix("VmFlags:") {
+                    return flags.split_whitespace().map(str::to_string).collect();
+                }
+            }
+        }
+        panic!("no mapping holds {addr:#x}");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_huge_page_advice_is_withdrawn_and_the_values_kept() {
+        // 16 MiB: whole 2 MiB pages inside it, whatever the alignment.
+        let v = super::huge_vec(4 << 20, 7u32);
+        let inner = (v.as_ptr() as usize).next_multiple_of(2 << 20);
+        // (Not asserted advised first: another test's run may withdraw it
+        // in between; once withdrawn, by anyone, it stays so.)
+        super::end_huge_pages();
+        let flags = vm_flags(inner);
+        assert!(
+            flags.iter().any(|f| f == "nh") && !flags.iter().any(|f| f == "hg"),
+            "{flags:?}"
+        );
+        assert!(v.iter().all(|&x| x == 7));
     }
 
     #[test]
