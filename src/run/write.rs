@@ -317,21 +317,20 @@ fn tier_columns(
     cols.push(Column::new("first_flagged".into(), first));
     cols.push(Column::new("reason_short".into(), short));
     cols.push(Column::new("reason".into(), reason));
-    let or_none = |v: &Vec<Option<String>>| {
+    // Last month's, or (a first month) no values: a null column, not a
+    // vector of n Nones turned into one.
+    let or_none = |name: &str, v: &Vec<Option<String>>| {
         if v.len() == n {
-            v.clone()
+            Column::new(name.into(), v)
         } else {
-            vec![None; n]
+            Column::full_null(name.into(), n, &DataType::String)
         }
     };
-    cols.push(Column::new(
-        "previous_suggested_tier".into(),
-        or_none(&history.previous_suggested_tier),
+    cols.push(or_none(
+        "previous_suggested_tier",
+        &history.previous_suggested_tier,
     ));
-    cols.push(Column::new(
-        "previous_exception".into(),
-        or_none(&history.previous_exception),
-    ));
+    cols.push(or_none("previous_exception", &history.previous_exception));
     Ok(cols)
 }
 
