@@ -144,7 +144,9 @@ static ADVISED: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Ve
 /// of their first touches would be a fresh huge page to zero, far dearer on
 /// these VMs than 4 KiB ones (see [`huge_vec`]). Pages already given stay as
 /// they are, so vectors still alive keep theirs; only later first touches
-/// get 4 KiB pages. Call it once the arrays read at random are built.
+/// get 4 KiB pages. The run calls it after the clustering, not after the
+/// kNN: Leiden's arrays, read at random too, land on the same addresses
+/// (withdrawn before Leiden, Leiden ran slower: docs/PERFORMANCE.md).
 pub fn end_huge_pages() {
     #[cfg(target_os = "linux")]
     for (a, len) in ADVISED.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {

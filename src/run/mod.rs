@@ -267,9 +267,10 @@ pub fn run(p: &Pipeline, opts: &RunOptions, progress: &dyn Progress) -> Result<R
             return Ok((None, held.expect("held: no writer beside")));
         }
         let clustered = cluster(p, opts, as_of, matrix, &out_root, &mut stages)?;
-        // The kNN's huge-page advice has served its arrays and, through the
-        // addresses the allocator reuses, Leiden's; the stages from here
-        // fill fresh buffers in order, where a huge page costs more to touch.
+        // The kNN's huge-page advice has served its arrays and, it seems,
+        // Leiden's, which land on the same addresses; the stages from here
+        // fill fresh buffers in order, where a huge page costs more to touch
+        // first (see memory::end_huge_pages).
         crate::memory::end_huge_pages();
         let frame = match (held, writer) {
             (Some(frame), _) => frame,
