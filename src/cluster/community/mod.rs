@@ -18,6 +18,7 @@ use std::borrow::Cow;
 use std::time::Instant;
 
 use ndarray::ArrayView2;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::kmeans::canonical;
@@ -500,7 +501,6 @@ fn sweep(
         traced(gamma, t);
         score_of(gamma, q, &labels, &d)
     };
-    use rayon::prelude::*;
     let mut scored: Vec<Option<ResolutionScore>> = others.iter().map(|_| None).collect();
     scored
         .par_iter_mut()
