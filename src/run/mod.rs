@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cluster::{stability, Method, Methods, Prepared, Segmentation};
+use crate::cluster::{Method, Methods, Segmentation};
 use crate::compare::{self, Comparison, CurrentTiers};
 use crate::config::Pipeline;
 use crate::error::{Error, Result};
@@ -23,10 +23,12 @@ use crate::rundir::{self, OutputLock};
 use crate::schema;
 
 mod manifest;
+mod segment;
 mod stages;
 mod text;
 mod write;
 
+pub use segment::segment;
 use stages::Stages;
 pub use text::summary_text;
 use write::{write_comparison, write_outputs, write_results, FrameLayout, Threads};
@@ -687,132 +689,4 @@ fn record_segment_history(
         },
     );
     Ok(())
-}
-
-/// The cluster stage: k-means and communities, each with its stability.
-pub fn segment(
-    p: &Pipeline,
-    m: &FeatureMatrix,
-    methods: &Methods,
-    progress: &dyn Progress,
-    previous: &dyn Fn(&dyn Method) -> Option<Vec<Option<u32>>>,
-) -> Result<Vec<Segmentation>> {
-    let cfg = &p.cluster;
-    let seed = p.seed;
-    // Each method's first part on every core (the communities' similarity
-    // graph), in turn.
-    let mut prepared = Vec::new();
-    for method in methods.iter() {
-        let Some(what) = method.preparation() else {
-            prepared.push(Prepared::nothing());
-            continue;
-        };
-        progress.stage(what);
-        let t = Instant::now();
-        let made = method.prepare(m.x.view(), cfg, seed)?;
-        progress.done(
-            what,
-            &format!("{} ({:.1} s)", made.summary, t.elapsed().as_secs_f64()),
-        );
-        prepared.push(made);
-    }
-    let previous: Vec<Option<Vec<Option<u32>>>> = methods
-        .iter()
-        .map(|method| {
-            method
-                .wants_previous(cfg)
-                .then(|| previous(method))
-                .flatten()
-        })
-        .collect();
-    // A method's fit and then its stability runs.
-    let fit = |i: usize, method: &dyn Method, made: Prepared| -> Result<Segmentation> {
-        let t = Instant::now();
-        let mut s = method.fit_prepared(m.x.view(), cfg, seed, previous[i].as_deref(), made)?;
-        crate::memory::trace(method.name(), t);
-        if cfg.stability.runs > 0 {
-            let t = Instant::now();
-            let fitted = &s;
-            let assessed = stability::assess(
-                m.x.view(),
-                &fitted.labels,
-                &cfg.stability,
-                seed,
-                |pool, per_run| method.refit_shared(pool, per_run, fitted, cfg),
-                |draw, shared, seed| method.refit(draw, shared, fitted, cfg, seed),
-            )?;
-            s.stability = Some(assessed);
-            crate::memory::trace(&format!("stability of {}", method.name()), t);
-        }
-        // What the fit kept for the runs is not needed past them.
-        s.reuse = None;
-        Ok(s)
-    };
-    let done = |method: &dyn Method, s: &Segmentation| {
-        progress.done(
-            method.label(),
-            &format!("{} ({:.1} s)", method.summary(s), s.seconds),
-        )
-    };
-    // Then the fits side by side, each with its stability runs: Leiden's
-    // local moves and refinement run on one core, and k-means takes the
-    // other. Each fit is the same on any number of threads, so running them
-    // at once changes no result; the progress lines keep the methods' order.
-    let mut out = Vec::new();
-    if rayon::current_num_threads() == 1 || methods.0.len() == 1 {
-        for (i, (method, made)) in methods.iter().zip(prepared).enumerate() {
-            progress.stage(method.label());
-            let s = fit(i, method, made)?;
-            done(method, &s);
-            out.push(s);
-        }
-    } else {
-        // The primary method is fitted here and the others are handed to
-        // the pool. Each of those is running before the primary starts, so
-        // that no worker, waiting inside the primary's parallel work, picks
-        // up a whole method from the pool's queue and holds the primary's
-        // work below it on its stack until that method is done.
-        let mut fitted: Vec<Option<Result<Segmentation>>> = methods.iter().map(|_| None).collect();
-        let mut prepared = prepared.into_iter();
-        let mut primary = prepared.next();
-        rayon::in_place_scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let (started, start) = std::sync::mpsc::channel();
-            for (i, (method, made)) in (1..).zip(methods.iter().skip(1).zip(prepared)) {
-                let (tx, started, fit) = (tx.clone(), started.clone(), &fit);
-                scope.spawn(move |_| {
-                    let _ = started.send(());
-                    // The receiver outlives the scope's tasks.
-                    let _ = tx.send((i, fit(i, method, made)));
-                });
-            }
-            drop((tx, started));
-            for _ in 1..methods.0.len() {
-                let _ = start.recv();
-            }
-            for (i, method) in methods.iter().enumerate() {
-                progress.stage(method.label());
-                if i == 0 {
-                    let made = primary.take().expect("one prepared per method");
-                    fitted[0] = Some(fit(0, method, made));
-                }
-                while fitted[i].is_none() {
-                    let Ok((j, s)) = rx.recv() else { break };
-                    fitted[j] = Some(s);
-                }
-                if let Some(Ok(s)) = &fitted[i] {
-                    done(method, s);
-                }
-            }
-        });
-        for s in fitted {
-            out.push(s.expect("every fit sends its result")?);
-        }
-    }
-    if cfg.stability.runs > 0 {
-        // Each method's runs followed its fit.
-        progress.stage("stability");
-        progress.done("stability", &format!("{} runs", cfg.stability.runs));
-    }
-    Ok(out)
 }

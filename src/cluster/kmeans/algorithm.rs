@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::lloyd;
+use super::prediction::{self, THRESHOLD};
 use super::silhouette::silhouettes;
 use super::{KMeansConfig, MIN_ACCOUNTS_PER_SEGMENT};
 use crate::error::{Error, Result};
@@ -25,97 +26,22 @@ pub struct KScore {
     pub calinski_harabasz: f64,
     #[serde(deserialize_with = "crate::schema::real::one")]
     pub davies_bouldin: f64,
+    /// Mean over [`prediction_strength_splits`](Self::prediction_strength_splits) half-splits ([`prediction`]).
     #[serde(deserialize_with = "crate::schema::real::one")]
     pub prediction_strength: f64,
+    /// Its standard error (0 in runs written before it was kept).
+    #[serde(default, deserialize_with = "crate::schema::real::one")]
+    pub prediction_strength_se: f64,
+    /// How many half-splits it took to settle (0: not scored).
+    #[serde(default)]
+    pub prediction_strength_splits: usize,
 }
 
-/// Prediction strength of k on `x` (see the module doc), averaged over `splits`.
-pub fn prediction_strength(
-    x: ArrayView2<f64>,
-    k: usize,
-    cfg: &KMeansConfig,
-    seed: u64,
-    splits: usize,
-) -> Result<f64> {
-    let worst = prediction_strength_splits(x, k, cfg, seed, splits)?;
-    if worst.is_empty() {
-        return Ok(f64::NAN);
+impl KScore {
+    /// Whether this k's prediction strength passes ([`prediction::passes`]).
+    pub fn passes(&self) -> bool {
+        prediction::passes(self.prediction_strength, self.prediction_strength_se)
     }
-    let total: f64 = worst.iter().sum();
-    Ok(total / splits as f64)
-}
-
-/// Each half-split's prediction strength of k on `x`, in split order (their
-/// mean is [`prediction_strength`]); empty when `x` has fewer than 4k rows.
-pub fn prediction_strength_splits(
-    x: ArrayView2<f64>,
-    k: usize,
-    cfg: &KMeansConfig,
-    seed: u64,
-    splits: usize,
-) -> Result<Vec<f64>> {
-    let n = x.nrows();
-    if n < 4 * k {
-        return Ok(Vec::new());
-    }
-    // Local minima would read as instability: fit the halves with at least 10 restarts.
-    let cfg = &KMeansConfig {
-        restarts: cfg.restarts.max(10),
-        ..cfg.clone()
-    };
-    // The splits at once, each fitting its halves at once (at a few thousand
-    // rows one fit cannot keep two cores busy); summed in split order, so
-    // the value does not depend on the thread count.
-    let worst: Vec<f64> = (0..splits)
-        .into_par_iter()
-        .map(|s| {
-            let mut rng = Xoshiro256Plus::seed_from_u64(seed ^ (0x9e37 + s as u64));
-            let mut idx: Vec<usize> = (0..n).collect();
-            rand::seq::SliceRandom::shuffle(idx.as_mut_slice(), &mut rng);
-            let (train, test) = idx.split_at(n / 2);
-            let (mut train, mut test) = (train.to_vec(), test.to_vec());
-            train.sort_unstable();
-            test.sort_unstable();
-            let xtr = take_rows(x, &train);
-            let xte = take_rows(x, &test);
-            let (trained, tested) = rayon::join(
-                || {
-                    fit_seeded(
-                        xtr.view(),
-                        k,
-                        cfg,
-                        seed.wrapping_add(s as u64),
-                        Seeding::PlusPlus,
-                    )
-                },
-                || {
-                    fit_seeded(
-                        xte.view(),
-                        k,
-                        cfg,
-                        seed.wrapping_add(100 + s as u64),
-                        Seeding::PlusPlus,
-                    )
-                },
-            );
-            let ((_, ctr, _), (lte, _, _)) = (trained?, tested?);
-            // Assign test points to the training centroids.
-            let (pred, _) = nearest(xte.view(), &ctr);
-            let c = crate::partition::Contingency::new(&lte, &pred);
-            Ok((0..c.rows.len())
-                .filter(|&j| c.rows[j] > 1)
-                .map(|j| {
-                    let nj = c.rows[j] as f64;
-                    let same: f64 = c.table[j]
-                        .iter()
-                        .map(|&v| v as f64 * (v as f64 - 1.0))
-                        .sum();
-                    same / (nj * (nj - 1.0))
-                })
-                .fold(1.0, f64::min))
-        })
-        .collect::<Result<_>>()?;
-    Ok(worst)
 }
 
 /// A fitted k-means segmentation.
@@ -271,7 +197,7 @@ pub fn greedy_plus_plus(x: ArrayView2<f64>, k: usize, rng: &mut Xoshiro256Plus) 
 
 /// Each row's nearest centroid (the lowest label on a tie) and the inertia, in
 /// one parallel pass (linfa's `predict` and a separate inertia pass took two).
-fn nearest(x: ArrayView2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
+pub(super) fn nearest(x: ArrayView2<f64>, centroids: &Array2<f64>) -> (Vec<usize>, f64) {
     let (x, c) = (x.as_standard_layout(), centroids.as_standard_layout());
     let (xs, cs) = (
         x.as_slice().expect("standard layout"),
@@ -458,6 +384,8 @@ fn score(x: ArrayView2<f64>, k: usize, labels: &[usize], inertia: f64) -> KScore
         calinski_harabasz: calinski_harabasz_with(x, labels, &means),
         davies_bouldin: davies_bouldin_with(x, labels, &means),
         prediction_strength: f64::NAN,
+        prediction_strength_se: f64::NAN,
+        prediction_strength_splits: 0,
     }
 }
 
@@ -487,42 +415,35 @@ fn with_silhouettes(
     }
 }
 
-/// Each score's prediction strength, k by k, until [`choose_k`] has its
-/// answer: after the first k that passes, the first that fails ends the run
-/// of passing k's, and larger k are not scored (their prediction strength
-/// stays NaN). Each value depends only on the rows, k and the seed.
+/// Each score's prediction strength on the rows of `x`, as the choice of k
+/// needs them ([`prediction::along_the_range`]: larger k than the run of
+/// passing k's are not scored, their prediction strength stays NaN). Each
+/// value depends only on the rows, k and the seed.
 fn with_prediction_strength(
     x: ArrayView2<f64>,
     scores: &mut [KScore],
     cfg: &KMeansConfig,
     seed: u64,
 ) -> Result<()> {
-    let mut passed = false;
-    for s in scores.iter_mut() {
-        s.prediction_strength = prediction_strength(x, s.k, cfg, seed, PS_SPLITS)?;
-        let pass = s.prediction_strength >= PS_THRESHOLD;
-        if passed && !pass {
-            break;
-        }
-        passed |= pass;
+    let ks: Vec<usize> = scores.iter().map(|s| s.k).collect();
+    for (s, p) in scores
+        .iter_mut()
+        .zip(prediction::along_the_range(x, &ks, cfg, seed)?)
+    {
+        s.prediction_strength = p.mean;
+        s.prediction_strength_se = p.se;
+        s.prediction_strength_splits = p.splits;
     }
     Ok(())
 }
 
-/// Prediction strength a k needs to be chosen.
-pub const PS_THRESHOLD: f64 = 0.8;
-/// Random half-splits prediction strength is averaged over (its estimate is
-/// noisy: with 2 splits the chosen k flipped between 4 and 5 on samples
-/// differing only in noise).
-pub const PS_SPLITS: usize = 5;
-
 /// Choose k by the documented rule: the largest k of the first unbroken run
-/// of k's (in k order) whose prediction strength is at least
-/// [`PS_THRESHOLD`]; when none reaches it, the highest silhouette.
+/// of k's (in k order) whose prediction strength passes ([`KScore::passes`]);
+/// when none does, the highest silhouette.
 pub fn choose_k(scores: &[KScore]) -> usize {
     let mut run: Option<usize> = None;
     for s in scores {
-        if s.prediction_strength >= PS_THRESHOLD {
+        if s.passes() {
             run = Some(s.k);
         } else if run.is_some() {
             break;
@@ -536,6 +457,37 @@ pub fn choose_k(scores: &[KScore]) -> usize {
         .filter(|s| s.silhouette.is_finite())
         .max_by(|a, b| a.silhouette.total_cmp(&b.silhouette).then(b.k.cmp(&a.k)))
         .map_or(scores[0].k, |s| s.k)
+}
+
+/// How k was chosen, in words (the report shows it beside the scores; a
+/// choice by silhouette starts "no k reached", which the stability warnings
+/// look for, as in runs written before).
+fn chosen_by(scores: &[KScore], k: usize, cfg: &KMeansConfig, hi: usize, sample: usize) -> String {
+    let of = |s: &KScore| {
+        format!(
+            "{:.2} ± {:.2} over {} half-splits",
+            s.prediction_strength, s.prediction_strength_se, s.prediction_strength_splits
+        )
+    };
+    let fitted = format!("k = {}..={hi} fitted on {sample} accounts", cfg.k_min);
+    match scores.iter().find(|s| s.k == k).filter(|s| s.passes()) {
+        Some(chosen) => {
+            let from = scores.iter().find(|s| s.passes()).map_or(k, |s| s.k);
+            let next = scores
+                .iter()
+                .find(|s| s.k == k + 1 && s.prediction_strength.is_finite())
+                .map_or(String::new(), |s| format!(", not at k = {} ({})", s.k, of(s)));
+            format!(
+                "prediction strength at least {THRESHOLD} by {} standard errors at k = {from}..={k} ({} at k = {k}){next}; {fitted}",
+                prediction::PASS_SE,
+                of(chosen)
+            )
+        }
+        None => format!(
+            "no k reached prediction strength {THRESHOLD} by {} standard errors: highest silhouette over {fitted}",
+            prediction::PASS_SE
+        ),
+    }
 }
 
 /// Run k-means as configured: fixed k, or k chosen over the range.
@@ -570,28 +522,11 @@ pub fn run(x: ArrayView2<f64>, cfg: &KMeansConfig, seed: u64) -> Result<KMeansRe
             crate::memory::trace("k-means: each k fitted", t);
             with_silhouettes(xs.view(), &mut scores, &fits, cfg, seed);
             crate::memory::trace("k-means: silhouettes", t);
-            with_prediction_strength(xs.view(), &mut scores, cfg, seed)?;
+            // On samples of all rows, not of this one ([`prediction`]).
+            with_prediction_strength(x, &mut scores, cfg, seed)?;
             crate::memory::trace("k-means: prediction strength", t);
             let k = choose_k(&scores);
-            let ps = scores
-                .iter()
-                .find(|s| s.k == k)
-                .map_or(f64::NAN, |s| s.prediction_strength);
-            let how = if ps >= PS_THRESHOLD {
-                let from = scores
-                    .iter()
-                    .find(|s| s.prediction_strength >= PS_THRESHOLD)
-                    .map_or(k, |s| s.k);
-                let next = scores
-                    .iter()
-                    .find(|s| s.k == k + 1 && s.prediction_strength.is_finite())
-                    .map_or(String::new(), |s| {
-                        format!(", not at k = {} ({:.2})", s.k, s.prediction_strength)
-                    });
-                format!("prediction strength >= {PS_THRESHOLD} at k = {from}..={k} ({ps:.2} at k = {k}){next}; k = {}..={hi} fitted on {} accounts", cfg.k_min, xs.nrows())
-            } else {
-                format!("no k reached prediction strength {PS_THRESHOLD}: highest silhouette over k = {}..={hi}, scored on {} accounts", cfg.k_min, xs.nrows())
-            };
+            let how = chosen_by(&scores, k, cfg, hi, xs.nrows());
             (k, scores, how)
         }
     };
@@ -757,6 +692,41 @@ mod tests {
             .scores
             .iter()
             .all(|s| s.inertia.is_finite() && s.davies_bouldin.is_finite()));
+    }
+
+    #[test]
+    fn the_chosen_k_passes_by_two_standard_errors_and_old_runs_read_as_before() {
+        let k = |k: usize, ps: f64, se: f64, splits: usize| KScore {
+            k,
+            inertia: 1.0,
+            silhouette: 0.1 * k as f64,
+            calinski_harabasz: 1.0,
+            davies_bouldin: 1.0,
+            prediction_strength: ps,
+            prediction_strength_se: se,
+            prediction_strength_splits: splits,
+        };
+        // k = 6's mean is above 0.8 but not by two standard errors.
+        let scores = [
+            k(2, 0.99, 0.0, 5),
+            k(3, 0.95, 0.02, 10),
+            k(4, 0.82, 0.03, 30),
+            k(5, f64::NAN, f64::NAN, 0),
+        ];
+        assert_eq!(choose_k(&scores), 3);
+        let cfg = KMeansConfig::default();
+        let how = chosen_by(&scores, 3, &cfg, 5, 5000);
+        assert!(how.contains("at k = 2..=3 (0.95 ± 0.02 over 10 half-splits at k = 3), not at k = 4 (0.82 ± 0.03 over 30 half-splits)"), "{how}");
+        // A run written before the standard error was kept: 0, the old rule.
+        let old: KScore = serde_json::from_str(
+            r#"{"k": 4, "inertia": 1, "silhouette": 0.2, "calinski_harabasz": 1, "davies_bouldin": 1, "prediction_strength": 0.82}"#,
+        )
+        .unwrap();
+        assert!(old.passes() && old.prediction_strength_splits == 0);
+        // None passes: the highest silhouette, said so as the warnings expect.
+        let none = [k(2, 0.6, 0.05, 10), k(3, 0.7, 0.05, 10)];
+        assert_eq!(choose_k(&none), 3);
+        assert!(chosen_by(&none, 3, &cfg, 3, 5000).starts_with("no k reached"));
     }
 
     #[test]
