@@ -109,6 +109,11 @@ fn report_renders_in_headless_chromium_without_errors() {
         assert!(!html.contains(bad), "report.html contains {bad}");
     }
     assert_eq!(html.matches("<script>").count(), 1, "one inline script");
+    // Choosing k gives each scored k's prediction strength with its margin.
+    assert!(
+        html.contains("Prediction strength by k") && html.contains("<th>standard error</th>"),
+        "no prediction-strength table"
+    );
     let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-2026-11.png");
     let profile = tempfile::tempdir().unwrap();
     let flags = [

@@ -41,6 +41,7 @@ pub(super) fn k_choice(h: &mut String, c: &Document) -> Result<()> {
         let svg =
             charts::small_multiples(&ks, "k", &series, chosen as f64).map_err(Error::Internal)?;
         let _ = write!(h, "<div class=\"charts\">{svg}</div><p class=\"note\">The black dot marks the chosen k.</p>");
+        strength_table(h, scores);
     } else {
         h.push_str(
             "<p class=\"note\">k was fixed in the pipeline file, so no other k was scored.</p>",
@@ -48,6 +49,37 @@ pub(super) fn k_choice(h: &mut String, c: &Document) -> Result<()> {
     }
     h.push_str("</section>\n");
     Ok(())
+}
+
+/// Each scored k's prediction strength with its standard error and the
+/// half-splits it took, and whether it passed (runs written before the
+/// standard error was kept show none).
+fn strength_table(h: &mut String, scores: &[KScore]) {
+    let scored: Vec<&KScore> = scores
+        .iter()
+        .filter(|s| s.prediction_strength_splits > 0)
+        .collect();
+    if scored.is_empty() {
+        return;
+    }
+    let _ = write!(
+        h,
+        "<details><summary>Prediction strength by k (a k passes at {} or more by {} standard errors)</summary><table class=\"strength\"><tr><th>k</th><th>prediction strength</th><th>standard error</th><th>half-splits</th><th>passes</th></tr>",
+        crate::cluster::kmeans::prediction::THRESHOLD,
+        crate::cluster::kmeans::prediction::PASS_SE
+    );
+    for s in scored {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.k,
+            f3(Some(s.prediction_strength)),
+            f3(Some(s.prediction_strength_se)),
+            s.prediction_strength_splits,
+            if s.passes() { "yes" } else { "no" }
+        );
+    }
+    h.push_str("</table></details>");
 }
 
 pub(super) fn modularity(h: &mut String, c: &Document) -> Result<()> {
