@@ -495,4 +495,17 @@ mod tests {
             assert!(!s.passes(), "k = {k}: {s:?}");
         }
     }
+
+    #[test]
+    fn a_small_distinct_segment_beside_a_large_one_is_found() {
+        // Skewed data: 95% of accounts in one mass, 5% apart from it. k = 2
+        // re-appears on fresh halves and is the top of the run; k = 3 cuts
+        // the mass arbitrarily and ends it.
+        let x = blobs(&[(0.0, 0.0), (10.0, 10.0)], &[1_900, 100], 6);
+        let cfg = KMeansConfig::default();
+        let s = along_the_range(x.view(), &[2, 3, 4], &cfg, 42).unwrap();
+        assert!(s[0].passes() && s[0].splits >= CONFIRM, "{s:?}");
+        assert!(!s[1].passes(), "{s:?}");
+        assert_eq!(s[2].splits, 0, "past the run's end: {s:?}");
+    }
 }
