@@ -75,21 +75,9 @@ pub fn segment(
     // local moves and refinement run on one core, and k-means takes the
     // other. Each fit is the same on any number of threads, so running them
     // at once changes no result.
-    let prepared: Vec<std::sync::Mutex<Option<Prepared>>> = prepared
-        .into_iter()
-        .map(|p| std::sync::Mutex::new(Some(p)))
-        .collect();
     let fitted = side_by_side(
-        methods.len(),
-        |i| {
-            let made = prepared[i]
-                .lock()
-                .map(|mut p| p.take())
-                .ok()
-                .flatten()
-                .unwrap_or_else(Prepared::nothing);
-            fit(i, methods[i], made)
-        },
+        prepared,
+        |i, made| fit(i, methods[i], made),
         |i| progress.stage(methods[i].label()),
         |i, s| {
             if let Ok(s) = s {
@@ -109,52 +97,59 @@ pub fn segment(
     Ok(out)
 }
 
-/// `work(i)` for `i` in `0..n`, side by side on the pool, the results in
-/// index order; `start(i)` and `end(i, result)` are called on this thread in
-/// index order (`start(i)` before waiting for item `i`, `end` once it is in),
-/// for progress lines. One item, or one thread: one after the other.
+/// `work(i, item)` for each of `items`, side by side on the pool, the
+/// results in item order; `start(i)` and `end(i, result)` are called on this
+/// thread in item order (`start(i)` before waiting for item `i`, `end` once
+/// it is in), for progress lines. One item, or one thread: one after the
+/// other.
 ///
 /// Item 0 runs on this thread and the others are handed to the pool, each
 /// running before item 0 starts, so that no worker, waiting inside item 0's
 /// parallel work, picks up a whole item from the pool's queue and holds item
 /// 0's work below it on its stack until that item is done.
-fn side_by_side<T: Send>(
-    n: usize,
-    work: impl Fn(usize) -> T + Sync,
+fn side_by_side<I: Send, T: Send>(
+    items: Vec<I>,
+    work: impl Fn(usize, I) -> T + Sync,
     mut start: impl FnMut(usize),
     mut end: impl FnMut(usize, &T),
 ) -> Vec<T> {
+    let n = items.len();
     if rayon::current_num_threads() == 1 || n <= 1 {
-        return (0..n)
-            .map(|i| {
+        return items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| {
                 start(i);
-                let r = work(i);
+                let r = work(i, item);
                 end(i, &r);
                 r
             })
             .collect();
     }
     let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let mut items = items.into_iter();
+    let first = items.next();
     rayon::in_place_scope(|scope| {
         let (tx, rx) = std::sync::mpsc::channel();
         let (started, running) = std::sync::mpsc::channel();
         let work = &work;
-        for i in 1..n {
+        for (i, item) in (1..).zip(items) {
             let (tx, started) = (tx.clone(), started.clone());
             scope.spawn(move |_| {
                 let _ = started.send(());
                 // The receiver outlives the scope's tasks.
-                let _ = tx.send((i, work(i)));
+                let _ = tx.send((i, work(i, item)));
             });
         }
         drop((tx, started));
         for _ in 1..n {
             let _ = running.recv();
         }
+        let mut first = first;
         for i in 0..n {
             start(i);
             if i == 0 {
-                out[0] = Some(work(0));
+                out[0] = first.take().map(|item| work(0, item));
             }
             while out[i].is_none() {
                 let Ok((j, r)) = rx.recv() else { break };
@@ -184,8 +179,8 @@ mod tests {
             let events = std::sync::Mutex::new(Vec::new());
             let out = pool.install(|| {
                 side_by_side(
-                    4,
-                    |i| {
+                    vec![(); 4],
+                    |i, ()| {
                         // Later items finish first.
                         std::thread::sleep(std::time::Duration::from_millis(40 - 10 * i as u64));
                         i * 10

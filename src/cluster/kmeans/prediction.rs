@@ -134,8 +134,6 @@ type Splits<'a> = dyn Fn(usize, std::ops::Range<usize>) -> Result<Vec<f64>> + 'a
 struct Estimate {
     k: usize,
     scores: Vec<f64>,
-    /// Too few rows for k: never scored.
-    unscorable: bool,
 }
 
 impl Estimate {
@@ -143,7 +141,6 @@ impl Estimate {
         Estimate {
             k,
             scores: Vec::new(),
-            unscorable: false,
         }
     }
 
@@ -154,7 +151,7 @@ impl Estimate {
     /// Add splits (scored by `split`) until there are at least `at_least`
     /// and the mean is settled (or [`MAX`]); whether it passes.
     fn settle(&mut self, split: &Splits<'_>, at_least: usize) -> Result<bool> {
-        while !self.unscorable {
+        loop {
             let have = self.scores.len();
             let s = self.strength();
             if have >= at_least && (s.settled() || have >= MAX) {
@@ -162,26 +159,13 @@ impl Estimate {
             }
             let to = at_least.max(have + MORE).min(MAX);
             let new = split(self.k, have..to)?;
-            self.unscorable = new.is_empty();
+            if new.is_empty() {
+                // Too few rows for k: not scored (asking again costs nothing).
+                return Ok(false);
+            }
             self.scores.extend(new);
         }
-        Ok(false)
     }
-}
-
-/// Prediction strength of k on the rows of `x`, settled on at least
-/// `at_least` half-splits (see the module doc); [`Strength::NONE`] when the
-/// sample is smaller than 4k rows.
-pub fn prediction_strength(
-    x: ArrayView2<f64>,
-    k: usize,
-    cfg: &KMeansConfig,
-    seed: u64,
-    at_least: usize,
-) -> Result<Strength> {
-    let mut e = Estimate::new(k);
-    e.settle(&|k, r| split_scores(x, k, cfg, seed, r), at_least)?;
-    Ok(e.strength())
 }
 
 /// The prediction strength of each of `ks` (in increasing order) as the
@@ -321,6 +305,21 @@ mod tests {
     use super::*;
     use ndarray::Array2;
     use rand_distr::{Distribution, Normal};
+
+    /// Prediction strength of k on the rows of `x`, settled on at least
+    /// `at_least` half-splits (see the module doc); [`Strength::NONE`] when the
+    /// sample is smaller than 4k rows.
+    fn prediction_strength(
+        x: ArrayView2<f64>,
+        k: usize,
+        cfg: &KMeansConfig,
+        seed: u64,
+        at_least: usize,
+    ) -> Result<Strength> {
+        let mut e = Estimate::new(k);
+        e.settle(&|k, r| split_scores(x, k, cfg, seed, r), at_least)?;
+        Ok(e.strength())
+    }
 
     /// `sizes` Gaussian blobs in 2-D, centres `centres`, unit noise.
     fn blobs(centres: &[(f64, f64)], sizes: &[usize], seed: u64) -> Array2<f64> {
