@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use crate::cluster::community::graph::{split_by, Csr};
+use crate::cluster::community::graph::{split_by, Csr, Weights};
 
 /// Collapse each community of `memb` (dense, `k` labels) into one node:
 /// the weight between two communities is the sum of the weights between
@@ -127,7 +127,7 @@ impl Uppers {
                         for &i in members.of_community(c) {
                             let i = i as usize;
                             inside += g.loops[i];
-                            for (j, wt) in g.neighbors(i) {
+                            g.for_each_neighbor(i, |j, wt| {
                                 let d = memb[j];
                                 if d == c {
                                     inside += wt;
@@ -140,7 +140,7 @@ impl Uppers {
                                         own[*s as usize].1 += wt;
                                     }
                                 }
-                            }
+                            });
                         }
                         for e in own.iter() {
                             slot[e.0 as usize] = u32::MAX;
@@ -240,7 +240,7 @@ impl Uppers {
         Csr {
             offsets,
             targets,
-            weights,
+            weights: Weights::Plain(weights),
             loops,
         }
     }

@@ -144,15 +144,16 @@ impl Gathered {
     /// Gathers `v`'s weight to each neighbouring community.
     fn gather(&mut self, g: &Csr, v: usize, lab: &[u32]) {
         self.touched.reserve(g.offsets[v + 1] - g.offsets[v]);
-        for (u, w) in g.neighbors(v) {
+        let (acc, touched) = (&mut self.acc, &mut self.touched);
+        g.for_each_neighbor(v, |u, w| {
             if w <= 0.0 {
-                continue; // contributes nothing; keeps a zero weight meaning "unseen"
+                return; // contributes nothing; keeps a zero weight meaning "unseen"
             }
             let c = lab[u];
-            let e = &mut self.acc[c as usize][0];
-            self.touched.push_if(c, *e == 0.0);
+            let e = &mut acc[c as usize][0];
+            touched.push_if(c, *e == 0.0);
             *e += w;
-        }
+        });
     }
     /// The gathered community with the largest modularity gain for a node of
     /// strength `kv` (`scale` = γ / 2m) taken out of `current`, staying there
@@ -182,14 +183,21 @@ impl Gathered {
 /// x86-64, or when `s` is empty).
 #[inline(always)]
 fn prefetch<T>(s: &[T]) {
-    #[cfg(target_arch = "x86_64")]
     if !s.is_empty() {
-        // SAFETY: a prefetch is a hint that never faults; the pointer is in bounds.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(s.as_ptr() as *const i8);
-        }
+        prefetch_address(s.as_ptr() as *const u8);
     }
+}
+
+/// [`prefetch`] of the cache line at `p`.
+fn prefetch_address(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Louvain's local moving phase: sweeps until no node moves. Returns whether any node moved.
@@ -307,7 +315,7 @@ fn move_nodes_fast(
         if let Some(&next) = queue.front() {
             let at = g.offsets[next as usize];
             prefetch(&g.targets[at..]);
-            prefetch(&g.weights[at..]);
+            prefetch_address(g.weights.address(at));
             prefetch(&k[next as usize..]);
             prefetch(&lab[next as usize..]);
             if let Some(&after) = queue.get(1) {

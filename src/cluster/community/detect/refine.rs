@@ -76,15 +76,15 @@ pub(super) fn refine(
         // v's weight to each refined community around it, in the order
         // first met (see [`Touched`]).
         touched.reserve(g.offsets[v + 1] - g.offsets[v]);
-        for (u, w) in g.neighbors(v) {
+        g.for_each_neighbor(v, |u, w| {
             if w <= 0.0 {
-                continue; // contributes nothing; keeps a zero weight meaning "unseen"
+                return; // contributes nothing; keeps a zero weight meaning "unseen"
             }
             let r = refined[u];
             let e = &mut sub[r as usize].weight;
             touched.push_if(r, *e == 0.0);
             *e += w;
-        }
+        });
         cands.clear();
         let own = refined[v] as usize;
         for &r in touched.as_slice() {

@@ -271,7 +271,7 @@ fn same_bits(a: &Csr, b: &Csr) -> bool {
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     a.offsets == b.offsets
         && a.targets == b.targets
-        && bits(&a.weights) == bits(&b.weights)
+        && bits(&a.weights.to_vec()) == bits(&b.weights.to_vec())
         && bits(&a.loops) == bits(&b.loops)
 }
 

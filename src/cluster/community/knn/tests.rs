@@ -379,6 +379,53 @@ fn locality_numbered_graph_gives_account_labels_independent_of_threads() {
 }
 
 #[test]
+fn the_similarity_graphs_weights_are_a_byte_each_and_the_same_to_the_bit() {
+    use crate::cluster::community::graph::Weights;
+    let (x, _) = blobs(600, 4, 3, 5);
+    let knn = exact(&x, 600, 4, 10);
+    let set = |u: usize| {
+        let mut s: Vec<u32> = knn.row(u).to_vec();
+        s.push(u as u32);
+        s.sort_unstable();
+        s
+    };
+    let g = graph(&knn, Weighting::Snn);
+    assert!(matches!(g.weights, Weights::Coded { .. }));
+    for u in 0..g.n() {
+        for (v, w) in g.neighbors(u) {
+            let jaccard = crate::partition::jaccard_sorted(&set(u), &set(v));
+            assert_eq!(w.to_bits(), jaccard.to_bits(), "edge {u}-{v}");
+        }
+    }
+    let g = graph(&knn, Weighting::Binary);
+    assert!(matches!(g.weights, Weights::Coded { .. }));
+    assert!(g.weights.to_vec().iter().all(|&w| w == 1.0));
+    let g = graph(&knn, Weighting::Gaussian);
+    assert!(matches!(g.weights, Weights::Plain(_)));
+}
+
+#[test]
+fn more_than_256_distinct_weights_are_held_as_they_are() {
+    use crate::cluster::community::graph::Weights;
+    // Keys of 300 distinct fractions, over two chunks.
+    let keys: Vec<u16> = (1..=100u16)
+        .flat_map(|union| (0..=union.min(3)).map(move |inter| inter << 8 | union))
+        .collect();
+    assert!(keys.len() > 256);
+    let (a, b) = keys.split_at(150);
+    let w = weights_of(vec![Chunk::Keys(a.to_vec()), Chunk::Keys(b.to_vec())]);
+    let Weights::Plain(w) = w else {
+        panic!("coded with more than 256 values")
+    };
+    let expected: Vec<f64> = keys.iter().map(|&k| jaccard(k)).collect();
+    assert_eq!(w, expected);
+    // 256 or fewer: coded, the same values.
+    let w = weights_of(vec![Chunk::Keys(keys[..256].to_vec())]);
+    assert!(matches!(w, Weights::Coded { .. }));
+    assert_eq!(w.to_vec(), expected[..256]);
+}
+
+#[test]
 fn graph_is_symmetric_with_jaccard_weights() {
     let (x, _) = blobs(500, 4, 3, 5);
     let knn = exact(&x, 500, 4, 10);
@@ -411,7 +458,11 @@ fn graph_is_the_same_on_any_thread_count() {
             assert_eq!(g.offsets, one.offsets, "{weighting:?} {threads}");
             assert_eq!(g.targets, one.targets, "{weighting:?} {threads}");
             let bits = |c: &crate::cluster::community::graph::Csr| {
-                c.weights.iter().map(|w| w.to_bits()).collect::<Vec<_>>()
+                c.weights
+                    .to_vec()
+                    .iter()
+                    .map(|w| w.to_bits())
+                    .collect::<Vec<_>>()
             };
             assert_eq!(bits(&g), bits(&one), "{weighting:?} {threads}");
         }
