@@ -597,6 +597,7 @@ fn encode_features(
     let mut out = RowGroups::new(f, &like, meta, threads)?;
     let width = df.width();
     let groups = row_groups(df.height())?;
+    let t = std::time::Instant::now();
     // The frame's columns (views of it, copied only where a row group spans
     // two of its chunks), every row group's, encoded and compressed.
     let framed: Vec<Vec<ColumnPages>> = groups
@@ -615,6 +616,7 @@ fn encode_features(
         })
         .collect::<PolarsResult<_>>()?;
     drop(frame);
+    trace("features.parquet: the account frame encoded and dropped", t);
     for (&(offset, len), mut pages) in groups.iter().zip(framed) {
         // The matrix's columns, a few at a time: each few copied out of the
         // rows in one pass, encoded and dropped, so a row group's values are
