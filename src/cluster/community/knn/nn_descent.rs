@@ -36,7 +36,7 @@ pub fn nn_descent(x: Vec<f32>, n: usize, d: usize, k: usize, cfg: &GraphConfig, 
         rows: xp,
     } = tree;
     trace("kNN: locality order and the points in it", t);
-    let mut knn = nn_descent_local(&xp, n, d, k, &sizes, cfg, seed, scratch);
+    let mut knn = nn_descent_local(xp, n, d, k, &sizes, cfg, seed, scratch);
     knn.order = Some(perm);
     knn
 }
@@ -194,7 +194,7 @@ impl Lists {
 /// memory of that tree's to build the others in.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn nn_descent_local(
-    x: &[f32],
+    x: Vec<f32>,
     n: usize,
     d: usize,
     k: usize,
@@ -204,7 +204,6 @@ pub(super) fn nn_descent_local(
     scratch: TreeBufs,
 ) -> Knn {
     let k = k.min(n.saturating_sub(1)).max(1);
-    let row = |p: u32| &x[p as usize * d..(p as usize + 1) * d];
     let t = std::time::Instant::now();
     let mut g = Lists::new(n, k);
     trace("kNN: lists allocated", t);
@@ -213,21 +212,35 @@ pub(super) fn nn_descent_local(
     // The numbering's own tree comes first: its leaves are runs of consecutive
     // points, so each leaf fills its own lists directly, in parallel.
     let t = std::time::Instant::now();
-    g.fill_runs(x, d, sizes);
-    // The other trees one at a time (each holds two copies of the points),
-    // their leaves joined from the tree's own contiguous rows.
+    g.fill_runs(&x, d, sizes);
+    // The other trees one at a time, their leaves joined from the tree's own
+    // contiguous rows. Each tree partitions the points themselves, with the
+    // first tree's scratch as its second buffer, and the points are then
+    // put back in their order from the tree's rows: two copies of the points
+    // at any time, not three (0.9 GB less at 10M accounts × 24 features).
     let leaf = (2 * k).max(32);
-    let mut bufs = (cfg.trees > 1).then(|| TreeBufs {
-        rows: huge_vec(n * d, 0f32),
-        ids: vec![0; n],
-        ..scratch
-    });
+    let mut x = x;
+    let TreeBufs {
+        cur: mut spare,
+        cur_ids: mut spare_ids,
+        ..
+    } = scratch;
     for tree in 1..cfg.trees.max(1) {
         let t = std::time::Instant::now();
         let s = mix(seed.wrapping_add(tree as u64 * 7919));
-        let mut b = bufs.take().expect("buffers");
-        b.load(x, d);
-        let (tr, scratch) = rp_tree(b, d, leaf, s);
+        spare.resize(n * d, 0.0);
+        spare_ids.resize(n, 0);
+        let mut ids = std::mem::take(&mut spare_ids);
+        ids.par_iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = i as u32);
+        let bufs = TreeBufs {
+            cur: std::mem::take(&mut x),
+            cur_ids: ids,
+            rows: std::mem::take(&mut spare),
+            ids: vec![0; n],
+        };
+        let (tr, scratch) = rp_tree(bufs, d, leaf, s);
         trace(&format!("kNN: tree {tree} built"), t);
         let t = std::time::Instant::now();
         let mut starts = Vec::with_capacity(tr.sizes.len() + 1);
@@ -245,9 +258,28 @@ pub(super) fn nn_descent_local(
             first = end;
         }
         trace(&format!("kNN: tree {tree}'s leaves joined"), t);
-        bufs = Some(TreeBufs::reuse(tr, scratch));
+        // The points back in their order, into the scratch buffer: where
+        // each one is in the tree (the scratch's ids, free now), then each
+        // row gathered from there.
+        let TreeBufs {
+            cur: mut back,
+            cur_ids: mut at,
+            ..
+        } = scratch;
+        for (i, &p) in tr.ids.iter().enumerate() {
+            at[p as usize] = i as u32;
+        }
+        back.par_chunks_mut(d)
+            .zip(at.par_iter())
+            .for_each(|(row, &i)| {
+                row.copy_from_slice(&tr.rows[i as usize * d..(i as usize + 1) * d])
+            });
+        x = back;
+        (spare, spare_ids) = (tr.rows, at);
     }
-    drop(bufs);
+    drop((spare, spare_ids));
+    let x = x;
+    let row = |p: u32| &x[p as usize * d..(p as usize + 1) * d];
     // Points still short of k neighbours (tiny leaves) get seeded random ones.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed ^ 0xabcdef);
     for p in 0..n {
@@ -273,10 +305,10 @@ pub(super) fn nn_descent_local(
         &format!("kNN: start from the leaves of {} trees", cfg.trees.max(1)),
         t,
     );
-    let rounds = descend(&mut g, x, n, d, cfg, seed, 0);
+    let rounds = descend(&mut g, &x, n, d, cfg, seed, 0);
     let t = std::time::Instant::now();
     let probes = probe_points(n);
-    let exact = probe_neighbours(x, d, &probes, k);
+    let exact = probe_neighbours(&x, d, &probes, k);
     let mut recall = probe_recall(&g, &probes, &exact);
     trace(&format!("kNN: recall check ({recall:.3})"), t);
     let mut rounds = rounds;
@@ -300,7 +332,7 @@ pub(super) fn nn_descent_local(
                     .for_each(|(f, e)| *f = (e.1 != u32::MAX) as u8);
             });
         drop(g);
-        rounds += descend(&mut h, x, n, d, cfg, seed, rounds);
+        rounds += descend(&mut h, &x, n, d, cfg, seed, rounds);
         g = h.truncated(k);
         recall = probe_recall(&g, &probes, &exact);
     }

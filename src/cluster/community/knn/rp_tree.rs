@@ -81,7 +81,8 @@ pub(super) fn rp_tree(bufs: TreeBufs, d: usize, leaf: usize, seed: u64) -> (Tree
 /// and on these virtual machines a page first touched costs far more: 2 GB
 /// took 7.9 s to touch where rewriting it took 0.16 s), so the buffers are
 /// reused: the first tree partitions the caller's own copy of the matrix, and
-/// the forest's trees share one pair.
+/// the forest's other trees partition the points themselves with the first
+/// tree's scratch as their second buffer (see `nn_descent_local`).
 pub(super) struct TreeBufs {
     pub(super) cur: Vec<f32>,
     pub(super) cur_ids: Vec<u32>,
@@ -100,27 +101,7 @@ impl TreeBufs {
             ids: vec![0; n],
         }
     }
-    /// The rows of `x` copied in, for the next tree.
-    pub(super) fn load(&mut self, x: &[f32], d: usize) {
-        const CHUNK: usize = 4096;
-        self.cur
-            .par_chunks_mut(d * CHUNK)
-            .zip(x.par_chunks(d * CHUNK))
-            .for_each(|(o, i)| o.copy_from_slice(i));
-        self.cur_ids
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(i, v)| *v = i as u32);
-    }
-    /// A tree's buffers given back with its scratch: room for the next tree.
-    pub(super) fn reuse(tree: Tree, scratch: TreeBufs) -> Self {
-        TreeBufs {
-            rows: tree.rows,
-            ids: tree.ids,
-            ..scratch
-        }
-    }
-    /// Only the scratch half: the output half is filled in by [`Self::reuse`].
+    /// Only the scratch half: the next tree brings its own output half.
     pub(super) fn scratch(cur: Vec<f32>, cur_ids: Vec<u32>) -> Self {
         TreeBufs {
             cur,
