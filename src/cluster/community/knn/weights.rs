@@ -14,7 +14,7 @@ use super::{Knn, Weighting};
 /// than a sorted merge, whose branches mispredict.
 #[inline(always)]
 pub(super) fn padded_jaccard_key(a: &[u32], b: &[u32]) -> u16 {
-    debug_assert!(a.len() == b.len() && a.len() % 8 == 0 && a.len() <= MAX_WIDTH);
+    debug_assert!(a.len() == b.len() && a.len().is_multiple_of(8) && a.len() <= MAX_WIDTH);
     let mut hits = [0u32; 8];
     for &x in a {
         for c in b.chunks_exact(8) {
