@@ -349,6 +349,40 @@ fn nn_descent_is_deterministic_across_thread_counts() {
 }
 
 #[test]
+fn every_listed_distance_is_the_points_own_after_the_trees() {
+    // The trees after the first partition the points themselves and put
+    // them back in order: a point put back in the wrong place would show as
+    // a listed distance that is not the two points' own.
+    let (n, d) = (4000, 6);
+    let (x, _) = blobs(n, d, 5, 11);
+    for trees in [1, 2, 4] {
+        let cfg = GraphConfig {
+            trees,
+            ..Default::default()
+        };
+        let knn = nn_descent(x.clone(), n, d, 10, &cfg, 5);
+        let order = knn.order.as_ref().expect("a locality order");
+        let point = |node: u32| {
+            let r = order[node as usize] as usize;
+            &x[r * d..(r + 1) * d]
+        };
+        for (e, (&q, &dd)) in knn.idx.iter().zip(&knn.dist).enumerate() {
+            let p = (e / knn.k) as u32;
+            assert_ne!(q, u32::MAX, "{trees} trees: node {p}'s list is short");
+            let own: f32 = point(p)
+                .iter()
+                .zip(point(q))
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum();
+            assert!(
+                (own - dd).abs() <= 1e-4 * own.max(1.0),
+                "{trees} trees: node {p} lists {q} at {dd}, its distance is {own}"
+            );
+        }
+    }
+}
+
+#[test]
 fn locality_numbered_graph_gives_account_labels_independent_of_threads() {
     // Above the exact threshold: NN-descent, the graph numbered in its
     // locality order, Louvain on it, labels mapped back to accounts.
