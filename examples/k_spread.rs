@@ -70,18 +70,14 @@ fn main() {
                 std::process::exit(1);
             });
         // The top of the first run of passing k's (the run's rule).
-        let (mut chosen, mut ended) = (None, false);
+        let chosen =
+            prediction::top_of_first_run(ks.iter().zip(&strengths).map(|(&k, s)| (k, s.passes())));
         let cells: Vec<String> = ks
             .iter()
             .zip(&strengths)
             .map(|(&k, s)| {
                 if s.splits == 0 {
                     return format!("k={k} —");
-                }
-                match (s.passes(), chosen) {
-                    (true, _) if !ended => chosen = Some(k),
-                    (false, Some(_)) => ended = true,
-                    _ => {}
                 }
                 let per = prediction::split_scores(x.view(), k, &cfg, seed, 0..s.splits)
                     .unwrap_or_default();

@@ -441,15 +441,7 @@ fn with_prediction_strength(
 /// of k's (in k order) whose prediction strength passes ([`KScore::passes`]);
 /// when none does, the highest silhouette.
 pub fn choose_k(scores: &[KScore]) -> usize {
-    let mut run: Option<usize> = None;
-    for s in scores {
-        if s.passes() {
-            run = Some(s.k);
-        } else if run.is_some() {
-            break;
-        }
-    }
-    if let Some(k) = run {
+    if let Some(k) = prediction::top_of_first_run(scores.iter().map(|s| (s.k, s.passes()))) {
         return k;
     }
     scores

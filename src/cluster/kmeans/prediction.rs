@@ -127,6 +127,20 @@ pub fn passes(mean: f64, se: f64) -> bool {
     mean - PASS_SE * se >= THRESHOLD
 }
 
+/// The choice of k's first rule: the largest k of the first unbroken run of
+/// k's (in k order) that pass, from `(k, passes)` pairs; None when none does.
+pub fn top_of_first_run(passing: impl IntoIterator<Item = (usize, bool)>) -> Option<usize> {
+    let mut top = None;
+    for (k, passes) in passing {
+        if passes {
+            top = Some(k);
+        } else if top.is_some() {
+            break;
+        }
+    }
+    top
+}
+
 /// Scores half-splits `range` of k ([`split_scores`] on the run's rows).
 type Splits<'a> = dyn Fn(usize, std::ops::Range<usize>) -> Result<Vec<f64>> + 'a;
 
